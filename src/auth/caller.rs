@@ -1,0 +1,61 @@
+//! `Caller`: the authenticated user behind a request, from its bearer access token.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use uuid::Uuid;
+
+use super::Role;
+use super::service::require_role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+impl Caller {
+    /// The role guard: `caller.require(&[Role::Agent, Role::Admin])?` answers 403 otherwise.
+    pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
+        require_role(self.role, allowed)
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(ApiError::InvalidToken)?;
+    let claims = state
+        .auth
+        .tokens
+        .verify_access(token)
+        .ok_or(ApiError::InvalidToken)?;
+    Ok(Caller {
+        user_id: claims.sub,
+        role: claims.role,
+    })
+}

@@ -1,0 +1,16 @@
+//! Accounts and sessions: argon2id passwords, short-lived JWT access tokens, rotating
+//! refresh tokens with reuse detection, a login throttle shared by every instance, and the
+//! `Caller` extractor with its role guard.
+
+pub mod caller;
+pub mod model;
+pub mod password;
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod throttle;
+pub mod tokens;
+
+pub use caller::Caller;
+pub use model::{Role, User};
+pub use service::AuthConfig;

@@ -1,0 +1,151 @@
+//! `/v1/auth/*` and `/v1/me`: extract, call the service, map the result.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::model::{NewAccount, Role};
+use super::{Caller, service};
+use crate::domain::{Email, Locale, PhoneNumber};
+use crate::error::{ApiError, FieldError};
+use crate::http::{Json, RouteTable};
+use crate::startup::AppState;
+
+pub fn routes(table: &mut RouteTable) {
+    table
+        .post("/v1/auth/register", auth_register)
+        .post("/v1/auth/login", auth_login)
+        .post("/v1/auth/refresh", auth_refresh)
+        .post("/v1/auth/logout", auth_logout)
+        .get("/v1/me", me_get);
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    email: String,
+    password: String,
+    full_name: String,
+    phone: Option<String>,
+    locale: Option<Locale>,
+}
+
+impl RegisterRequest {
+    /// Every field's problem at once, so a form can mark them all.
+    fn parse(self, password_min_length: usize) -> Result<NewAccount, ApiError> {
+        let mut errors = Vec::new();
+        let email = Email::parse(&self.email)
+            .map_err(|reason| errors.push(FieldError::new("email", reason)))
+            .ok();
+        if let Err(reason) = check_password(&self.password, password_min_length) {
+            errors.push(FieldError::new("password", reason));
+        }
+        let full_name = self.full_name.trim().to_owned();
+        if full_name.is_empty() || full_name.chars().count() > 200 {
+            errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
+        }
+        let phone = match self
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => None,
+            Some(raw) => PhoneNumber::parse(raw)
+                .map_err(|reason| errors.push(FieldError::new("phone", reason)))
+                .ok(),
+        };
+        match email {
+            Some(email) if errors.is_empty() => Ok(NewAccount {
+                email,
+                password: self.password,
+                full_name,
+                phone,
+                locale: self.locale.unwrap_or_default(),
+                role: Role::Customer,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+pub fn check_password(password: &str, min_length: usize) -> Result<(), String> {
+    let length = password.chars().count();
+    if length < min_length {
+        return Err(format!("must be at least {min_length} characters"));
+    }
+    if length > 128 {
+        return Err("must be at most 128 characters".into());
+    }
+    if password.trim().is_empty() {
+        return Err("must not be only spaces".into());
+    }
+    Ok(())
+}
+
+async fn auth_register(
+    state: web::Data<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = body.parse(state.auth.password_min_length)?;
+    let session = service::register(&state.pool, &state.auth, account).await?;
+    Ok(HttpResponse::Created().json(session))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+async fn auth_login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let address = client_address(&req, state.trust_forwarded_for);
+    let session =
+        service::login(&state.pool, &state.auth, body.email, body.password, address).await?;
+    Ok(HttpResponse::Ok().json(session))
+}
+
+/// The client's address for throttling: the peer, or the proxy's X-Forwarded-For when
+/// `server.trust_forwarded_for` says a trusted proxy sets it.
+fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+    if trust_forwarded_for {
+        if let Some(address) = req.connection_info().realip_remote_addr() {
+            let ip = address
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().to_string());
+            return Some(ip.unwrap_or_else(|_| address.to_owned()));
+        }
+    }
+    req.peer_addr().map(|addr| addr.ip().to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+async fn auth_refresh(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let session = service::refresh(&state.pool, &state.auth, body.refresh_token).await?;
+    Ok(HttpResponse::Ok().json(session))
+}
+
+async fn auth_logout(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    service::logout(&state.pool, body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn me_get(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let user = service::current_user(&state.pool, caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(user))
+}

@@ -1,0 +1,428 @@
+//! Typed settings: `config/default.toml` < `config/{WASIT_ENV}.toml` < `WASIT__SECTION__KEY`.
+//!
+//! Every key is explained in `config/default.toml`. Unknown keys are errors, and
+//! [`Settings::validate`] names the key it rejects. Secrets are `SecretString`, whose
+//! `Debug` prints `[REDACTED]`, so a settings dump in a log leaks nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Which `config/{name}.toml` layer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid {
+                key: "WASIT_ENV".into(),
+                reason: format!("`{other}` is not one of development, test, production"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+impl DatabaseSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u32,
+    pub jwt_leeway_secs: u64,
+    pub password_min_length: usize,
+    pub argon2: Argon2Settings,
+    pub login_throttle: LoginThrottleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginThrottleSettings {
+    pub account_max_failures: u32,
+    pub address_max_failures: u32,
+    pub window_secs: u64,
+    pub lockout_secs: u64,
+    pub max_lockout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// The smallest HMAC key we accept: the SHA-256 block of entropy HS256 needs.
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Loads from `WASIT_CONFIG_DIR` (or `./config`), the `WASIT_ENV` layer and the process
+    /// environment, then validates.
+    pub fn load() -> Result<(Settings, Environment), ConfigError> {
+        let dir = std::env::var_os("WASIT_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        let environment = match std::env::var("WASIT_ENV") {
+            Ok(value) => Environment::parse(&value)?,
+            Err(_) => Environment::Development,
+        };
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let settings = Self::load_from(&dir, environment, vars)?;
+        Ok((settings, environment))
+    }
+
+    /// Loads with explicit inputs, so tests need not touch the process environment.
+    pub fn load_from(
+        dir: &Path,
+        environment: Environment,
+        vars: HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let base = dir.join("default.toml");
+        if !base.is_file() {
+            return Err(invalid(
+                "WASIT_CONFIG_DIR",
+                format!("{} not found", base.display()),
+            ));
+        }
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from(base))
+            .add_source(config::File::from(
+                dir.join(format!("{}.toml", environment.as_str())),
+            ))
+            .add_source(
+                config::Environment::with_prefix("WASIT")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(vars.into_iter().collect())),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types cannot: ranges, lengths, relations between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.host.trim().is_empty() {
+            return Err(invalid("server.host", "must not be empty"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            // Never echo the value: it may carry a password.
+            return Err(invalid(
+                "database.url",
+                "must be a postgres:// or postgresql:// URL",
+            ));
+        }
+        if self.database.pool_max_size == 0 {
+            return Err(invalid("database.pool_max_size", "must be at least 1"));
+        }
+        if self.database.connect_timeout_secs == 0 {
+            return Err(invalid(
+                "database.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        let auth = &self.auth;
+        if auth.jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+            return Err(invalid(
+                "auth.jwt_secret",
+                format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes (set WASIT__AUTH__JWT_SECRET)"
+                ),
+            ));
+        }
+        if auth.jwt_issuer.is_empty() {
+            return Err(invalid("auth.jwt_issuer", "must not be empty"));
+        }
+        if auth.jwt_audience.is_empty() {
+            return Err(invalid("auth.jwt_audience", "must not be empty"));
+        }
+        if !(60..=86_400).contains(&auth.access_token_ttl_secs) {
+            return Err(invalid(
+                "auth.access_token_ttl_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if auth.refresh_token_ttl_days == 0 {
+            return Err(invalid("auth.refresh_token_ttl_days", "must be at least 1"));
+        }
+        if !(8..=128).contains(&auth.password_min_length) {
+            return Err(invalid(
+                "auth.password_min_length",
+                "must be between 8 and 128",
+            ));
+        }
+        if auth.argon2.memory_kib < 8 * auth.argon2.parallelism.max(1) {
+            return Err(invalid(
+                "auth.argon2.memory_kib",
+                "must be at least 8 KiB per lane",
+            ));
+        }
+        if auth.argon2.iterations == 0 {
+            return Err(invalid("auth.argon2.iterations", "must be at least 1"));
+        }
+        if auth.argon2.parallelism == 0 {
+            return Err(invalid("auth.argon2.parallelism", "must be at least 1"));
+        }
+        let throttle = &auth.login_throttle;
+        if throttle.account_max_failures == 0 {
+            return Err(invalid(
+                "auth.login_throttle.account_max_failures",
+                "must be at least 1",
+            ));
+        }
+        if throttle.address_max_failures < throttle.account_max_failures {
+            return Err(invalid(
+                "auth.login_throttle.address_max_failures",
+                "must be at least account_max_failures",
+            ));
+        }
+        if throttle.lockout_secs == 0 || throttle.max_lockout_secs < throttle.lockout_secs {
+            return Err(invalid(
+                "auth.login_throttle.max_lockout_secs",
+                "must be at least lockout_secs, which must be positive",
+            ));
+        }
+        if throttle.window_secs == 0 {
+            return Err(invalid(
+                "auth.login_throttle.window_secs",
+                "must be positive",
+            ));
+        }
+        if let Err(e) = self.log.filter.parse::<tracing_subscriber::EnvFilter>() {
+            return Err(invalid("log.filter", e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("WASIT__AUTH__JWT_SECRET".into())
+            .or_insert_with(|| "x".repeat(40));
+        map
+    }
+
+    fn load(environment: Environment, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(&config_dir(), environment, vars(pairs))
+    }
+
+    fn rejected_key(result: Result<Settings, ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            Err(other) => panic!("expected a named key, got {other}"),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn every_environment_file_loads() {
+        for environment in [
+            Environment::Development,
+            Environment::Test,
+            Environment::Production,
+        ] {
+            load(environment, &[]).unwrap_or_else(|e| panic!("{environment:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn environment_layer_overrides_default() {
+        assert_eq!(
+            load(Environment::Development, &[]).unwrap().log.format,
+            LogFormat::Pretty
+        );
+        let production = load(Environment::Production, &[]).unwrap();
+        assert_eq!(production.log.format, LogFormat::Json);
+        assert_eq!(production.server.host, "0.0.0.0");
+        assert_eq!(
+            load(Environment::Test, &[]).unwrap().auth.argon2.memory_kib,
+            1024
+        );
+    }
+
+    #[test]
+    fn environment_variables_override_files_including_nested_sections() {
+        let settings = load(
+            Environment::Test,
+            &[
+                ("WASIT__SERVER__PORT", "9123"),
+                ("WASIT__AUTH__ARGON2__ITERATIONS", "3"),
+                ("WASIT__LOG__FORMAT", "json"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.server.port, 9123);
+        assert_eq!(settings.auth.argon2.iterations, 3);
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_rejected_by_key() {
+        let key = rejected_key(load(
+            Environment::Development,
+            &[("WASIT__AUTH__JWT_SECRET", "short")],
+        ));
+        assert_eq!(key, "auth.jwt_secret");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected_by_key() {
+        let cases = [
+            (
+                "WASIT__DATABASE__POOL_MAX_SIZE",
+                "0",
+                "database.pool_max_size",
+            ),
+            (
+                "WASIT__AUTH__PASSWORD_MIN_LENGTH",
+                "3",
+                "auth.password_min_length",
+            ),
+            ("WASIT__DATABASE__URL", "mysql://x", "database.url"),
+            ("WASIT__LOG__FILTER", "wasit=[", "log.filter"),
+        ];
+        for (var, value, key) in cases {
+            assert_eq!(
+                rejected_key(load(Environment::Test, &[(var, value)])),
+                key,
+                "{var}"
+            );
+        }
+    }
+
+    #[test]
+    fn mistyped_values_and_unknown_keys_name_the_key() {
+        let err = load(Environment::Test, &[("WASIT__SERVER__PORT", "eighty")]).unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+        let err = load(Environment::Test, &[("WASIT__SERVER__PROT", "80")]).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+        let err = load(Environment::Test, &[("WASIT__LOG__FORMAT", "xml")]).unwrap_err();
+        assert!(err.to_string().contains("log.format"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_environment_name_is_rejected() {
+        assert!(
+            matches!(Environment::parse("staging"), Err(ConfigError::Invalid { key, .. }) if key == "WASIT_ENV")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let settings = load(
+            Environment::Test,
+            &[
+                (
+                    "WASIT__AUTH__JWT_SECRET",
+                    "super-secret-signing-key-0123456789abcdef",
+                ),
+                ("WASIT__DATABASE__URL", "postgres://app:hunter2@db/wasit"),
+            ],
+        )
+        .unwrap();
+        let dump = format!("{settings:?}");
+        assert!(!dump.contains("super-secret"), "{dump}");
+        assert!(!dump.contains("hunter2"), "{dump}");
+    }
+}

@@ -1,0 +1,196 @@
+//! The connection pool, the one way handlers reach it, and the embedded migrations.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+use crate::error::ApiError;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Builds the pool without connecting, so the service starts (and reports not-ready) while
+/// the database is down rather than refusing to start.
+pub fn build_pool(settings: &DatabaseSettings) -> PgPool {
+    let manager = ConnectionManager::<PgConnection>::new(settings.url.expose_secret());
+    Pool::builder()
+        .max_size(settings.pool_max_size)
+        .min_idle(Some(0))
+        .connection_timeout(settings.connect_timeout())
+        .test_on_check_out(false)
+        .build_unchecked(manager)
+}
+
+/// Runs blocking diesel work on the blocking thread pool, inside the caller's tracing span,
+/// so the async workers never wait on the database. The connection goes back to the pool
+/// when `work` returns: never across an `.await`.
+pub async fn run_blocking<T, F>(pool: &PgPool, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Applies every pending migration; returns the versions applied.
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+pub fn has_pending_migrations(conn: &mut PgConnection) -> anyhow::Result<bool> {
+    conn.has_pending_migration(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("checking migrations: {e}"))
+}
+
+/// Splits a database URL into the URL of the server's maintenance database (`postgres`)
+/// and the database name, for creating or dropping that database.
+pub fn maintenance_url(url: &str) -> anyhow::Result<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let (server, name) = base
+        .rsplit_once('/')
+        .filter(|(server, name)| {
+            server.contains("://") && !server.ends_with('/') && !name.is_empty()
+        })
+        .ok_or_else(|| anyhow::anyhow!("database.url names no database"))?;
+    let mut maintenance = format!("{server}/postgres");
+    if let Some(query) = query {
+        maintenance.push('?');
+        maintenance.push_str(query);
+    }
+    Ok((maintenance, name.to_owned()))
+}
+
+/// Quotes an identifier for SQL that cannot take a bind parameter (CREATE/DROP DATABASE).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Creates the database named by `url` when it does not exist yet.
+pub fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let (maintenance, name) = maintenance_url(url)?;
+    let mut conn = PgConnection::establish(&maintenance)
+        .map_err(|e| anyhow::anyhow!("connecting to the database server: {e}"))?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut conn)?;
+    if found.exists {
+        return Ok(false);
+    }
+    diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name))).execute(&mut conn)?;
+    Ok(true)
+}
+
+/// Readiness: can we get a connection and run a trivial query right now?
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}
+
+/// Maps a fieldless enum to a `text` column (backed by a CHECK in the migration), so
+/// queries can filter on it and rows read it back typed: `text_enum!(Role { Admin => "admin" })`.
+/// The enum itself derives `AsExpression, FromSqlRow` with `#[diesel(sql_type = Text)]`.
+#[macro_export]
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(value: &str) -> Result<Self, String> {
+                match value {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    diesel::pg::Pg,
+                >>::from_sql(value)?;
+                text.parse().map_err(Into::into)
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_url_swaps_the_database_name() {
+        assert_eq!(
+            maintenance_url("postgres://u:p@h:5432/wasit").unwrap(),
+            ("postgres://u:p@h:5432/postgres".into(), "wasit".into())
+        );
+        assert_eq!(
+            maintenance_url("postgresql://h/wasit?sslmode=require").unwrap(),
+            (
+                "postgresql://h/postgres?sslmode=require".into(),
+                "wasit".into()
+            )
+        );
+        assert!(maintenance_url("postgres://h:5432").is_err());
+        assert!(maintenance_url("postgres://h/").is_err());
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("wasit"), "\"wasit\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

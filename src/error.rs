@@ -1,0 +1,332 @@
+//! The one error type handlers return, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Every variant has a fixed HTTP status and a stable `code` clients may branch on.
+//! Database errors are mapped in exactly one place ([`From<diesel::result::Error>`]).
+//! Internal errors log their whole cause chain (inside the request's span, so with its
+//! request id) and answer an opaque 500.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One offending input: a JSON path such as `email` or `guests[0].name`, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    // --- the request itself
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request failed validation")]
+    Validation(Vec<FieldError>),
+    #[error("the body must be sent as application/json")]
+    UnsupportedMediaType,
+    #[error("the body is larger than the {limit} bytes this server accepts")]
+    PayloadTooLarge { limit: usize },
+    #[error("no route matches this path")]
+    RouteNotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    /// A status the framework produced that no variant above names (the fallback
+    /// middleware turns it into a problem rather than a plain-text body).
+    #[error("{}", .0.canonical_reason().unwrap_or("HTTP error"))]
+    Http(StatusCode),
+
+    // --- authentication and authorisation
+    #[error("this route needs a bearer access token")]
+    MissingToken,
+    #[error("the access token is invalid, expired or not meant for this service")]
+    InvalidToken,
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the refresh token is invalid, expired or already used")]
+    InvalidRefreshToken,
+    #[error("your role may not do this")]
+    Forbidden,
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+
+    // --- resources
+    /// Not found and not yours look the same.
+    #[error("no such resource")]
+    NotFound,
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+
+    // --- the service
+    #[error("a dependency is unavailable; try again shortly")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("an internal error occurred")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "request.malformed_json",
+            Self::Validation(_) => "validation.failed",
+            Self::UnsupportedMediaType => "request.unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "request.too_large",
+            Self::RouteNotFound => "route.not_found",
+            Self::MethodNotAllowed => "route.method_not_allowed",
+            Self::Http(status) => http_code(*status),
+            Self::MissingToken => "auth.missing_token",
+            Self::InvalidToken => "auth.invalid_token",
+            Self::InvalidCredentials => "auth.invalid_credentials",
+            Self::InvalidRefreshToken => "auth.invalid_refresh_token",
+            Self::Forbidden => "auth.forbidden",
+            Self::TooManyAttempts { .. } => "auth.too_many_attempts",
+            Self::EmailTaken => "auth.email_taken",
+            Self::NotFound => "resource.not_found",
+            Self::Conflict { code, .. } => code,
+            Self::Unavailable(_) => "service.unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "Malformed JSON",
+            Self::Validation(_) => "Invalid input",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::PayloadTooLarge { .. } => "Request body too large",
+            Self::RouteNotFound => "Route not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Http(status) => status.canonical_reason().unwrap_or("HTTP error"),
+            Self::MissingToken | Self::InvalidToken => "Unauthenticated",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::Forbidden => "Forbidden",
+            Self::TooManyAttempts { .. } => "Too many attempts",
+            Self::EmailTaken => "Email taken",
+            Self::NotFound => "Not found",
+            Self::Conflict { .. } => "Conflict",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::Validation(errors) => errors,
+            _ => &[],
+        }
+    }
+}
+
+/// Codes for bare statuses, e.g. a 404 from the framework's default service.
+fn http_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "route.not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "route.method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "request.too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "request.unsupported_media_type",
+        StatusCode::URI_TOO_LONG => "request.uri_too_long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request.headers_too_large",
+        StatusCode::REQUEST_TIMEOUT => "request.timeout",
+        s if s.is_server_error() => "internal",
+        _ => "request.invalid",
+    }
+}
+
+/// The RFC 9457 body. `code` and `errors` are extension members.
+#[derive(Debug, Serialize)]
+pub struct Problem<'a> {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'a str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub errors: &'a [FieldError],
+}
+
+/// `type` is a URN built from the stable code: it identifies the problem without
+/// pretending there is a documentation page at some URL.
+pub fn problem_type(code: &str) -> String {
+    format!("urn:wasit:problem:{code}")
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RouteNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Http(status) => *status,
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                self.to_string()
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = ?cause, "dependency unavailable");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        let code = self.code();
+        let body = Problem {
+            kind: problem_type(code),
+            title: self.title(),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors: self.field_errors(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        match self {
+            Self::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::MissingToken | Self::InvalidToken => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+/// Unique constraints whose violation is the client's doing, and the code each one means.
+/// Any other violation is a bug or a race the caller cannot fix, so it stays a 409 `conflict`.
+fn unique_violation_error(constraint: Option<&str>) -> ApiError {
+    match constraint {
+        Some("users_email_key") => ApiError::EmailTaken,
+        _ => ApiError::Conflict {
+            code: "conflict",
+            detail: "the request conflicts with the current state of a resource".into(),
+        },
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => ApiError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                unique_violation_error(info.constraint_name())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                ApiError::Unavailable(anyhow::Error::new(error))
+            }
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    /// No connection within `database.connect_timeout_secs`: the database is down or saturated.
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        ApiError::Unavailable(anyhow::Error::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn render(error: ApiError) -> (StatusCode, String, serde_json::Value) {
+        let response = error.error_response();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let status = response.status();
+        let body = to_bytes(response.into_body()).await.unwrap();
+        (status, content_type, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn validation_errors_list_their_fields() {
+        let (status, content_type, body) = render(ApiError::Validation(vec![FieldError::new(
+            "email",
+            "not an email address",
+        )]))
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(content_type, PROBLEM_JSON);
+        assert_eq!(body["type"], "urn:wasit:problem:validation.failed");
+        assert_eq!(body["code"], "validation.failed");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["errors"][0]["field"], "email");
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_hide_their_cause() {
+        let (status, _, body) = render(ApiError::internal(anyhow::anyhow!(
+            "password=hunter2 leaked"
+        )))
+        .await;
+        assert_eq!(status, 500);
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("hunter2"));
+        assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn diesel_errors_map_in_one_place() {
+        assert!(matches!(
+            ApiError::from(DieselError::NotFound),
+            ApiError::NotFound
+        ));
+        assert!(matches!(
+            ApiError::from(DieselError::RollbackTransaction),
+            ApiError::Internal(_)
+        ));
+        assert!(matches!(
+            unique_violation_error(Some("users_email_key")),
+            ApiError::EmailTaken
+        ));
+        assert_eq!(unique_violation_error(Some("other_key")).code(), "conflict");
+    }
+}

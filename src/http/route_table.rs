@@ -1,0 +1,67 @@
+//! Every API route is registered through one table, so the contract test can compare the
+//! exact (method, path) list the server serves with `openapi.yaml`.
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, Responder, Route, web};
+
+#[derive(Default)]
+pub struct RouteTable {
+    routes: Vec<(Method, &'static str, Route)>,
+}
+
+impl RouteTable {
+    pub fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.routes
+            .push((method.clone(), path, web::method(method).to(handler)));
+        self
+    }
+
+    pub fn get<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, handler)
+    }
+
+    pub fn post<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, handler)
+    }
+
+    /// (method, path) of every route, in registration order.
+    pub fn endpoints(&self) -> Vec<(Method, &'static str)> {
+        self.routes
+            .iter()
+            .map(|(method, path, _)| (method.clone(), *path))
+            .collect()
+    }
+
+    /// Mounts the routes, one resource per path, so a known path with another method
+    /// answers 405 rather than 404.
+    pub fn mount(self, config: &mut web::ServiceConfig) {
+        let mut resources: Vec<(&'static str, actix_web::Resource)> = Vec::new();
+        for (_, path, route) in self.routes {
+            match resources.iter().position(|(known, _)| *known == path) {
+                Some(index) => {
+                    let (_, resource) = resources.remove(index);
+                    resources.insert(index, (path, resource.route(route)));
+                }
+                None => resources.push((path, web::resource(path).route(route))),
+            }
+        }
+        for (_, resource) in resources {
+            config.service(resource);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Wasit: the booking and reservation broker behind an e-services office.
+//! See README.md for the architecture in a paragraph and DESIGN notes in each module.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

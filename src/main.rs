@@ -1,0 +1,182 @@
+//! The `wasit` command: `serve`, `migrate`, `create-user`.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use diesel::{Connection, PgConnection};
+use secrecy::ExposeSecret;
+
+use wasit::auth::Role;
+use wasit::auth::model::NewAccount;
+use wasit::auth::password::Passwords;
+use wasit::auth::routes::check_password;
+use wasit::auth::service::create_or_reset_user;
+use wasit::config::Settings;
+use wasit::domain::{Email, Locale};
+use wasit::startup::Application;
+use wasit::{db, telemetry};
+
+#[derive(Parser)]
+#[command(name = "wasit", version, about = "Booking and reservation broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (checks that migrations are applied first).
+    Serve,
+    /// Create the database if missing and apply pending migrations.
+    Migrate,
+    /// Create an account of any role (the first admin, agents, provider logins).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        #[arg(long, value_parser = parse_locale, default_value = "ar")]
+        locale: Locale,
+        /// Read the password from standard input; otherwise a random one is generated and printed.
+        #[arg(long)]
+        password_stdin: bool,
+        /// If the account exists, set this password and role instead of failing.
+        #[arg(long)]
+        reset_password: bool,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value.parse()
+}
+
+fn parse_locale(value: &str) -> Result<Locale, String> {
+    value.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok((settings, _)) => settings,
+        Err(error) => {
+            eprintln!("wasit: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command {
+        Command::Serve => serve(settings),
+        Command::Migrate => migrate(&settings),
+        Command::CreateUser {
+            email,
+            role,
+            name,
+            locale,
+            password_stdin,
+            reset_password,
+        } => create_user(
+            &settings,
+            email,
+            role,
+            name,
+            locale,
+            password_stdin,
+            reset_password,
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = ?error, "wasit failed");
+            eprintln!("wasit: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    match PgConnection::establish(settings.database.url.expose_secret()) {
+        Ok(mut conn) => {
+            if db::has_pending_migrations(&mut conn)? {
+                anyhow::bail!(
+                    "the database schema is behind this build: run `wasit migrate` first"
+                );
+            }
+        }
+        // Start anyway: /health/ready reports 503 until the database is back.
+        Err(error) => tracing::warn!(%error, "database unreachable at start-up"),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = Application::build(&settings)?;
+        tracing::info!(
+            host = %settings.server.host,
+            port = app.port(),
+            "wasit listening"
+        );
+        app.run_until_stopped().await?;
+        tracing::info!("wasit stopped");
+        Ok(())
+    })
+}
+
+fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database.url.expose_secret();
+    if db::create_database_if_missing(url)? {
+        tracing::info!("created the database");
+    }
+    let mut conn = PgConnection::establish(url)?;
+    let applied = db::run_migrations(&mut conn)?;
+    tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
+    Ok(())
+}
+
+fn create_user(
+    settings: &Settings,
+    email: String,
+    role: Role,
+    name: String,
+    locale: Locale,
+    password_stdin: bool,
+    reset_password: bool,
+) -> anyhow::Result<()> {
+    let email = Email::parse(&email).map_err(|reason| anyhow::anyhow!("--email {reason}"))?;
+    let (password, generated) = if password_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        (input.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        let mut bytes = [0u8; 15];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        (
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+            true,
+        )
+    };
+    check_password(&password, settings.auth.password_min_length)
+        .map_err(|reason| anyhow::anyhow!("the password {reason}"))?;
+    let account = NewAccount {
+        email,
+        password,
+        full_name: name.trim().to_owned(),
+        phone: None,
+        locale,
+        role,
+    };
+    let passwords = Passwords::new(&settings.auth.argon2)?;
+    let mut conn = PgConnection::establish(settings.database.url.expose_secret())?;
+    let (user, created) = create_or_reset_user(&mut conn, &passwords, &account, reset_password)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verb = if created { "created" } else { "updated" };
+    println!("{verb} {} {} ({})", user.role, user.email, user.id);
+    if generated {
+        println!("password: {}", account.password);
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Builds the application from settings: the pool, shared state, middleware, routes and an
+//! HTTP server on an already-bound listener (port 0 in tests).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::AuthConfig;
+use crate::config::Settings;
+use crate::db::{self, PgPool};
+use crate::error::ApiError;
+use crate::http::{BodyLimit, RouteTable, fallback};
+use crate::{auth, health, telemetry};
+
+/// What every handler may reach, built once and shared by all workers.
+pub struct AppState {
+    pub pool: PgPool,
+    pub auth: Arc<AuthConfig>,
+    pub trust_forwarded_for: bool,
+}
+
+/// Every route the API serves. `openapi.yaml` must list exactly these (tests/api/contract.rs).
+pub fn route_table() -> RouteTable {
+    let mut table = RouteTable::default();
+    health::routes(&mut table);
+    auth::routes::routes(&mut table);
+    table
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let pool = db::build_pool(&settings.database);
+        Self::build_with_pool(settings, pool)
+    }
+
+    pub fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "binding {}:{}: {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            auth: Arc::new(AuthConfig::new(&settings.auth)?),
+            trust_forwarded_for: settings.server.trust_forwarded_for,
+        });
+        let body_limit = settings.server.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                // The last `wrap` runs first: the request context sees the final response.
+                .wrap(ErrorHandlers::new().default_handler(fallback::problem_fallback))
+                .wrap(from_fn(telemetry::request_context))
+                .app_data(state.clone())
+                .app_data(BodyLimit(body_limit))
+                .app_data(web::PathConfig::default().error_handler(fallback::path_error))
+                .app_data(web::QueryConfig::default().error_handler(fallback::query_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(fallback::json_error),
+                )
+                .configure(|config| route_table().mount(config))
+                .default_service(web::to(route_not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(10));
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish (up to
+    /// `server.shutdown_timeout_secs`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn route_not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
