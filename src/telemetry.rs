@@ -59,12 +59,11 @@ pub async fn request_context(
         method = %req.method(),
         path = %req.path(),
     );
-    let http_request = req.request().clone();
     let started = Instant::now();
-    let mut response = match next.call(req).instrument(span.clone()).await {
-        Ok(response) => response.map_into_left_body(),
-        Err(error) => ServiceResponse::from_err(error, http_request).map_into_right_body(),
-    };
+    // Handler and extractor errors arrive here as responses already; an `Err` would only
+    // come from a middleware failing, and actix renders that itself. (The request must not
+    // be cloned before routing: the router needs to own it to record path parameters.)
+    let mut response = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

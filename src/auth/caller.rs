@@ -59,3 +59,20 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         role: claims.role,
     })
 }
+
+/// A caller who must be an admin: checked while extracting, before the body is read, so a
+/// non-admin learns nothing about what a valid body would be.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|caller| {
+            caller.require(&[Role::Admin])?;
+            Ok(Admin(caller))
+        }))
+    }
+}

@@ -11,6 +11,6 @@ pub mod store;
 pub mod throttle;
 pub mod tokens;
 
-pub use caller::Caller;
+pub use caller::{Admin, Caller};
 pub use model::{Role, User};
 pub use service::AuthConfig;

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::caller::Admin;
 use super::model::{NewAccount, Role};
 use super::{Caller, service};
 use crate::domain::{Email, Locale, PhoneNumber};
@@ -16,7 +17,8 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/auth/login", auth_login)
         .post("/v1/auth/refresh", auth_refresh)
         .post("/v1/auth/logout", auth_logout)
-        .get("/v1/me", me_get);
+        .get("/v1/me", me_get)
+        .post("/v1/admin/users", admin_users_create);
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,41 +32,67 @@ pub struct RegisterRequest {
 }
 
 impl RegisterRequest {
-    /// Every field's problem at once, so a form can mark them all.
     fn parse(self, password_min_length: usize) -> Result<NewAccount, ApiError> {
-        let mut errors = Vec::new();
-        let email = Email::parse(&self.email)
-            .map_err(|reason| errors.push(FieldError::new("email", reason)))
-            .ok();
-        if let Err(reason) = check_password(&self.password, password_min_length) {
-            errors.push(FieldError::new("password", reason));
-        }
-        let full_name = self.full_name.trim().to_owned();
-        if full_name.is_empty() || full_name.chars().count() > 200 {
-            errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
-        }
-        let phone = match self
-            .phone
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            None => None,
-            Some(raw) => PhoneNumber::parse(raw)
-                .map_err(|reason| errors.push(FieldError::new("phone", reason)))
-                .ok(),
-        };
-        match email {
-            Some(email) if errors.is_empty() => Ok(NewAccount {
-                email,
+        parse_account(
+            AccountFields {
+                email: self.email,
                 password: self.password,
-                full_name,
-                phone,
-                locale: self.locale.unwrap_or_default(),
+                full_name: self.full_name,
+                phone: self.phone,
+                locale: self.locale,
                 role: Role::Customer,
-            }),
-            _ => Err(ApiError::Validation(errors)),
-        }
+            },
+            password_min_length,
+        )
+    }
+}
+
+struct AccountFields {
+    email: String,
+    password: String,
+    full_name: String,
+    phone: Option<String>,
+    locale: Option<Locale>,
+    role: Role,
+}
+
+/// Every field's problem at once, so a form can mark them all.
+fn parse_account(
+    fields: AccountFields,
+    password_min_length: usize,
+) -> Result<NewAccount, ApiError> {
+    let mut errors = Vec::new();
+    let email = Email::parse(&fields.email)
+        .map_err(|reason| errors.push(FieldError::new("email", reason)))
+        .ok();
+    if let Err(reason) = check_password(&fields.password, password_min_length) {
+        errors.push(FieldError::new("password", reason));
+    }
+    let full_name = fields.full_name.trim().to_owned();
+    if full_name.is_empty() || full_name.chars().count() > 200 {
+        errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
+    }
+    let phone = match fields
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(raw) => PhoneNumber::parse(raw)
+            .map_err(|reason| errors.push(FieldError::new("phone", reason)))
+            .ok(),
+    };
+    match email {
+        Some(email) if errors.is_empty() => Ok(NewAccount {
+            email,
+            password: fields.password,
+            full_name,
+            phone,
+            locale: fields.locale.unwrap_or_default(),
+            role: fields.role,
+        }),
+        _ => Err(ApiError::Validation(errors)),
     }
 }
 
@@ -112,13 +140,19 @@ async fn auth_login(
 /// The client's address for throttling: the peer, or the proxy's X-Forwarded-For when
 /// `server.trust_forwarded_for` says a trusted proxy sets it.
 fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
-    if trust_forwarded_for {
-        if let Some(address) = req.connection_info().realip_remote_addr() {
-            let ip = address
-                .parse::<std::net::SocketAddr>()
-                .map(|a| a.ip().to_string());
-            return Some(ip.unwrap_or_else(|_| address.to_owned()));
-        }
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(str::to_owned)
+        })
+        .flatten();
+    if let Some(address) = forwarded {
+        // Without a forwarding header, actix falls back to the peer's "ip:port".
+        let ip = address
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().to_string());
+        return Some(ip.unwrap_or(address));
     }
     req.peer_addr().map(|addr| addr.ip().to_string())
 }
@@ -148,4 +182,36 @@ async fn auth_logout(
 async fn me_get(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = service::current_user(&state.pool, caller.user_id).await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+/// Staff accounts (agents, admins, provider logins) are made by an admin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    email: String,
+    password: String,
+    full_name: String,
+    phone: Option<String>,
+    locale: Option<Locale>,
+    role: Role,
+}
+
+async fn admin_users_create(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    Json(body): Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = parse_account(
+        AccountFields {
+            email: body.email,
+            password: body.password,
+            full_name: body.full_name,
+            phone: body.phone,
+            locale: body.locale,
+            role: body.role,
+        },
+        state.auth.password_min_length,
+    )?;
+    let user = service::create_account(&state.pool, &state.auth, account).await?;
+    Ok(HttpResponse::Created().json(user))
 }

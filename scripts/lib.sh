@@ -1,0 +1,119 @@
+# Shared by scripts/run, scripts/test and scripts/bench (sourced, not run).
+# Finds the PostgreSQL the configuration names, or installs and starts a private one.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="$ROOT/.data"
+PRIVATE_PG_PORT="${WASIT_PRIVATE_PG_PORT:-55432}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install sudo, or run as root)"
+  fi
+}
+
+require_rust() {
+  command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found: install Rust 1.95+ (https://rustup.rs) and run this again"
+}
+
+# The database URL this environment is configured with: WASIT__DATABASE__URL, else the
+# [database] url of config/$WASIT_ENV.toml, else of config/default.toml.
+configured_database_url() {
+  if [ -n "${WASIT__DATABASE__URL:-}" ]; then printf '%s\n' "$WASIT__DATABASE__URL"; return; fi
+  local file url
+  for file in "$ROOT/config/${WASIT_ENV:-development}.toml" "$ROOT/config/default.toml"; do
+    [ -f "$file" ] || continue
+    url=$(sed -n '/^\[database\]/,/^\[/{s/^url *= *"\(.*\)"/\1/p}' "$file" | head -n1)
+    if [ -n "$url" ]; then printf '%s\n' "$url"; return; fi
+  done
+  die "no database url configured"
+}
+
+# "postgres://user:pw@host:port/db?x" -> host port
+url_host() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; printf '%s\n' "${rest%%:*}"; }
+url_port() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; case "$rest" in *:*) printf '%s\n' "${rest##*:}";; *) echo 5432;; esac; }
+url_with_database() { local base="${1%%\?*}"; printf '%s/%s\n' "${base%/*}" "$2"; }
+
+# Does a server answer at URL with the credentials it carries?
+postgres_answers() {
+  local url="$1" host port
+  host=$(url_host "$url"); port=$(url_port "$url")
+  if command -v psql >/dev/null 2>&1; then
+    PGCONNECT_TIMEOUT=3 psql "$(url_with_database "$url" postgres)" -XAtqc 'select 1' >/dev/null 2>&1
+  else
+    # No client here: an open port will have to do; the app reports auth errors itself.
+    timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+  fi
+}
+
+postgres_bindir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
+}
+
+install_postgres() {
+  log "PostgreSQL is not installed: installing it with apt"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib
+}
+
+# Runs a PostgreSQL server program as the cluster's owner (initdb refuses root).
+as_cluster_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# A private cluster under .data/pg on 127.0.0.1:$PRIVATE_PG_PORT, TCP only, trust auth.
+# As root it belongs to the postgres user; if that user cannot reach this checkout (e.g. it
+# lives under /root), the cluster lives in /var/tmp and .data/pg links to it.
+start_private_cluster() {
+  local bindir dir
+  bindir=$(postgres_bindir)
+  if [ -z "$bindir" ]; then install_postgres; bindir=$(postgres_bindir); fi
+  [ -n "$bindir" ] || die "PostgreSQL server binaries not found after install"
+  mkdir -p "$DATA"
+  dir="$DATA/pg"
+  if [ "$(id -u)" -eq 0 ] && [ ! -e "$dir" ]; then
+    if ! runuser -u postgres -- test -x "$DATA"; then
+      local elsewhere
+      elsewhere="/var/tmp/wasit-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+      ln -sfn "$elsewhere" "$dir"
+    fi
+  fi
+  dir=$(readlink -f "$dir" 2>/dev/null || printf '%s' "$dir")
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    log "creating a private PostgreSQL cluster in $dir"
+    if [ "$(id -u)" -eq 0 ]; then install -d -o postgres -g postgres -m 700 "$dir"; else install -d -m 700 "$dir"; fi
+    as_cluster_owner "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+  fi
+  if ! as_cluster_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+    log "starting the private PostgreSQL cluster on 127.0.0.1:$PRIVATE_PG_PORT"
+    # synchronous_commit=off: a crash may lose the last commits, never corrupt the cluster.
+    as_cluster_owner "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+      -o "-p $PRIVATE_PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c synchronous_commit=off -c max_connections=200" \
+      start >/dev/null || { tail -n 20 "$dir/server.log" >&2; die "the private cluster did not start"; }
+  fi
+}
+
+# Makes WASIT__DATABASE__URL point at a PostgreSQL that answers, keeping the configured
+# database name. Idempotent: a second call, or a call after a reboot, does the same.
+ensure_postgres() {
+  local configured database private
+  configured=$(configured_database_url)
+  if postgres_answers "$configured"; then
+    export WASIT__DATABASE__URL="$configured"
+    return
+  fi
+  database="${configured##*/}"; database="${database%%\?*}"
+  private="postgres://postgres@127.0.0.1:$PRIVATE_PG_PORT/$database"
+  if ! postgres_answers "$private"; then
+    log "no PostgreSQL answers at $(url_host "$configured"):$(url_port "$configured")"
+    start_private_cluster
+    for _ in $(seq 1 50); do postgres_answers "$private" && break; sleep 0.2; done
+    postgres_answers "$private" || die "the private cluster does not answer on port $PRIVATE_PG_PORT"
+  fi
+  export WASIT__DATABASE__URL="$private"
+}

@@ -1,0 +1,103 @@
+//! openapi.yaml and the router must list exactly the same (method, path) pairs.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::{manifest_dir, spawn_app};
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(manifest_dir().join("openapi.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).expect("openapi.yaml is valid YAML")
+}
+
+fn documented_operations(spec: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, _) in item.as_object().unwrap() {
+            if METHODS.contains(&method.as_str()) {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+#[test]
+fn every_registered_route_is_documented_and_every_documented_route_is_registered() {
+    let registered: BTreeSet<(String, String)> = wasit::startup::route_table()
+        .endpoints()
+        .into_iter()
+        .map(|(method, path)| (method.to_string(), path.to_owned()))
+        .collect();
+    let documented = documented_operations(&spec());
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    let unregistered: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.yaml: {undocumented:?}"
+    );
+    assert!(
+        unregistered.is_empty(),
+        "openapi.yaml lists routes the server lacks: {unregistered:?}"
+    );
+}
+
+#[test]
+fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
+    let spec = spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let id = format!("{method} {path}");
+            assert!(operation["operationId"].is_string(), "{id}: operationId");
+            let responses = operation["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{id}: responses"));
+            assert!(
+                responses.keys().any(|code| code.starts_with('2')),
+                "{id}: no success response"
+            );
+            let takes_body = operation.get("requestBody").is_some();
+            if takes_body {
+                for code in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(code),
+                        "{id}: takes a body but omits {code}"
+                    );
+                }
+            }
+            let secured = operation
+                .get("security")
+                .is_none_or(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+                && spec.get("security").is_some();
+            if secured {
+                assert!(responses.contains_key("401"), "{id}: secured but omits 401");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_served_spec_is_the_file() {
+    let app = spawn_app().await;
+    let response = app.get("/openapi.yaml").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/yaml")
+    );
+    let served = response.text().await.unwrap();
+    let file = std::fs::read_to_string(manifest_dir().join("openapi.yaml")).unwrap();
+    assert_eq!(served, file);
+}

@@ -1,0 +1,381 @@
+//! The test harness: every test gets its own database, cloned from one migrated template,
+//! and its own server on port 0. The database is dropped when the test ends (pass or panic).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use reqwest::{Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use wasit::auth::Role;
+use wasit::auth::model::NewAccount;
+use wasit::auth::password::Passwords;
+use wasit::auth::service::create_or_reset_user;
+use wasit::config::{Environment, Settings};
+use wasit::db::{self, quote_ident};
+use wasit::domain::{Email, Locale};
+use wasit::startup::Application;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Test settings: config/test.toml plus the process environment (scripts/test exports
+/// WASIT__DATABASE__URL when it runs a private cluster) and a random JWT secret.
+pub fn test_settings() -> Settings {
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    vars.insert("WASIT__AUTH__JWT_SECRET".into(), random_secret());
+    Settings::load_from(&manifest_dir().join("config"), Environment::Test, vars)
+        .expect("test settings")
+}
+
+pub fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A database of our own, dropped (connections and all) when this value is.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    maintenance_url: String,
+}
+
+impl TestDatabase {
+    /// A fresh, fully migrated database.
+    pub fn create(settings: &Settings) -> Self {
+        let (maintenance_url, _) =
+            db::maintenance_url(settings.database.url.expose_secret()).expect("database.url");
+        let template = ensure_template(&maintenance_url);
+        let name = format!("wasit_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&maintenance_url).expect("connect to postgres");
+        // Another process copying the same template at this instant makes CREATE fail; retry.
+        let mut attempt = 0;
+        loop {
+            let created = diesel::sql_query(format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(&name),
+                quote_ident(&template)
+            ))
+            .execute(&mut conn);
+            match created {
+                Ok(_) => break,
+                Err(e)
+                    if attempt < 50 && e.to_string().contains("being accessed by other users") =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("creating test database: {e}"),
+            }
+        }
+        Self::named(name, &maintenance_url)
+    }
+
+    /// A name only: the database does not exist yet (for `wasit migrate` tests). Still
+    /// dropped at the end if something created it.
+    pub fn unborn(settings: &Settings) -> Self {
+        let (maintenance_url, _) =
+            db::maintenance_url(settings.database.url.expose_secret()).expect("database.url");
+        Self::named(
+            format!("wasit_test_{}", uuid::Uuid::new_v4().simple()),
+            &maintenance_url,
+        )
+    }
+
+    fn named(name: String, maintenance_url: &str) -> Self {
+        let url = swap_database(maintenance_url, &name);
+        Self {
+            name,
+            url,
+            maintenance_url: maintenance_url.to_owned(),
+        }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+
+    /// Drops the database now (the app's pool is cut off), e.g. to test readiness.
+    pub fn drop_now(&self) {
+        drop_database(&self.maintenance_url, &self.name);
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.maintenance_url.clone(), self.name.clone());
+        // Drop may run inside an async runtime: do the blocking work on a plain thread.
+        let _ = std::thread::spawn(move || drop_database(&url, &name)).join();
+    }
+}
+
+fn drop_database(maintenance_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::establish(maintenance_url) {
+        let _ = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(name)
+        ))
+        .execute(&mut conn);
+    }
+}
+
+fn swap_database(maintenance_url: &str, name: &str) -> String {
+    match maintenance_url.rsplit_once("/postgres") {
+        Some((server, rest)) => format!("{server}/{name}{rest}"),
+        None => panic!("unexpected maintenance url"),
+    }
+}
+
+/// The template's name carries a hash of the migrations, so a changed migration gets a
+/// fresh template and old ones are dropped.
+fn template_name() -> String {
+    let dir = manifest_dir().join("migrations");
+    let mut files = Vec::new();
+    collect_files(&dir, &mut files);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(
+            file.strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update(std::fs::read(&file).unwrap());
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("wasit_tpl_{hex}")
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+/// Creates the migrated template once per migration set, under an advisory lock so
+/// parallel test processes build it once and never copy a half-built one.
+fn ensure_template(maintenance_url: &str) -> String {
+    const LOCK: i64 = 0x0077_6173_6974; // "wasit" in ASCII
+    let template = template_name();
+    let mut conn = PgConnection::establish(maintenance_url)
+        .expect("cannot reach PostgreSQL for tests: run scripts/test, or set WASIT__DATABASE__URL");
+    diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK})"))
+        .execute(&mut conn)
+        .unwrap();
+    let existing: Vec<String> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'wasit\\_tpl\\_%'")
+            .load::<Name>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.datname)
+            .collect();
+    if !existing.contains(&template) {
+        for stale in &existing {
+            drop_database(maintenance_url, stale);
+        }
+        let building = format!("{template}_building");
+        drop_database(maintenance_url, &building);
+        diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&building)))
+            .execute(&mut conn)
+            .unwrap();
+        {
+            let mut template_conn =
+                PgConnection::establish(&swap_database(maintenance_url, &building)).unwrap();
+            db::run_migrations(&mut template_conn).expect("migrating the template");
+        }
+        diesel::sql_query(format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&building),
+            quote_ident(&template)
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK})"))
+        .execute(&mut conn)
+        .unwrap();
+    template
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub db: TestDatabase,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after `customise` has adjusted its settings (limits, throttles...).
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        wasit::telemetry::init(&test_settings().log);
+    }
+    let mut settings = test_settings();
+    customise(&mut settings);
+    let seed = settings.clone();
+    let db = tokio::task::spawn_blocking(move || TestDatabase::create(&seed))
+        .await
+        .unwrap();
+    settings.database.url = db.url.clone().into();
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    let app = Application::build(&settings).expect("build app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        settings,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json_authed(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs a customer up and returns the session body.
+    pub async fn register(&self, email: &str) -> Value {
+        let response = self
+            .post_json(
+                "/v1/auth/register",
+                &json!({ "email": email, "password": PASSWORD, "full_name": "Sara Al-Harbi" }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/v1/auth/login",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// An account of any role made directly, as `wasit create-user` would; returns a session.
+    pub async fn user_with_role(&self, role: Role) -> Value {
+        let email = format!("{}-{}@wasit.test", role, uuid::Uuid::new_v4().simple());
+        let account = NewAccount {
+            email: Email::parse(&email).unwrap(),
+            password: PASSWORD.into(),
+            full_name: format!("Test {role}"),
+            phone: None,
+            locale: Locale::En,
+            role,
+        };
+        let passwords = Passwords::new(&self.settings.auth.argon2).unwrap();
+        let mut conn = self.db.connect();
+        create_or_reset_user(&mut conn, &passwords, &account, false).unwrap();
+        let response = self.login(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+/// Asserts an RFC 9457 problem with this status and code, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, PROBLEM_JSON, "content type");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["status"], status, "status member in {body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:wasit:problem:{code}"),
+        "type in {body}"
+    );
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "title in {body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "detail in {body}"
+    );
+    body
+}
+
+/// The `field`s a validation problem names.
+pub fn problem_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,235 @@
+//! The `wasit` binary as an operator runs it: configuration errors, migrate, create-user,
+//! serve with JSON logs, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+
+use crate::helpers::{TestDatabase, manifest_dir, random_secret, test_settings};
+
+fn wasit(env: &str, database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasit"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WASIT_ENV", env)
+        .env("WASIT_CONFIG_DIR", manifest_dir().join("config"))
+        .env("WASIT__DATABASE__URL", database_url)
+        .env("WASIT__AUTH__JWT_SECRET", random_secret())
+        .env("WASIT__AUTH__ARGON2__MEMORY_KIB", "1024")
+        .env("WASIT__AUTH__ARGON2__ITERATIONS", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_bad_configuration_value_stops_start_up_naming_the_key() {
+    let settings = test_settings();
+    let cases = [
+        ("WASIT__SERVER__PORT", "eighty", "server.port"),
+        ("WASIT__AUTH__JWT_SECRET", "too-short", "auth.jwt_secret"),
+        ("WASIT__LOG__FORMAT", "xml", "log.format"),
+    ];
+    for (var, value, key) in cases {
+        let output = wasit(
+            "test",
+            secrecy::ExposeSecret::expose_secret(&settings.database.url),
+        )
+        .env(var, value)
+        .arg("serve")
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{var}: {stderr}");
+        assert!(
+            !stderr.contains("too-short"),
+            "a secret was echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn migrate_creates_the_database_and_is_idempotent_and_create_user_makes_an_admin() {
+    let settings = test_settings();
+    let database = TestDatabase::unborn(&settings);
+    for _ in 0..2 {
+        let output = wasit("test", &database.url)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut create = wasit("test", &database.url)
+        .args([
+            "create-user",
+            "--role",
+            "admin",
+            "--email",
+            "Boss@Office.sa",
+            "--name",
+            "Boss",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long admin password\n")
+        .unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created admin boss@office.sa"));
+
+    let mut conn = database.connect();
+    let (role, hash): (String, String) = wasit::schema::users::table
+        .select((
+            wasit::schema::users::role,
+            wasit::schema::users::password_hash,
+        ))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(role, "admin");
+    assert!(hash.starts_with("$argon2id$"));
+
+    // Again without --reset-password: refused; with it: the password is replaced.
+    let again = wasit("test", &database.url)
+        .args([
+            "create-user",
+            "--role",
+            "admin",
+            "--email",
+            "boss@office.sa",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let reset = wasit("test", &database.url)
+        .args([
+            "create-user",
+            "--role",
+            "agent",
+            "--email",
+            "boss@office.sa",
+            "--reset-password",
+        ])
+        .output()
+        .unwrap();
+    assert!(reset.status.success());
+    let stdout = String::from_utf8_lossy(&reset.stdout);
+    assert!(stdout.contains("updated agent boss@office.sa"), "{stdout}");
+    assert!(
+        stdout.contains("password: "),
+        "a generated password is printed once: {stdout}"
+    );
+}
+
+#[test]
+fn serve_refuses_an_unmigrated_database() {
+    let settings = test_settings();
+    let database = TestDatabase::unborn(&settings);
+    wasit::db::create_database_if_missing(&database.url).unwrap();
+    let output = wasit("test", &database.url)
+        .env("WASIT__SERVER__PORT", free_port().to_string())
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("wasit migrate"));
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_logs_json_in_production_and_stops_gracefully_on_sigterm() {
+    let settings = test_settings();
+    let database = TestDatabase::create(&settings);
+    let port = free_port();
+    let mut server = Server(
+        wasit("production", &database.url)
+            .env("WASIT__SERVER__HOST", "127.0.0.1")
+            .env("WASIT__SERVER__PORT", port.to_string())
+            .env("WASIT__SERVER__WORKERS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .arg("serve")
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready_url = format!("http://127.0.0.1:{port}/health/ready");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    loop {
+        let status = runtime.block_on(async {
+            reqwest::get(&ready_url)
+                .await
+                .map(|r| r.status().as_u16())
+                .ok()
+        });
+        if status == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+
+    let lines: Vec<serde_json::Value> = BufReader::new(server.0.stdout.take().unwrap())
+        .lines()
+        .map(|line| {
+            let line = line.unwrap();
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+        })
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "request finished")
+        .expect("a request log line");
+    assert_eq!(finished["status"], 200);
+    assert!(finished["span"]["request_id"].is_string(), "{finished}");
+    assert!(lines.iter().any(|l| l["message"] == "wasit stopped"));
+    let secret_leaked = lines.iter().any(|l| l.to_string().contains("JWT_SECRET"));
+    assert!(!secret_leaked);
+}

@@ -1,0 +1,8 @@
+//! Black-box tests: each spawns the app on port 0 against its own database and talks HTTP.
+
+mod auth;
+mod contract;
+mod errors;
+mod health;
+mod helpers;
+mod lifecycle;
