@@ -32,22 +32,25 @@ enum Command {
     /// Create the database if missing and apply pending migrations.
     Migrate,
     /// Create an account of any role (the first admin, agents, provider logins).
-    CreateUser {
-        #[arg(long)]
-        email: String,
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
-        #[arg(long, default_value = "Administrator")]
-        name: String,
-        #[arg(long, value_parser = parse_locale, default_value = "ar")]
-        locale: Locale,
-        /// Read the password from standard input; otherwise a random one is generated and printed.
-        #[arg(long)]
-        password_stdin: bool,
-        /// If the account exists, set this password and role instead of failing.
-        #[arg(long)]
-        reset_password: bool,
-    },
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateUserArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    #[arg(long, default_value = "Administrator")]
+    name: String,
+    #[arg(long, value_parser = parse_locale, default_value = "ar")]
+    locale: Locale,
+    /// Read the password from standard input; otherwise a random one is generated and printed.
+    #[arg(long)]
+    password_stdin: bool,
+    /// If the account exists, set this password and role instead of failing.
+    #[arg(long)]
+    reset_password: bool,
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -71,22 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
-        Command::CreateUser {
-            email,
-            role,
-            name,
-            locale,
-            password_stdin,
-            reset_password,
-        } => create_user(
-            &settings,
-            email,
-            role,
-            name,
-            locale,
-            password_stdin,
-            reset_password,
-        ),
+        Command::CreateUser(args) => create_user(&settings, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,15 +125,15 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn create_user(
-    settings: &Settings,
-    email: String,
-    role: Role,
-    name: String,
-    locale: Locale,
-    password_stdin: bool,
-    reset_password: bool,
-) -> anyhow::Result<()> {
+fn create_user(settings: &Settings, args: CreateUserArgs) -> anyhow::Result<()> {
+    let CreateUserArgs {
+        email,
+        role,
+        name,
+        locale,
+        password_stdin,
+        reset_password,
+    } = args;
     let email = Email::parse(&email).map_err(|reason| anyhow::anyhow!("--email {reason}"))?;
     let (password, generated) = if password_stdin {
         let mut input = String::new();

@@ -33,32 +33,21 @@ pub struct RegisterRequest {
 
 impl RegisterRequest {
     fn parse(self, password_min_length: usize) -> Result<NewAccount, ApiError> {
-        parse_account(
-            AccountFields {
-                email: self.email,
-                password: self.password,
-                full_name: self.full_name,
-                phone: self.phone,
-                locale: self.locale,
-                role: Role::Customer,
-            },
-            password_min_length,
-        )
+        let fields = CreateUserRequest {
+            email: self.email,
+            password: self.password,
+            full_name: self.full_name,
+            phone: self.phone,
+            locale: self.locale,
+            role: Role::Customer,
+        };
+        parse_account(fields, password_min_length)
     }
-}
-
-struct AccountFields {
-    email: String,
-    password: String,
-    full_name: String,
-    phone: Option<String>,
-    locale: Option<Locale>,
-    role: Role,
 }
 
 /// Every field's problem at once, so a form can mark them all.
 fn parse_account(
-    fields: AccountFields,
+    fields: CreateUserRequest,
     password_min_length: usize,
 ) -> Result<NewAccount, ApiError> {
     let mut errors = Vec::new();
@@ -201,17 +190,7 @@ async fn admin_users_create(
     _admin: Admin,
     Json(body): Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = parse_account(
-        AccountFields {
-            email: body.email,
-            password: body.password,
-            full_name: body.full_name,
-            phone: body.phone,
-            locale: body.locale,
-            role: body.role,
-        },
-        state.auth.password_min_length,
-    )?;
+    let account = parse_account(body, state.auth.password_min_length)?;
     let user = service::create_account(&state.pool, &state.auth, account).await?;
     Ok(HttpResponse::Created().json(user))
 }
