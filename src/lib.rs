@@ -2,12 +2,14 @@
 //! See README.md for the architecture in a paragraph and DESIGN notes in each module.
 
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod providers;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;

@@ -1,0 +1,3 @@
+//! Money: prices, fees and VAT. (Plans, payments, the ledger and invoices join here.)
+
+pub mod money;

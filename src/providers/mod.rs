@@ -1,0 +1,10 @@
+//! Providers (hotels, hospitals) and federated availability search.
+//!
+//! Each provider is reached through an adapter: `local` (inventory in our own tables),
+//! `fhir` (a hospital's FHIR R4 server) or `caldav` (a hotel's CalDAV calendars). The search
+//! asks every matching provider at once, each under its own timeout, and merges the offers.
+
+pub mod adapter;
+pub mod caldav;
+pub mod fhir;
+pub mod model;
