@@ -62,7 +62,36 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
+    pub search: SearchSettings,
+    pub pricing: PricingSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    pub provider_timeout_ms: u64,
+    pub max_stay_nights: u32,
+    pub max_window_days: u32,
+    pub horizon_days: u32,
+    pub max_guests: u32,
+    pub max_rooms: u32,
+    pub offer_ttl_secs: u64,
+}
+
+impl SearchSettings {
+    pub fn provider_timeout(&self) -> Duration {
+        Duration::from_millis(self.provider_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingSettings {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub service_fee: rust_decimal::Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub vat_rate: rust_decimal::Decimal,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +307,38 @@ impl Settings {
                 "must be positive",
             ));
         }
+        let search = &self.search;
+        if !(50..=60_000).contains(&search.provider_timeout_ms) {
+            return Err(invalid(
+                "search.provider_timeout_ms",
+                "must be between 50 and 60000",
+            ));
+        }
+        for (key, value) in [
+            ("search.max_stay_nights", search.max_stay_nights),
+            ("search.max_window_days", search.max_window_days),
+            ("search.horizon_days", search.horizon_days),
+            ("search.max_guests", search.max_guests),
+            ("search.max_rooms", search.max_rooms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if search.offer_ttl_secs < 60 {
+            return Err(invalid("search.offer_ttl_secs", "must be at least 60"));
+        }
+        if self.pricing.service_fee.is_sign_negative() || self.pricing.service_fee.scale() > 2 {
+            return Err(invalid(
+                "pricing.service_fee",
+                "must be a non-negative amount with at most 2 decimals",
+            ));
+        }
+        if self.pricing.vat_rate.is_sign_negative()
+            || self.pricing.vat_rate >= rust_decimal::Decimal::ONE
+        {
+            return Err(invalid("pricing.vat_rate", "must be between 0 and 1"));
+        }
         if let Err(e) = self.log.filter.parse::<tracing_subscriber::EnvFilter>() {
             return Err(invalid("log.filter", e.to_string()));
         }
@@ -381,6 +442,12 @@ mod tests {
             ),
             ("WASIT__DATABASE__URL", "mysql://x", "database.url"),
             ("WASIT__LOG__FILTER", "wasit=[", "log.filter"),
+            ("WASIT__PRICING__VAT_RATE", "1.5", "pricing.vat_rate"),
+            (
+                "WASIT__SEARCH__PROVIDER_TIMEOUT_MS",
+                "1",
+                "search.provider_timeout_ms",
+            ),
         ];
         for (var, value, key) in cases {
             assert_eq!(

@@ -36,6 +36,9 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("the request failed validation")]
     Validation(Vec<FieldError>),
+    /// Bad query-string parameters (400, as they are part of the URL, not a body).
+    #[error("the query parameters are invalid")]
+    InvalidQuery(Vec<FieldError>),
     #[error("the body must be sent as application/json")]
     UnsupportedMediaType,
     #[error("the body is larger than the {limit} bytes this server accepts")]
@@ -71,6 +74,10 @@ pub enum ApiError {
     NotFound,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    #[error("the offer id is malformed or has been altered")]
+    OfferInvalid,
+    #[error("the offer has expired; search again for a fresh one")]
+    OfferExpired,
 
     // --- the service
     #[error("a dependency is unavailable; try again shortly")]
@@ -88,6 +95,7 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) => "request.malformed_json",
             Self::Validation(_) => "validation.failed",
+            Self::InvalidQuery(_) => "query.invalid",
             Self::UnsupportedMediaType => "request.unsupported_media_type",
             Self::PayloadTooLarge { .. } => "request.too_large",
             Self::RouteNotFound => "route.not_found",
@@ -102,6 +110,8 @@ impl ApiError {
             Self::EmailTaken => "auth.email_taken",
             Self::NotFound => "resource.not_found",
             Self::Conflict { code, .. } => code,
+            Self::OfferInvalid => "offer.invalid",
+            Self::OfferExpired => "offer.expired",
             Self::Unavailable(_) => "service.unavailable",
             Self::Internal(_) => "internal",
         }
@@ -111,6 +121,7 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) => "Malformed JSON",
             Self::Validation(_) => "Invalid input",
+            Self::InvalidQuery(_) => "Invalid query parameters",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::PayloadTooLarge { .. } => "Request body too large",
             Self::RouteNotFound => "Route not found",
@@ -124,6 +135,8 @@ impl ApiError {
             Self::EmailTaken => "Email taken",
             Self::NotFound => "Not found",
             Self::Conflict { .. } => "Conflict",
+            Self::OfferInvalid => "Invalid offer",
+            Self::OfferExpired => "Offer expired",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -131,7 +144,7 @@ impl ApiError {
 
     fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation(errors) => errors,
+            Self::Validation(errors) | Self::InvalidQuery(errors) => errors,
             _ => &[],
         }
     }
@@ -174,7 +187,10 @@ pub fn problem_type(code: &str) -> String {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::InvalidQuery(_) | Self::OfferInvalid => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::OfferExpired => StatusCode::GONE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -233,15 +249,27 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Unique constraints whose violation is the client's doing, and the code each one means.
-/// Any other violation is a bug or a race the caller cannot fix, so it stays a 409 `conflict`.
-fn unique_violation_error(constraint: Option<&str>) -> ApiError {
+/// Constraints whose violation is the client's doing, and what each one means. Any other
+/// violation is a bug or a race the caller cannot fix, so it stays a 409 `conflict`.
+fn constraint_error(constraint: Option<&str>) -> ApiError {
+    let conflict = |code, detail: &str| ApiError::Conflict {
+        code,
+        detail: detail.into(),
+    };
     match constraint {
         Some("users_email_key") => ApiError::EmailTaken,
-        _ => ApiError::Conflict {
-            code: "conflict",
-            detail: "the request conflicts with the current state of a resource".into(),
-        },
+        Some("inventory_cells_reserved_within_capacity") => conflict(
+            "inventory.below_reserved",
+            "capacity cannot go below what is already reserved",
+        ),
+        Some("inventory_cells_no_overlap") => conflict(
+            "inventory.overlap",
+            "these slots overlap slots the unit already has",
+        ),
+        _ => conflict(
+            "conflict",
+            "the request conflicts with the current state of a resource",
+        ),
     }
 }
 
@@ -249,9 +277,12 @@ impl From<DieselError> for ApiError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => ApiError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                unique_violation_error(info.constraint_name())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::ExclusionViolation,
+                info,
+            ) => constraint_error(info.constraint_name()),
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable(anyhow::Error::new(error))
             }
@@ -324,9 +355,13 @@ mod tests {
             ApiError::Internal(_)
         ));
         assert!(matches!(
-            unique_violation_error(Some("users_email_key")),
+            constraint_error(Some("users_email_key")),
             ApiError::EmailTaken
         ));
-        assert_eq!(unique_violation_error(Some("other_key")).code(), "conflict");
+        assert_eq!(constraint_error(Some("other_key")).code(), "conflict");
+        assert_eq!(
+            constraint_error(Some("inventory_cells_reserved_within_capacity")).code(),
+            "inventory.below_reserved"
+        );
     }
 }

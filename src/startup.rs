@@ -10,17 +10,48 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::auth::AuthConfig;
+use crate::billing::money::FeePolicy;
+use crate::config::SearchSettings;
 use crate::config::Settings;
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::http::{BodyLimit, RouteTable, fallback};
-use crate::{auth, health, telemetry};
+use crate::providers::adapter::HttpClients;
+use crate::providers::offer::OfferSigner;
+use crate::providers::search::Searcher;
+use crate::{auth, health, providers, telemetry};
+use secrecy::ExposeSecret;
 
 /// What every handler may reach, built once and shared by all workers.
 pub struct AppState {
     pub pool: PgPool,
     pub auth: Arc<AuthConfig>,
+    pub searcher: Arc<Searcher>,
+    pub search_limits: SearchSettings,
     pub trust_forwarded_for: bool,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let searcher = Searcher {
+            pool: pool.clone(),
+            clients: HttpClients::new(settings.search.provider_timeout())?,
+            fees: FeePolicy {
+                service_fee: settings.pricing.service_fee,
+                vat_rate: settings.pricing.vat_rate,
+            },
+            signer: OfferSigner::new(settings.auth.jwt_secret.expose_secret().as_bytes()),
+            provider_timeout: settings.search.provider_timeout(),
+            offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
+        };
+        Ok(Self {
+            pool,
+            auth: Arc::new(AuthConfig::new(&settings.auth)?),
+            searcher: Arc::new(searcher),
+            search_limits: settings.search.clone(),
+            trust_forwarded_for: settings.server.trust_forwarded_for,
+        })
+    }
 }
 
 /// Every route the API serves. `openapi.yaml` must list exactly these (tests/api/contract.rs).
@@ -28,6 +59,7 @@ pub fn route_table() -> RouteTable {
     let mut table = RouteTable::default();
     health::routes(&mut table);
     auth::routes::routes(&mut table);
+    providers::routes::routes(&mut table);
     table
 }
 
@@ -52,11 +84,7 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState {
-            pool,
-            auth: Arc::new(AuthConfig::new(&settings.auth)?),
-            trust_forwarded_for: settings.server.trust_forwarded_for,
-        });
+        let state = web::Data::new(AppState::new(settings, pool)?);
         let body_limit = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()

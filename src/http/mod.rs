@@ -3,6 +3,7 @@
 
 pub mod fallback;
 pub mod json;
+pub mod query;
 pub mod route_table;
 
 pub use json::{BodyLimit, Json};

@@ -39,6 +39,15 @@ impl RouteTable {
         self.add(Method::POST, path, handler)
     }
 
+    pub fn patch<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PATCH, path, handler)
+    }
+
     /// (method, path) of every route, in registration order.
     pub fn endpoints(&self) -> Vec<(Method, &'static str)> {
         self.routes

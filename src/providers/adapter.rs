@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use super::caldav::CaldavAdapter;
 use super::fhir::FhirAdapter;
-use super::model::{AvailabilityQuery, BookingRequest, ProviderOffer, ProviderRef};
+use chrono_tz::Tz;
+
+use super::model::{
+    AdapterSettings, AvailabilityQuery, BookingRequest, ProviderOffer, ProviderRef,
+};
+use super::store::ProviderRow;
 
 /// Why a provider could not answer. None of these fail a search: they mark the provider.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +47,67 @@ impl AdapterError {
     }
 }
 
+/// One HTTP client per kind of outside service, built once (connection pools, timeouts).
+#[derive(Clone)]
+pub struct HttpClients {
+    pub fhir: reqwest::Client,
+    pub caldav: reqwest::Client,
+}
+
+impl HttpClients {
+    /// `timeout` bounds a whole request; the search adds its own per-provider deadline.
+    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let build = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("wasit/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .timeout(timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+        };
+        Ok(Self {
+            fhir: build()?,
+            caldav: build()?,
+        })
+    }
+}
+
+/// reqwest is built with rustls on `ring` (no C toolchain for aws-lc): the provider must be
+/// installed once per process before the first client is built.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub enum Adapter {
     Fhir(FhirAdapter),
     Caldav(CaldavAdapter),
 }
 
 impl Adapter {
+    /// The adapter for an external provider; `Err` (a reason to show) when its stored
+    /// settings or time zone no longer parse. Local providers are searched in SQL instead.
+    pub fn for_provider(provider: &ProviderRow, clients: &HttpClients) -> Result<Self, String> {
+        let timezone: Tz = provider
+            .timezone
+            .parse()
+            .map_err(|_| format!("unknown time zone `{}`", provider.timezone))?;
+        match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
+            Ok(AdapterSettings::Fhir(settings)) => Ok(Adapter::Fhir(FhirAdapter::new(
+                settings,
+                timezone,
+                clients.fhir.clone(),
+            ))),
+            Ok(AdapterSettings::Caldav(settings)) => Ok(Adapter::Caldav(CaldavAdapter::new(
+                settings,
+                timezone,
+                clients.caldav.clone(),
+            ))),
+            Ok(AdapterSettings::Local) => Err("local providers have no remote adapter".into()),
+            Err(error) => Err(format!("misconfigured: {}: {}", error.field, error.message)),
+        }
+    }
+
     pub async fn search(
         &self,
         query: &AvailabilityQuery,

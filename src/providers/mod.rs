@@ -7,4 +7,10 @@
 pub mod adapter;
 pub mod caldav;
 pub mod fhir;
+pub mod local;
 pub mod model;
+pub mod offer;
+pub mod routes;
+pub mod search;
+pub mod service;
+pub mod store;

@@ -18,14 +18,140 @@ pub enum ProviderKind {
 
 crate::text_enum!(ProviderKind { Hotel => "hotel", Hospital => "hospital" });
 
-/// How a provider is reached, with the settings that adapter needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "adapter", rename_all = "lowercase")]
+/// How a provider is reached, with the settings that adapter needs. Stored as the
+/// `adapter` name plus its settings as JSON (credentials included: they are needed to call).
+#[derive(Debug, Clone)]
 pub enum AdapterSettings {
     /// Inventory the office manages in our own tables (units and cells).
     Local,
     Fhir(FhirSettings),
     Caldav(CaldavSettings),
+}
+
+impl AdapterSettings {
+    pub const NAMES: [&'static str; 3] = ["local", "fhir", "caldav"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Fhir(_) => "fhir",
+            Self::Caldav(_) => "caldav",
+        }
+    }
+
+    /// Reads `settings` for the adapter called `name`; the error names the offending path
+    /// below `adapter_settings`.
+    pub fn parse(
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<Self, crate::error::FieldError> {
+        use crate::error::FieldError;
+        let at = |e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "adapter_settings".to_owned()
+            } else {
+                format!("adapter_settings.{path}")
+            };
+            FieldError::new(field, e.into_inner().to_string())
+        };
+        let parsed = match name {
+            "local" => Self::Local,
+            "fhir" => Self::Fhir(serde_path_to_error::deserialize(settings).map_err(at)?),
+            "caldav" => Self::Caldav(serde_path_to_error::deserialize(settings).map_err(at)?),
+            other => {
+                return Err(FieldError::new(
+                    "adapter",
+                    format!("`{other}` is not one of local, fhir, caldav"),
+                ));
+            }
+        };
+        parsed.check().map_err(|(path, message)| {
+            FieldError::new(format!("adapter_settings.{path}"), message)
+        })?;
+        Ok(parsed)
+    }
+
+    fn check(&self) -> Result<(), (String, &'static str)> {
+        let url_ok = |url: &str| {
+            reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        };
+        match self {
+            Self::Local => Ok(()),
+            Self::Fhir(fhir) => {
+                if !url_ok(&fhir.base_url) {
+                    return Err(("base_url".into(), "must be an http(s) URL"));
+                }
+                if fhir.schedules.is_empty() {
+                    return Err(("schedules".into(), "must list at least one schedule"));
+                }
+                for (i, schedule) in fhir.schedules.iter().enumerate() {
+                    if schedule.price.is_sign_negative() {
+                        return Err((format!("schedules[{i}].price"), "must not be negative"));
+                    }
+                }
+                Ok(())
+            }
+            Self::Caldav(caldav) => {
+                if !url_ok(&caldav.base_url) {
+                    return Err(("base_url".into(), "must be an http(s) URL"));
+                }
+                if caldav.room_types.is_empty() {
+                    return Err(("room_types".into(), "must list at least one room type"));
+                }
+                for (i, room) in caldav.room_types.iter().enumerate() {
+                    if room.rooms == 0 || room.max_guests == 0 {
+                        return Err((
+                            format!("room_types[{i}]"),
+                            "rooms and max_guests must be at least 1",
+                        ));
+                    }
+                    if room.nightly_price.is_sign_negative() {
+                        return Err((
+                            format!("room_types[{i}].nightly_price"),
+                            "must not be negative",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// For storage: everything, credentials included.
+    pub fn to_stored_json(&self) -> serde_json::Value {
+        match self {
+            Self::Local => serde_json::json!({}),
+            Self::Fhir(fhir) => serde_json::to_value(fhir).unwrap_or_default(),
+            Self::Caldav(caldav) => serde_json::to_value(caldav).unwrap_or_default(),
+        }
+    }
+
+    /// For API answers: credentials replaced by a marker saying one is set.
+    pub fn to_public_json(&self) -> serde_json::Value {
+        let mut value = self.to_stored_json();
+        if let Some(object) = value.as_object_mut() {
+            for key in ["bearer_token", "password"] {
+                if let Some(secret) = object.get_mut(key) {
+                    if !secret.is_null() {
+                        *secret = serde_json::Value::String("[REDACTED]".into());
+                    }
+                }
+            }
+        }
+        value
+    }
+}
+
+fn expose_optional_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    match secret {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// A hospital's FHIR R4 server and the Schedules we book on it.
@@ -35,7 +161,7 @@ pub struct FhirSettings {
     /// e.g. `https://fhir.hospital.example/R4` (no trailing slash needed).
     pub base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
-    #[serde(default, skip_serializing)]
+    #[serde(default, serialize_with = "expose_optional_secret")]
     pub bearer_token: Option<SecretString>,
     pub schedules: Vec<FhirSchedule>,
 }
@@ -59,7 +185,7 @@ pub struct CaldavSettings {
     pub base_url: String,
     #[serde(default)]
     pub username: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, serialize_with = "expose_optional_secret")]
     pub password: Option<SecretString>,
     pub room_types: Vec<CaldavRoomType>,
 }

@@ -30,6 +30,8 @@ pub fn manifest_dir() -> PathBuf {
 /// Test settings: config/test.toml plus the process environment (scripts/test exports
 /// WASIT__DATABASE__URL when it runs a private cluster) and a random JWT secret.
 pub fn test_settings() -> Settings {
+    // reqwest uses rustls on ring; the provider must be installed before any client is built.
+    wasit::providers::adapter::install_crypto_provider();
     let mut vars: HashMap<String, String> = std::env::vars().collect();
     vars.insert("WASIT__AUTH__JWT_SECRET".into(), random_secret());
     Settings::load_from(&manifest_dir().join("config"), Environment::Test, vars)

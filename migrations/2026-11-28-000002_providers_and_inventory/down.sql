@@ -1,0 +1,3 @@
+DROP TABLE inventory_cells;
+DROP TABLE units;
+DROP TABLE providers;

@@ -1,0 +1,82 @@
+//! Query-string parameters read one by one, collecting every problem with its name, so a
+//! bad search answers 400 `query.invalid` listing each offending parameter.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use actix_web::HttpRequest;
+use chrono::NaiveDate;
+
+use crate::error::{ApiError, FieldError};
+
+pub struct QueryParams {
+    values: HashMap<String, String>,
+    pub errors: Vec<FieldError>,
+}
+
+impl QueryParams {
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        let values =
+            actix_web::web::Query::<HashMap<String, String>>::from_query(req.query_string())
+                .map_err(|e| ApiError::InvalidQuery(vec![FieldError::new("query", e.to_string())]))?
+                .into_inner();
+        Ok(Self {
+            values,
+            errors: Vec::new(),
+        })
+    }
+
+    /// The raw value, trimmed; empty counts as absent.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required_text(&mut self, name: &str) -> Option<String> {
+        let value = self.text(name).map(str::to_owned);
+        if value.is_none() {
+            self.errors.push(FieldError::new(name, "is required"));
+        }
+        value
+    }
+
+    /// A parsed optional value; an unparseable one is recorded as an error.
+    pub fn parsed<T: FromStr>(&mut self, name: &str, expected: &str) -> Option<T> {
+        let raw = self.text(name)?.to_owned();
+        match raw.parse() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.errors
+                    .push(FieldError::new(name, format!("`{raw}` is not {expected}")));
+                None
+            }
+        }
+    }
+
+    pub fn required<T: FromStr>(&mut self, name: &str, expected: &str) -> Option<T> {
+        if self.text(name).is_none() {
+            self.errors.push(FieldError::new(name, "is required"));
+            return None;
+        }
+        self.parsed(name, expected)
+    }
+
+    pub fn required_date(&mut self, name: &str) -> Option<NaiveDate> {
+        self.required(name, "a date (YYYY-MM-DD)")
+    }
+
+    pub fn error(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// Err with every problem found, or Ok.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidQuery(self.errors))
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Federated availability search: every matching active provider is asked at once, each
+//! under its own timeout; their offers are priced (fee + VAT), signed and merged. A slow or
+//! failing provider never fails the search: it is reported with its status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::adapter::{Adapter, AdapterError, HttpClients};
+use super::local;
+use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
+use super::offer::{OfferClaims, OfferSigner};
+use super::store::{self, ProviderFilter, ProviderRow};
+use crate::billing::money::{FeePolicy, Quote};
+use crate::db::{PgPool, run_blocking};
+use crate::error::ApiError;
+
+/// What one search needs, built once at start-up.
+pub struct Searcher {
+    pub pool: PgPool,
+    pub clients: HttpClients,
+    pub fees: FeePolicy,
+    pub signer: OfferSigner,
+    pub provider_timeout: Duration,
+    pub offer_ttl: chrono::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub kind: ProviderKind,
+    pub city: String,
+    pub availability: AvailabilityQuery,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderStatusKind {
+    Ok,
+    Timeout,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderStatus {
+    pub id: Uuid,
+    pub name_ar: String,
+    pub name_en: String,
+    pub adapter: String,
+    pub status: ProviderStatusKind,
+    pub latency_ms: u64,
+    pub offer_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferProvider {
+    pub id: Uuid,
+    pub kind: ProviderKind,
+    pub name_ar: String,
+    pub name_en: String,
+    pub city: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferUnit {
+    pub code: String,
+    pub name_ar: String,
+    pub name_en: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Offer {
+    pub offer_id: String,
+    pub provider: OfferProvider,
+    pub unit: OfferUnit,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nights: Option<u32>,
+    pub quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_guests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub practitioner: Option<String>,
+    pub price: Quote,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub offers: Vec<Offer>,
+    /// More offers matched than `limit`; narrow the search to see the rest.
+    pub truncated: bool,
+    pub providers: Vec<ProviderStatus>,
+}
+
+/// One provider's answer, or why there is none.
+enum Outcome {
+    Offers(Vec<ProviderOffer>),
+    Failed(ProviderStatusKind, String),
+}
+
+impl Searcher {
+    pub async fn search(
+        self: &Arc<Self>,
+        request: SearchRequest,
+    ) -> Result<SearchResults, ApiError> {
+        let filter = ProviderFilter {
+            kind: Some(request.kind),
+            city: Some(request.city.clone()),
+            active: Some(true),
+        };
+        let providers = run_blocking(&self.pool, move |conn| {
+            Ok(store::list_providers(conn, &filter)?)
+        })
+        .await?;
+        let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = providers
+            .iter()
+            .cloned()
+            .partition(|p| p.adapter == "local");
+
+        let mut tasks: JoinSet<Vec<(Uuid, Outcome, Duration)>> = JoinSet::new();
+        if !local.is_empty() {
+            tasks.spawn(self.clone().search_local(local, request.clone()));
+        }
+        for provider in external {
+            tasks.spawn(
+                self.clone()
+                    .search_external(provider, request.availability.clone()),
+            );
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            outcomes.extend(joined.map_err(ApiError::internal)?);
+        }
+        Ok(self.merge(&providers, outcomes, &request))
+    }
+
+    /// Every local provider in one query: one round trip, however many there are.
+    async fn search_local(
+        self: Arc<Self>,
+        providers: Vec<ProviderRow>,
+        request: SearchRequest,
+    ) -> Vec<(Uuid, Outcome, Duration)> {
+        let started = Instant::now();
+        let ids: Vec<Uuid> = providers.iter().map(|p| p.id).collect();
+        let query = request.availability.clone();
+        let limit = i64::try_from(request.limit + 1).unwrap_or(i64::MAX);
+        let lookup = run_blocking(&self.pool, move |conn| {
+            Ok(match &query {
+                AvailabilityQuery::Stay(stay) => local::search_stays(conn, &ids, stay)?,
+                AvailabilityQuery::Slots(slots) => local::search_slots(conn, &ids, slots, limit)?,
+            })
+        });
+        let answer = tokio::time::timeout(self.provider_timeout, lookup).await;
+        let elapsed = started.elapsed();
+        providers
+            .iter()
+            .map(|provider| {
+                let outcome = match &answer {
+                    Ok(Ok(offers)) => Outcome::Offers(
+                        offers.iter().filter(|(id, _)| *id == provider.id).map(|(_, offer)| offer.clone()).collect(),
+                    ),
+                    Ok(Err(error)) => {
+                        tracing::warn!(provider_id = %provider.id, error = %error, "local search failed");
+                        Outcome::Failed(ProviderStatusKind::Error, "inventory lookup failed".into())
+                    }
+                    Err(_) => Outcome::Failed(ProviderStatusKind::Timeout, "no answer in time".into()),
+                };
+                (provider.id, outcome, elapsed)
+            })
+            .collect()
+    }
+
+    async fn search_external(
+        self: Arc<Self>,
+        provider: ProviderRow,
+        query: AvailabilityQuery,
+    ) -> Vec<(Uuid, Outcome, Duration)> {
+        let started = Instant::now();
+        let outcome = match Adapter::for_provider(&provider, &self.clients) {
+            Err(reason) => Outcome::Failed(ProviderStatusKind::Error, reason),
+            Ok(adapter) => {
+                match tokio::time::timeout(self.provider_timeout, adapter.search(&query)).await {
+                    Ok(Ok(offers)) => Outcome::Offers(offers),
+                    Ok(Err(AdapterError::Timeout(_))) | Err(_) => {
+                        Outcome::Failed(ProviderStatusKind::Timeout, "no answer in time".into())
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(provider_id = %provider.id, error = %error, "provider search failed");
+                        Outcome::Failed(ProviderStatusKind::Error, error.to_string())
+                    }
+                }
+            }
+        };
+        vec![(provider.id, outcome, started.elapsed())]
+    }
+
+    fn merge(
+        &self,
+        providers: &[ProviderRow],
+        outcomes: Vec<(Uuid, Outcome, Duration)>,
+        request: &SearchRequest,
+    ) -> SearchResults {
+        let now = Utc::now();
+        let expires_at = now + self.offer_ttl;
+        let (guests, nights) = match &request.availability {
+            AvailabilityQuery::Stay(stay) => (Some(stay.guests), Some(stay.nights())),
+            AvailabilityQuery::Slots(_) => (None, None),
+        };
+        let mut offers = Vec::new();
+        let mut statuses = Vec::new();
+        for (provider_id, outcome, latency) in outcomes {
+            let Some(provider) = providers.iter().find(|p| p.id == provider_id) else {
+                continue;
+            };
+            let (status, offer_count, error) = match outcome {
+                Outcome::Offers(found) => {
+                    let count = found.len();
+                    offers.extend(
+                        found
+                            .into_iter()
+                            .map(|offer| self.price(provider, offer, guests, nights, expires_at)),
+                    );
+                    (ProviderStatusKind::Ok, count, None)
+                }
+                Outcome::Failed(status, reason) => (status, 0, Some(reason)),
+            };
+            statuses.push(ProviderStatus {
+                id: provider.id,
+                name_ar: provider.name_ar.clone(),
+                name_en: provider.name_en.clone(),
+                adapter: provider.adapter.clone(),
+                status,
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                offer_count,
+                error,
+            });
+        }
+        offers.sort_by(|a, b| {
+            a.price
+                .total
+                .cmp(&b.price.total)
+                .then(a.start.cmp(&b.start))
+                .then(a.offer_id.cmp(&b.offer_id))
+        });
+        let truncated = offers.len() > request.limit;
+        offers.truncate(request.limit);
+        statuses.sort_by(|a, b| a.name_en.cmp(&b.name_en).then(a.id.cmp(&b.id)));
+        SearchResults {
+            offers,
+            truncated,
+            providers: statuses,
+        }
+    }
+
+    fn price(
+        &self,
+        provider: &ProviderRow,
+        offer: ProviderOffer,
+        guests: Option<u32>,
+        nights: Option<u32>,
+        expires_at: DateTime<Utc>,
+    ) -> Offer {
+        let price = self.fees.quote(offer.provider_price);
+        let claims = OfferClaims {
+            provider_id: provider.id,
+            unit_code: offer.unit_code.clone(),
+            slot_ref: offer.slot_ref.clone(),
+            start: offer.start,
+            end: offer.end,
+            quantity: offer.quantity,
+            guests,
+            provider_price: price.lines[0].amount,
+            total: price.total,
+            expires_at: expires_at.timestamp(),
+        };
+        Offer {
+            offer_id: self.signer.sign(&claims),
+            provider: OfferProvider {
+                id: provider.id,
+                kind: provider.kind,
+                name_ar: provider.name_ar.clone(),
+                name_en: provider.name_en.clone(),
+                city: provider.city.clone(),
+                timezone: provider.timezone.clone(),
+            },
+            unit: OfferUnit {
+                code: offer.unit_code,
+                name_ar: offer.unit_name_ar,
+                name_en: offer.unit_name_en,
+            },
+            start: offer.start,
+            end: offer.end,
+            nights,
+            quantity: offer.quantity,
+            guests,
+            max_guests: offer.max_guests,
+            specialty: offer.specialty,
+            practitioner: offer.practitioner,
+            price,
+            expires_at,
+        }
+    }
+}

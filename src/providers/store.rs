@@ -1,0 +1,185 @@
+//! Diesel queries for providers and their units.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::model::ProviderKind;
+use crate::schema::{providers, units};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = providers, check_for_backend(diesel::pg::Pg))]
+pub struct ProviderRow {
+    pub id: Uuid,
+    pub kind: ProviderKind,
+    pub name_ar: String,
+    pub name_en: String,
+    pub city: String,
+    pub timezone: String,
+    pub adapter: String,
+    pub adapter_settings: serde_json::Value,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = providers)]
+pub struct NewProviderRow {
+    pub kind: ProviderKind,
+    pub name_ar: String,
+    pub name_en: String,
+    pub city: String,
+    pub timezone: String,
+    pub adapter: String,
+    pub adapter_settings: serde_json::Value,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: String,
+}
+
+/// A partial update: `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = providers)]
+pub struct ProviderChanges {
+    pub name_ar: Option<String>,
+    pub name_en: Option<String>,
+    pub city: Option<String>,
+    pub timezone: Option<String>,
+    pub adapter: Option<String>,
+    pub adapter_settings: Option<serde_json::Value>,
+    pub webhook_url: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {
+    diesel::insert_into(providers::table)
+        .values(new)
+        .returning(ProviderRow::as_returning())
+        .get_result(conn)
+}
+
+pub fn find_provider(conn: &mut PgConnection, id: Uuid) -> QueryResult<ProviderRow> {
+    providers::table
+        .find(id)
+        .select(ProviderRow::as_select())
+        .first(conn)
+}
+
+pub struct ProviderFilter {
+    pub kind: Option<ProviderKind>,
+    pub city: Option<String>,
+    pub active: Option<bool>,
+}
+
+pub fn list_providers(
+    conn: &mut PgConnection,
+    filter: &ProviderFilter,
+) -> QueryResult<Vec<ProviderRow>> {
+    let mut query = providers::table
+        .select(ProviderRow::as_select())
+        .into_boxed();
+    if let Some(kind) = filter.kind {
+        query = query.filter(providers::kind.eq(kind));
+    }
+    if let Some(city) = &filter.city {
+        query = query.filter(providers::city.eq(city.clone()));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(providers::active.eq(active));
+    }
+    query
+        .order((providers::city, providers::name_en, providers::id))
+        .load(conn)
+}
+
+pub fn update_provider(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &ProviderChanges,
+) -> QueryResult<ProviderRow> {
+    diesel::update(providers::table.find(id))
+        .set(changes)
+        .returning(ProviderRow::as_returning())
+        .get_result(conn)
+}
+
+/// Replaces the signing secret, keeping the old one for the overlap.
+pub fn rotate_webhook_secret(
+    conn: &mut PgConnection,
+    id: Uuid,
+    secret: &str,
+) -> QueryResult<ProviderRow> {
+    diesel::update(providers::table.find(id))
+        .set((
+            providers::previous_webhook_secret.eq(providers::webhook_secret.nullable()),
+            providers::webhook_secret.eq(secret),
+            providers::webhook_secret_rotated_at.eq(Some(Utc::now())),
+        ))
+        .returning(ProviderRow::as_returning())
+        .get_result(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = units, check_for_backend(diesel::pg::Pg))]
+pub struct UnitRow {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub kind: String,
+    pub name_ar: String,
+    pub name_en: String,
+    pub max_guests: Option<i32>,
+    pub rooms: Option<i32>,
+    pub nightly_price: Option<Decimal>,
+    pub specialty: Option<String>,
+    pub practitioner: Option<String>,
+    pub slot_minutes: Option<i32>,
+    pub price: Option<Decimal>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = units)]
+pub struct NewUnitRow {
+    pub provider_id: Uuid,
+    pub kind: String,
+    pub name_ar: String,
+    pub name_en: String,
+    pub max_guests: Option<i32>,
+    pub rooms: Option<i32>,
+    pub nightly_price: Option<Decimal>,
+    pub specialty: Option<String>,
+    pub practitioner: Option<String>,
+    pub slot_minutes: Option<i32>,
+    pub price: Option<Decimal>,
+}
+
+pub fn insert_unit(conn: &mut PgConnection, new: &NewUnitRow) -> QueryResult<UnitRow> {
+    diesel::insert_into(units::table)
+        .values(new)
+        .returning(UnitRow::as_returning())
+        .get_result(conn)
+}
+
+pub fn list_units(conn: &mut PgConnection, provider_id: Uuid) -> QueryResult<Vec<UnitRow>> {
+    units::table
+        .filter(units::provider_id.eq(provider_id))
+        .select(UnitRow::as_select())
+        .order((units::name_en, units::id))
+        .load(conn)
+}
+
+pub fn find_unit(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    unit_id: Uuid,
+) -> QueryResult<UnitRow> {
+    units::table
+        .find(unit_id)
+        .filter(units::provider_id.eq(provider_id))
+        .select(UnitRow::as_select())
+        .first(conn)
+}
