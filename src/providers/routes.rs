@@ -575,22 +575,14 @@ fn parse_search(
                     );
                 }
             }
-            if guests.is_some_and(|g| g == 0 || g > limits.max_guests) {
-                params.error(
-                    "guests",
-                    format!("must be between 1 and {}", limits.max_guests),
-                );
+            let guests_valid = guests.is_some_and(|g| (1..=limits.max_guests).contains(&g));
+            if guests.is_some() && !guests_valid {
+                params.error("guests", format!("must be between 1 and {}", limits.max_guests));
             }
             if rooms == 0 || rooms > limits.max_rooms {
-                params.error(
-                    "rooms",
-                    format!("must be between 1 and {}", limits.max_rooms),
-                );
-            }
-            if let (Some(guests), true) = (guests, rooms > 0) {
-                if rooms > guests {
-                    params.error("rooms", "cannot exceed guests");
-                }
+                params.error("rooms", format!("must be between 1 and {}", limits.max_rooms));
+            } else if guests_valid && guests.is_some_and(|g| rooms > g) {
+                params.error("rooms", "cannot exceed guests");
             }
             match (check_in, check_out, guests) {
                 (Some(check_in), Some(check_out), Some(guests)) => {

@@ -381,3 +381,60 @@ pub fn problem_fields(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Fixtures for provider and search tests, made through the admin API as an office would.
+impl TestApp {
+    pub async fn admin_token(&self) -> String {
+        self.user_with_role(Role::Admin).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// POSTs as `token` and asserts the status, returning the body.
+    pub async fn post_ok(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
+        let response = self.post_json_authed(path, token, body).await;
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "POST {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A local hotel with one room type (`rooms` rooms, 2 guests each, `price` a night),
+    /// open for the next `days` nights. Returns (provider id, unit id).
+    pub async fn local_hotel(&self, token: &str, city: &str, name: &str, rooms: i32, price: &str, days: i64) -> (String, String) {
+        let provider = self
+            .post_ok(
+                "/v1/providers",
+                token,
+                &json!({ "kind": "hotel", "name_ar": format!("فندق {name}"), "name_en": name, "city": city, "adapter": "local" }),
+                201,
+            )
+            .await;
+        let provider_id = provider["id"].as_str().unwrap().to_owned();
+        let unit = self
+            .post_ok(
+                &format!("/v1/providers/{provider_id}/units"),
+                token,
+                &json!({ "kind": "room_type", "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room", "max_guests": 2, "rooms": rooms, "nightly_price": price }),
+                201,
+            )
+            .await;
+        let unit_id = unit["id"].as_str().unwrap().to_owned();
+        let today = chrono::Utc::now().date_naive();
+        self.post_ok(
+            &format!("/v1/providers/{provider_id}/units/{unit_id}/availability"),
+            token,
+            &json!({ "from": today, "to": today + chrono::Duration::days(days) }),
+            200,
+        )
+        .await;
+        (provider_id, unit_id)
+    }
+
+    pub async fn search(&self, query: &str) -> Response {
+        self.get(&format!("/v1/search?{query}")).await
+    }
+}
+
+/// A local date `days` from today, as the API writes it.
+pub fn day(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
+}

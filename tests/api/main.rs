@@ -6,3 +6,5 @@ mod errors;
 mod health;
 mod helpers;
 mod lifecycle;
+mod providers;
+mod search;
