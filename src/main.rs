@@ -31,6 +31,8 @@ enum Command {
     Serve,
     /// Create the database if missing and apply pending migrations.
     Migrate,
+    /// Load demo providers, units and 60 days of availability into an empty database.
+    SeedDemo,
     /// Create an account of any role (the first admin, agents, provider logins).
     CreateUser(CreateUserArgs),
 }
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
+        Command::SeedDemo => seed_demo(&settings),
         Command::CreateUser(args) => create_user(&settings, args),
     };
     match result {
@@ -122,6 +125,17 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let mut conn = PgConnection::establish(url)?;
     let applied = db::run_migrations(&mut conn)?;
     tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
+    Ok(())
+}
+
+fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
+    let mut conn = PgConnection::establish(settings.database.url.expose_secret())?;
+    match wasit::providers::demo::seed(&mut conn, chrono::Utc::now().date_naive())? {
+        Some((providers, units, cells)) => {
+            println!("seeded {providers} providers, {units} units, {cells} nights and slots")
+        }
+        None => println!("providers already exist: demo data not loaded"),
+    }
     Ok(())
 }
 

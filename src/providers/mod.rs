@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod caldav;
+pub mod demo;
 pub mod fhir;
 pub mod local;
 pub mod model;

@@ -14,20 +14,40 @@ fn hotel(city: &str) -> Value {
 async fn an_admin_creates_a_provider_and_sees_its_secret_once() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let created = app.post_ok("/v1/providers", &token, &hotel("Riyadh"), 201).await;
+    let created = app
+        .post_ok("/v1/providers", &token, &hotel("Riyadh"), 201)
+        .await;
     let secret = created["webhook_secret"].as_str().unwrap();
-    assert!(secret.starts_with("whsec_") && secret.len() > 30, "{secret}");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 30,
+        "{secret}"
+    );
     assert_eq!(created["city"], "riyadh");
     assert_eq!(created["timezone"], "Asia/Riyadh");
     assert_eq!(created["active"], true);
 
     let id = created["id"].as_str().unwrap();
-    let fetched: Value = app.get_authed(&format!("/v1/providers/{id}"), &token).await.json().await.unwrap();
+    let fetched: Value = app
+        .get_authed(&format!("/v1/providers/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fetched["name_ar"], "فندق الريتز");
-    assert!(fetched.get("webhook_secret").is_none(), "the secret is shown only once");
+    assert!(
+        fetched.get("webhook_secret").is_none(),
+        "the secret is shown only once"
+    );
     assert!(!fetched.to_string().contains(secret));
 
-    let rotated = app.post_ok(&format!("/v1/providers/{id}/webhook-secret"), &token, &json!({}), 200).await;
+    let rotated = app
+        .post_ok(
+            &format!("/v1/providers/{id}/webhook-secret"),
+            &token,
+            &json!({}),
+            200,
+        )
+        .await;
     let new_secret = rotated["webhook_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     let mut conn = app.db.connect();
@@ -35,18 +55,30 @@ async fn an_admin_creates_a_provider_and_sees_its_secret_once() {
         .select(wasit::schema::providers::previous_webhook_secret)
         .first(&mut conn)
         .unwrap();
-    assert_eq!(previous.as_deref(), Some(secret), "the old secret is kept for the overlap");
+    assert_eq!(
+        previous.as_deref(),
+        Some(secret),
+        "the old secret is kept for the overlap"
+    );
 }
 
 #[tokio::test]
 async fn providers_are_listed_filtered_updated_and_deactivated() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let riyadh = app.post_ok("/v1/providers", &token, &hotel("riyadh"), 201).await;
-    app.post_ok("/v1/providers", &token, &hotel("jeddah"), 201).await;
+    let riyadh = app
+        .post_ok("/v1/providers", &token, &hotel("riyadh"), 201)
+        .await;
+    app.post_ok("/v1/providers", &token, &hotel("jeddah"), 201)
+        .await;
     let id = riyadh["id"].as_str().unwrap();
 
-    let listed: Value = app.get_authed("/v1/providers?city=jeddah", &token).await.json().await.unwrap();
+    let listed: Value = app
+        .get_authed("/v1/providers?city=jeddah", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["providers"].as_array().unwrap().len(), 1);
     assert_eq!(listed["providers"][0]["city"], "jeddah");
 
@@ -77,9 +109,21 @@ async fn providers_are_listed_filtered_updated_and_deactivated() {
         .unwrap();
     assert_eq!(cleared["webhook_url"], Value::Null);
 
-    let deactivated = app.post_ok(&format!("/v1/providers/{id}/deactivate"), &token, &json!({}), 200).await;
+    let deactivated = app
+        .post_ok(
+            &format!("/v1/providers/{id}/deactivate"),
+            &token,
+            &json!({}),
+            200,
+        )
+        .await;
     assert_eq!(deactivated["active"], false);
-    let active: Value = app.get_authed("/v1/providers?active=true", &token).await.json().await.unwrap();
+    let active: Value = app
+        .get_authed("/v1/providers?active=true", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(active["providers"].as_array().unwrap().len(), 1);
 }
 
@@ -89,8 +133,19 @@ async fn only_admins_manage_providers() {
     for role in [Role::Customer, Role::Agent, Role::Provider] {
         let session = app.user_with_role(role).await;
         let token = session["access_token"].as_str().unwrap();
-        assert_problem(app.post_json_authed("/v1/providers", token, &hotel("riyadh")).await, 403, "auth.forbidden").await;
-        assert_problem(app.get_authed("/v1/providers", token).await, 403, "auth.forbidden").await;
+        assert_problem(
+            app.post_json_authed("/v1/providers", token, &hotel("riyadh"))
+                .await,
+            403,
+            "auth.forbidden",
+        )
+        .await;
+        assert_problem(
+            app.get_authed("/v1/providers", token).await,
+            403,
+            "auth.forbidden",
+        )
+        .await;
     }
     assert_problem(app.get("/v1/providers").await, 401, "auth.missing_token").await;
 }
@@ -102,27 +157,65 @@ async fn bad_provider_input_names_the_field() {
     let fhir_hotel = json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "fhir",
         "adapter_settings": { "base_url": "https://fhir.example/R4", "schedules": [{ "schedule_id": "s1", "price": "100" }] } });
     let cases = [
-        (json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "Riyadh City!", "adapter": "local" }), "city"),
-        (json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local", "timezone": "Mars/Olympus" }), "timezone"),
-        (json!({ "kind": "hotel", "name_ar": "", "name_en": "F", "city": "riyadh", "adapter": "local" }), "name_ar"),
-        (json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "soap" }), "adapter"),
-        (json!({ "kind": "castle", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local" }), "kind"),
+        (
+            json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "Riyadh City!", "adapter": "local" }),
+            "city",
+        ),
+        (
+            json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local", "timezone": "Mars/Olympus" }),
+            "timezone",
+        ),
+        (
+            json!({ "kind": "hotel", "name_ar": "", "name_en": "F", "city": "riyadh", "adapter": "local" }),
+            "name_ar",
+        ),
+        (
+            json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "soap" }),
+            "adapter",
+        ),
+        (
+            json!({ "kind": "castle", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local" }),
+            "kind",
+        ),
         (fhir_hotel, "adapter"),
-        (json!({ "kind": "hospital", "name_ar": "م", "name_en": "H", "city": "riyadh", "adapter": "fhir",
-            "adapter_settings": { "schedules": [] } }), "adapter_settings"),
-        (json!({ "kind": "hospital", "name_ar": "م", "name_en": "H", "city": "riyadh", "adapter": "fhir",
-            "adapter_settings": { "base_url": "not a url", "schedules": [{ "schedule_id": "s", "price": "1" }] } }), "adapter_settings.base_url"),
-        (json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "caldav",
-            "adapter_settings": { "base_url": "https://dav.example", "room_types": [{ "code": "d", "calendar_path": "/d/", "name_ar": "د", "name_en": "D", "rooms": 0, "max_guests": 2, "nightly_price": "100" }] } }), "adapter_settings.room_types[0]"),
-        (json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local", "webhook_url": "ftp://x" }), "webhook_url"),
+        (
+            json!({ "kind": "hospital", "name_ar": "م", "name_en": "H", "city": "riyadh", "adapter": "fhir",
+            "adapter_settings": { "schedules": [] } }),
+            "adapter_settings",
+        ),
+        (
+            json!({ "kind": "hospital", "name_ar": "م", "name_en": "H", "city": "riyadh", "adapter": "fhir",
+            "adapter_settings": { "base_url": "not a url", "schedules": [{ "schedule_id": "s", "price": "1" }] } }),
+            "adapter_settings.base_url",
+        ),
+        (
+            json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "caldav",
+            "adapter_settings": { "base_url": "https://dav.example", "room_types": [{ "code": "d", "calendar_path": "/d/", "name_ar": "د", "name_en": "D", "rooms": 0, "max_guests": 2, "nightly_price": "100" }] } }),
+            "adapter_settings.room_types[0]",
+        ),
+        (
+            json!({ "kind": "hotel", "name_ar": "ف", "name_en": "F", "city": "riyadh", "adapter": "local", "webhook_url": "ftp://x" }),
+            "webhook_url",
+        ),
     ];
     for (body, field) in cases {
-        let problem = assert_problem(app.post_json_authed("/v1/providers", &token, &body).await, 422, "validation.failed").await;
+        let problem = assert_problem(
+            app.post_json_authed("/v1/providers", &token, &body).await,
+            422,
+            "validation.failed",
+        )
+        .await;
         let fields = problem_fields(&problem);
-        assert!(fields.iter().any(|f| f.starts_with(field)), "{body}: expected {field}, got {fields:?}");
+        assert!(
+            fields.iter().any(|f| f.starts_with(field)),
+            "{body}: expected {field}, got {fields:?}"
+        );
     }
     let mut conn = app.db.connect();
-    let count: i64 = wasit::schema::providers::table.count().get_result(&mut conn).unwrap();
+    let count: i64 = wasit::schema::providers::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
     assert_eq!(count, 0, "nothing half-written");
 }
 
@@ -136,24 +229,38 @@ async fn adapter_credentials_are_stored_but_never_shown() {
     let created = app.post_ok("/v1/providers", &token, &body, 201).await;
     assert_eq!(created["adapter_settings"]["password"], "[REDACTED]");
     assert_eq!(created["adapter_settings"]["username"], "office");
-    let listed = app.get_authed("/v1/providers", &token).await.text().await.unwrap();
+    let listed = app
+        .get_authed("/v1/providers", &token)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!listed.contains("s3cret-dav-pass"));
     let mut conn = app.db.connect();
     let stored: Value = wasit::schema::providers::table
         .select(wasit::schema::providers::adapter_settings)
         .first(&mut conn)
         .unwrap();
-    assert_eq!(stored["password"], "s3cret-dav-pass", "kept so the adapter can log in");
+    assert_eq!(
+        stored["password"], "s3cret-dav-pass",
+        "kept so the adapter can log in"
+    );
 }
 
 #[tokio::test]
 async fn units_fit_their_provider() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let hotel_id = app.post_ok("/v1/providers", &token, &hotel("riyadh"), 201).await["id"].as_str().unwrap().to_owned();
+    let hotel_id = app
+        .post_ok("/v1/providers", &token, &hotel("riyadh"), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let clinic = json!({ "kind": "clinic_service", "name_ar": "قلب", "name_en": "Cardiology", "specialty": "cardiology", "slot_minutes": 30, "price": "300.00" });
     let problem = assert_problem(
-        app.post_json_authed(&format!("/v1/providers/{hotel_id}/units"), &token, &clinic).await,
+        app.post_json_authed(&format!("/v1/providers/{hotel_id}/units"), &token, &clinic)
+            .await,
         422,
         "validation.failed",
     )
@@ -162,7 +269,12 @@ async fn units_fit_their_provider() {
 
     let bad_room = json!({ "kind": "room_type", "name_ar": "غ", "name_en": "R", "max_guests": 0, "rooms": 5, "nightly_price": "12.345" });
     let problem = assert_problem(
-        app.post_json_authed(&format!("/v1/providers/{hotel_id}/units"), &token, &bad_room).await,
+        app.post_json_authed(
+            &format!("/v1/providers/{hotel_id}/units"),
+            &token,
+            &bad_room,
+        )
+        .await,
         422,
         "validation.failed",
     )
@@ -171,40 +283,105 @@ async fn units_fit_their_provider() {
 
     let dav = json!({ "kind": "hotel", "name_ar": "ف", "name_en": "Dav", "city": "makkah", "adapter": "caldav",
         "adapter_settings": { "base_url": "https://dav.example", "room_types": [{ "code": "d", "calendar_path": "/d/", "name_ar": "د", "name_en": "D", "rooms": 3, "max_guests": 2, "nightly_price": "300.00" }] } });
-    let dav_id = app.post_ok("/v1/providers", &token, &dav, 201).await["id"].as_str().unwrap().to_owned();
+    let dav_id = app.post_ok("/v1/providers", &token, &dav, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let room = json!({ "kind": "room_type", "name_ar": "غ", "name_en": "R", "max_guests": 2, "rooms": 5, "nightly_price": "100" });
-    assert_problem(app.post_json_authed(&format!("/v1/providers/{dav_id}/units"), &token, &room).await, 409, "provider.not_local").await;
+    assert_problem(
+        app.post_json_authed(&format!("/v1/providers/{dav_id}/units"), &token, &room)
+            .await,
+        409,
+        "provider.not_local",
+    )
+    .await;
 
     let missing = uuid::Uuid::new_v4();
-    assert_problem(app.post_json_authed(&format!("/v1/providers/{missing}/units"), &token, &room).await, 404, "resource.not_found").await;
+    assert_problem(
+        app.post_json_authed(&format!("/v1/providers/{missing}/units"), &token, &room)
+            .await,
+        404,
+        "resource.not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn nights_open_close_and_never_drop_below_what_is_reserved() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let (provider_id, unit_id) = app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 10).await;
+    let (provider_id, unit_id) = app
+        .local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 10)
+        .await;
     let base = format!("/v1/providers/{provider_id}/units/{unit_id}/availability");
-    let cells: Value = app.get_authed(&format!("{base}?from={}&to={}", day(0), day(9)), &token).await.json().await.unwrap();
+    let cells: Value = app
+        .get_authed(&format!("{base}?from={}&to={}", day(0), day(9)), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     let cells = cells["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 10);
-    assert!(cells.iter().all(|c| c["capacity"] == 5 && c["reserved"] == 0));
+    assert!(
+        cells
+            .iter()
+            .all(|c| c["capacity"] == 5 && c["reserved"] == 0)
+    );
     // Nights start at local midnight in Riyadh: 21:00 UTC the evening before.
-    assert!(cells[0]["starts_at"].as_str().unwrap().ends_with("T21:00:00Z"), "{}", cells[0]);
+    assert!(
+        cells[0]["starts_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T21:00:00Z"),
+        "{}",
+        cells[0]
+    );
 
     let mut conn = app.db.connect();
-    diesel::sql_query("UPDATE inventory_cells SET reserved = 3").execute(&mut conn).unwrap();
-    let shrink = app.post_json_authed(&base, &token, &json!({ "from": day(0), "to": day(2), "rooms": 2 })).await;
+    diesel::sql_query("UPDATE inventory_cells SET reserved = 3")
+        .execute(&mut conn)
+        .unwrap();
+    let shrink = app
+        .post_json_authed(
+            &base,
+            &token,
+            &json!({ "from": day(0), "to": day(2), "rooms": 2 }),
+        )
+        .await;
     assert_problem(shrink, 409, "inventory.below_reserved").await;
 
-    let closed = app.post_ok(&format!("{base}/close"), &token, &json!({ "from": day(3), "to": day(4) }), 200).await;
+    let closed = app
+        .post_ok(
+            &format!("{base}/close"),
+            &token,
+            &json!({ "from": day(3), "to": day(4) }),
+            200,
+        )
+        .await;
     assert_eq!(closed["cells_closed"], 2);
-    let cells: Value = app.get_authed(&format!("{base}?from={}&to={}", day(3), day(4)), &token).await.json().await.unwrap();
-    assert!(cells["cells"].as_array().unwrap().iter().all(|c| c["capacity"] == 3 && c["reserved"] == 3));
+    let cells: Value = app
+        .get_authed(&format!("{base}?from={}&to={}", day(3), day(4)), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        cells["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["capacity"] == 3 && c["reserved"] == 3)
+    );
 
     // The database itself refuses an overbooked cell, whatever the code does.
-    let overbook = diesel::sql_query("UPDATE inventory_cells SET reserved = capacity + 1").execute(&mut conn);
-    assert!(overbook.unwrap_err().to_string().contains("inventory_cells_reserved_within_capacity"));
+    let overbook =
+        diesel::sql_query("UPDATE inventory_cells SET reserved = capacity + 1").execute(&mut conn);
+    assert!(
+        overbook
+            .unwrap_err()
+            .to_string()
+            .contains("inventory_cells_reserved_within_capacity")
+    );
 }
 
 #[tokio::test]
@@ -212,9 +389,22 @@ async fn clinic_slots_open_within_working_hours_and_never_overlap() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let hospital = json!({ "kind": "hospital", "name_ar": "مستشفى", "name_en": "Clinic", "city": "riyadh", "adapter": "local" });
-    let provider_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"].as_str().unwrap().to_owned();
+    let provider_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let unit = json!({ "kind": "clinic_service", "name_ar": "قلب", "name_en": "Cardiology", "specialty": "cardiology", "practitioner": "Dr. Huda", "slot_minutes": 30, "price": "300.00" });
-    let unit_id = app.post_ok(&format!("/v1/providers/{provider_id}/units"), &token, &unit, 201).await["id"].as_str().unwrap().to_owned();
+    let unit_id = app
+        .post_ok(
+            &format!("/v1/providers/{provider_id}/units"),
+            &token,
+            &unit,
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let base = format!("/v1/providers/{provider_id}/units/{unit_id}/availability");
     let every_day = json!(["sun", "mon", "tue", "wed", "thu", "fri", "sat"]);
     let opened = app

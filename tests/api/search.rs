@@ -8,18 +8,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{assert_problem, day, problem_fields, spawn_app, spawn_app_with};
 
 fn amounts(offer: &Value) -> Vec<String> {
-    offer["price"]["lines"].as_array().unwrap().iter().map(|l| l["amount"].as_str().unwrap().to_owned()).collect()
+    offer["price"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn hotel_search_merges_every_local_provider_in_the_city_cheapest_first() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let (hilton, _) = app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 10).await;
-    let (rotana, _) = app.local_hotel(&token, "jeddah", "Rotana", 5, "300.00", 10).await;
-    app.local_hotel(&token, "riyadh", "Elsewhere", 5, "100.00", 10).await;
+    let (hilton, _) = app
+        .local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 10)
+        .await;
+    let (rotana, _) = app
+        .local_hotel(&token, "jeddah", "Rotana", 5, "300.00", 10)
+        .await;
+    app.local_hotel(&token, "riyadh", "Elsewhere", 5, "100.00", 10)
+        .await;
 
-    let response = app.search(&format!("kind=hotel&city=Jeddah&check_in={}&check_out={}&guests=2", day(1), day(3))).await;
+    let response = app
+        .search(&format!(
+            "kind=hotel&city=Jeddah&check_in={}&check_out={}&guests=2",
+            day(1),
+            day(3)
+        ))
+        .await;
     assert_eq!(response.status(), 200);
     let results: Value = response.json().await.unwrap();
     let offers = results["offers"].as_array().unwrap();
@@ -36,22 +52,38 @@ async fn hotel_search_merges_every_local_provider_in_the_city_cheapest_first() {
 
     let statuses = results["providers"].as_array().unwrap();
     assert_eq!(statuses.len(), 2, "only Jeddah's providers are asked");
-    assert!(statuses.iter().all(|p| p["status"] == "ok" && p["offer_count"] == 1), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|p| p["status"] == "ok" && p["offer_count"] == 1),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn rooms_guests_and_closed_nights_decide_what_is_offered() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let (provider_id, unit_id) = app.local_hotel(&token, "makkah", "Swissotel", 2, "500.00", 10).await;
-    let stay = |guests: u32, rooms: u32| format!("kind=hotel&city=makkah&check_in={}&check_out={}&guests={guests}&rooms={rooms}", day(2), day(4));
+    let (provider_id, unit_id) = app
+        .local_hotel(&token, "makkah", "Swissotel", 2, "500.00", 10)
+        .await;
+    let stay = |guests: u32, rooms: u32| {
+        format!(
+            "kind=hotel&city=makkah&check_in={}&check_out={}&guests={guests}&rooms={rooms}",
+            day(2),
+            day(4)
+        )
+    };
     let count = |results: &Value| results["offers"].as_array().unwrap().len();
 
     let results: Value = app.search(&stay(3, 1)).await.json().await.unwrap();
     assert_eq!(count(&results), 0, "3 guests do not fit one double room");
     let results: Value = app.search(&stay(3, 2)).await.json().await.unwrap();
     assert_eq!(count(&results), 1);
-    assert_eq!(results["offers"][0]["price"]["lines"][0]["amount"], "2000.00", "2 rooms x 2 nights x 500");
+    assert_eq!(
+        results["offers"][0]["price"]["lines"][0]["amount"], "2000.00",
+        "2 rooms x 2 nights x 500"
+    );
     let results: Value = app.search(&stay(6, 3)).await.json().await.unwrap();
     assert_eq!(count(&results), 0, "only 2 rooms exist");
 
@@ -65,22 +97,42 @@ async fn rooms_guests_and_closed_nights_decide_what_is_offered() {
     let results: Value = app.search(&stay(2, 1)).await.json().await.unwrap();
     assert_eq!(count(&results), 0, "one closed night closes the stay");
     let before: Value = app
-        .search(&format!("kind=hotel&city=makkah&check_in={}&check_out={}&guests=2", day(1), day(3)))
+        .search(&format!(
+            "kind=hotel&city=makkah&check_in={}&check_out={}&guests=2",
+            day(1),
+            day(3)
+        ))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(count(&before), 1, "a stay that ends the morning of the closed night is fine");
+    assert_eq!(
+        count(&before),
+        1,
+        "a stay that ends the morning of the closed night is fine"
+    );
 }
 
 #[tokio::test]
 async fn inactive_providers_are_not_asked() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let (provider_id, _) = app.local_hotel(&token, "riyadh", "Closed Inn", 2, "200.00", 5).await;
-    app.post_ok(&format!("/v1/providers/{provider_id}/deactivate"), &token, &json!({}), 200).await;
+    let (provider_id, _) = app
+        .local_hotel(&token, "riyadh", "Closed Inn", 2, "200.00", 5)
+        .await;
+    app.post_ok(
+        &format!("/v1/providers/{provider_id}/deactivate"),
+        &token,
+        &json!({}),
+        200,
+    )
+    .await;
     let results: Value = app
-        .search(&format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=1", day(1), day(2)))
+        .search(&format!(
+            "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=1",
+            day(1),
+            day(2)
+        ))
         .await
         .json()
         .await
@@ -94,11 +146,24 @@ async fn hospital_search_filters_by_specialty_and_window() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let hospital = json!({ "kind": "hospital", "name_ar": "مستشفى الحبيب", "name_en": "Habib Hospital", "city": "riyadh", "adapter": "local" });
-    let provider_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"].as_str().unwrap().to_owned();
+    let provider_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let every_day = json!(["sun", "mon", "tue", "wed", "thu", "fri", "sat"]);
     for (specialty, price) in [("cardiology", "300.00"), ("dermatology", "200.00")] {
         let unit = json!({ "kind": "clinic_service", "name_ar": specialty, "name_en": specialty, "specialty": specialty, "practitioner": "Dr. Sami", "slot_minutes": 60, "price": price });
-        let unit_id = app.post_ok(&format!("/v1/providers/{provider_id}/units"), &token, &unit, 201).await["id"].as_str().unwrap().to_owned();
+        let unit_id = app
+            .post_ok(
+                &format!("/v1/providers/{provider_id}/units"),
+                &token,
+                &unit,
+                201,
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         app.post_ok(
             &format!("/v1/providers/{provider_id}/units/{unit_id}/availability"),
             &token,
@@ -108,51 +173,88 @@ async fn hospital_search_filters_by_specialty_and_window() {
         .await;
     }
     let results: Value = app
-        .search(&format!("kind=hospital&city=riyadh&specialty=Cardiology&from={}&to={}", day(2), day(3)))
+        .search(&format!(
+            "kind=hospital&city=riyadh&specialty=Cardiology&from={}&to={}",
+            day(2),
+            day(3)
+        ))
         .await
         .json()
         .await
         .unwrap();
     let offers = results["offers"].as_array().unwrap();
     assert_eq!(offers.len(), 4, "2 days x 2 hourly slots");
-    assert!(offers.iter().all(|o| o["specialty"] == "cardiology" && o["practitioner"] == "Dr. Sami"));
+    assert!(
+        offers
+            .iter()
+            .all(|o| o["specialty"] == "cardiology" && o["practitioner"] == "Dr. Sami")
+    );
     assert_eq!(amounts(&offers[0]), ["300.00", "25.00", "3.75"]);
-    let starts: Vec<&str> = offers.iter().map(|o| o["start"].as_str().unwrap()).collect();
+    let starts: Vec<&str> = offers
+        .iter()
+        .map(|o| o["start"].as_str().unwrap())
+        .collect();
     let mut sorted = starts.clone();
     sorted.sort();
     assert_eq!(starts, sorted, "same price: earliest first");
-    assert!(starts[0].ends_with("T07:00:00Z"), "10:00 in Riyadh is 07:00 UTC: {}", starts[0]);
+    assert!(
+        starts[0].ends_with("T07:00:00Z"),
+        "10:00 in Riyadh is 07:00 UTC: {}",
+        starts[0]
+    );
 
     let limited: Value = app
-        .search(&format!("kind=hospital&city=riyadh&from={}&to={}&limit=3", day(1), day(5)))
+        .search(&format!(
+            "kind=hospital&city=riyadh&from={}&to={}&limit=3",
+            day(1),
+            day(5)
+        ))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(limited["offers"].as_array().unwrap().len(), 3);
     assert_eq!(limited["truncated"], true);
-    assert_eq!(limited["offers"][0]["price"]["total"], "228.75", "dermatology is cheaper");
+    assert_eq!(
+        limited["offers"][0]["price"]["total"], "228.75",
+        "dermatology is cheaper"
+    );
 }
 
 #[tokio::test]
 async fn an_offer_id_reads_back_and_cannot_be_altered() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 5).await;
+    app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
     let results: Value = app
-        .search(&format!("kind=hotel&city=jeddah&check_in={}&check_out={}&guests=2", day(1), day(2)))
+        .search(&format!(
+            "kind=hotel&city=jeddah&check_in={}&check_out={}&guests=2",
+            day(1),
+            day(2)
+        ))
         .await
         .json()
         .await
         .unwrap();
     let offer_id = results["offers"][0]["offer_id"].as_str().unwrap();
-    let terms: Value = app.get(&format!("/v1/offers/{offer_id}")).await.json().await.unwrap();
+    let terms: Value = app
+        .get(&format!("/v1/offers/{offer_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(terms["total"], "478.75");
     assert_eq!(terms["guests"], 2);
 
     let (head, _) = offer_id.rsplit_once('.').unwrap();
     let tampered = format!("{head}.{}", "A".repeat(43));
-    assert_problem(app.get(&format!("/v1/offers/{tampered}")).await, 400, "offer.invalid").await;
+    assert_problem(
+        app.get(&format!("/v1/offers/{tampered}")).await,
+        400,
+        "offer.invalid",
+    )
+    .await;
     assert_problem(app.get("/v1/offers/garbage").await, 400, "offer.invalid").await;
 
     let signer = wasit::providers::offer::OfferSigner::new(
@@ -161,7 +263,12 @@ async fn an_offer_id_reads_back_and_cannot_be_altered() {
     let mut claims = signer.verify(offer_id, chrono::Utc::now()).unwrap();
     claims.expires_at = chrono::Utc::now().timestamp() - 1;
     let stale = signer.sign(&claims);
-    assert_problem(app.get(&format!("/v1/offers/{stale}")).await, 410, "offer.expired").await;
+    assert_problem(
+        app.get(&format!("/v1/offers/{stale}")).await,
+        410,
+        "offer.expired",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -170,21 +277,106 @@ async fn bad_search_parameters_are_400_naming_each() {
     let cases = [
         ("kind=castle&city=riyadh".to_owned(), vec!["kind"]),
         ("city=riyadh".to_owned(), vec!["kind"]),
-        (format!("kind=hotel&check_in={}&check_out={}&guests=2", day(1), day(2)), vec!["city"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2", day(3), day(2)), vec!["check_out"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2", day(-2), day(1)), vec!["check_in"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2", day(1), day(60)), vec!["check_out"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=0", day(1), day(2)), vec!["guests"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=100000", day(1), day(2)), vec!["guests"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=-1", day(1), day(2)), vec!["guests"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2&rooms=0", day(1), day(2)), vec!["rooms"]),
-        (format!("kind=hotel&city=riyadh&check_in=2026-13-45&check_out={}&guests=2", day(2)), vec!["check_in"]),
-        ("kind=hotel&city=riyadh&check_in=tomorrow&check_out=later&guests=two".to_owned(), vec!["check_in", "check_out", "guests"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2", day(500), day(501)), vec!["check_in"]),
-        (format!("kind=hospital&city=riyadh&from={}&to={}", day(5), day(1)), vec!["to"]),
-        (format!("kind=hospital&city=riyadh&from={}&to={}", day(1), day(90)), vec!["to"]),
+        (
+            format!(
+                "kind=hotel&check_in={}&check_out={}&guests=2",
+                day(1),
+                day(2)
+            ),
+            vec!["city"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2",
+                day(3),
+                day(2)
+            ),
+            vec!["check_out"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2",
+                day(-2),
+                day(1)
+            ),
+            vec!["check_in"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2",
+                day(1),
+                day(60)
+            ),
+            vec!["check_out"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=0",
+                day(1),
+                day(2)
+            ),
+            vec!["guests"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=100000",
+                day(1),
+                day(2)
+            ),
+            vec!["guests"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=-1",
+                day(1),
+                day(2)
+            ),
+            vec!["guests"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2&rooms=0",
+                day(1),
+                day(2)
+            ),
+            vec!["rooms"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in=2026-13-45&check_out={}&guests=2",
+                day(2)
+            ),
+            vec!["check_in"],
+        ),
+        (
+            "kind=hotel&city=riyadh&check_in=tomorrow&check_out=later&guests=two".to_owned(),
+            vec!["check_in", "check_out", "guests"],
+        ),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2",
+                day(500),
+                day(501)
+            ),
+            vec!["check_in"],
+        ),
+        (
+            format!("kind=hospital&city=riyadh&from={}&to={}", day(5), day(1)),
+            vec!["to"],
+        ),
+        (
+            format!("kind=hospital&city=riyadh&from={}&to={}", day(1), day(90)),
+            vec!["to"],
+        ),
         ("kind=hospital&city=riyadh".to_owned(), vec!["from", "to"]),
-        (format!("kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2&limit=5000", day(1), day(2)), vec!["limit"]),
+        (
+            format!(
+                "kind=hotel&city=riyadh&check_in={}&check_out={}&guests=2&limit=5000",
+                day(1),
+                day(2)
+            ),
+            vec!["limit"],
+        ),
     ];
     for (query, fields) in cases {
         let problem = assert_problem(app.search(&query).await, 400, "query.invalid").await;
@@ -231,7 +423,8 @@ async fn garbage_server() -> u16 {
 async fn a_silent_provider_times_out_and_a_garbage_one_errors_without_failing_the_search() {
     let app = spawn_app_with(|s| s.search.provider_timeout_ms = 400).await;
     let token = app.admin_token().await;
-    app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 5).await;
+    app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
     let silent = silent_server().await;
     let garbage = garbage_server().await;
     for (name, port) in [("Silent Hotel", silent), ("Garbage Hotel", garbage)] {
@@ -242,29 +435,109 @@ async fn a_silent_provider_times_out_and_a_garbage_one_errors_without_failing_th
     }
     let hospital = json!({ "kind": "hospital", "name_ar": "م", "name_en": "Garbage Hospital", "city": "jeddah", "adapter": "fhir",
         "adapter_settings": { "base_url": format!("http://127.0.0.1:{garbage}/fhir"), "schedules": [{ "schedule_id": "s1", "price": "100" }] } });
-    let hospital_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"].as_str().unwrap().to_owned();
+    let hospital_id = app.post_ok("/v1/providers", &token, &hospital, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let started = Instant::now();
-    let response = app.search(&format!("kind=hotel&city=jeddah&check_in={}&check_out={}&guests=2", day(1), day(3))).await;
+    let response = app
+        .search(&format!(
+            "kind=hotel&city=jeddah&check_in={}&check_out={}&guests=2",
+            day(1),
+            day(3)
+        ))
+        .await;
     let elapsed = started.elapsed();
     assert_eq!(response.status(), 200);
     let results: Value = response.json().await.unwrap();
-    let status_of = |name: &str| results["providers"].as_array().unwrap().iter().find(|p| p["name_en"] == name).unwrap().clone();
+    let status_of = |name: &str| {
+        results["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name_en"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(status_of("Hilton")["status"], "ok");
-    assert_eq!(results["offers"].as_array().unwrap().len(), 1, "the local offer still comes back");
+    assert_eq!(
+        results["offers"].as_array().unwrap().len(),
+        1,
+        "the local offer still comes back"
+    );
     let silent_status = status_of("Silent Hotel");
     assert_eq!(silent_status["status"], "timeout", "{silent_status}");
     let latency = silent_status["latency_ms"].as_u64().unwrap();
     assert!((390..1500).contains(&latency), "timed out at {latency} ms");
-    assert!(elapsed < Duration::from_secs(3), "the slow provider held the search for {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the slow provider held the search for {elapsed:?}"
+    );
     assert_eq!(status_of("Garbage Hotel")["status"], "error");
 
     let hospitals: Value = app
-        .search(&format!("kind=hospital&city=jeddah&from={}&to={}", day(1), day(3)))
+        .search(&format!(
+            "kind=hospital&city=jeddah&from={}&to={}",
+            day(1),
+            day(3)
+        ))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(hospitals["providers"][0]["id"], hospital_id.as_str());
     assert_eq!(hospitals["providers"][0]["status"], "error");
+}
+
+#[tokio::test]
+async fn the_demo_office_answers_searches_in_every_city() {
+    let app = spawn_app().await;
+    let mut conn = app.db.connect();
+    let today = chrono::Utc::now().date_naive();
+    let seeded = wasit::providers::demo::seed(&mut conn, today).unwrap();
+    assert!(
+        seeded.is_some_and(|(providers, _, cells)| providers == 8 && cells > 1000),
+        "{seeded:?}"
+    );
+    assert_eq!(
+        wasit::providers::demo::seed(&mut conn, today).unwrap(),
+        None,
+        "seeding twice does nothing"
+    );
+
+    for city in ["riyadh", "jeddah", "makkah"] {
+        let results: Value = app
+            .search(&format!(
+                "kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
+                day(7),
+                day(9)
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            results["offers"].as_array().unwrap().len() >= 2,
+            "{city}: {results}"
+        );
+        assert_eq!(results["providers"].as_array().unwrap().len(), 2, "{city}");
+    }
+    let clinics: Value = app
+        .search(&format!(
+            "kind=hospital&city=riyadh&specialty=cardiology&from={}&to={}",
+            day(1),
+            day(7)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let offers = clinics["offers"].as_array().unwrap();
+    assert!(!offers.is_empty());
+    assert!(
+        offers
+            .iter()
+            .all(|o| o["practitioner"] == "Dr. Ahmed Al-Qahtani")
+    );
 }

@@ -1,0 +1,282 @@
+//! `wasit seed-demo`: a realistic office to click through — hotels in Riyadh, Jeddah and
+//! Makkah and two hospitals with several clinics, open for the next 60 days. All `local`,
+//! so the demo needs no outside server. Seeds only an empty providers table.
+
+use chrono::{Duration, NaiveDate, NaiveTime, Weekday};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::local::{self, ClinicHours};
+use super::model::ProviderKind;
+use super::service::new_webhook_secret;
+use super::store::{self, NewProviderRow, NewUnitRow};
+use crate::schema::providers;
+
+const DAYS_OPEN: i64 = 60;
+
+struct DemoHotel {
+    city: &'static str,
+    name_ar: &'static str,
+    name_en: &'static str,
+    /// (Arabic name, English name, max guests, rooms, nightly price)
+    rooms: &'static [(&'static str, &'static str, i32, i32, i64)],
+}
+
+struct DemoHospital {
+    city: &'static str,
+    name_ar: &'static str,
+    name_en: &'static str,
+    /// (Arabic name, English name, specialty, practitioner, slot minutes, price)
+    clinics: &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i32,
+        i64,
+    )],
+}
+
+const HOTELS: &[DemoHotel] = &[
+    DemoHotel {
+        city: "riyadh",
+        name_ar: "أجنحة العليا",
+        name_en: "Olaya Suites",
+        rooms: &[
+            ("غرفة ديلوكس بسرير كبير", "Deluxe King Room", 2, 12, 650),
+            ("جناح تنفيذي", "Executive Suite", 4, 4, 1400),
+        ],
+    },
+    DemoHotel {
+        city: "riyadh",
+        name_ar: "فندق قصر الدرعية",
+        name_en: "Diriyah Palace Hotel",
+        rooms: &[
+            ("غرفة قياسية", "Standard Room", 2, 20, 420),
+            ("غرفة عائلية", "Family Room", 5, 6, 780),
+        ],
+    },
+    DemoHotel {
+        city: "jeddah",
+        name_ar: "فندق كورنيش جدة",
+        name_en: "Jeddah Corniche Hotel",
+        rooms: &[
+            ("غرفة بإطلالة على البحر", "Sea View Room", 2, 15, 890),
+            ("جناح الكورنيش", "Corniche Suite", 4, 3, 2100),
+        ],
+    },
+    DemoHotel {
+        city: "jeddah",
+        name_ar: "نزل البلد",
+        name_en: "Al-Balad Inn",
+        rooms: &[("غرفة تراثية", "Heritage Room", 2, 8, 380)],
+    },
+    DemoHotel {
+        city: "makkah",
+        name_ar: "فندق أبراج الحرم",
+        name_en: "Haram Towers Hotel",
+        rooms: &[
+            ("غرفة مطلة على الحرم", "Haram View Room", 3, 25, 1650),
+            ("غرفة رباعية", "Quad Room", 4, 30, 950),
+        ],
+    },
+    DemoHotel {
+        city: "makkah",
+        name_ar: "فندق العزيزية",
+        name_en: "Al Aziziyah Hotel",
+        rooms: &[("غرفة ثلاثية", "Triple Room", 3, 40, 340)],
+    },
+];
+
+const HOSPITALS: &[DemoHospital] = &[
+    DemoHospital {
+        city: "riyadh",
+        name_ar: "مستشفى النخيل التخصصي",
+        name_en: "Al Nakheel Specialist Hospital",
+        clinics: &[
+            (
+                "عيادة القلب - د. أحمد القحطاني",
+                "Cardiology - Dr. Ahmed Al-Qahtani",
+                "cardiology",
+                "Dr. Ahmed Al-Qahtani",
+                30,
+                350,
+            ),
+            (
+                "عيادة الجلدية - د. ريم العتيبي",
+                "Dermatology - Dr. Reem Al-Otaibi",
+                "dermatology",
+                "Dr. Reem Al-Otaibi",
+                20,
+                250,
+            ),
+            (
+                "عيادة الأطفال - د. فيصل الحربي",
+                "Pediatrics - Dr. Faisal Al-Harbi",
+                "pediatrics",
+                "Dr. Faisal Al-Harbi",
+                20,
+                200,
+            ),
+            (
+                "عيادة العظام - د. سارة الدوسري",
+                "Orthopedics - Dr. Sara Al-Dosari",
+                "orthopedics",
+                "Dr. Sara Al-Dosari",
+                30,
+                300,
+            ),
+        ],
+    },
+    DemoHospital {
+        city: "jeddah",
+        name_ar: "مستشفى البحر الأحمر",
+        name_en: "Red Sea Hospital",
+        clinics: &[
+            (
+                "عيادة القلب - د. خالد الزهراني",
+                "Cardiology - Dr. Khalid Al-Zahrani",
+                "cardiology",
+                "Dr. Khalid Al-Zahrani",
+                30,
+                320,
+            ),
+            (
+                "عيادة العيون - د. نورة الغامدي",
+                "Ophthalmology - Dr. Noura Al-Ghamdi",
+                "ophthalmology",
+                "Dr. Noura Al-Ghamdi",
+                20,
+                280,
+            ),
+            (
+                "طب الأسرة - د. عمر باشا",
+                "Family Medicine - Dr. Omar Basha",
+                "family-medicine",
+                "Dr. Omar Basha",
+                15,
+                150,
+            ),
+            (
+                "عيادة الأسنان - د. لمى الشهري",
+                "Dentistry - Dr. Lama Al-Shehri",
+                "dentistry",
+                "Dr. Lama Al-Shehri",
+                45,
+                400,
+            ),
+        ],
+    },
+];
+
+/// What was seeded: (providers, units, cells), or `None` when providers already existed.
+pub fn seed(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+) -> anyhow::Result<Option<(usize, usize, usize)>> {
+    conn.transaction(|conn| {
+        let existing: i64 = providers::table.count().get_result(conn)?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let timezone = chrono_tz::Asia::Riyadh;
+        let until = today + Duration::days(DAYS_OPEN);
+        let (mut provider_count, mut unit_count, mut cells) = (0, 0, 0);
+        for hotel in HOTELS {
+            let provider = store::insert_provider(
+                conn,
+                &new_provider(
+                    ProviderKind::Hotel,
+                    hotel.city,
+                    hotel.name_ar,
+                    hotel.name_en,
+                )?,
+            )?;
+            provider_count += 1;
+            for (name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
+                let unit = store::insert_unit(
+                    conn,
+                    &NewUnitRow {
+                        provider_id: provider.id,
+                        kind: "room_type".into(),
+                        name_ar: (*name_ar).into(),
+                        name_en: (*name_en).into(),
+                        max_guests: Some(*max_guests),
+                        rooms: Some(*rooms),
+                        nightly_price: Some(Decimal::from(*price)),
+                        specialty: None,
+                        practitioner: None,
+                        slot_minutes: None,
+                        price: None,
+                    },
+                )?;
+                unit_count += 1;
+                cells += local::open_nights(conn, unit.id, today, until, *rooms, timezone)?;
+            }
+        }
+        let hours = ClinicHours {
+            day_start: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            day_end: NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default(),
+            weekdays: vec![
+                Weekday::Sun,
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+            ],
+        };
+        for hospital in HOSPITALS {
+            let provider = store::insert_provider(
+                conn,
+                &new_provider(
+                    ProviderKind::Hospital,
+                    hospital.city,
+                    hospital.name_ar,
+                    hospital.name_en,
+                )?,
+            )?;
+            provider_count += 1;
+            for (name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
+                let unit = store::insert_unit(
+                    conn,
+                    &NewUnitRow {
+                        provider_id: provider.id,
+                        kind: "clinic_service".into(),
+                        name_ar: (*name_ar).into(),
+                        name_en: (*name_en).into(),
+                        max_guests: None,
+                        rooms: None,
+                        nightly_price: None,
+                        specialty: Some((*specialty).into()),
+                        practitioner: Some((*practitioner).into()),
+                        slot_minutes: Some(*minutes),
+                        price: Some(Decimal::from(*price)),
+                    },
+                )?;
+                unit_count += 1;
+                cells +=
+                    local::open_slots(conn, unit.id, today, until, *minutes, &hours, timezone)?;
+            }
+        }
+        Ok(Some((provider_count, unit_count, cells)))
+    })
+}
+
+fn new_provider(
+    kind: ProviderKind,
+    city: &str,
+    name_ar: &str,
+    name_en: &str,
+) -> anyhow::Result<NewProviderRow> {
+    Ok(NewProviderRow {
+        kind,
+        name_ar: name_ar.into(),
+        name_en: name_en.into(),
+        city: city.into(),
+        timezone: "Asia/Riyadh".into(),
+        adapter: "local".into(),
+        adapter_settings: serde_json::json!({}),
+        webhook_url: None,
+        webhook_secret: new_webhook_secret().map_err(|e| anyhow::anyhow!("{e}"))?,
+    })
+}
