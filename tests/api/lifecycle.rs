@@ -233,3 +233,31 @@ fn serve_logs_json_in_production_and_stops_gracefully_on_sigterm() {
     let secret_leaked = lines.iter().any(|l| l.to_string().contains("JWT_SECRET"));
     assert!(!secret_leaked);
 }
+
+#[test]
+fn every_migration_reverts_and_reapplies() {
+    use diesel_migrations::MigrationHarness;
+    let settings = test_settings();
+    let database = TestDatabase::create(&settings);
+    let mut conn = database.connect();
+    let reverted = conn
+        .revert_all_migrations(wasit::db::MIGRATIONS)
+        .expect("down.sql runs")
+        .len();
+    assert!(reverted >= 2);
+    let tables: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n;
+    assert_eq!(tables, 0, "down.sql leaves nothing behind");
+    let applied = wasit::db::run_migrations(&mut conn).unwrap();
+    assert_eq!(applied.len(), reverted);
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
