@@ -132,10 +132,8 @@ impl AdapterSettings {
         let mut value = self.to_stored_json();
         if let Some(object) = value.as_object_mut() {
             for key in ["bearer_token", "password"] {
-                if let Some(secret) = object.get_mut(key) {
-                    if !secret.is_null() {
-                        *secret = serde_json::Value::String("[REDACTED]".into());
-                    }
+                if let Some(secret) = object.get_mut(key).filter(|s| !s.is_null()) {
+                    *secret = serde_json::Value::String("[REDACTED]".into());
                 }
             }
         }

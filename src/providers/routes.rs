@@ -516,13 +516,13 @@ async fn availability_list(
     let mut params = QueryParams::from_request(&req)?;
     let from = params.required_date("from");
     let to = params.required_date("to");
-    if let (Some(from), Some(to)) = (from, to) {
-        if to < from || (to - from).num_days() > MAX_AVAILABILITY_DAYS {
-            params.error(
-                "to",
-                format!("must be from `from` to {MAX_AVAILABILITY_DAYS} days after it"),
-            );
-        }
+    if let (Some(from), Some(to)) = (from, to)
+        && (to < from || (to - from).num_days() > MAX_AVAILABILITY_DAYS)
+    {
+        params.error(
+            "to",
+            format!("must be from `from` to {MAX_AVAILABILITY_DAYS} days after it"),
+        );
     }
     params.finish()?;
     let (Some(from), Some(to)) = (from, to) else {
@@ -577,10 +577,16 @@ fn parse_search(
             }
             let guests_valid = guests.is_some_and(|g| (1..=limits.max_guests).contains(&g));
             if guests.is_some() && !guests_valid {
-                params.error("guests", format!("must be between 1 and {}", limits.max_guests));
+                params.error(
+                    "guests",
+                    format!("must be between 1 and {}", limits.max_guests),
+                );
             }
             if rooms == 0 || rooms > limits.max_rooms {
-                params.error("rooms", format!("must be between 1 and {}", limits.max_rooms));
+                params.error(
+                    "rooms",
+                    format!("must be between 1 and {}", limits.max_rooms),
+                );
             } else if guests_valid && guests.is_some_and(|g| rooms > g) {
                 params.error("rooms", "cannot exceed guests");
             }
