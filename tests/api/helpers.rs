@@ -385,7 +385,10 @@ pub fn problem_fields(body: &Value) -> Vec<String> {
 /// Fixtures for provider and search tests, made through the admin API as an office would.
 impl TestApp {
     pub async fn admin_token(&self) -> String {
-        self.user_with_role(Role::Admin).await["access_token"].as_str().unwrap().to_owned()
+        self.user_with_role(Role::Admin).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// POSTs as `token` and asserts the status, returning the body.
@@ -399,7 +402,15 @@ impl TestApp {
 
     /// A local hotel with one room type (`rooms` rooms, 2 guests each, `price` a night),
     /// open for the next `days` nights. Returns (provider id, unit id).
-    pub async fn local_hotel(&self, token: &str, city: &str, name: &str, rooms: i32, price: &str, days: i64) -> (String, String) {
+    pub async fn local_hotel(
+        &self,
+        token: &str,
+        city: &str,
+        name: &str,
+        rooms: i32,
+        price: &str,
+        days: i64,
+    ) -> (String, String) {
         let provider = self
             .post_ok(
                 "/v1/providers",
