@@ -117,3 +117,29 @@ ensure_postgres() {
   fi
   export WASIT__DATABASE__URL="$private"
 }
+
+# The real outside servers the tests talk to (PEERS.md): a FHIR R4 server (Medplum's router)
+# and a CalDAV server (Radicale), installed under $WASIT_PEERS_DIR on first use.
+start_test_peers() {
+  export WASIT_PEERS_DIR="${WASIT_PEERS_DIR:-$TARGET_DIR/peers}"
+  mkdir -p "$WASIT_PEERS_DIR"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "installing Node.js for the FHIR test server"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null
+  fi
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    log "installing python3-venv for the CalDAV test server"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
+  fi
+  local fhir_port="${WASIT_TEST_FHIR_PORT:-18103}" caldav_port="${WASIT_TEST_CALDAV_PORT:-15232}"
+  log "starting the FHIR and CalDAV test servers"
+  bash "$ROOT/tests/peers/fhir/start.sh" "$fhir_port" >&2
+  bash "$ROOT/tests/peers/caldav/start.sh" "$caldav_port" >&2
+  export WASIT_TEST_FHIR_URL="http://127.0.0.1:$fhir_port/fhir/R4"
+  export WASIT_TEST_CALDAV_URL="http://127.0.0.1:$caldav_port"
+}
+
+stop_test_peers() {
+  bash "$ROOT/tests/peers/fhir/stop.sh" >/dev/null 2>&1 || true
+  bash "$ROOT/tests/peers/caldav/stop.sh" >/dev/null 2>&1 || true
+}
