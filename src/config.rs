@@ -63,6 +63,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub search: SearchSettings,
+    pub bookings: BookingSettings,
     pub pricing: PricingSettings,
     pub log: LogSettings,
 }
@@ -83,6 +84,12 @@ impl SearchSettings {
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_millis(self.provider_timeout_ms)
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingSettings {
+    pub hold_minutes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,6 +331,12 @@ impl Settings {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
             }
+        }
+        if !(1..=1440).contains(&self.bookings.hold_minutes) {
+            return Err(invalid(
+                "bookings.hold_minutes",
+                "must be between 1 and 1440",
+            ));
         }
         if search.offer_ttl_secs < 60 {
             return Err(invalid("search.offer_ttl_secs", "must be at least 60"));

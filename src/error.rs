@@ -76,6 +76,22 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("the offer id is malformed or has been altered")]
     OfferInvalid,
+    /// The offer's price or availability moved since it was issued; `fresh` is the offer
+    /// as it stands now (or null when there is none).
+    #[error("the offer changed since it was issued; see the fresh offer")]
+    OfferChanged { fresh: Box<serde_json::Value> },
+    #[error("this is no longer available")]
+    SoldOut,
+    #[error("the booking is {status}, which does not allow this")]
+    InvalidState { status: &'static str },
+    #[error("this route needs an Idempotency-Key header")]
+    IdempotencyKeyRequired,
+    #[error("the Idempotency-Key must be 1 to 255 printable ASCII characters")]
+    IdempotencyKeyInvalid,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyInProgress,
     #[error("the offer has expired; search again for a fresh one")]
     OfferExpired,
 
@@ -111,6 +127,13 @@ impl ApiError {
             Self::NotFound => "resource.not_found",
             Self::Conflict { code, .. } => code,
             Self::OfferInvalid => "offer.invalid",
+            Self::OfferChanged { .. } => "booking.offer_changed",
+            Self::SoldOut => "booking.sold_out",
+            Self::InvalidState { .. } => "booking.invalid_state",
+            Self::IdempotencyKeyRequired => "idempotency.key_required",
+            Self::IdempotencyKeyInvalid => "idempotency.invalid_key",
+            Self::IdempotencyMismatch => "idempotency.mismatch",
+            Self::IdempotencyInProgress => "idempotency.in_progress",
             Self::OfferExpired => "offer.expired",
             Self::Unavailable(_) => "service.unavailable",
             Self::Internal(_) => "internal",
@@ -136,6 +159,14 @@ impl ApiError {
             Self::NotFound => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::OfferInvalid => "Invalid offer",
+            Self::OfferChanged { .. } => "Offer changed",
+            Self::SoldOut => "Sold out",
+            Self::InvalidState { .. } => "Invalid state",
+            Self::IdempotencyKeyRequired | Self::IdempotencyKeyInvalid => {
+                "Idempotency key required"
+            }
+            Self::IdempotencyMismatch => "Idempotency key reused",
+            Self::IdempotencyInProgress => "Request in progress",
             Self::OfferExpired => "Offer expired",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
@@ -176,6 +207,9 @@ pub struct Problem<'a> {
     pub code: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub errors: &'a [FieldError],
+    /// `booking.offer_changed`: the offer as it stands now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<&'a serde_json::Value>,
 }
 
 /// `type` is a URN built from the stable code: it identifies the problem without
@@ -187,9 +221,12 @@ pub fn problem_type(code: &str) -> String {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) | Self::InvalidQuery(_) | Self::OfferInvalid => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MalformedJson(_)
+            | Self::InvalidQuery(_)
+            | Self::OfferInvalid
+            | Self::IdempotencyKeyRequired
+            | Self::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
+            Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OfferExpired => StatusCode::GONE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -203,7 +240,12 @@ impl ResponseError for ApiError {
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::EmailTaken
+            | Self::Conflict { .. }
+            | Self::OfferChanged { .. }
+            | Self::SoldOut
+            | Self::InvalidState { .. }
+            | Self::IdempotencyInProgress => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,6 +272,10 @@ impl ResponseError for ApiError {
             detail,
             code,
             errors: self.field_errors(),
+            offer: match self {
+                Self::OfferChanged { fresh } => Some(fresh),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));

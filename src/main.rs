@@ -170,6 +170,7 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> anyhow::Result<()> 
         phone: None,
         locale,
         role,
+        provider_id: None,
     };
     let passwords = Passwords::new(&settings.auth.argon2)?;
     let mut conn = PgConnection::establish(settings.database.url.expose_secret())?;

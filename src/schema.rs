@@ -1,6 +1,93 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        actor_id -> Uuid,
+        actor_role -> Text,
+        on_behalf_of -> Nullable<Uuid>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        request_id -> Nullable<Text>,
+        details -> Jsonb,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    booking_events (id) {
+        id -> Int8,
+        booking_id -> Uuid,
+        actor_id -> Nullable<Uuid>,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    bookings (id) {
+        id -> Uuid,
+        reference -> Text,
+        customer_id -> Uuid,
+        provider_id -> Uuid,
+        unit_id -> Nullable<Uuid>,
+        unit_code -> Text,
+        slot_ref -> Nullable<Text>,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        period -> Nullable<Tstzrange>,
+        quantity -> Int4,
+        guests -> Nullable<Int4>,
+        status -> Text,
+        hold_expires_at -> Nullable<Timestamptz>,
+        channel -> Text,
+        created_by -> Nullable<Uuid>,
+        provider_ref -> Nullable<Text>,
+        currency -> Text,
+        provider_price -> Numeric,
+        service_fee -> Numeric,
+        vat -> Numeric,
+        total -> Numeric,
+        refund_amount -> Nullable<Numeric>,
+        contact_name -> Text,
+        contact_phone -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        full_name -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        locale -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (caller, key) {
+        caller -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        response_status -> Nullable<Int2>,
+        response_content_type -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     inventory_cells (unit_id, starts_at) {
         unit_id -> Uuid,
         starts_at -> Timestamptz,
@@ -36,6 +123,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        cancellation_policy -> Jsonb,
     }
 }
 
@@ -84,14 +172,29 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
+        provider_id -> Nullable<Uuid>,
     }
 }
 
+diesel::joinable!(audit_log -> customers (on_behalf_of));
+diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(booking_events -> bookings (booking_id));
+diesel::joinable!(booking_events -> users (actor_id));
+diesel::joinable!(bookings -> customers (customer_id));
+diesel::joinable!(bookings -> providers (provider_id));
+diesel::joinable!(bookings -> units (unit_id));
+diesel::joinable!(bookings -> users (created_by));
 diesel::joinable!(inventory_cells -> units (unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(units -> providers (provider_id));
+diesel::joinable!(users -> providers (provider_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    booking_events,
+    bookings,
+    customers,
+    idempotency_keys,
     inventory_cells,
     login_throttles,
     providers,

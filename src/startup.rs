@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::auth::AuthConfig;
 use crate::billing::money::FeePolicy;
+use crate::bookings::service::Bookings;
 use crate::config::SearchSettings;
 use crate::config::Settings;
 use crate::db::{self, PgPool};
@@ -19,7 +20,7 @@ use crate::http::{BodyLimit, RouteTable, fallback};
 use crate::providers::adapter::HttpClients;
 use crate::providers::offer::OfferSigner;
 use crate::providers::search::Searcher;
-use crate::{auth, health, providers, telemetry};
+use crate::{auth, bookings, health, idempotency, providers, telemetry};
 use secrecy::ExposeSecret;
 
 /// What every handler may reach, built once and shared by all workers.
@@ -27,6 +28,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub auth: Arc<AuthConfig>,
     pub searcher: Arc<Searcher>,
+    pub bookings: Bookings,
     pub search_limits: SearchSettings,
     pub trust_forwarded_for: bool,
 }
@@ -44,10 +46,16 @@ impl AppState {
             provider_timeout: settings.search.provider_timeout(),
             offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
         };
+        let searcher = Arc::new(searcher);
         Ok(Self {
+            bookings: Bookings {
+                pool: pool.clone(),
+                searcher: searcher.clone(),
+                hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
+            },
             pool,
             auth: Arc::new(AuthConfig::new(&settings.auth)?),
-            searcher: Arc::new(searcher),
+            searcher,
             search_limits: settings.search.clone(),
             trust_forwarded_for: settings.server.trust_forwarded_for,
         })
@@ -60,6 +68,9 @@ pub fn route_table() -> RouteTable {
     health::routes(&mut table);
     auth::routes::routes(&mut table);
     providers::routes::routes(&mut table);
+    bookings::routes::routes(&mut table);
+    crate::customers::routes::routes(&mut table);
+    crate::audit::routes::routes(&mut table);
     table
 }
 
@@ -90,6 +101,7 @@ impl Application {
             App::new()
                 // The last `wrap` runs first: the request context sees the final response.
                 .wrap(ErrorHandlers::new().default_handler(fallback::problem_fallback))
+                .wrap(from_fn(idempotency::idempotency))
                 .wrap(from_fn(telemetry::request_context))
                 .app_data(state.clone())
                 .app_data(BodyLimit(body_limit))

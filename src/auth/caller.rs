@@ -76,3 +76,20 @@ impl FromRequest for Admin {
         }))
     }
 }
+
+/// A caller who must be office staff (an agent or an admin): checked while extracting, like
+/// [`Admin`], so customers and provider logins are turned away before the body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff(pub Caller);
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|caller| {
+            caller.require(&[Role::Agent, Role::Admin])?;
+            Ok(Staff(caller))
+        }))
+    }
+}

@@ -47,4 +47,6 @@ pub struct NewAccount {
     pub phone: Option<PhoneNumber>,
     pub locale: Locale,
     pub role: Role,
+    /// For `provider` logins: the provider whose bookings they see.
+    pub provider_id: Option<Uuid>,
 }

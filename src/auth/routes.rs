@@ -40,6 +40,7 @@ impl RegisterRequest {
             phone: self.phone,
             locale: self.locale,
             role: Role::Customer,
+            provider_id: None,
         };
         parse_account(fields, password_min_length)
     }
@@ -56,6 +57,17 @@ fn parse_account(
         .ok();
     if let Err(reason) = check_password(&fields.password, password_min_length) {
         errors.push(FieldError::new("password", reason));
+    }
+    match (fields.role, fields.provider_id) {
+        (Role::Provider, None) => errors.push(FieldError::new(
+            "provider_id",
+            "is required for a provider login",
+        )),
+        (Role::Provider, Some(_)) | (_, None) => {}
+        (_, Some(_)) => errors.push(FieldError::new(
+            "provider_id",
+            "applies to provider logins only",
+        )),
     }
     let full_name = fields.full_name.trim().to_owned();
     if full_name.is_empty() || full_name.chars().count() > 200 {
@@ -80,6 +92,7 @@ fn parse_account(
             phone,
             locale: fields.locale.unwrap_or_default(),
             role: fields.role,
+            provider_id: fields.provider_id,
         }),
         _ => Err(ApiError::Validation(errors)),
     }
@@ -183,6 +196,8 @@ pub struct CreateUserRequest {
     phone: Option<String>,
     locale: Option<Locale>,
     role: Role,
+    /// Required for (and only for) `provider` logins: the provider they belong to.
+    provider_id: Option<uuid::Uuid>,
 }
 
 async fn admin_users_create(

@@ -71,6 +71,7 @@ pub fn insert_account(
             full_name: &account.full_name,
             phone: account.phone.as_ref().map(|p| p.as_str()),
             locale: account.locale,
+            provider_id: account.provider_id,
         },
     )?;
     Ok(row.into())

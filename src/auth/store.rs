@@ -45,6 +45,7 @@ pub struct NewUserRow<'a> {
     pub full_name: &'a str,
     pub phone: Option<&'a str>,
     pub locale: Locale,
+    pub provider_id: Option<Uuid>,
 }
 
 pub fn insert_user(conn: &mut PgConnection, new: &NewUserRow<'_>) -> QueryResult<UserRow> {

@@ -278,5 +278,6 @@ fn new_provider(
         adapter_settings: serde_json::json!({}),
         webhook_url: None,
         webhook_secret: new_webhook_secret().map_err(|e| anyhow::anyhow!("{e}"))?,
+        cancellation_policy: None,
     })
 }

@@ -15,6 +15,7 @@ use super::search::SearchRequest;
 use super::service::{self, OpenAvailability, check_adapter_fits, parse_timezone};
 use super::store::{NewProviderRow, NewUnitRow, ProviderChanges, ProviderFilter};
 use crate::auth::Admin;
+use crate::bookings::policy::CancellationPolicy;
 use crate::error::{ApiError, FieldError};
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
@@ -94,6 +95,45 @@ fn webhook_url(errors: &mut Vec<FieldError>, value: Option<&str>) -> Option<Stri
     }
 }
 
+/// Refund tiers: each `{hours_before, refund_percent}` with a percentage of 0 to 100.
+fn cancellation_policy(
+    errors: &mut Vec<FieldError>,
+    value: Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let value = value?;
+    match serde_path_to_error::deserialize::<_, CancellationPolicy>(value.clone()) {
+        Ok(policy)
+            if policy.0.iter().all(|tier| tier.refund_percent <= 100) && policy.0.len() <= 10 =>
+        {
+            Some(value)
+        }
+        Ok(_) => {
+            errors.push(FieldError::new(
+                "cancellation_policy",
+                "at most 10 tiers, each refunding 0 to 100 percent",
+            ));
+            None
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "cancellation_policy".to_owned()
+            } else {
+                format!(
+                    "cancellation_policy{}",
+                    if path.starts_with('[') {
+                        path
+                    } else {
+                        format!(".{path}")
+                    }
+                )
+            };
+            errors.push(FieldError::new(field, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProviderRequest {
@@ -106,6 +146,7 @@ pub struct CreateProviderRequest {
     #[serde(default)]
     adapter_settings: Option<serde_json::Value>,
     webhook_url: Option<String>,
+    cancellation_policy: Option<serde_json::Value>,
 }
 
 async fn providers_create(
@@ -121,6 +162,7 @@ async fn providers_create(
     if let Err(e) = parse_timezone(&timezone) {
         errors.push(e);
     }
+    let policy = cancellation_policy(&mut errors, body.cancellation_policy);
     let settings = body.adapter_settings.unwrap_or_else(|| json!({}));
     match AdapterSettings::parse(&body.adapter, settings) {
         Ok(adapter) => {
@@ -139,6 +181,7 @@ async fn providers_create(
                 adapter_settings: adapter.to_stored_json(),
                 webhook_url,
                 webhook_secret: String::new(),
+                cancellation_policy: policy,
             };
             let created = service::create_provider(&state.pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -193,6 +236,7 @@ pub struct UpdateProviderRequest {
     #[serde(default, deserialize_with = "double_option")]
     webhook_url: Option<Option<String>>,
     active: Option<bool>,
+    cancellation_policy: Option<serde_json::Value>,
 }
 
 async fn providers_update(
@@ -211,6 +255,7 @@ async fn providers_update(
         active: body.active,
         ..Default::default()
     };
+    changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);
     if let Some(timezone) = body.timezone {
         if let Err(e) = parse_timezone(&timezone) {
             errors.push(e);

@@ -14,7 +14,7 @@ use super::adapter::{Adapter, AdapterError, HttpClients};
 use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
-use super::store::{self, ProviderFilter, ProviderRow};
+use super::store::{self, ProviderFilter, ProviderRow, ProviderSummary};
 use crate::billing::money::{FeePolicy, Quote};
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
@@ -59,16 +59,6 @@ pub struct ProviderStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct OfferProvider {
-    pub id: Uuid,
-    pub kind: ProviderKind,
-    pub name_ar: String,
-    pub name_en: String,
-    pub city: String,
-    pub timezone: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct OfferUnit {
     pub code: String,
     pub name_ar: String,
@@ -78,7 +68,7 @@ pub struct OfferUnit {
 #[derive(Debug, Clone, Serialize)]
 pub struct Offer {
     pub offer_id: String,
-    pub provider: OfferProvider,
+    pub provider: ProviderSummary,
     pub unit: OfferUnit,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -228,11 +218,9 @@ impl Searcher {
             let (status, offer_count, error) = match outcome {
                 Outcome::Offers(found) => {
                     let count = found.len();
-                    offers.extend(
-                        found
-                            .into_iter()
-                            .map(|offer| self.price(provider, offer, guests, nights, expires_at)),
-                    );
+                    offers.extend(found.into_iter().map(|offer| {
+                        self.offer_for_until(provider, offer, guests, nights, expires_at)
+                    }));
                     (ProviderStatusKind::Ok, count, None)
                 }
                 Outcome::Failed(status, reason) => (status, 0, Some(reason)),
@@ -265,7 +253,19 @@ impl Searcher {
         }
     }
 
-    fn price(
+    /// A priced, signed offer valid for the usual time (used again when a booking finds that
+    /// an offer's price moved, to hand back the fresh one).
+    pub fn offer_for(
+        &self,
+        provider: &ProviderRow,
+        offer: ProviderOffer,
+        guests: Option<u32>,
+        nights: Option<u32>,
+    ) -> Offer {
+        self.offer_for_until(provider, offer, guests, nights, Utc::now() + self.offer_ttl)
+    }
+
+    fn offer_for_until(
         &self,
         provider: &ProviderRow,
         offer: ProviderOffer,
@@ -288,14 +288,7 @@ impl Searcher {
         };
         Offer {
             offer_id: self.signer.sign(&claims),
-            provider: OfferProvider {
-                id: provider.id,
-                kind: provider.kind,
-                name_ar: provider.name_ar.clone(),
-                name_en: provider.name_en.clone(),
-                city: provider.city.clone(),
-                timezone: provider.timezone.clone(),
-            },
+            provider: ProviderSummary::from(provider),
             unit: OfferUnit {
                 code: offer.unit_code,
                 name_ar: offer.unit_name_ar,

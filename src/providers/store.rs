@@ -24,6 +24,31 @@ pub struct ProviderRow {
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub cancellation_policy: serde_json::Value,
+}
+
+/// Who a provider is, as offers and bookings show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderSummary {
+    pub id: Uuid,
+    pub kind: ProviderKind,
+    pub name_ar: String,
+    pub name_en: String,
+    pub city: String,
+    pub timezone: String,
+}
+
+impl From<&ProviderRow> for ProviderSummary {
+    fn from(row: &ProviderRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            name_ar: row.name_ar.clone(),
+            name_en: row.name_en.clone(),
+            city: row.city.clone(),
+            timezone: row.timezone.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -38,6 +63,8 @@ pub struct NewProviderRow {
     pub adapter_settings: serde_json::Value,
     pub webhook_url: Option<String>,
     pub webhook_secret: String,
+    /// `None`: the database default (72 h full refund, 24 h half).
+    pub cancellation_policy: Option<serde_json::Value>,
 }
 
 /// A partial update: `None` leaves a column as it is.
@@ -52,6 +79,7 @@ pub struct ProviderChanges {
     pub adapter_settings: Option<serde_json::Value>,
     pub webhook_url: Option<Option<String>>,
     pub active: Option<bool>,
+    pub cancellation_policy: Option<serde_json::Value>,
 }
 
 pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {

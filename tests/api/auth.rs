@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use wasit::auth::Role;
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_problem, problem_fields, random_secret, spawn_app, spawn_app_with,
+    PASSWORD, TestApp, assert_problem, join_all, problem_fields, random_secret, spawn_app,
+    spawn_app_with,
 };
 
 fn token(session: &Value) -> &str {
@@ -153,30 +154,6 @@ async fn futures_statuses(
         statuses.push(response.status().as_u16());
     }
     statuses
-}
-
-/// Polls every future together (no extra crate needed for a join).
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }
 
 #[tokio::test]

@@ -331,6 +331,7 @@ impl TestApp {
             phone: None,
             locale: Locale::En,
             role,
+            provider_id: None,
         };
         let passwords = Passwords::new(&self.settings.auth.argon2).unwrap();
         let mut conn = self.db.connect();
@@ -448,4 +449,29 @@ impl TestApp {
 /// A local date `days` from today, as the API writes it.
 pub fn day(days: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
+}
+
+/// Polls every future together, so requests really are in flight at once (no extra crate
+/// for a join).
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
 }

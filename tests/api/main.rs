@@ -1,8 +1,11 @@
 //! Black-box tests: each spawns the app on port 0 against its own database and talks HTTP.
 
+mod audit;
 mod auth;
+mod bookings;
 mod caldav;
 mod contract;
+mod customers;
 mod errors;
 mod fhir;
 mod health;

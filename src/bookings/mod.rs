@@ -1,0 +1,9 @@
+//! Reservations: holds that never overbook, the booking state machine, cancellation with
+//! the provider's refund policy, and agents booking on a client's behalf.
+
+pub mod policy;
+pub mod reference;
+pub mod routes;
+pub mod service;
+pub mod state;
+pub mod store;

@@ -1,0 +1,267 @@
+//! `/v1/bookings…`: extract, call the service, map the result.
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::reference::normalise;
+use super::service::{Actor, BookingKey, Contact, NewBooking};
+use super::state::BookingStatus;
+use super::store::BookingFilter;
+use crate::auth::Caller;
+use crate::domain::{Email, PhoneNumber};
+use crate::error::{ApiError, FieldError};
+use crate::http::query::QueryParams;
+use crate::http::{Json, RouteTable};
+use crate::idempotency::require_key;
+use crate::startup::AppState;
+use crate::telemetry::RequestId;
+
+pub fn routes(table: &mut RouteTable) {
+    table
+        .post("/v1/bookings", bookings_create)
+        .get("/v1/bookings", bookings_list)
+        .get("/v1/bookings/{booking}", bookings_get)
+        .post("/v1/bookings/{booking}/confirm", bookings_confirm)
+        .post("/v1/bookings/{booking}/cancel", bookings_cancel);
+}
+
+fn actor(req: &HttpRequest, caller: Caller) -> Actor {
+    Actor {
+        user_id: caller.user_id,
+        role: caller.role,
+        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+    }
+}
+
+/// `{booking}` is the id or the reference (`WS-7K3F9Q`, any case).
+fn booking_key(raw: &str) -> Result<BookingKey, ApiError> {
+    if let Ok(id) = raw.parse::<Uuid>() {
+        return Ok(BookingKey {
+            id: Some(id),
+            reference: None,
+        });
+    }
+    normalise(raw)
+        .map(|reference| BookingKey {
+            id: None,
+            reference: Some(reference),
+        })
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    name: String,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBookingRequest {
+    offer_id: String,
+    customer_id: Option<Uuid>,
+    guests: Option<u32>,
+    contact: Option<ContactRequest>,
+}
+
+impl CreateBookingRequest {
+    fn parse(self) -> Result<NewBooking, ApiError> {
+        let mut errors = Vec::new();
+        if self.offer_id.trim().is_empty() {
+            errors.push(FieldError::new("offer_id", "is required"));
+        }
+        if self.guests.is_some_and(|g| g == 0 || g > 100) {
+            errors.push(FieldError::new("guests", "must be between 1 and 100"));
+        }
+        let contact = self.contact.map(|contact| {
+            let name = contact.name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 200 {
+                errors.push(FieldError::new(
+                    "contact.name",
+                    "must be 1 to 200 characters",
+                ));
+            }
+            let phone = contact
+                .phone
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .and_then(|raw| {
+                    PhoneNumber::parse(raw)
+                        .map_err(|reason| errors.push(FieldError::new("contact.phone", reason)))
+                        .ok()
+                });
+            let email = contact
+                .email
+                .as_deref()
+                .filter(|e| !e.trim().is_empty())
+                .and_then(|raw| {
+                    Email::parse(raw)
+                        .map_err(|reason| errors.push(FieldError::new("contact.email", reason)))
+                        .ok()
+                });
+            if phone.is_none()
+                && email.is_none()
+                && !errors.iter().any(|e| e.field.starts_with("contact."))
+            {
+                errors.push(FieldError::new("contact", "needs a phone or an email"));
+            }
+            Contact { name, phone, email }
+        });
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(NewBooking {
+            offer_id: self.offer_id.trim().to_owned(),
+            customer_id: self.customer_id,
+            guests: self.guests,
+            contact,
+        })
+    }
+}
+
+async fn bookings_create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateBookingRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let booking = state
+        .bookings
+        .create(actor(&req, caller), body.parse()?)
+        .await?;
+    Ok(HttpResponse::Created().json(booking))
+}
+
+async fn bookings_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = state
+        .bookings
+        .get(&actor(&req, caller), booking_key(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+fn encode_cursor((created_at, id): (DateTime<Utc>, Uuid)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.to_rfc3339()))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (at, id) = text.split_once('|')?;
+    Some((
+        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        id.parse().ok()?,
+    ))
+}
+
+async fn bookings_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let status = params.parsed::<BookingStatus>("status", "a booking status");
+    let from = params.parsed::<chrono::NaiveDate>("from", "a date (YYYY-MM-DD)");
+    let to = params.parsed::<chrono::NaiveDate>("to", "a date (YYYY-MM-DD)");
+    let provider_id = params.parsed::<Uuid>("provider_id", "a provider id");
+    let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
+    let limit = params
+        .parsed::<i64>("limit", "a whole number")
+        .unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        params.error("limit", "must be between 1 and 200");
+    }
+    let after = match params.text("cursor").map(str::to_owned) {
+        None => None,
+        Some(cursor) => {
+            let decoded = decode_cursor(&cursor);
+            if decoded.is_none() {
+                params.error("cursor", "is not a cursor this API gave out");
+            }
+            decoded
+        }
+    };
+    params.finish()?;
+    // Dates are the office's (Riyadh) days.
+    let riyadh = chrono_tz::Asia::Riyadh;
+    let filter = BookingFilter {
+        status,
+        starts_from: from.map(|d| crate::providers::local::local_midnight(d, riyadh)),
+        starts_before: to
+            .and_then(|d| d.succ_opt())
+            .map(|d| crate::providers::local::local_midnight(d, riyadh)),
+        provider_id,
+        customer_id,
+        after,
+        limit,
+    };
+    let (bookings, next) = state.bookings.list(&actor(&req, caller), filter).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "bookings": bookings, "next_cursor": next.map(encode_cursor) })))
+}
+
+async fn bookings_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = state
+        .bookings
+        .confirm(actor(&req, caller), booking_key(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    reason: Option<String>,
+}
+
+/// The body is optional (`{"reason": "…"}`), but when one is sent it must be right.
+async fn bookings_cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let reason = if body.is_empty() {
+        None
+    } else {
+        crate::http::json::parse::<CancelRequest>(&body)?.reason
+    }
+    .map(|r| r.chars().take(500).collect());
+    let booking = state
+        .bookings
+        .cancel(actor(&req, caller), booking_key(&path)?, reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let position = (Utc::now(), Uuid::new_v4());
+        let decoded = decode_cursor(&encode_cursor(position)).unwrap();
+        assert_eq!(decoded.1, position.1);
+        assert_eq!(decoded.0.timestamp_micros(), position.0.timestamp_micros());
+        assert!(decode_cursor("not-a-cursor").is_none());
+    }
+}

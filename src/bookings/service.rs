@@ -1,0 +1,771 @@
+//! The rules of booking: hold an offer (never overbooking), hand it on, cancel it with the
+//! provider's refund policy, and say who may see what. No actix types here.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::policy::CancellationPolicy;
+use super::reference::new_reference;
+use super::state::{BookingEvent, BookingStatus};
+use super::store::{
+    self, BookingFilter, BookingRow, EventRow, NewBookingRow, NewEvent, Visibility,
+};
+use crate::audit::{self, AuditEntry};
+use crate::auth::Role;
+use crate::billing::money::Quote;
+use crate::customers::service::{customer_for_user, find_customer};
+use crate::customers::store::CustomerRow;
+use crate::db::{PgPool, run_blocking};
+use crate::domain::{Email, PhoneNumber};
+use crate::error::{ApiError, FieldError};
+use crate::providers::adapter::{Adapter, AdapterError};
+use crate::providers::model::{
+    AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
+};
+use crate::providers::offer::{OfferClaims, OfferIdError};
+use crate::providers::search::Searcher;
+use crate::providers::store::{self as provider_store, ProviderRow, ProviderSummary, UnitRow};
+use crate::schema::providers;
+
+/// Everything booking needs, built once at start-up.
+pub struct Bookings {
+    pub pool: PgPool,
+    pub searcher: Arc<Searcher>,
+    /// How long a held booking keeps its inventory before it expires unpaid.
+    pub hold: chrono::Duration,
+}
+
+/// Who is acting, and under which request (for the event history and the audit log).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Agent | Role::Admin)
+    }
+
+    fn visibility(&self, provider_of_user: Option<Uuid>) -> Result<Visibility, ApiError> {
+        Ok(match self.role {
+            Role::Agent | Role::Admin => Visibility::Everything,
+            Role::Customer => Visibility::CustomerUser(self.user_id),
+            Role::Provider => Visibility::Provider(provider_of_user.ok_or(ApiError::Forbidden)?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub name: String,
+    pub phone: Option<PhoneNumber>,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBooking {
+    pub offer_id: String,
+    /// Staff book for a client; customers book for themselves and must not name one.
+    pub customer_id: Option<Uuid>,
+    pub guests: Option<u32>,
+    pub contact: Option<Contact>,
+}
+
+/// What to do next with a booking, so a client need not know the state machine.
+#[derive(Debug, Serialize)]
+pub struct NextStep {
+    /// `pay` (before `hold_expires_at`), `await_confirmation`, or `none`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BookingView {
+    pub id: Uuid,
+    pub reference: String,
+    pub status: BookingStatus,
+    pub customer_id: Uuid,
+    pub provider: ProviderSummary,
+    pub unit_code: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: i32,
+    pub guests: Option<i32>,
+    pub channel: String,
+    pub created_by: Option<Uuid>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub price: Quote,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub refund_amount: Option<Decimal>,
+    pub contact: ContactView,
+    pub next: NextStep,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventRow>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+fn view(
+    row: BookingRow,
+    provider: &ProviderRow,
+    fees: &crate::billing::money::FeePolicy,
+    events: Option<Vec<EventRow>>,
+) -> BookingView {
+    let mut price = fees.quote(row.provider_price);
+    // The booking keeps the amounts it was made with, whatever the fee is today.
+    for line in &mut price.lines {
+        line.amount = match line.code {
+            "provider_price" => row.provider_price,
+            "service_fee" => row.service_fee,
+            _ => row.vat,
+        };
+    }
+    price.total = row.total;
+    let next = match row.status {
+        BookingStatus::Held => NextStep {
+            action: "pay",
+            before: row.hold_expires_at,
+        },
+        BookingStatus::Pending => NextStep {
+            action: "await_confirmation",
+            before: None,
+        },
+        _ => NextStep {
+            action: "none",
+            before: None,
+        },
+    };
+    BookingView {
+        id: row.id,
+        reference: row.reference,
+        status: row.status,
+        customer_id: row.customer_id,
+        provider: ProviderSummary::from(provider),
+        unit_code: row.unit_code,
+        start: row.starts_at,
+        end: row.ends_at,
+        quantity: row.quantity,
+        guests: row.guests,
+        channel: row.channel,
+        created_by: row.created_by,
+        hold_expires_at: row
+            .hold_expires_at
+            .filter(|_| row.status == BookingStatus::Held),
+        price,
+        refund_amount: row.refund_amount,
+        contact: ContactView {
+            name: row.contact_name,
+            phone: row.contact_phone,
+            email: row.contact_email,
+        },
+        next,
+        created_at: row.created_at,
+        events,
+    }
+}
+
+/// What an offer turns into after checking it against today's provider, unit and customer.
+struct Prepared {
+    provider: ProviderRow,
+    unit: Option<UnitRow>,
+    customer: CustomerRow,
+    guests: Option<i32>,
+    /// The provider's price for this offer as it stands now.
+    provider_price: Decimal,
+    /// How many inventory cells a local booking spans (nights, or one slot).
+    cells: usize,
+    contact: Contact,
+}
+
+fn field(name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(name, message)])
+}
+
+fn timezone_of(provider: &ProviderRow) -> Result<Tz, ApiError> {
+    provider.timezone.parse().map_err(|_| {
+        ApiError::internal(anyhow::anyhow!(
+            "provider {} has a bad time zone",
+            provider.id
+        ))
+    })
+}
+
+/// Local nights between two instants of a provider (its cells start at local midnight).
+fn nights_between(start: DateTime<Utc>, end: DateTime<Utc>, timezone: Tz) -> i64 {
+    (end.with_timezone(&timezone).date_naive() - start.with_timezone(&timezone).date_naive())
+        .num_days()
+}
+
+fn prepare(
+    conn: &mut PgConnection,
+    claims: &OfferClaims,
+    actor: &Actor,
+    input: &NewBooking,
+) -> Result<Prepared, ApiError> {
+    let customer = match (actor.role, input.customer_id) {
+        (Role::Customer, Some(_)) => return Err(ApiError::Forbidden),
+        (Role::Customer, None) => {
+            let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
+            customer_for_user(conn, &user.into())?
+        }
+        (Role::Agent | Role::Admin, Some(customer_id)) => find_customer(conn, customer_id)
+            .map_err(|e| {
+                if matches!(e, ApiError::NotFound) {
+                    field("customer_id", "no such customer")
+                } else {
+                    e
+                }
+            })?,
+        (Role::Agent | Role::Admin, None) => {
+            return Err(field(
+                "customer_id",
+                "is required when booking for a client",
+            ));
+        }
+        (Role::Provider, _) => return Err(ApiError::Forbidden),
+    };
+    let provider =
+        provider_store::find_provider(conn, claims.provider_id).map_err(|_| ApiError::SoldOut)?;
+    if !provider.active {
+        return Err(ApiError::SoldOut);
+    }
+    let timezone = timezone_of(&provider)?;
+    let guests = input
+        .guests
+        .or(claims.guests)
+        .map(|g| i32::try_from(g).unwrap_or(i32::MAX));
+    let quantity = Decimal::from(claims.quantity);
+    let nights = nights_between(claims.start, claims.end, timezone);
+    let (unit, provider_price, cells) =
+        match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
+            Ok(AdapterSettings::Local) => {
+                let unit_id: Uuid = claims
+                    .unit_code
+                    .parse()
+                    .map_err(|_| ApiError::OfferInvalid)?;
+                let unit = provider_store::find_unit(conn, provider.id, unit_id)
+                    .map_err(|_| ApiError::SoldOut)?;
+                if !unit.active {
+                    return Err(ApiError::SoldOut);
+                }
+                let (price, cells) = match (unit.nightly_price, unit.price) {
+                    (Some(nightly), _) => {
+                        let max_guests = unit.max_guests.unwrap_or(1)
+                            * i32::try_from(claims.quantity).unwrap_or(1);
+                        match guests {
+                            None => return Err(field("guests", "is required for a hotel stay")),
+                            Some(g) if g < 1 || g > max_guests => {
+                                return Err(field(
+                                    "guests",
+                                    format!("must be between 1 and {max_guests} for this room"),
+                                ));
+                            }
+                            Some(_) => {}
+                        }
+                        (
+                            nightly * Decimal::from(nights) * quantity,
+                            usize::try_from(nights).unwrap_or(0),
+                        )
+                    }
+                    (None, Some(price)) => (price, 1),
+                    (None, None) => {
+                        return Err(ApiError::internal(anyhow::anyhow!(
+                            "unit {unit_id} has no price"
+                        )));
+                    }
+                };
+                (Some(unit), price, cells)
+            }
+            Ok(AdapterSettings::Fhir(settings)) => {
+                let schedule = settings
+                    .schedules
+                    .iter()
+                    .find(|s| s.schedule_id == claims.unit_code)
+                    .ok_or(ApiError::SoldOut)?;
+                (None, schedule.price, 0)
+            }
+            Ok(AdapterSettings::Caldav(settings)) => {
+                let room = settings
+                    .room_types
+                    .iter()
+                    .find(|r| r.code == claims.unit_code)
+                    .ok_or(ApiError::SoldOut)?;
+                let max_guests = room.max_guests * claims.quantity;
+                if guests
+                    .is_some_and(|g| g < 1 || g > i32::try_from(max_guests).unwrap_or(i32::MAX))
+                {
+                    return Err(field(
+                        "guests",
+                        format!("must be between 1 and {max_guests} for this room"),
+                    ));
+                }
+                (
+                    None,
+                    room.nightly_price * Decimal::from(nights) * quantity,
+                    0,
+                )
+            }
+            Err(_) => return Err(ApiError::SoldOut),
+        };
+    let contact = match &input.contact {
+        Some(contact) => contact.clone(),
+        None => Contact {
+            name: customer.full_name.clone(),
+            phone: customer
+                .phone
+                .as_deref()
+                .and_then(|p| PhoneNumber::parse(p).ok()),
+            email: customer.email.as_deref().and_then(|e| Email::parse(e).ok()),
+        },
+    };
+    Ok(Prepared {
+        provider,
+        unit,
+        customer,
+        guests,
+        provider_price,
+        cells,
+        contact,
+    })
+}
+
+impl Bookings {
+    fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
+        self.searcher
+            .signer
+            .verify(offer_id, Utc::now())
+            .map_err(|e| match e {
+                OfferIdError::Invalid => ApiError::OfferInvalid,
+                OfferIdError::Expired => ApiError::OfferExpired,
+            })
+    }
+
+    /// Holds an offer: a `held` booking with its inventory reserved at once.
+    pub async fn create(&self, actor: Actor, input: NewBooking) -> Result<BookingView, ApiError> {
+        let claims = self.verify_offer(&input.offer_id)?;
+        if claims.start <= Utc::now() {
+            return Err(field("offer_id", "the offer starts in the past"));
+        }
+        let prepared = {
+            let (claims, actor, input) = (claims.clone(), actor.clone(), input.clone());
+            run_blocking(&self.pool, move |conn| {
+                prepare(conn, &claims, &actor, &input)
+            })
+            .await?
+        };
+        let quote = self.searcher.fees.quote(prepared.provider_price);
+        if quote.total != claims.total {
+            return Err(self.offer_changed(&prepared, &claims));
+        }
+
+        let reference = new_reference().map_err(ApiError::Internal)?;
+        let external = match &prepared.unit {
+            Some(_) => None,
+            None => Some(
+                self.book_with_provider(&prepared, &claims, &reference)
+                    .await?,
+            ),
+        };
+        let row = NewBookingRow {
+            reference,
+            customer_id: prepared.customer.id,
+            provider_id: prepared.provider.id,
+            unit_id: prepared.unit.as_ref().map(|u| u.id),
+            unit_code: claims.unit_code.clone(),
+            slot_ref: claims.slot_ref.clone(),
+            starts_at: claims.start,
+            ends_at: claims.end,
+            quantity: i32::try_from(claims.quantity).unwrap_or(i32::MAX),
+            guests: prepared.guests,
+            status: BookingStatus::Held,
+            hold_expires_at: Some(Utc::now() + self.hold),
+            channel: if actor.is_staff() { "phone" } else { "web" }.into(),
+            created_by: actor.is_staff().then_some(actor.user_id),
+            provider_ref: external.as_ref().map(|(_, r)| r.0.clone()),
+            provider_price: quote.lines[0].amount,
+            service_fee: quote.lines[1].amount,
+            vat: quote.lines[2].amount,
+            total: quote.total,
+            contact_name: prepared.contact.name.clone(),
+            contact_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
+            contact_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+        };
+        let cells = prepared.cells;
+        let provider = prepared.provider.clone();
+        let actor_for_tx = actor.clone();
+        let saved = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let booking = store::insert_booking(conn, &row)?;
+                if let Some(unit_id) = booking.unit_id
+                    && !store::reserve_cells(
+                        conn,
+                        unit_id,
+                        booking.starts_at,
+                        booking.ends_at,
+                        booking.quantity,
+                        cells,
+                    )?
+                {
+                    return Err(ApiError::SoldOut);
+                }
+                record(
+                    conn,
+                    &booking,
+                    &actor_for_tx,
+                    None,
+                    BookingStatus::Held,
+                    None,
+                    "booking.create",
+                )?;
+                Ok(booking)
+            })
+        })
+        .await;
+        match saved {
+            Ok(booking) => Ok(view(booking, &provider, &self.searcher.fees, None)),
+            Err(error) => {
+                // The provider holds something we never recorded: give it back.
+                if let Some((adapter, provider_ref)) = external
+                    && let Err(cancel_error) = adapter.cancel(&provider_ref).await
+                {
+                    tracing::error!(error = %cancel_error, provider_ref = %provider_ref.0, "could not release an unrecorded provider booking");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn offer_changed(&self, prepared: &Prepared, claims: &OfferClaims) -> ApiError {
+        let fresh = ProviderOffer {
+            unit_code: claims.unit_code.clone(),
+            unit_name_ar: prepared
+                .unit
+                .as_ref()
+                .map(|u| u.name_ar.clone())
+                .unwrap_or_default(),
+            unit_name_en: prepared
+                .unit
+                .as_ref()
+                .map(|u| u.name_en.clone())
+                .unwrap_or_default(),
+            start: claims.start,
+            end: claims.end,
+            quantity: claims.quantity,
+            provider_price: prepared.provider_price,
+            slot_ref: claims.slot_ref.clone(),
+            specialty: prepared.unit.as_ref().and_then(|u| u.specialty.clone()),
+            practitioner: prepared.unit.as_ref().and_then(|u| u.practitioner.clone()),
+            max_guests: prepared
+                .unit
+                .as_ref()
+                .and_then(|u| u.max_guests)
+                .and_then(|g| u32::try_from(g).ok()),
+        };
+        let nights = (prepared.provider.kind == ProviderKind::Hotel)
+            .then(|| timezone_of(&prepared.provider).ok())
+            .flatten()
+            .map(|tz| u32::try_from(nights_between(claims.start, claims.end, tz)).unwrap_or(0));
+        let offer = self
+            .searcher
+            .offer_for(&prepared.provider, fresh, claims.guests, nights);
+        ApiError::OfferChanged {
+            fresh: Box::new(serde_json::to_value(offer).unwrap_or_default()),
+        }
+    }
+
+    async fn book_with_provider(
+        &self,
+        prepared: &Prepared,
+        claims: &OfferClaims,
+        reference: &str,
+    ) -> Result<(Adapter, ProviderRef), ApiError> {
+        let adapter = Adapter::for_provider(&prepared.provider, &self.searcher.clients).map_err(
+            |reason| {
+                ApiError::internal(anyhow::anyhow!(
+                    "provider {}: {reason}",
+                    prepared.provider.id
+                ))
+            },
+        )?;
+        let request = BookingRequest {
+            reference: reference.to_owned(),
+            unit_code: claims.unit_code.clone(),
+            slot_ref: claims.slot_ref.clone(),
+            start: claims.start,
+            end: claims.end,
+            quantity: claims.quantity,
+            guest_name: prepared.contact.name.clone(),
+            guest_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
+            guest_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+        };
+        let provider_ref = adapter.book(&request).await.map_err(adapter_error)?;
+        Ok((adapter, provider_ref))
+    }
+
+    async fn provider_of_user(&self, actor: &Actor) -> Result<Option<Uuid>, ApiError> {
+        if actor.role != Role::Provider {
+            return Ok(None);
+        }
+        let user_id = actor.user_id;
+        run_blocking(&self.pool, move |conn| {
+            Ok(crate::schema::users::table
+                .find(user_id)
+                .select(crate::schema::users::provider_id)
+                .first::<Option<Uuid>>(conn)?)
+        })
+        .await
+    }
+
+    /// One booking, with its history, if the actor may see it.
+    pub async fn get(&self, actor: &Actor, key: BookingKey) -> Result<BookingView, ApiError> {
+        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        let fees = self.searcher.fees;
+        run_blocking(&self.pool, move |conn| {
+            let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+            let provider = provider_store::find_provider(conn, row.provider_id)?;
+            let events = store::list_events(conn, row.id)?;
+            Ok(view(row, &provider, &fees, Some(events)))
+        })
+        .await
+    }
+
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        mut filter: BookingFilter,
+    ) -> Result<(Vec<BookingView>, Option<(DateTime<Utc>, Uuid)>), ApiError> {
+        if filter.customer_id.is_some() && !actor.is_staff() {
+            return Err(ApiError::Forbidden);
+        }
+        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        let fees = self.searcher.fees;
+        let limit = filter.limit;
+        filter.limit = limit + 1;
+        run_blocking(&self.pool, move |conn| {
+            let mut rows = store::list_visible(conn, &filter, visibility)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            let next = more
+                .then(|| rows.last().map(|r| (r.created_at, r.id)))
+                .flatten();
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.provider_id).collect();
+            let found: Vec<ProviderRow> = providers::table
+                .filter(providers::id.eq_any(ids))
+                .select(ProviderRow::as_select())
+                .load(conn)?;
+            let views = rows
+                .into_iter()
+                .filter_map(|row| {
+                    let provider = found.iter().find(|p| p.id == row.provider_id)?;
+                    Some(view(row, provider, &fees, None))
+                })
+                .collect();
+            Ok((views, next))
+        })
+        .await
+    }
+
+    /// Staff hand a held booking on to the provider (until payments do it).
+    pub async fn confirm(&self, actor: Actor, key: BookingKey) -> Result<BookingView, ApiError> {
+        if !actor.is_staff() {
+            return Err(ApiError::Forbidden);
+        }
+        let fees = self.searcher.fees;
+        run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let row = store::find_visible(
+                    conn,
+                    key.id,
+                    key.reference.as_deref(),
+                    Visibility::Everything,
+                )?;
+                if row.status == BookingStatus::Held
+                    && row.hold_expires_at.is_some_and(|at| at <= Utc::now())
+                {
+                    return Err(ApiError::InvalidState { status: "expired" });
+                }
+                let updated = apply(conn, &row, BookingEvent::Submit, None)?;
+                record(
+                    conn,
+                    &updated,
+                    &actor,
+                    Some(row.status),
+                    updated.status,
+                    Some("confirmed by staff"),
+                    "booking.confirm",
+                )?;
+                let provider = provider_store::find_provider(conn, updated.provider_id)?;
+                Ok(view(updated, &provider, &fees, None))
+            })
+        })
+        .await
+    }
+
+    /// Cancels a live booking: the provider's copy first (so we never record a cancellation
+    /// the provider did not make), then ours, giving back local inventory and recording the
+    /// refund the provider's policy allows.
+    pub async fn cancel(
+        &self,
+        actor: Actor,
+        key: BookingKey,
+        reason: Option<String>,
+    ) -> Result<BookingView, ApiError> {
+        let visibility = actor.visibility(self.provider_of_user(&actor).await?)?;
+        if actor.role == Role::Provider {
+            return Err(ApiError::Forbidden);
+        }
+        let (row, provider) = {
+            let key = key.clone();
+            run_blocking(&self.pool, move |conn| {
+                let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+                let provider = provider_store::find_provider(conn, row.provider_id)?;
+                Ok((row, provider))
+            })
+            .await?
+        };
+        if row.status.next(BookingEvent::Cancel).is_none() {
+            return Err(ApiError::InvalidState {
+                status: row.status.as_str(),
+            });
+        }
+        if let Some(provider_ref) = &row.provider_ref {
+            let adapter =
+                Adapter::for_provider(&provider, &self.searcher.clients).map_err(|reason| {
+                    ApiError::internal(anyhow::anyhow!("provider {}: {reason}", provider.id))
+                })?;
+            adapter
+                .cancel(&ProviderRef(provider_ref.clone()))
+                .await
+                .map_err(adapter_error)?;
+        }
+        let policy: CancellationPolicy = provider_policy(&provider);
+        // Nothing is captured while a booking is held; afterwards the whole total was paid.
+        let paid = if row.status == BookingStatus::Held {
+            Decimal::ZERO
+        } else {
+            row.total
+        };
+        let refund = policy.refund(paid, row.starts_at, Utc::now());
+        let fees = self.searcher.fees;
+        run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let updated = apply(conn, &row, BookingEvent::Cancel, Some(refund))?;
+                if let Some(unit_id) = updated.unit_id {
+                    store::release_cells(
+                        conn,
+                        unit_id,
+                        updated.starts_at,
+                        updated.ends_at,
+                        updated.quantity,
+                    )?;
+                }
+                record(
+                    conn,
+                    &updated,
+                    &actor,
+                    Some(row.status),
+                    updated.status,
+                    reason.as_deref(),
+                    "booking.cancel",
+                )?;
+                Ok(view(updated, &provider, &fees, None))
+            })
+        })
+        .await
+    }
+}
+
+/// A booking named by its id or its reference.
+#[derive(Debug, Clone)]
+pub struct BookingKey {
+    pub id: Option<Uuid>,
+    pub reference: Option<String>,
+}
+
+fn provider_policy(provider: &ProviderRow) -> CancellationPolicy {
+    serde_json::from_value(provider.cancellation_policy.clone()).unwrap_or_else(|error| {
+        // Policies are validated when written; a bad one refunds nothing rather than guess.
+        tracing::error!(provider_id = %provider.id, %error, "unreadable cancellation policy");
+        CancellationPolicy(Vec::new())
+    })
+}
+
+/// The one place a transition is applied: the state machine decides, the store applies it
+/// only if nobody moved the booking meanwhile.
+fn apply(
+    conn: &mut PgConnection,
+    row: &BookingRow,
+    event: BookingEvent,
+    refund: Option<Decimal>,
+) -> Result<BookingRow, ApiError> {
+    let to = row.status.next(event).ok_or(ApiError::InvalidState {
+        status: row.status.as_str(),
+    })?;
+    store::transition(conn, row.id, row.status, to, refund)?.ok_or(ApiError::InvalidState {
+        status: "changed meanwhile",
+    })
+}
+
+/// The event history row, and for staff the audit entry, in the same transaction.
+fn record(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    actor: &Actor,
+    from: Option<BookingStatus>,
+    to: BookingStatus,
+    reason: Option<&str>,
+    action: &str,
+) -> Result<(), ApiError> {
+    store::insert_event(
+        conn,
+        &NewEvent {
+            booking_id: booking.id,
+            actor_id: Some(actor.user_id),
+            from_status: from.map(BookingStatus::as_str),
+            to_status: to.as_str(),
+            reason,
+            request_id: actor.request_id.as_deref(),
+        },
+    )?;
+    if actor.is_staff() {
+        audit::record(
+            conn,
+            &AuditEntry {
+                actor_id: actor.user_id,
+                actor_role: actor.role,
+                on_behalf_of: Some(booking.customer_id),
+                action,
+                entity_type: "booking",
+                entity_id: booking.reference.clone(),
+                request_id: actor.request_id.clone(),
+                details: serde_json::json!({ "from": from.map(BookingStatus::as_str), "to": to.as_str(), "reason": reason }),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn adapter_error(error: AdapterError) -> ApiError {
+    match error {
+        AdapterError::SoldOut => ApiError::SoldOut,
+        AdapterError::Timeout(_) | AdapterError::Unavailable(_) => {
+            ApiError::Unavailable(anyhow::anyhow!("provider: {error}"))
+        }
+        other => ApiError::internal(anyhow::anyhow!("provider: {other}")),
+    }
+}

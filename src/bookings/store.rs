@@ -1,0 +1,276 @@
+//! Diesel queries for bookings, their events, and the inventory cells a local booking holds.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::state::BookingStatus;
+use crate::schema::{booking_events, bookings, customers, inventory_cells};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bookings, check_for_backend(diesel::pg::Pg))]
+pub struct BookingRow {
+    pub id: Uuid,
+    pub reference: String,
+    pub customer_id: Uuid,
+    pub provider_id: Uuid,
+    pub unit_id: Option<Uuid>,
+    pub unit_code: String,
+    pub slot_ref: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub quantity: i32,
+    pub guests: Option<i32>,
+    pub status: BookingStatus,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub channel: String,
+    pub created_by: Option<Uuid>,
+    pub provider_ref: Option<String>,
+    pub currency: String,
+    pub provider_price: Decimal,
+    pub service_fee: Decimal,
+    pub vat: Decimal,
+    pub total: Decimal,
+    pub refund_amount: Option<Decimal>,
+    pub contact_name: String,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = bookings)]
+pub struct NewBookingRow {
+    pub reference: String,
+    pub customer_id: Uuid,
+    pub provider_id: Uuid,
+    pub unit_id: Option<Uuid>,
+    pub unit_code: String,
+    pub slot_ref: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub quantity: i32,
+    pub guests: Option<i32>,
+    pub status: BookingStatus,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub channel: String,
+    pub created_by: Option<Uuid>,
+    pub provider_ref: Option<String>,
+    pub provider_price: Decimal,
+    pub service_fee: Decimal,
+    pub vat: Decimal,
+    pub total: Decimal,
+    pub contact_name: String,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+}
+
+pub fn insert_booking(conn: &mut PgConnection, new: &NewBookingRow) -> QueryResult<BookingRow> {
+    diesel::insert_into(bookings::table)
+        .values(new)
+        .returning(BookingRow::as_returning())
+        .get_result(conn)
+}
+
+/// Takes `quantity` of every cell of `unit_id` in `[from, until)`: all of them or none.
+/// `expected` is how many cells the stay spans (its nights, or 1 slot); fewer updated rows
+/// means one of them is full or was never opened, and the caller rolls the transaction back.
+/// Rows are locked in start order first, so two stays that overlap cannot deadlock.
+pub fn reserve_cells(
+    conn: &mut PgConnection,
+    unit_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    quantity: i32,
+    expected: usize,
+) -> QueryResult<bool> {
+    let in_range = inventory_cells::unit_id
+        .eq(unit_id)
+        .and(inventory_cells::starts_at.ge(from))
+        .and(inventory_cells::starts_at.lt(until));
+    let locked: Vec<DateTime<Utc>> = inventory_cells::table
+        .filter(in_range)
+        .order(inventory_cells::starts_at)
+        .select(inventory_cells::starts_at)
+        .for_update()
+        .load(conn)?;
+    if locked.len() != expected {
+        return Ok(false);
+    }
+    let updated = diesel::update(
+        inventory_cells::table
+            .filter(in_range)
+            .filter((inventory_cells::reserved + quantity).le(inventory_cells::capacity)),
+    )
+    .set(inventory_cells::reserved.eq(inventory_cells::reserved + quantity))
+    .execute(conn)?;
+    Ok(updated == expected)
+}
+
+/// Gives back what a booking held.
+pub fn release_cells(
+    conn: &mut PgConnection,
+    unit_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    quantity: i32,
+) -> QueryResult<usize> {
+    diesel::update(
+        inventory_cells::table
+            .filter(inventory_cells::unit_id.eq(unit_id))
+            .filter(inventory_cells::starts_at.ge(from))
+            .filter(inventory_cells::starts_at.lt(until)),
+    )
+    .set(inventory_cells::reserved.eq(inventory_cells::reserved - quantity))
+    .execute(conn)
+}
+
+/// Applies a transition only if the booking is still in `from`: of two racing actors one
+/// wins and the other gets `None`.
+pub fn transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: BookingStatus,
+    to: BookingStatus,
+    refund_amount: Option<Decimal>,
+) -> QueryResult<Option<BookingRow>> {
+    diesel::update(bookings::table.find(id).filter(bookings::status.eq(from)))
+        .set((
+            bookings::status.eq(to),
+            bookings::refund_amount.eq(refund_amount),
+        ))
+        .returning(BookingRow::as_returning())
+        .get_result(conn)
+        .optional()
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = booking_events)]
+pub struct NewEvent<'a> {
+    pub booking_id: Uuid,
+    pub actor_id: Option<Uuid>,
+    pub from_status: Option<&'a str>,
+    pub to_status: &'a str,
+    pub reason: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+pub fn insert_event(conn: &mut PgConnection, event: &NewEvent<'_>) -> QueryResult<()> {
+    diesel::insert_into(booking_events::table)
+        .values(event)
+        .execute(conn)
+        .map(|_| ())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = booking_events, check_for_backend(diesel::pg::Pg))]
+pub struct EventRow {
+    #[serde(skip)]
+    pub id: i64,
+    pub actor_id: Option<Uuid>,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub fn list_events(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Vec<EventRow>> {
+    booking_events::table
+        .filter(booking_events::booking_id.eq(booking_id))
+        .order(booking_events::id)
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// Who may see which bookings.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility {
+    Everything,
+    CustomerUser(Uuid),
+    Provider(Uuid),
+}
+
+/// A booking by id or reference, if `visibility` allows it (otherwise it does not exist).
+pub fn find_visible(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    reference: Option<&str>,
+    visibility: Visibility,
+) -> QueryResult<BookingRow> {
+    let mut query = bookings::table.select(BookingRow::as_select()).into_boxed();
+    query = match (id, reference) {
+        (Some(id), _) => query.filter(bookings::id.eq(id)),
+        (None, Some(reference)) => query.filter(bookings::reference.eq(reference.to_owned())),
+        (None, None) => return Err(diesel::result::Error::NotFound),
+    };
+    scoped(query, visibility).first(conn)
+}
+
+type BoxedBookings<'a> =
+    bookings::BoxedQuery<'a, diesel::pg::Pg, diesel::dsl::AsSelect<BookingRow, diesel::pg::Pg>>;
+
+fn scoped(query: BoxedBookings<'_>, visibility: Visibility) -> BoxedBookings<'_> {
+    match visibility {
+        Visibility::Everything => query,
+        Visibility::CustomerUser(user_id) => query.filter(
+            bookings::customer_id.eq_any(
+                customers::table
+                    .filter(customers::user_id.eq(user_id))
+                    .select(customers::id),
+            ),
+        ),
+        Visibility::Provider(provider_id) => query.filter(bookings::provider_id.eq(provider_id)),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct BookingFilter {
+    pub status: Option<BookingStatus>,
+    pub starts_from: Option<DateTime<Utc>>,
+    pub starts_before: Option<DateTime<Utc>>,
+    pub provider_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    /// Keyset: only bookings created before this (created_at, id), newest first.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+pub fn list_visible(
+    conn: &mut PgConnection,
+    filter: &BookingFilter,
+    visibility: Visibility,
+) -> QueryResult<Vec<BookingRow>> {
+    let mut query = scoped(
+        bookings::table.select(BookingRow::as_select()).into_boxed(),
+        visibility,
+    );
+    if let Some(status) = filter.status {
+        query = query.filter(bookings::status.eq(status));
+    }
+    if let Some(from) = filter.starts_from {
+        query = query.filter(bookings::starts_at.ge(from));
+    }
+    if let Some(before) = filter.starts_before {
+        query = query.filter(bookings::starts_at.lt(before));
+    }
+    if let Some(provider_id) = filter.provider_id {
+        query = query.filter(bookings::provider_id.eq(provider_id));
+    }
+    if let Some(customer_id) = filter.customer_id {
+        query = query.filter(bookings::customer_id.eq(customer_id));
+    }
+    if let Some((created_at, id)) = filter.after {
+        query = query.filter(
+            bookings::created_at
+                .lt(created_at)
+                .or(bookings::created_at.eq(created_at).and(bookings::id.lt(id))),
+        );
+    }
+    query
+        .order((bookings::created_at.desc(), bookings::id.desc()))
+        .limit(filter.limit)
+        .load(conn)
+}

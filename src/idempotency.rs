@@ -1,0 +1,322 @@
+//! `Idempotency-Key` for every side-effecting POST, with Stripe's semantics, as one
+//! middleware rather than code in each handler:
+//!
+//! - the first request with a key runs and its answer (status, content type, body) is kept;
+//! - the same key with the same request replays that answer without running it again
+//!   (`idempotent-replayed: true`); a retry arriving while the first still runs waits for it,
+//!   then replays, or after a few seconds gets 409 `idempotency.in_progress`: never a second run;
+//! - the same key with a different request (method, path, query or body) is 422
+//!   `idempotency.mismatch`;
+//! - keys are scoped to the authenticated caller (one caller cannot replay another's answer);
+//!   unauthenticated requests are not recorded (their answers may carry fresh tokens);
+//! - a 5xx answer is not kept, so the retry runs again; keys are purged after 24 hours.
+//!
+//! Routes that must not run without a key (creating a booking) check for the header
+//! themselves with [`require_key`].
+
+use std::time::Duration;
+
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, HttpResponse, web};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::db::{PgPool, run_blocking};
+use crate::error::ApiError;
+use crate::http::BodyLimit;
+use crate::schema::idempotency_keys;
+use crate::startup::AppState;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// How long a retry waits for the first request with its key to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(5);
+const POLL_EVERY: Duration = Duration::from_millis(25);
+
+/// For routes where a key is mandatory: 400 `idempotency.key_required` without one.
+pub fn require_key(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.headers().contains_key(IDEMPOTENCY_KEY) {
+        Ok(())
+    } else {
+        Err(ApiError::IdempotencyKeyRequired)
+    }
+}
+
+fn valid_key(value: &HeaderValue) -> Option<String> {
+    let key = value.to_str().ok()?;
+    let ok = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| key.to_owned())
+}
+
+/// The authenticated caller's scope, or `None` (not recorded).
+fn caller_scope(req: &ServiceRequest) -> Option<String> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))?
+        .1
+        .trim();
+    let claims = state.auth.tokens.verify_access(token)?;
+    Some(format!("user:{}", claims.sub))
+}
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    if req.method() != Method::POST {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(key) = valid_key(&raw_key) else {
+        return Ok(req.error_response(ApiError::IdempotencyKeyInvalid));
+    };
+    let Some(caller) = caller_scope(&req) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+
+    // Read the body to fingerprint the request, then hand it back for the handler.
+    let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+    let payload = req.extract::<web::Payload>().await?;
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Ok(req.error_response(ApiError::Http(StatusCode::BAD_REQUEST))),
+        Err(_) => return Ok(req.error_response(ApiError::PayloadTooLarge { limit })),
+    };
+    let fingerprint = fingerprint(req.method(), req.path(), req.query_string(), &bytes);
+    req.set_payload(actix_web::dev::Payload::from(bytes));
+
+    match claim(&state.pool, &caller, &key, &fingerprint).await {
+        Ok(Claim::First) => {}
+        Ok(Claim::Replay(saved)) => return Ok(req.into_response(saved.into_response())),
+        Ok(Claim::Mismatch) => return Ok(req.error_response(ApiError::IdempotencyMismatch)),
+        Ok(Claim::InProgress) => return Ok(req.error_response(ApiError::IdempotencyInProgress)),
+        Err(error) => return Ok(req.error_response(error)),
+    }
+
+    let response = next.call(req).await?;
+    let status = response.status();
+    let (http_request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    let bytes = body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("reading a response body")))?;
+    let content_type = head
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let outcome = if status.is_server_error() {
+        release(&state.pool, &caller, &key).await
+    } else {
+        save(
+            &state.pool,
+            &caller,
+            &key,
+            status,
+            content_type,
+            bytes.to_vec(),
+        )
+        .await
+    };
+    if let Err(error) = outcome {
+        // The work is done and answered; a lost record only means a retry would run again
+        // (and meet the unique constraints that guard each write).
+        tracing::error!(error = %error, "could not record an idempotent response");
+    }
+    let response = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(http_request, response))
+}
+
+fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in [
+        method.as_str().as_bytes(),
+        path.as_bytes(),
+        query.as_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+struct SavedResponse {
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl SavedResponse {
+    fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let mut response = HttpResponse::build(status);
+        if let Some(content_type) = self.content_type {
+            response.insert_header((header::CONTENT_TYPE, content_type));
+        }
+        response.insert_header((REPLAYED, "true"));
+        response.body(self.body)
+    }
+}
+
+enum Claim {
+    First,
+    Replay(SavedResponse),
+    Mismatch,
+    InProgress,
+}
+
+#[derive(Queryable)]
+struct KeyRow {
+    request_hash: Vec<u8>,
+    response_status: Option<i16>,
+    response_content_type: Option<String>,
+    response_body: Option<Vec<u8>>,
+}
+
+/// Takes the key for this request, or says what became of it.
+async fn claim(
+    pool: &PgPool,
+    caller: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> Result<Claim, ApiError> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    loop {
+        let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
+        let claim = run_blocking(pool, move |conn| {
+            let inserted = diesel::insert_into(idempotency_keys::table)
+                .values((
+                    idempotency_keys::caller.eq(&caller),
+                    idempotency_keys::key.eq(&key),
+                    idempotency_keys::request_hash.eq(&fingerprint),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            if inserted == 1 {
+                return Ok(Claim::First);
+            }
+            let row: Option<KeyRow> = idempotency_keys::table
+                .find((&caller, &key))
+                .select((
+                    idempotency_keys::request_hash,
+                    idempotency_keys::response_status,
+                    idempotency_keys::response_content_type,
+                    idempotency_keys::response_body,
+                ))
+                .first(conn)
+                .optional()?;
+            Ok(match row {
+                // Released by a failed first attempt between our insert and select: try again.
+                None => Claim::InProgress,
+                Some(row) if row.request_hash != fingerprint => Claim::Mismatch,
+                Some(KeyRow {
+                    response_status: Some(status),
+                    response_content_type,
+                    response_body,
+                    ..
+                }) => Claim::Replay(SavedResponse {
+                    status: u16::try_from(status).unwrap_or(200),
+                    content_type: response_content_type,
+                    body: response_body.unwrap_or_default(),
+                }),
+                Some(_) => Claim::InProgress,
+            })
+        })
+        .await?;
+        match claim {
+            Claim::InProgress if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL_EVERY).await
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+async fn save(
+    pool: &PgPool,
+    caller: &str,
+    key: &str,
+    status: StatusCode,
+    content_type: Option<String>,
+    body: Vec<u8>,
+) -> Result<(), ApiError> {
+    let (caller, key) = (caller.to_owned(), key.to_owned());
+    run_blocking(pool, move |conn| {
+        diesel::update(idempotency_keys::table.find((&caller, &key)))
+            .set((
+                idempotency_keys::response_status.eq(Some(status.as_u16() as i16)),
+                idempotency_keys::response_content_type.eq(content_type),
+                idempotency_keys::response_body.eq(Some(body)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Forgets a key whose first request failed on our side, so a retry runs again.
+async fn release(pool: &PgPool, caller: &str, key: &str) -> Result<(), ApiError> {
+    let (caller, key) = (caller.to_owned(), key.to_owned());
+    run_blocking(pool, move |conn| {
+        diesel::delete(idempotency_keys::table.find((&caller, &key))).execute(conn)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Deletes keys older than `age` (24 hours in production); returns how many.
+pub fn purge_older_than(conn: &mut PgConnection, age: chrono::Duration) -> QueryResult<usize> {
+    diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(chrono::Utc::now() - age)),
+    )
+    .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_separate_method_path_query_and_body() {
+        let base = fingerprint(&Method::POST, "/v1/bookings", "", b"{}");
+        assert_eq!(base, fingerprint(&Method::POST, "/v1/bookings", "", b"{}"));
+        assert_ne!(
+            base,
+            fingerprint(&Method::POST, "/v1/bookings/x", "", b"{}")
+        );
+        assert_ne!(
+            base,
+            fingerprint(&Method::POST, "/v1/bookings", "a=1", b"{}")
+        );
+        assert_ne!(base, fingerprint(&Method::POST, "/v1/bookings", "", b"{ }"));
+        // Length prefixes keep "ab"+"c" apart from "a"+"bc".
+        assert_ne!(
+            fingerprint(&Method::POST, "/ab", "c", b""),
+            fingerprint(&Method::POST, "/a", "bc", b"")
+        );
+    }
+
+    #[test]
+    fn keys_are_short_printable_ascii() {
+        assert!(valid_key(&HeaderValue::from_static("7f3a-retry-1")).is_some());
+        assert!(valid_key(&HeaderValue::from_static("")).is_none());
+        assert!(valid_key(&HeaderValue::from_static("has space")).is_none());
+        assert!(valid_key(&HeaderValue::from_str(&"k".repeat(256)).unwrap()).is_none());
+    }
+}

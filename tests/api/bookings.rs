@@ -1,0 +1,700 @@
+//! Holds that never overbook, idempotent creation, the state machine, cancellation refunds,
+//! agents booking for clients, and who sees what.
+
+use diesel::prelude::*;
+use reqwest::Response;
+use serde_json::{Value, json};
+use wasit::auth::Role;
+
+use crate::helpers::{TestApp, assert_problem, day, join_all, problem_fields, spawn_app};
+
+fn token(session: &Value) -> String {
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn book(app: &TestApp, token: &str, key: &str, body: &Value) -> Response {
+    app.client
+        .post(app.url("/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The first hotel offer in `city` for the stay.
+async fn stay_offer(
+    app: &TestApp,
+    city: &str,
+    check_in: i64,
+    check_out: i64,
+    guests: u32,
+) -> Value {
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city={city}&check_in={}&check_out={}&guests={guests}",
+            day(check_in),
+            day(check_out)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    results["offers"][0].clone()
+}
+
+fn cells(app: &TestApp, unit_id: &str) -> Vec<(i32, i32)> {
+    let mut conn = app.db.connect();
+    use wasit::schema::inventory_cells::dsl as c;
+    c::inventory_cells
+        .filter(c::unit_id.eq(unit_id.parse::<uuid::Uuid>().unwrap()))
+        .order(c::starts_at)
+        .select((c::capacity, c::reserved))
+        .load(&mut conn)
+        .unwrap()
+}
+
+fn booking_count(app: &TestApp) -> i64 {
+    let mut conn = app.db.connect();
+    wasit::schema::bookings::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_customer_holds_an_offer_and_its_nights_are_reserved() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 10)
+        .await;
+    let customer = app.register("sara@example.com").await;
+    let offer = stay_offer(&app, "jeddah", 2, 4, 2).await;
+
+    let response = book(
+        &app,
+        &token(&customer),
+        "k1",
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap();
+    assert!(regex_like_reference(reference), "{reference}");
+    assert_eq!(booking["status"], "held");
+    assert_eq!(booking["channel"], "web");
+    assert_eq!(booking["created_by"], Value::Null);
+    assert_eq!(booking["price"]["total"], "928.75");
+    assert_eq!(booking["next"]["action"], "pay");
+    assert_eq!(booking["contact"]["name"], "Sara Al-Harbi");
+    let hold =
+        chrono::DateTime::parse_from_rfc3339(booking["hold_expires_at"].as_str().unwrap()).unwrap();
+    let minutes = (hold.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+    assert!((13..=15).contains(&minutes), "{minutes}");
+
+    let nights = cells(&app, &unit_id);
+    assert_eq!(nights[2..4], [(5, 1), (5, 1)], "the two nights of the stay");
+    assert!(
+        nights
+            .iter()
+            .enumerate()
+            .all(|(i, c)| (2..4).contains(&i) || c.1 == 0)
+    );
+
+    let fetched: Value = app
+        .get_authed(
+            &format!("/v1/bookings/{}", reference.to_lowercase()),
+            &token(&customer),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["id"], booking["id"]);
+    assert_eq!(fetched["events"][0]["to_status"], "held");
+    assert_eq!(fetched["events"][0]["actor_id"], customer["user"]["id"]);
+}
+
+fn regex_like_reference(reference: &str) -> bool {
+    reference.len() == 9
+        && reference.starts_with("WS-")
+        && reference[3..]
+            .bytes()
+            .all(|b| b"23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(&b))
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_holds_on_five_rooms_sell_exactly_five() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "makkah", "Towers", 5, "300.00", 5)
+        .await;
+    let customer = token(&app.register("crowd@example.com").await);
+    let offer = stay_offer(&app, "makkah", 1, 2, 2).await;
+    let body = json!({ "offer_id": offer["offer_id"] });
+
+    let keys: Vec<String> = (0..200).map(|i| format!("race-{i}")).collect();
+    let requests = keys.iter().map(|key| book(&app, &customer, key, &body));
+    let responses = join_all(requests.collect()).await;
+    let mut created = 0;
+    let mut sold_out = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            409 => {
+                let problem: Value = response.json().await.unwrap();
+                assert_eq!(problem["code"], "booking.sold_out");
+                sold_out += 1;
+            }
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert_eq!((created, sold_out), (5, 195));
+    assert_eq!(cells(&app, &unit_id)[1], (5, 5), "reserved equals capacity");
+    assert_eq!(booking_count(&app), 5, "no booking without its cells");
+}
+
+#[tokio::test]
+async fn a_multi_night_stay_racing_single_nights_never_overbooks_any_night() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "riyadh", "Olaya", 5, "300.00", 6)
+        .await;
+    let customer = token(&app.register("mixed@example.com").await);
+    let long = json!({ "offer_id": stay_offer(&app, "riyadh", 1, 4, 2).await["offer_id"] });
+    let short = json!({ "offer_id": stay_offer(&app, "riyadh", 2, 3, 2).await["offer_id"] });
+
+    let keys: Vec<(String, &Value)> = (0..200)
+        .map(|i| (format!("mix-{i}"), if i % 2 == 0 { &long } else { &short }))
+        .collect();
+    let responses = join_all(
+        keys.iter()
+            .map(|(key, body)| book(&app, &customer, key, body))
+            .collect(),
+    )
+    .await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let won = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(won, 5, "the shared night has five rooms");
+
+    let nights = cells(&app, &unit_id);
+    assert!(
+        nights
+            .iter()
+            .all(|(capacity, reserved)| reserved <= capacity)
+    );
+    assert_eq!(nights[2], (5, 5), "the contested night is full, not over");
+    let long_stays = nights[1].1;
+    assert_eq!(nights[3].1, long_stays, "long stays hold all three nights");
+    let mut conn = app.db.connect();
+    let booked: i64 = wasit::schema::bookings::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(booked, 5);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_and_never_books_twice() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
+    let customer = token(&app.register("retry@example.com").await);
+    let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
+    let body = json!({ "offer_id": offer["offer_id"] });
+
+    let missing = app.post_json_authed("/v1/bookings", &customer, &body).await;
+    assert_problem(missing, 400, "idempotency.key_required").await;
+
+    let first = book(&app, &customer, "same-key", &body).await;
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = book(&app, &customer, "same-key", &body).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the very same answer");
+
+    // Concurrent retries of a new key: one booking, every answer the same.
+    let racers = join_all(
+        (0..10)
+            .map(|_| book(&app, &customer, "burst-key", &body))
+            .collect(),
+    )
+    .await;
+    let mut ids = std::collections::BTreeSet::new();
+    for response in racers {
+        let status = response.status().as_u16();
+        let value: Value = response.json().await.unwrap();
+        match status {
+            201 => {
+                ids.insert(value["id"].as_str().unwrap().to_owned());
+            }
+            409 => assert_eq!(value["code"], "idempotency.in_progress"),
+            other => panic!("unexpected {other}: {value}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(booking_count(&app), 2);
+    assert_eq!(cells(&app, &unit_id)[1], (5, 2));
+
+    let other_body = json!({ "offer_id": offer["offer_id"], "guests": 1 });
+    assert_problem(
+        book(&app, &customer, "same-key", &other_body).await,
+        422,
+        "idempotency.mismatch",
+    )
+    .await;
+    assert_problem(
+        book(&app, &customer, "bad key with spaces", &body).await,
+        400,
+        "idempotency.invalid_key",
+    )
+    .await;
+
+    // Keys belong to their caller: another customer's "same-key" is a new request.
+    let other = token(&app.register("other@example.com").await);
+    let theirs: Value = book(&app, &other, "same-key", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(theirs["id"], first["id"]);
+    assert_eq!(booking_count(&app), 3);
+}
+
+#[tokio::test]
+async fn bad_booking_input_is_refused_and_writes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
+    let customer = token(&app.register("careful@example.com").await);
+    let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
+    let offer_id = offer["offer_id"].as_str().unwrap();
+
+    let too_many = book(
+        &app,
+        &customer,
+        "g",
+        &json!({ "offer_id": offer_id, "guests": 3 }),
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&assert_problem(too_many, 422, "validation.failed").await),
+        ["guests"]
+    );
+    let forged = format!("{}x", &offer_id[..offer_id.len() - 1]);
+    assert_problem(
+        book(&app, &customer, "f", &json!({ "offer_id": forged })).await,
+        400,
+        "offer.invalid",
+    )
+    .await;
+    let bad_contact = book(
+        &app,
+        &customer,
+        "c",
+        &json!({ "offer_id": offer_id, "contact": { "name": "", "phone": "12" } }),
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&assert_problem(bad_contact, 422, "validation.failed").await),
+        ["contact.name", "contact.phone"]
+    );
+    let someone_else = book(
+        &app,
+        &customer,
+        "o",
+        &json!({ "offer_id": offer_id, "customer_id": uuid::Uuid::new_v4() }),
+    )
+    .await;
+    assert_problem(someone_else, 403, "auth.forbidden").await;
+
+    // Tonight began at local midnight: an offer for it starts in the past.
+    let tonight = stay_offer(&app, "jeddah", 0, 1, 2).await;
+    let past = book(
+        &app,
+        &customer,
+        "p",
+        &json!({ "offer_id": tonight["offer_id"] }),
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&assert_problem(past, 422, "validation.failed").await),
+        ["offer_id"]
+    );
+
+    assert_eq!(booking_count(&app), 0);
+    assert!(
+        cells(&app, &unit_id)
+            .iter()
+            .all(|(_, reserved)| *reserved == 0),
+        "no reserved cell without a booking"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_price_answers_409_with_the_fresh_offer() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
+    let customer = token(&app.register("bargain@example.com").await);
+    let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "UPDATE units SET nightly_price = 500 WHERE id = '{unit_id}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+
+    let problem = assert_problem(
+        book(
+            &app,
+            &customer,
+            "a",
+            &json!({ "offer_id": offer["offer_id"] }),
+        )
+        .await,
+        409,
+        "booking.offer_changed",
+    )
+    .await;
+    assert_eq!(problem["offer"]["price"]["total"], "528.75");
+    let fresh = problem["offer"]["offer_id"].as_str().unwrap();
+    let response = book(&app, &customer, "b", &json!({ "offer_id": fresh })).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(booking_count(&app), 1);
+}
+
+#[tokio::test]
+async fn an_agent_books_for_a_phone_client_and_it_is_attributed_and_audited() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "riyadh", "Olaya", 5, "300.00", 5)
+        .await;
+    let agent_session = app.user_with_role(Role::Agent).await;
+    let agent = token(&agent_session);
+    let client = app
+        .post_ok(
+            "/v1/customers",
+            &agent,
+            &json!({ "full_name": "Abu Fahad", "phone": "0551234567" }),
+            201,
+        )
+        .await;
+    let offer = stay_offer(&app, "riyadh", 3, 5, 2).await;
+
+    let missing = book(&app, &agent, "m", &json!({ "offer_id": offer["offer_id"] })).await;
+    assert_eq!(
+        problem_fields(&assert_problem(missing, 422, "validation.failed").await),
+        ["customer_id"]
+    );
+
+    let response = book(
+        &app,
+        &agent,
+        "n",
+        &json!({ "offer_id": offer["offer_id"], "customer_id": client["id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    assert_eq!(booking["channel"], "phone");
+    assert_eq!(booking["created_by"], agent_session["user"]["id"]);
+    assert_eq!(booking["customer_id"], client["id"]);
+    assert_eq!(booking["contact"]["phone"], "+966551234567");
+
+    let audit: Value = app
+        .get_authed("/v1/audit?entity_type=booking", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "booking.create");
+    assert_eq!(entry["actor_id"], agent_session["user"]["id"]);
+    assert_eq!(entry["on_behalf_of"], client["id"]);
+    assert_eq!(entry["entity_id"], booking["reference"]);
+}
+
+#[tokio::test]
+async fn customers_see_only_their_own_bookings_and_staff_see_all() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
+    let alice = token(&app.register("alice@example.com").await);
+    let bob = token(&app.register("bob@example.com").await);
+    let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
+    let alices: Value = book(&app, &alice, "a", &json!({ "offer_id": offer["offer_id"] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    book(&app, &bob, "b", &json!({ "offer_id": offer["offer_id"] })).await;
+
+    let id = alices["id"].as_str().unwrap();
+    assert_problem(
+        app.get_authed(&format!("/v1/bookings/{id}"), &bob).await,
+        404,
+        "resource.not_found",
+    )
+    .await;
+    let cancel = app
+        .post_json_authed(&format!("/v1/bookings/{id}/cancel"), &bob, &json!({}))
+        .await;
+    assert_problem(cancel, 404, "resource.not_found").await;
+
+    let own: Value = app
+        .get_authed("/v1/bookings", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["bookings"].as_array().unwrap().len(), 1);
+    let all: Value = app
+        .get_authed(
+            "/v1/bookings",
+            &token(&app.user_with_role(Role::Agent).await),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["bookings"].as_array().unwrap().len(), 2);
+    let forbidden = app
+        .get_authed(
+            &format!("/v1/bookings?customer_id={}", uuid::Uuid::new_v4()),
+            &bob,
+        )
+        .await;
+    assert_problem(forbidden, 403, "auth.forbidden").await;
+}
+
+#[tokio::test]
+async fn the_booking_list_pages_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "jeddah", "Hilton", 20, "450.00", 5)
+        .await;
+    let customer = token(&app.register("pager@example.com").await);
+    let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
+    for i in 0..7 {
+        assert_eq!(
+            book(
+                &app,
+                &customer,
+                &format!("p{i}"),
+                &json!({ "offer_id": offer["offer_id"] })
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/bookings?limit=3&cursor={c}"),
+            None => "/v1/bookings?limit=3".to_owned(),
+        };
+        let page: Value = app.get_authed(&path, &customer).await.json().await.unwrap();
+        seen.extend(
+            page["bookings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7);
+    assert_problem(
+        app.get_authed("/v1/bookings?cursor=zzz&status=lost", &customer)
+            .await,
+        400,
+        "query.invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn confirm_then_cancel_follows_the_state_machine_and_the_refund_policy() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 10)
+        .await;
+    let customer = token(&app.register("planner@example.com").await);
+    let agent = token(&app.user_with_role(Role::Agent).await);
+
+    // Held: nothing paid, nothing refunded; the nights come back.
+    let held: Value = book(
+        &app,
+        &customer,
+        "h",
+        &json!({ "offer_id": stay_offer(&app, "jeddah", 6, 7, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let cancelled: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{}/cancel", held["id"].as_str().unwrap()),
+            &customer,
+            &json!({ "reason": "plans changed" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["refund_amount"], "0.00");
+    assert_eq!(cells(&app, &unit_id)[6], (5, 0));
+
+    // Confirmed by an agent (pending), cancelled more than 72 h ahead: all back.
+    let far: Value = book(
+        &app,
+        &customer,
+        "f",
+        &json!({ "offer_id": stay_offer(&app, "jeddah", 6, 8, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let far_id = far["id"].as_str().unwrap();
+    assert_problem(
+        app.post_json_authed(
+            &format!("/v1/bookings/{far_id}/confirm"),
+            &customer,
+            &json!({}),
+        )
+        .await,
+        403,
+        "auth.forbidden",
+    )
+    .await;
+    let pending: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{far_id}/confirm"),
+            &agent,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["next"]["action"], "await_confirmation");
+    assert_problem(
+        app.post_json_authed(
+            &format!("/v1/bookings/{far_id}/confirm"),
+            &agent,
+            &json!({}),
+        )
+        .await,
+        409,
+        "booking.invalid_state",
+    )
+    .await;
+    let refunded: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{far_id}/cancel"),
+            &customer,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refunded["refund_amount"], far["price"]["total"]);
+    assert_problem(
+        app.post_json_authed(
+            &format!("/v1/bookings/{far_id}/cancel"),
+            &customer,
+            &json!({}),
+        )
+        .await,
+        409,
+        "booking.invalid_state",
+    )
+    .await;
+
+    // Between 24 and 72 hours ahead: half.
+    let near: Value = book(
+        &app,
+        &customer,
+        "n",
+        &json!({ "offer_id": stay_offer(&app, "jeddah", 2, 3, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let near_id = near["id"].as_str().unwrap();
+    app.post_json_authed(
+        &format!("/v1/bookings/{near_id}/confirm"),
+        &agent,
+        &json!({}),
+    )
+    .await;
+    let half: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{near_id}/cancel"),
+            &agent,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let total: rust_decimal::Decimal = near["price"]["total"].as_str().unwrap().parse().unwrap();
+    let expected = (total / rust_decimal::Decimal::from(2))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(half["refund_amount"], expected.to_string());
+
+    let history: Value = app
+        .get_authed(&format!("/v1/bookings/{far_id}"), &customer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let steps: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["held", "pending", "cancelled"]);
+    assert!(
+        cells(&app, &unit_id)
+            .iter()
+            .all(|(_, reserved)| *reserved == 0),
+        "every cancelled night came back"
+    );
+}
