@@ -698,3 +698,189 @@ async fn confirm_then_cancel_follows_the_state_machine_and_the_refund_policy() {
         "every cancelled night came back"
     );
 }
+
+#[tokio::test]
+async fn a_provider_login_sees_only_its_own_providers_bookings() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (hilton, _) = app
+        .local_hotel(&admin, "jeddah", "Hilton", 5, "450.00", 5)
+        .await;
+    let (rotana, _) = app
+        .local_hotel(&admin, "jeddah", "Rotana", 5, "300.00", 5)
+        .await;
+    let customer = token(&app.register("guest@example.com").await);
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city=jeddah&check_in={}&check_out={}&guests=2",
+            day(1),
+            day(2)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (i, offer) in results["offers"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            book(
+                &app,
+                &customer,
+                &format!("k{i}"),
+                &json!({ "offer_id": offer["offer_id"] })
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    let login = json!({ "email": "desk@hilton.example", "password": crate::helpers::PASSWORD, "full_name": "Hilton desk", "role": "provider", "provider_id": hilton });
+    app.post_ok("/v1/admin/users", &admin, &login, 201).await;
+    let unlinked = json!({ "email": "x@hilton.example", "password": crate::helpers::PASSWORD, "full_name": "X", "role": "provider" });
+    let problem = assert_problem(
+        app.post_json_authed("/v1/admin/users", &admin, &unlinked)
+            .await,
+        422,
+        "validation.failed",
+    )
+    .await;
+    assert_eq!(problem_fields(&problem), ["provider_id"]);
+
+    let desk: Value = app
+        .login("desk@hilton.example", crate::helpers::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen: Value = app
+        .get_authed("/v1/bookings", &token(&desk))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen = seen["bookings"].as_array().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["provider"]["id"], hilton.as_str());
+    let theirs: Value = app
+        .get_authed(&format!("/v1/bookings?provider_id={rotana}"), &token(&desk))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        theirs["bookings"].as_array().unwrap().is_empty(),
+        "another provider's bookings stay hidden"
+    );
+    let id = seen[0]["id"].as_str().unwrap();
+    let cancel = app
+        .post_json_authed(
+            &format!("/v1/bookings/{id}/cancel"),
+            &token(&desk),
+            &json!({}),
+        )
+        .await;
+    assert_problem(cancel, 403, "auth.forbidden").await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_purged_after_a_day() {
+    let app = spawn_app().await;
+    let mut conn = app.db.connect();
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (caller, key, request_hash, created_at) VALUES
+           ('user:a', 'old', '\\x00', now() - interval '25 hours'),
+           ('user:a', 'new', '\\x00', now() - interval '23 hours')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let purged =
+        wasit::idempotency::purge_older_than(&mut conn, chrono::Duration::hours(24)).unwrap();
+    assert_eq!(purged, 1);
+    let left: Vec<String> = wasit::schema::idempotency_keys::table
+        .select(wasit::schema::idempotency_keys::key)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(left, ["new"]);
+}
+
+/// A hotel on the real CalDAV server: a booking through the API shows up there as an event,
+/// takes the room out of search, and a cancel removes it.
+#[tokio::test]
+async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it() {
+    let dav = std::env::var("WASIT_TEST_CALDAV_URL").unwrap_or_else(|_| {
+        panic!("start the CalDAV test server: tests/peers/caldav/start.sh 5232 and export WASIT_TEST_CALDAV_URL=…")
+    });
+    let dav = dav.trim_end_matches('/').to_owned();
+    let root = format!("/{}", uuid::Uuid::new_v4().simple());
+    let calendar = format!("{root}/std/");
+    wasit::providers::adapter::install_crypto_provider();
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("MKCOL", format!("{root}/")),
+        ("MKCALENDAR", calendar.clone()),
+    ] {
+        let status = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{dav}{path}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 201, "{method} {path}");
+    }
+    let feed = || async {
+        http.get(format!("{dav}{calendar}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let hotel = json!({ "kind": "hotel", "name_ar": "فندق الطائف", "name_en": "Taif Hotel", "city": "taif", "adapter": "caldav",
+        "adapter_settings": { "base_url": dav, "room_types": [{ "code": "std", "calendar_path": calendar, "name_ar": "غرفة", "name_en": "Room", "rooms": 1, "max_guests": 2, "nightly_price": "300.00" }] } });
+    app.post_ok("/v1/providers", &admin, &hotel, 201).await;
+    let customer = token(&app.register("taif@example.com").await);
+
+    let offer = stay_offer(&app, "taif", 3, 5, 2).await;
+    assert_eq!(offer["price"]["total"], "628.75");
+    let response = book(
+        &app,
+        &customer,
+        "dav-1",
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap();
+    let ics = feed().await;
+    assert!(ics.contains(&format!("UID:{reference}-0@wasit")), "{ics}");
+    assert_eq!(
+        stay_offer(&app, "taif", 3, 5, 2).await,
+        Value::Null,
+        "the only room is taken"
+    );
+
+    let cancelled: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{reference}/cancel"),
+            &customer,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(!feed().await.contains(reference), "the event is gone");
+    assert_ne!(
+        stay_offer(&app, "taif", 3, 5, 2).await,
+        Value::Null,
+        "the room is back"
+    );
+}
