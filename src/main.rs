@@ -105,7 +105,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let app = Application::build(&settings)?;
+        let pool = db::build_pool(&settings.database);
+        let app = Application::build_with_pool(&settings, pool.clone())?;
+        // Housekeeping a serving instance does (tests do not start it).
+        wasit::idempotency::spawn_purger(pool);
         tracing::info!(
             host = %settings.server.host,
             port = app.port(),

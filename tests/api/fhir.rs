@@ -808,3 +808,71 @@ async fn fhir_closed_port_is_unavailable() {
         "{result:?}"
     );
 }
+
+/// Through the API, end to end: a hospital on the real FHIR server is searched, booked
+/// (the Appointment appears there and the Slot turns busy) and cancelled (both undone).
+#[tokio::test]
+async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_it() {
+    let hospital = Hospital::new();
+    let day = future_day(3);
+    let (schedule, slots) = hospital.cardiology(&[local(day, 10, 0)]).await;
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = format!(
+        "fhir-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8].replace(char::is_numeric, "x")
+    );
+    let provider = json!({ "kind": "hospital", "name_ar": "مستشفى الشفاء", "name_en": "Shifa Hospital", "city": city, "adapter": "fhir",
+        "adapter_settings": { "base_url": hospital.base, "schedules": [{ "schedule_id": schedule, "price": "350.00" }] } });
+    app.post_ok("/v1/providers", &admin, &provider, 201).await;
+    let customer = app.register("patient@example.com").await;
+    let token = customer["access_token"].as_str().unwrap();
+
+    let results: Value = app
+        .search(&format!(
+            "kind=hospital&city={city}&specialty=cardiology&from={day}&to={day}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["providers"][0]["status"], "ok", "{results}");
+    let offer = &results["offers"][0];
+    assert_eq!(offer["price"]["total"], "378.75");
+    let response = app
+        .client
+        .post(app.url("/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", "fhir-1")
+        .json(&json!({ "offer_id": offer["offer_id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap();
+    let appointments = hospital.bookings(reference).await;
+    assert_eq!(appointments.len(), 1);
+    assert_eq!(appointments[0]["status"], "booked");
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[0])).await["status"],
+        "busy"
+    );
+
+    let cancelled: Value = app
+        .post_json_authed(
+            &format!("/v1/bookings/{reference}/cancel"),
+            token,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(hospital.bookings(reference).await[0]["status"], "cancelled");
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[0])).await["status"],
+        "free"
+    );
+}
