@@ -104,7 +104,10 @@ async fn customers_list(
     }
     params.finish()?;
     let Some(phone) = phone else {
-        unreachable!("finish() reported the missing or bad phone")
+        // finish() has already reported a missing phone; a handler never panics.
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "phone passed checks but is missing"
+        )));
     };
     let customers = service::find_by_phone(&state.pool, phone, name_prefix).await?;
     Ok(HttpResponse::Ok().json(json!({ "customers": customers })))

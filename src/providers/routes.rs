@@ -571,7 +571,10 @@ async fn availability_list(
     }
     params.finish()?;
     let (Some(from), Some(to)) = (from, to) else {
-        unreachable!("finish() reported the missing dates")
+        // finish() has already reported a missing date; a handler never panics.
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "dates passed checks but are missing"
+        )));
     };
     let cells = service::list_availability(&state.pool, provider_id, unit_id, from, to).await?;
     Ok(HttpResponse::Ok().json(json!({ "cells": cells })))
