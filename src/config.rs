@@ -64,6 +64,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub search: SearchSettings,
     pub bookings: BookingSettings,
+    pub jobs: JobSettings,
     pub pricing: PricingSettings,
     pub log: LogSettings,
 }
@@ -84,6 +85,18 @@ impl SearchSettings {
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_millis(self.provider_timeout_ms)
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub workers: usize,
+    pub poll_ms: u64,
+    pub lease_secs: u64,
+    pub job_timeout_secs: u64,
+    pub expire_holds_cron: String,
+    pub complete_bookings_cron: String,
+    pub purge_idempotency_cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +350,31 @@ impl Settings {
                 "bookings.hold_minutes",
                 "must be between 1 and 1440",
             ));
+        }
+        let jobs = &self.jobs;
+        if !(1..=64).contains(&jobs.workers) {
+            return Err(invalid("jobs.workers", "must be between 1 and 64"));
+        }
+        if !(10..=60_000).contains(&jobs.poll_ms) {
+            return Err(invalid("jobs.poll_ms", "must be between 10 and 60000"));
+        }
+        if jobs.lease_secs <= jobs.job_timeout_secs {
+            return Err(invalid(
+                "jobs.lease_secs",
+                "must be longer than jobs.job_timeout_secs",
+            ));
+        }
+        for (key, cron) in [
+            ("jobs.expire_holds_cron", &jobs.expire_holds_cron),
+            ("jobs.complete_bookings_cron", &jobs.complete_bookings_cron),
+            ("jobs.purge_idempotency_cron", &jobs.purge_idempotency_cron),
+        ] {
+            if cron.split_whitespace().count() != 6 {
+                return Err(invalid(
+                    key,
+                    "must be a cron expression with seconds: `sec min hour day month weekday`",
+                ));
+            }
         }
         if search.offer_ttl_secs < 60 {
             return Err(invalid("search.offer_ttl_secs", "must be at least 60"));

@@ -107,6 +107,14 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// The message with its cause, for logs and job errors (never sent to clients).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Internal(cause) | Self::Unavailable(cause) => format!("{self}: {cause:#}"),
+            other => other.to_string(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "request.malformed_json",

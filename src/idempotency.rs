@@ -280,25 +280,6 @@ async fn release(pool: &PgPool, caller: &str, key: &str) -> Result<(), ApiError>
     .await
 }
 
-/// Purges keys older than a day, every hour, for as long as the server runs. Safe on any
-/// number of instances (a DELETE of old rows). The jobs scheduler (issue #6) takes this over.
-pub fn spawn_purger(pool: PgPool) {
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
-            let purged = run_blocking(&pool, |conn| {
-                Ok(purge_older_than(conn, chrono::Duration::hours(24))?)
-            })
-            .await;
-            match purged {
-                Ok(count) => tracing::debug!(count, "purged idempotency keys"),
-                Err(error) => tracing::warn!(%error, "could not purge idempotency keys"),
-            }
-        }
-    });
-}
-
 /// Deletes keys older than `age` (24 hours in production); returns how many.
 pub fn purge_older_than(conn: &mut PgConnection, age: chrono::Duration) -> QueryResult<usize> {
     diesel::delete(

@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod jobs;
 pub mod providers;
 pub mod schema;
 pub mod startup;

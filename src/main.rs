@@ -27,8 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (checks that migrations are applied first).
+    /// Serve the HTTP API, with job workers and the schedule (checks migrations first).
     Serve,
+    /// Run job workers and the schedule only, without the HTTP API (to scale jobs out).
+    Worker,
     /// Create the database if missing and apply pending migrations.
     Migrate,
     /// Load demo providers, units and 60 days of availability into an empty database.
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
     telemetry::init(&settings.log);
     let result = match cli.command {
         Command::Serve => serve(settings),
+        Command::Worker => worker(settings),
         Command::Migrate => migrate(&settings),
         Command::SeedDemo => seed_demo(&settings),
         Command::CreateUser(args) => create_user(&settings, args),
@@ -89,7 +92,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+fn check_schema(settings: &Settings) -> anyhow::Result<()> {
     match PgConnection::establish(settings.database.url.expose_secret()) {
         Ok(mut conn) => {
             if db::has_pending_migrations(&mut conn)? {
@@ -101,14 +104,49 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         // Start anyway: /health/ready reports 503 until the database is back.
         Err(error) => tracing::warn!(%error, "database unreachable at start-up"),
     }
+    Ok(())
+}
+
+/// Workers and the cron schedule beside whatever else this process runs.
+async fn start_jobs(
+    settings: &Settings,
+    state: &wasit::startup::AppState,
+) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
+    let worker = wasit::jobs::worker::Worker::for_state(state, &settings.jobs);
+    wasit::jobs::worker::spawn_workers(&worker, settings.jobs.workers);
+    wasit::jobs::schedule::start(state.pool.clone(), &settings.jobs, worker.wake.clone()).await
+}
+
+fn worker(settings: Settings) -> anyhow::Result<()> {
+    check_schema(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let pool = db::build_pool(&settings.database);
-        let app = Application::build_with_pool(&settings, pool.clone())?;
-        // Housekeeping a serving instance does (tests do not start it).
-        wasit::idempotency::spawn_purger(pool);
+        let state = wasit::startup::AppState::new(&settings, db::build_pool(&settings.database))?;
+        let _schedule = start_jobs(&settings, &state).await?;
+        tracing::info!(workers = settings.jobs.workers, "wasit worker running");
+        // A job cut short here is safe: its lease runs out and another worker takes it.
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("wasit worker stopped");
+        Ok(())
+    })
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    check_schema(&settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = Application::build(&settings)?;
+        // Job workers and the schedule run beside the API (tests drive jobs themselves).
+        let _schedule = start_jobs(&settings, &app.state()).await?;
         tracing::info!(
             host = %settings.server.host,
             port = app.port(),

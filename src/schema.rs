@@ -98,6 +98,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        dedup_key -> Nullable<Text>,
+        state -> Text,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     login_throttles (subject) {
         subject -> Text,
         failures -> Int4,
@@ -196,6 +215,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     idempotency_keys,
     inventory_cells,
+    jobs,
     login_throttles,
     providers,
     refresh_tokens,

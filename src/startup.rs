@@ -52,6 +52,7 @@ impl AppState {
                 pool: pool.clone(),
                 searcher: searcher.clone(),
                 hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
+                wake: Arc::new(tokio::sync::Notify::new()),
             },
             pool,
             auth: Arc::new(AuthConfig::new(&settings.auth)?),
@@ -69,6 +70,7 @@ pub fn route_table() -> RouteTable {
     auth::routes::routes(&mut table);
     providers::routes::routes(&mut table);
     bookings::routes::routes(&mut table);
+    crate::jobs::routes::routes(&mut table);
     crate::customers::routes::routes(&mut table);
     crate::audit::routes::routes(&mut table);
     table
@@ -77,6 +79,7 @@ pub fn route_table() -> RouteTable {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -96,6 +99,7 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState::new(settings, pool)?);
+        let shared = state.clone();
         let body_limit = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -124,7 +128,13 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            state: shared,
         })
+    }
+
+    /// The state the handlers share, e.g. for the job workers started beside them.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     pub fn port(&self) -> u16 {

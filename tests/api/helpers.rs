@@ -475,3 +475,19 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     .await;
     outputs.into_iter().map(Option::unwrap).collect()
 }
+
+impl TestApp {
+    /// A job worker on this app's database, named `name` (tests drive jobs explicitly).
+    pub fn worker(&self, name: &str) -> wasit::jobs::worker::Worker {
+        let pool = wasit::db::build_pool(&self.settings.database);
+        let state = wasit::startup::AppState::new(&self.settings, pool).expect("state");
+        let mut worker = wasit::jobs::worker::Worker::for_state(&state, &self.settings.jobs);
+        worker.id = name.to_owned();
+        worker
+    }
+
+    /// Runs every due job to the end, as the workers would.
+    pub async fn run_pending_jobs(&self) -> usize {
+        self.worker("test-worker").drain().await.expect("jobs run")
+    }
+}

@@ -261,3 +261,57 @@ struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
 }
+
+#[test]
+fn the_worker_command_runs_jobs_until_sigterm() {
+    let settings = test_settings();
+    let database = TestDatabase::create(&settings);
+    {
+        let mut conn = database.connect();
+        // A dead-on-arrival job proves the worker is claiming work.
+        diesel::sql_query(
+            "INSERT INTO jobs (kind, payload) VALUES ('expire_holds', '{\"kind\": \"nonsense\"}')",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let mut worker = Server(
+        wasit("production", &database.url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .arg("worker")
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut conn = database.connect();
+    loop {
+        let dead: i64 = wasit::schema::jobs::table
+            .filter(wasit::schema::jobs::state.eq("dead"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        if dead == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed the job"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = worker.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

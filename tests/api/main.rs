@@ -10,6 +10,7 @@ mod errors;
 mod fhir;
 mod health;
 mod helpers;
+mod jobs;
 mod lifecycle;
 mod providers;
 mod search;

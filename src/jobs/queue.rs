@@ -1,0 +1,215 @@
+//! The `jobs` table as a queue: enqueue inside the caller's transaction, claim with
+//! `FOR UPDATE SKIP LOCKED` and a lease, finish, or retry with exponential backoff and
+//! jitter until the last attempt parks the job as `dead` with its error.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::Job;
+use crate::schema::jobs;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub dedup_key: Option<String>,
+    pub state: String,
+    pub run_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    #[serde(skip)]
+    pub locked_until: Option<DateTime<Utc>>,
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Adds a job in the caller's transaction, so it exists exactly when the change that
+/// caused it commits. A job whose `dedup_key` is already taken is not added again.
+pub fn enqueue(
+    conn: &mut PgConnection,
+    job: &Job,
+    dedup_key: Option<&str>,
+    run_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let payload = serde_json::to_value(job)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let inserted = diesel::insert_into(jobs::table)
+        .values((
+            jobs::kind.eq(job.kind()),
+            jobs::payload.eq(payload),
+            jobs::dedup_key.eq(dedup_key),
+            jobs::run_at.eq(run_at),
+            jobs::max_attempts.eq(job.max_attempts()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+/// Claims up to `limit` due jobs for `worker`: queued ones whose time has come, and running
+/// ones whose lease ran out (their worker died). Concurrent workers skip each other's rows.
+pub fn claim(
+    conn: &mut PgConnection,
+    worker: &str,
+    limit: i64,
+    lease: Duration,
+) -> QueryResult<Vec<JobRow>> {
+    let now = Utc::now();
+    conn.transaction(|conn| {
+        let due: Vec<i64> = jobs::table
+            .filter(
+                jobs::state
+                    .eq("queued")
+                    .and(jobs::run_at.le(now))
+                    .or(jobs::state.eq("running").and(jobs::locked_until.lt(now))),
+            )
+            .order((jobs::run_at, jobs::id))
+            .limit(limit)
+            .select(jobs::id)
+            .for_update()
+            .skip_locked()
+            .load(conn)?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+            .set((
+                jobs::state.eq("running"),
+                jobs::attempts.eq(jobs::attempts + 1),
+                jobs::locked_until.eq(Some(now + lease)),
+                jobs::locked_by.eq(Some(worker)),
+            ))
+            .returning(JobRow::as_returning())
+            .get_results(conn)
+    })
+}
+
+/// Marks a job done, if this worker still holds it.
+pub fn complete(conn: &mut PgConnection, id: i64, worker: &str) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::locked_by.eq(worker))
+            .filter(jobs::state.eq("running")),
+    )
+    .set((
+        jobs::state.eq("done"),
+        jobs::locked_until.eq(None::<DateTime<Utc>>),
+        jobs::finished_at.eq(Some(Utc::now())),
+        jobs::last_error.eq(None::<String>),
+    ))
+    .execute(conn)
+}
+
+/// The delay before attempt `attempts + 1`: 2^attempts seconds (capped at an hour), with up
+/// to 25 % jitter so a burst of failures does not retry in lock-step.
+pub fn backoff(attempts: i32, jitter: f64) -> Duration {
+    let base = 2_i64
+        .saturating_pow(u32::try_from(attempts).unwrap_or(0).min(12))
+        .min(3600);
+    let millis = (base as f64 * 1000.0 * (1.0 + 0.25 * jitter.clamp(0.0, 1.0))) as i64;
+    Duration::milliseconds(millis)
+}
+
+/// Records a failure: back in the queue after a backoff, or `dead` after the last attempt.
+/// Returns whether the job is now dead.
+pub fn fail(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    worker: &str,
+    error: &str,
+    jitter: f64,
+) -> QueryResult<bool> {
+    let dead = job.attempts >= job.max_attempts;
+    let error: String = error.chars().take(2000).collect();
+    let target = jobs::table
+        .find(job.id)
+        .filter(jobs::locked_by.eq(worker))
+        .filter(jobs::state.eq("running"));
+    if dead {
+        diesel::update(target)
+            .set((
+                jobs::state.eq("dead"),
+                jobs::locked_until.eq(None::<DateTime<Utc>>),
+                jobs::finished_at.eq(Some(Utc::now())),
+                jobs::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                jobs::state.eq("queued"),
+                jobs::locked_until.eq(None::<DateTime<Utc>>),
+                jobs::run_at.eq(Utc::now() + backoff(job.attempts, jitter)),
+                jobs::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(dead)
+}
+
+/// Parks a job that can never succeed (its payload no longer parses) without retrying.
+pub fn bury(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    worker: &str,
+    error: &str,
+) -> QueryResult<usize> {
+    diesel::update(jobs::table.find(job.id).filter(jobs::locked_by.eq(worker)))
+        .set((
+            jobs::state.eq("dead"),
+            jobs::locked_until.eq(None::<DateTime<Utc>>),
+            jobs::finished_at.eq(Some(Utc::now())),
+            jobs::last_error.eq(Some(error)),
+        ))
+        .execute(conn)
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    state: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<JobRow>> {
+    let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
+    if let Some(state) = state {
+        query = query.filter(jobs::state.eq(state.to_owned()));
+    }
+    if let Some(before) = before_id {
+        query = query.filter(jobs::id.lt(before));
+    }
+    query.order(jobs::id.desc()).limit(limit).load(conn)
+}
+
+/// Puts a dead job back in the queue for a fresh set of attempts.
+pub fn retry(conn: &mut PgConnection, id: i64) -> QueryResult<Option<JobRow>> {
+    diesel::update(jobs::table.find(id).filter(jobs::state.eq("dead")))
+        .set((
+            jobs::state.eq("queued"),
+            jobs::attempts.eq(0),
+            jobs::run_at.eq(Utc::now()),
+            jobs::finished_at.eq(None::<DateTime<Utc>>),
+        ))
+        .returning(JobRow::as_returning())
+        .get_result(conn)
+        .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter_and_a_cap() {
+        assert_eq!(backoff(0, 0.0).num_milliseconds(), 1000);
+        assert_eq!(backoff(3, 0.0).num_milliseconds(), 8000);
+        assert_eq!(backoff(3, 1.0).num_milliseconds(), 10_000);
+        assert_eq!(backoff(40, 0.0).num_seconds(), 3600);
+        assert!(backoff(2, 0.5) > backoff(2, 0.0));
+    }
+}

@@ -1,0 +1,77 @@
+//! `GET /v1/admin/jobs?state=` and `POST /v1/admin/jobs/{id}/retry`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use diesel::prelude::*;
+
+use super::queue;
+use crate::auth::Admin;
+use crate::db::run_blocking;
+use crate::error::ApiError;
+use crate::http::RouteTable;
+use crate::http::query::QueryParams;
+use crate::startup::AppState;
+
+pub fn routes(table: &mut RouteTable) {
+    table
+        .get("/v1/admin/jobs", admin_jobs_list)
+        .post("/v1/admin/jobs/{job_id}/retry", admin_jobs_retry);
+}
+
+const STATES: [&str; 4] = ["queued", "running", "done", "dead"];
+
+async fn admin_jobs_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let job_state = params.text("state").map(str::to_owned);
+    if job_state.as_deref().is_some_and(|s| !STATES.contains(&s)) {
+        params.error("state", "must be queued, running, done or dead");
+    }
+    let before = params.parsed::<i64>("before", "a job id");
+    let limit = params
+        .parsed::<i64>("limit", "a whole number")
+        .unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        params.error("limit", "must be between 1 and 200");
+    }
+    params.finish()?;
+    let jobs = run_blocking(&state.pool, move |conn| {
+        Ok(queue::list(conn, job_state.as_deref(), before, limit)?)
+    })
+    .await?;
+    let next = (jobs.len() as i64 == limit)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs, "next_before": next })))
+}
+
+async fn admin_jobs_retry(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let retried = run_blocking(&state.pool, move |conn| {
+        match queue::retry(conn, id)? {
+            Some(job) => Ok(job),
+            None => {
+                // Tell "no such job" (404) from "not dead" (409).
+                crate::schema::jobs::table
+                    .find(id)
+                    .select(crate::schema::jobs::id)
+                    .first::<i64>(conn)?;
+                Err(ApiError::Conflict {
+                    code: "job.not_dead",
+                    detail: "only a dead job can be retried".into(),
+                })
+            }
+        }
+    })
+    .await?;
+    state.bookings.wake.notify_waiters();
+    Ok(HttpResponse::Ok().json(retried))
+}

@@ -1,0 +1,58 @@
+//! Cron entries (tokio-cron-scheduler, expressions from `[jobs]` in the config) that only
+//! enqueue. Every instance runs the same schedule; the dedup key (job kind + the minute of
+//! the tick) lets exactly one copy of each tick into the queue.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+
+use super::Job;
+use super::queue;
+use crate::config::JobSettings;
+use crate::db::{PgPool, run_blocking};
+
+/// Enqueues one tick of a sweep; returns whether this instance's copy was the one kept.
+pub async fn enqueue_tick(pool: &PgPool, job: Job) -> Result<bool, crate::error::ApiError> {
+    let key = format!("{}:{}", job.kind(), Utc::now().format("%Y%m%dT%H%M"));
+    run_blocking(pool, move |conn| {
+        Ok(queue::enqueue(conn, &job, Some(&key), Utc::now())?)
+    })
+    .await
+}
+
+pub async fn start(
+    pool: PgPool,
+    settings: &JobSettings,
+    wake: Arc<Notify>,
+) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let entries = [
+        (settings.expire_holds_cron.clone(), Job::ExpireHolds),
+        (
+            settings.complete_bookings_cron.clone(),
+            Job::CompletePastBookings,
+        ),
+        (
+            settings.purge_idempotency_cron.clone(),
+            Job::PurgeIdempotencyKeys,
+        ),
+    ];
+    for (cron, job) in entries {
+        let (pool, wake) = (pool.clone(), wake.clone());
+        let entry = CronJob::new_async(cron.as_str(), move |_, _| {
+            let (pool, wake, job) = (pool.clone(), wake.clone(), job.clone());
+            Box::pin(async move {
+                match enqueue_tick(&pool, job).await {
+                    Ok(_) => wake.notify_waiters(),
+                    Err(error) => tracing::warn!(%error, "could not enqueue a scheduled job"),
+                }
+            })
+        })
+        .map_err(|e| anyhow::anyhow!("jobs schedule `{cron}`: {e}"))?;
+        scheduler.add(entry).await?;
+    }
+    scheduler.start().await?;
+    Ok(scheduler)
+}

@@ -1,0 +1,188 @@
+//! Workers: claim due jobs, run each under a timeout, and record the outcome. Any number of
+//! workers on any number of instances share the queue; `FOR UPDATE SKIP LOCKED` and the
+//! lease make each job run once (or again only if its worker died before finishing it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Job;
+use super::queue::{self, JobRow};
+use crate::bookings::service::Bookings;
+use crate::config::JobSettings;
+use crate::db::{PgPool, run_blocking};
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct Worker {
+    pub id: String,
+    pub pool: PgPool,
+    pub bookings: Bookings,
+    pub wake: Arc<Notify>,
+    pub settings: JobSettings,
+}
+
+/// How one run of a job ended.
+enum Outcome {
+    Done,
+    Failed(String),
+    /// Can never succeed: park it now.
+    Unrunnable(String),
+}
+
+impl Worker {
+    /// A worker sharing the app's pool and wake-up signal, named `<host>-<pid>`.
+    pub fn for_state(state: &crate::startup::AppState, settings: &JobSettings) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "wasit".into());
+        Self {
+            id: format!("{host}-{}", std::process::id()),
+            pool: state.pool.clone(),
+            bookings: state.bookings.clone(),
+            wake: state.bookings.wake.clone(),
+            settings: settings.clone(),
+        }
+    }
+
+    /// Runs every due job it can claim, in batches, until none is left; returns how many ran.
+    pub async fn drain(&self) -> Result<usize, ApiError> {
+        let mut total = 0;
+        loop {
+            let ran = self.run_batch().await?;
+            if ran == 0 {
+                return Ok(total);
+            }
+            total += ran;
+        }
+    }
+
+    /// Claims one batch and runs it; returns how many jobs ran.
+    pub async fn run_batch(&self) -> Result<usize, ApiError> {
+        let (worker, lease) = (
+            self.id.clone(),
+            chrono::Duration::seconds(self.settings.lease_secs as i64),
+        );
+        let batch = run_blocking(&self.pool, move |conn| {
+            Ok(queue::claim(conn, &worker, 8, lease)?)
+        })
+        .await?;
+        for job in &batch {
+            self.run_one(job).await?;
+        }
+        Ok(batch.len())
+    }
+
+    async fn run_one(&self, row: &JobRow) -> Result<(), ApiError> {
+        let span =
+            tracing::info_span!("job", job_id = row.id, kind = %row.kind, attempt = row.attempts);
+        let _entered = span.enter();
+        let outcome = match serde_json::from_value::<Job>(row.payload.clone()) {
+            Err(error) => Outcome::Unrunnable(format!("the payload no longer parses: {error}")),
+            Ok(job) => {
+                let limit = Duration::from_secs(self.settings.job_timeout_secs);
+                match tokio::time::timeout(
+                    limit,
+                    self.execute(&job, row.attempts >= row.max_attempts),
+                )
+                .await
+                {
+                    Ok(Ok(())) => Outcome::Done,
+                    Ok(Err(error)) => Outcome::Failed(error),
+                    Err(_) => Outcome::Failed(format!("did not finish within {limit:?}")),
+                }
+            }
+        };
+        let (row, worker) = (row.clone(), self.id.clone());
+        let jitter = jitter();
+        match outcome {
+            Outcome::Done => {
+                run_blocking(&self.pool, move |conn| {
+                    Ok(queue::complete(conn, row.id, &worker)?)
+                })
+                .await?;
+            }
+            Outcome::Failed(error) => {
+                tracing::warn!(%error, "job failed");
+                let dead = run_blocking(&self.pool, move |conn| {
+                    Ok(queue::fail(conn, &row, &worker, &error, jitter)?)
+                })
+                .await?;
+                if dead {
+                    tracing::error!("job is dead after its last attempt");
+                }
+            }
+            Outcome::Unrunnable(error) => {
+                tracing::error!(%error, "job parked as dead");
+                run_blocking(&self.pool, move |conn| {
+                    Ok(queue::bury(conn, &row, &worker, &error)?)
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, job: &Job, last_attempt: bool) -> Result<(), String> {
+        match job {
+            Job::ExpireHolds => self.bookings.expire_due().await.map(|_| ()),
+            Job::CompletePastBookings => self.bookings.complete_past().await.map(|_| ()),
+            Job::ConfirmBooking { booking_id } => {
+                let confirmed = self.bookings.confirm_with_provider(*booking_id).await;
+                match confirmed {
+                    Err(error) if last_attempt => {
+                        // Out of chances: the booking fails (and is refunded) rather than wait forever.
+                        self.bookings.fail_unconfirmed(*booking_id, &error).await?;
+                        Err(error)
+                    }
+                    other => other,
+                }
+            }
+            Job::PurgeIdempotencyKeys => run_blocking(&self.pool, |conn| {
+                Ok(crate::idempotency::purge_older_than(
+                    conn,
+                    chrono::Duration::hours(24),
+                )?)
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.describe()),
+        }
+    }
+
+    /// Runs until the process stops: drains the queue, then sleeps until woken by a local
+    /// enqueue or the poll interval (which also picks up other instances' jobs).
+    pub async fn run(self) {
+        let poll = Duration::from_millis(self.settings.poll_ms);
+        loop {
+            match self.run_batch().await {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "could not claim jobs; retrying shortly");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+    }
+}
+
+/// A number in [0, 1) for retry jitter.
+fn jitter() -> f64 {
+    let mut byte = [0u8; 2];
+    let _ = getrandom::fill(&mut byte);
+    f64::from(u16::from_le_bytes(byte)) / 65536.0
+}
+
+/// Starts `count` workers named after this process.
+pub fn spawn_workers(template: &Worker, count: usize) {
+    for n in 0..count {
+        let mut worker = template.clone();
+        worker.id = format!("{}-{n}", template.id);
+        tokio::spawn(worker.run());
+    }
+}
