@@ -135,6 +135,14 @@ start_test_peers() {
   log "starting the FHIR and CalDAV test servers"
   bash "$ROOT/tests/peers/fhir/start.sh" "$fhir_port" >&2
   bash "$ROOT/tests/peers/caldav/start.sh" "$caldav_port" >&2
+  # The reference Standard Webhooks library, for the receiver that verifies our deliveries.
+  local hooks_venv="$WASIT_PEERS_DIR/webhooks-venv"
+  if ! "$hooks_venv/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
+    log "installing the Standard Webhooks reference library"
+    python3 -m venv "$hooks_venv"
+    "$hooks_venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+  fi
+  export WASIT_TEST_PYTHON="$hooks_venv/bin/python"
   export WASIT_TEST_FHIR_URL="http://127.0.0.1:$fhir_port/fhir/R4"
   export WASIT_TEST_CALDAV_URL="http://127.0.0.1:$caldav_port"
 }

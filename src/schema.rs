@@ -143,6 +143,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         cancellation_policy -> Jsonb,
+        webhook_disabled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -195,6 +196,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        provider_id -> Uuid,
+        message_id -> Text,
+        event_type -> Text,
+        payload -> Jsonb,
+        attempt -> Int4,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        error -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
@@ -207,6 +223,7 @@ diesel::joinable!(inventory_cells -> units (unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(units -> providers (provider_id));
 diesel::joinable!(users -> providers (provider_id));
+diesel::joinable!(webhook_deliveries -> providers (provider_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
@@ -221,4 +238,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     units,
     users,
+    webhook_deliveries,
 );

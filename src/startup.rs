@@ -71,6 +71,7 @@ pub fn route_table() -> RouteTable {
     providers::routes::routes(&mut table);
     bookings::routes::routes(&mut table);
     crate::jobs::routes::routes(&mut table);
+    crate::notify::routes::routes(&mut table);
     crate::customers::routes::routes(&mut table);
     crate::audit::routes::routes(&mut table);
     table

@@ -25,6 +25,7 @@ use crate::db::{PgPool, run_blocking};
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::jobs::{Job, queue};
+use crate::notify::webhooks;
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{
     AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
@@ -685,7 +686,9 @@ impl Bookings {
                     )));
                 }
                 let updated = apply(conn, &row, BookingEvent::ProviderConfirmed, None)?;
-                record_system(conn, &updated, row.status, "confirmed by the provider")
+                record_system(conn, &updated, row.status, "confirmed by the provider")?;
+                webhooks::enqueue_booking_event(conn, &updated, "booking.confirmed")?;
+                Ok(())
             })
         })
         .await
@@ -863,6 +866,13 @@ impl Bookings {
                     reason.as_deref(),
                     "booking.cancel",
                 )?;
+                // The provider knew of it once it was pending or confirmed.
+                if matches!(
+                    row.status,
+                    BookingStatus::Pending | BookingStatus::Confirmed
+                ) {
+                    webhooks::enqueue_booking_event(conn, &updated, "booking.cancelled")?;
+                }
                 Ok(view(updated, &provider, &fees, None))
             })
         })

@@ -22,6 +22,14 @@ pub enum Job {
     CompletePastBookings,
     /// Sweep: Idempotency-Key records older than a day are deleted.
     PurgeIdempotencyKeys,
+    /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
+    DeliverWebhook {
+        provider_id: Uuid,
+        message_id: String,
+        event_type: String,
+        timestamp: chrono::DateTime<chrono::Utc>,
+        data: serde_json::Value,
+    },
 }
 
 impl Job {
@@ -31,6 +39,7 @@ impl Job {
             Job::ConfirmBooking { .. } => "confirm_booking",
             Job::CompletePastBookings => "complete_past_bookings",
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
+            Job::DeliverWebhook { .. } => "deliver_webhook",
         }
     }
 
@@ -38,8 +47,47 @@ impl Job {
     pub fn max_attempts(&self) -> i32 {
         match self {
             Job::ConfirmBooking { .. } => 6,
+            Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
             _ => 3,
         }
+    }
+
+    /// The wait before the next attempt, when this kind has its own schedule.
+    pub fn retry_delay(&self, attempts: i32) -> Option<chrono::Duration> {
+        match self {
+            Job::DeliverWebhook { .. } => {
+                let index = usize::try_from(attempts - 1)
+                    .unwrap_or(0)
+                    .min(WEBHOOK_RETRIES.len() - 1);
+                Some(chrono::Duration::seconds(WEBHOOK_RETRIES[index]))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Webhook retries (seconds): about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h.
+const WEBHOOK_RETRIES: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 86_400];
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::Job;
+
+    #[test]
+    fn webhooks_retry_on_their_own_schedule() {
+        let job = Job::DeliverWebhook {
+            provider_id: uuid::Uuid::new_v4(),
+            message_id: "msg_1".into(),
+            event_type: "booking.confirmed".into(),
+            timestamp: chrono::Utc::now(),
+            data: serde_json::json!({}),
+        };
+        let waits: Vec<i64> = (1..=8)
+            .map(|a| job.retry_delay(a).unwrap().num_seconds())
+            .collect();
+        assert_eq!(waits, [5, 300, 1800, 7200, 18_000, 36_000, 86_400, 86_400]);
+        assert_eq!(job.max_attempts(), 8);
+        assert!(Job::ExpireHolds.retry_delay(1).is_none());
     }
 }
 

@@ -116,14 +116,14 @@ pub fn backoff(attempts: i32, jitter: f64) -> Duration {
     Duration::milliseconds(millis)
 }
 
-/// Records a failure: back in the queue after a backoff, or `dead` after the last attempt.
+/// Records a failure: back in the queue after `delay`, or `dead` after the last attempt.
 /// Returns whether the job is now dead.
 pub fn fail(
     conn: &mut PgConnection,
     job: &JobRow,
     worker: &str,
     error: &str,
-    jitter: f64,
+    delay: Duration,
 ) -> QueryResult<bool> {
     let dead = job.attempts >= job.max_attempts;
     let error: String = error.chars().take(2000).collect();
@@ -145,7 +145,7 @@ pub fn fail(
             .set((
                 jobs::state.eq("queued"),
                 jobs::locked_until.eq(None::<DateTime<Utc>>),
-                jobs::run_at.eq(Utc::now() + backoff(job.attempts, jitter)),
+                jobs::run_at.eq(Utc::now() + delay),
                 jobs::last_error.eq(Some(error)),
             ))
             .execute(conn)?;

@@ -26,7 +26,8 @@ pub struct Worker {
 /// How one run of a job ended.
 enum Outcome {
     Done,
-    Failed(String),
+    /// Try again after the delay (the job's schedule, or what the other side asked for).
+    Failed(String, chrono::Duration),
     /// Can never succeed: park it now.
     Unrunnable(String),
 }
@@ -80,20 +81,22 @@ impl Worker {
             Err(error) => Outcome::Unrunnable(format!("the payload no longer parses: {error}")),
             Ok(job) => {
                 let limit = Duration::from_secs(self.settings.job_timeout_secs);
-                match tokio::time::timeout(
-                    limit,
-                    self.execute(&job, row.attempts >= row.max_attempts),
-                )
-                .await
-                {
+                let delay = job
+                    .retry_delay(row.attempts)
+                    .unwrap_or_else(|| queue::backoff(row.attempts, jitter()));
+                match tokio::time::timeout(limit, self.execute(&job, row)).await {
                     Ok(Ok(())) => Outcome::Done,
-                    Ok(Err(error)) => Outcome::Failed(error),
-                    Err(_) => Outcome::Failed(format!("did not finish within {limit:?}")),
+                    Ok(Err((error, asked))) => {
+                        let asked = asked
+                            .and_then(|d| chrono::Duration::from_std(d).ok())
+                            .unwrap_or_default();
+                        Outcome::Failed(error, delay.max(asked))
+                    }
+                    Err(_) => Outcome::Failed(format!("did not finish within {limit:?}"), delay),
                 }
             }
         };
         let (row, worker) = (row.clone(), self.id.clone());
-        let jitter = jitter();
         match outcome {
             Outcome::Done => {
                 run_blocking(&self.pool, move |conn| {
@@ -101,10 +104,10 @@ impl Worker {
                 })
                 .await?;
             }
-            Outcome::Failed(error) => {
+            Outcome::Failed(error, delay) => {
                 tracing::warn!(%error, "job failed");
                 let dead = run_blocking(&self.pool, move |conn| {
-                    Ok(queue::fail(conn, &row, &worker, &error, jitter)?)
+                    Ok(queue::fail(conn, &row, &worker, &error, delay)?)
                 })
                 .await?;
                 if dead {
@@ -122,7 +125,40 @@ impl Worker {
         Ok(())
     }
 
-    async fn execute(&self, job: &Job, last_attempt: bool) -> Result<(), String> {
+    /// Runs a job; an error may carry how long the other side asked us to wait.
+    async fn execute(&self, job: &Job, row: &JobRow) -> Result<(), (String, Option<Duration>)> {
+        let plain = |error: String| (error, None);
+        let last_attempt = row.attempts >= row.max_attempts;
+        match job {
+            Job::DeliverWebhook {
+                provider_id,
+                message_id,
+                event_type,
+                timestamp,
+                data,
+            } => {
+                let message = crate::notify::webhooks::Message {
+                    provider_id: *provider_id,
+                    message_id,
+                    event_type,
+                    timestamp: *timestamp,
+                    data,
+                    attempt: row.attempts,
+                };
+                crate::notify::webhooks::deliver(
+                    &self.pool,
+                    &self.bookings.searcher.clients.webhooks,
+                    &message,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|failed| (failed.error, failed.retry_after))
+            }
+            other => self.execute_plain(other, last_attempt).await.map_err(plain),
+        }
+    }
+
+    async fn execute_plain(&self, job: &Job, last_attempt: bool) -> Result<(), String> {
         match job {
             Job::ExpireHolds => self.bookings.expire_due().await.map(|_| ()),
             Job::CompletePastBookings => self.bookings.complete_past().await.map(|_| ()),
@@ -146,6 +182,7 @@ impl Worker {
             .await
             .map(|_| ())
             .map_err(|e| e.describe()),
+            Job::DeliverWebhook { .. } => Err("delivered elsewhere".into()),
         }
     }
 

@@ -52,6 +52,8 @@ impl AdapterError {
 pub struct HttpClients {
     pub fhir: reqwest::Client,
     pub caldav: reqwest::Client,
+    /// For webhooks: redirects are not followed (a redirect is a failed delivery).
+    pub webhooks: reqwest::Client,
 }
 
 impl HttpClients {
@@ -66,9 +68,16 @@ impl HttpClients {
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build()
         };
+        let webhooks = reqwest::Client::builder()
+            .user_agent(concat!("wasit-webhooks/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         Ok(Self {
             fhir: build()?,
             caldav: build()?,
+            webhooks,
         })
     }
 }

@@ -264,6 +264,7 @@ async fn providers_update(
     }
     if let Some(url) = body.webhook_url {
         changes.webhook_url = Some(url.and_then(|u| webhook_url(&mut errors, Some(&u))));
+        changes.webhook_disabled_at = Some(None);
     }
     if body.adapter.is_some() || body.adapter_settings.is_some() {
         let adapter_name = body.adapter.unwrap_or_else(|| current.adapter.clone());

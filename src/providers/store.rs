@@ -80,6 +80,8 @@ pub struct ProviderChanges {
     pub webhook_url: Option<Option<String>>,
     pub active: Option<bool>,
     pub cancellation_policy: Option<serde_json::Value>,
+    /// Cleared (`Some(None)`) when a new URL is set: a 410 from the old one says nothing about it.
+    pub webhook_disabled_at: Option<Option<DateTime<Utc>>>,
 }
 
 pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {

@@ -14,3 +14,4 @@ mod jobs;
 mod lifecycle;
 mod providers;
 mod search;
+mod webhooks;

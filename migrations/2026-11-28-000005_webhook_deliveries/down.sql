@@ -1,0 +1,2 @@
+DROP TABLE webhook_deliveries;
+ALTER TABLE providers DROP COLUMN webhook_disabled_at;

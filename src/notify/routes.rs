@@ -1,0 +1,69 @@
+//! `GET /v1/providers/{id}/webhook-deliveries` and a manual resend (admins).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::webhooks;
+use crate::auth::Admin;
+use crate::db::run_blocking;
+use crate::error::ApiError;
+use crate::http::RouteTable;
+use crate::http::query::QueryParams;
+use crate::startup::AppState;
+
+pub fn routes(table: &mut RouteTable) {
+    table
+        .get(
+            "/v1/providers/{provider_id}/webhook-deliveries",
+            webhook_deliveries_list,
+        )
+        .post(
+            "/v1/providers/{provider_id}/webhook-deliveries/{message_id}/resend",
+            webhook_deliveries_resend,
+        );
+}
+
+async fn webhook_deliveries_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let provider_id = path.into_inner();
+    let mut params = QueryParams::from_request(&req)?;
+    let before = params.parsed::<i64>("before", "a delivery id");
+    let limit = params
+        .parsed::<i64>("limit", "a whole number")
+        .unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        params.error("limit", "must be between 1 and 200");
+    }
+    params.finish()?;
+    let deliveries = run_blocking(&state.pool, move |conn| {
+        crate::providers::store::find_provider(conn, provider_id)?;
+        Ok(webhooks::list_deliveries(conn, provider_id, before, limit)?)
+    })
+    .await?;
+    let next = (deliveries.len() as i64 == limit)
+        .then(|| deliveries.last().map(|d| d.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "deliveries": deliveries, "next_before": next })))
+}
+
+async fn webhook_deliveries_resend(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (provider_id, message_id) = path.into_inner();
+    let queued = run_blocking(&state.pool, move |conn| {
+        Ok(webhooks::resend(conn, provider_id, &message_id)?)
+    })
+    .await?;
+    if !queued {
+        return Err(ApiError::NotFound);
+    }
+    state.bookings.wake.notify_waiters();
+    Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
+}
