@@ -118,8 +118,9 @@ ensure_postgres() {
   export WASIT__DATABASE__URL="$private"
 }
 
-# The real outside servers the tests talk to (PEERS.md): a FHIR R4 server (Medplum's router)
-# and a CalDAV server (Radicale), installed under $WASIT_PEERS_DIR on first use.
+# The real outside servers the tests talk to (PEERS.md): a FHIR R4 server (Medplum's router),
+# a CalDAV server (Radicale) and an SMTP server (maildev), installed under $WASIT_PEERS_DIR
+# on first use.
 start_test_peers() {
   export WASIT_PEERS_DIR="${WASIT_PEERS_DIR:-$TARGET_DIR/peers}"
   mkdir -p "$WASIT_PEERS_DIR"
@@ -132,9 +133,14 @@ start_test_peers() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
   fi
   local fhir_port="${WASIT_TEST_FHIR_PORT:-18103}" caldav_port="${WASIT_TEST_CALDAV_PORT:-15232}"
-  log "starting the FHIR and CalDAV test servers"
+  log "starting the FHIR, CalDAV and SMTP test servers"
   bash "$ROOT/tests/peers/fhir/start.sh" "$fhir_port" >&2
   bash "$ROOT/tests/peers/caldav/start.sh" "$caldav_port" >&2
+  local smtp_port="${WASIT_TEST_SMTP_PORT:-11025}" maildev_port="${WASIT_TEST_MAILDEV_PORT:-11080}"
+  bash "$ROOT/tests/peers/smtp/start.sh" "$smtp_port" "$maildev_port" >&2
+  # Every test app sends its mail to this real SMTP server.
+  export WASIT__EMAIL__SMTP_PORT="$smtp_port"
+  export WASIT_TEST_MAILDEV_URL="http://127.0.0.1:$maildev_port"
   # The reference Standard Webhooks library, for the receiver that verifies our deliveries.
   local hooks_venv="$WASIT_PEERS_DIR/webhooks-venv"
   if ! "$hooks_venv/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
@@ -150,4 +156,5 @@ start_test_peers() {
 stop_test_peers() {
   bash "$ROOT/tests/peers/fhir/stop.sh" >/dev/null 2>&1 || true
   bash "$ROOT/tests/peers/caldav/stop.sh" >/dev/null 2>&1 || true
+  bash "$ROOT/tests/peers/smtp/stop.sh" >/dev/null 2>&1 || true
 }

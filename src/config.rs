@@ -65,6 +65,7 @@ pub struct Settings {
     pub search: SearchSettings,
     pub bookings: BookingSettings,
     pub jobs: JobSettings,
+    pub email: EmailSettings,
     pub pricing: PricingSettings,
     pub log: LogSettings,
 }
@@ -85,6 +86,36 @@ impl SearchSettings {
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_millis(self.provider_timeout_ms)
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailBackend {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub backend: EmailBackend,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    #[serde(default)]
+    pub smtp_username: Option<String>,
+    #[serde(default)]
+    pub smtp_password: Option<SecretString>,
+    pub file_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +406,18 @@ impl Settings {
                     "must be a cron expression with seconds: `sec min hour day month weekday`",
                 ));
             }
+        }
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "email.from",
+                "must be an address such as `Wasit <no-reply@example.com>`",
+            ));
+        }
+        if self.email.smtp_username.is_some() != self.email.smtp_password.is_some() {
+            return Err(invalid(
+                "email.smtp_password",
+                "set both smtp_username and smtp_password, or neither",
+            ));
         }
         if search.offer_ttl_secs < 60 {
             return Err(invalid("search.offer_ttl_secs", "must be at least 60"));

@@ -29,6 +29,7 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     pub searcher: Arc<Searcher>,
     pub bookings: Bookings,
+    pub mailer: Arc<crate::notify::email::Mailer>,
     pub search_limits: SearchSettings,
     pub trust_forwarded_for: bool,
 }
@@ -54,6 +55,9 @@ impl AppState {
                 hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
                 wake: Arc::new(tokio::sync::Notify::new()),
             },
+            mailer: Arc::new(crate::notify::email::Mailer::from_settings(
+                &settings.email,
+            )?),
             pool,
             auth: Arc::new(AuthConfig::new(&settings.auth)?),
             searcher,

@@ -25,7 +25,8 @@ use crate::db::{PgPool, run_blocking};
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::jobs::{Job, queue};
-use crate::notify::webhooks;
+use crate::notify::templates::BookingEmail;
+use crate::notify::{email, webhooks};
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{
     AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
@@ -437,6 +438,7 @@ impl Bookings {
                     None,
                     "booking.create",
                 )?;
+                email::enqueue_booking_email(conn, &booking, BookingEmail::Held)?;
                 Ok(booking)
             })
         })
@@ -688,6 +690,7 @@ impl Bookings {
                 let updated = apply(conn, &row, BookingEvent::ProviderConfirmed, None)?;
                 record_system(conn, &updated, row.status, "confirmed by the provider")?;
                 webhooks::enqueue_booking_event(conn, &updated, "booking.confirmed")?;
+                email::enqueue_booking_email(conn, &updated, BookingEmail::Confirmed)?;
                 Ok(())
             })
         })
@@ -792,6 +795,12 @@ impl Bookings {
                     )?;
                 }
                 record_system(conn, &updated, row.status, &reason)?;
+                let mail = if updated.status == BookingStatus::Expired {
+                    BookingEmail::Expired
+                } else {
+                    BookingEmail::Failed
+                };
+                email::enqueue_booking_email(conn, &updated, mail)?;
                 Ok(true)
             })
         })
@@ -866,6 +875,7 @@ impl Bookings {
                     reason.as_deref(),
                     "booking.cancel",
                 )?;
+                email::enqueue_booking_email(conn, &updated, BookingEmail::Cancelled)?;
                 // The provider knew of it once it was pending or confirmed.
                 if matches!(
                     row.status,

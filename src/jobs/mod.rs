@@ -22,6 +22,11 @@ pub enum Job {
     CompletePastBookings,
     /// Sweep: Idempotency-Key records older than a day are deleted.
     PurgeIdempotencyKeys,
+    /// Email the customer about a booking event (rendered when sent, in their language).
+    SendBookingEmail {
+        booking_id: Uuid,
+        event: crate::notify::templates::BookingEmail,
+    },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -40,6 +45,7 @@ impl Job {
             Job::CompletePastBookings => "complete_past_bookings",
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
             Job::DeliverWebhook { .. } => "deliver_webhook",
+            Job::SendBookingEmail { .. } => "send_booking_email",
         }
     }
 

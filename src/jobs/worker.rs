@@ -20,6 +20,7 @@ pub struct Worker {
     pub pool: PgPool,
     pub bookings: Bookings,
     pub wake: Arc<Notify>,
+    pub mailer: Arc<crate::notify::email::Mailer>,
     pub settings: JobSettings,
 }
 
@@ -41,6 +42,7 @@ impl Worker {
             pool: state.pool.clone(),
             bookings: state.bookings.clone(),
             wake: state.bookings.wake.clone(),
+            mailer: state.mailer.clone(),
             settings: settings.clone(),
         }
     }
@@ -183,6 +185,15 @@ impl Worker {
             .map(|_| ())
             .map_err(|e| e.describe()),
             Job::DeliverWebhook { .. } => Err("delivered elsewhere".into()),
+            Job::SendBookingEmail { booking_id, event } => {
+                crate::notify::email::send_booking_email(
+                    &self.pool,
+                    &self.mailer,
+                    *booking_id,
+                    *event,
+                )
+                .await
+            }
         }
     }
 

@@ -1,4 +1,6 @@
-//! Telling people and providers what happened: signed webhooks to providers (email follows).
+//! Telling people and providers what happened: email to customers, signed webhooks to providers.
 
+pub mod email;
 pub mod routes;
+pub mod templates;
 pub mod webhooks;

@@ -85,6 +85,14 @@ fn jobs_in(app: &TestApp, state: &str) -> Vec<queue::JobRow> {
     queue::list(&mut conn, Some(state), None, 200).unwrap()
 }
 
+/// Only the provider confirmations (bookings also enqueue their emails).
+fn confirmations_in(app: &TestApp, state: &str) -> Vec<queue::JobRow> {
+    jobs_in(app, state)
+        .into_iter()
+        .filter(|job| job.kind == "confirm_booking")
+        .collect()
+}
+
 #[tokio::test]
 async fn a_confirmation_is_enqueued_with_the_transition_and_a_worker_confirms() {
     let app = spawn_app().await;
@@ -101,14 +109,15 @@ async fn a_confirmation_is_enqueued_with_the_transition_and_a_worker_confirms() 
         200,
     )
     .await;
-    let queued = jobs_in(&app, "queued");
+    let queued = confirmations_in(&app, "queued");
     assert_eq!(queued.len(), 1);
     assert_eq!(
         queued[0].payload,
         json!({ "kind": "confirm_booking", "booking_id": id })
     );
 
-    assert_eq!(app.run_pending_jobs().await, 1);
+    // The confirmation, and the held and confirmed emails.
+    assert_eq!(app.run_pending_jobs().await, 3);
     assert_eq!(status_of(&app, id), "confirmed");
     let history: Value = app
         .get_authed(&format!("/v1/bookings/{id}"), &customer)
@@ -127,7 +136,12 @@ async fn a_confirmation_is_enqueued_with_the_transition_and_a_worker_confirms() 
         (Some("confirmed"), true),
         "{last}"
     );
-    assert_eq!(jobs_in(&app, "done").len(), 1);
+    assert_eq!(confirmations_in(&app, "done").len(), 1);
+    assert_eq!(
+        jobs_in(&app, "done").len(),
+        3,
+        "every job done, none dead or waiting"
+    );
     assert_eq!(app.run_pending_jobs().await, 0, "nothing left");
 }
 
@@ -408,14 +422,18 @@ async fn two_workers_run_every_job_exactly_once() {
     }
     let (one, two) = (app.worker("worker-one"), app.worker("worker-two"));
     let (ran_one, ran_two) = tokio::join!(one.drain(), two.drain());
+    // 30 confirmations, 30 "held" and 30 "confirmed" emails.
     assert_eq!(
         ran_one.unwrap() + ran_two.unwrap(),
-        30,
+        90,
         "each job claimed once between them"
     );
     let done = jobs_in(&app, "done");
-    assert_eq!(done.len(), 30);
-    assert!(done.iter().all(|job| job.attempts == 1));
+    assert_eq!(done.len(), 90);
+    assert!(
+        done.iter().all(|job| job.attempts == 1),
+        "nothing ran twice"
+    );
     let mut conn = app.db.connect();
     let confirmations: i64 = wasit::schema::booking_events::table
         .filter(wasit::schema::booking_events::to_status.eq("confirmed"))
@@ -450,13 +468,17 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
         chrono::Duration::seconds(120),
     )
     .unwrap();
-    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed.len(), 2, "the confirmation and the held email");
     assert_eq!(app.run_pending_jobs().await, 0, "a live lease is respected");
     diesel::sql_query("UPDATE jobs SET locked_until = now() - interval '1 second'")
         .execute(&mut conn)
         .unwrap();
-    assert_eq!(app.run_pending_jobs().await, 1);
-    let done = jobs_in(&app, "done");
+    assert_eq!(
+        app.run_pending_jobs().await,
+        3,
+        "both taken over, then the confirmed email"
+    );
+    let done = confirmations_in(&app, "done");
     assert_eq!((done.len(), done[0].attempts), (1, 2));
     assert_eq!(status_of(&app, id), "confirmed");
 }

@@ -6,6 +6,7 @@ mod bookings;
 mod caldav;
 mod contract;
 mod customers;
+mod email;
 mod errors;
 mod fhir;
 mod health;

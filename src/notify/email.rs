@@ -1,0 +1,223 @@
+//! Email with lettre: SMTP in production, `.eml` files for development, memory for unit
+//! tests. Booking emails are enqueued with the transition that causes them and rendered
+//! when sent, in the customer's language. Each (booking, event) has one stable Message-ID,
+//! so a retried job sends a duplicate mail clients fold into one, never a second distinct mail.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use diesel::prelude::*;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::templates::{self, BookingEmail, BookingFacts};
+use crate::bookings::store::BookingRow;
+use crate::config::{EmailBackend, EmailSettings, SmtpTls};
+use crate::db::{PgPool, run_blocking};
+use crate::domain::Locale;
+use crate::jobs::{Job, queue};
+use crate::schema::{bookings, customers, providers};
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+    /// Unit tests only: keeps what would have been sent.
+    Memory(Arc<Mutex<Vec<Message>>>),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    /// The right-hand side of our Message-IDs.
+    domain: String,
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &EmailSettings) -> anyhow::Result<Self> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("email.from: {e}"))?;
+        let domain = from.email.domain().to_owned();
+        let transport = match settings.backend {
+            EmailBackend::File => {
+                std::fs::create_dir_all(&settings.file_dir)?;
+                Transport::File(AsyncFileTransport::new(PathBuf::from(&settings.file_dir)))
+            }
+            EmailBackend::Smtp => {
+                let tls = match settings.smtp_tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::Starttls => {
+                        Tls::Required(TlsParameters::new(settings.smtp_host.clone())?)
+                    }
+                    SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(settings.smtp_host.clone())?),
+                };
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.smtp_host)
+                        .port(settings.smtp_port)
+                        .tls(tls)
+                        .timeout(Some(std::time::Duration::from_secs(10)));
+                if let (Some(user), Some(password)) =
+                    (&settings.smtp_username, &settings.smtp_password)
+                {
+                    builder = builder.credentials(Credentials::new(
+                        user.clone(),
+                        password.expose_secret().to_owned(),
+                    ));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self {
+            transport,
+            from,
+            domain,
+        })
+    }
+
+    pub fn memory(from: &str) -> (Self, Arc<Mutex<Vec<Message>>>) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let from: Mailbox = from.parse().expect("a valid test address");
+        let domain = from.email.domain().to_owned();
+        (
+            Self {
+                transport: Transport::Memory(sent.clone()),
+                from,
+                domain,
+            },
+            sent,
+        )
+    }
+
+    async fn send(&self, message: Message) -> Result<(), String> {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("SMTP: {e}")),
+            Transport::File(file) => file
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("mail file: {e}")),
+            Transport::Memory(sent) => {
+                sent.lock()
+                    .map_err(|_| "memory mailer poisoned".to_owned())?
+                    .push(message);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The address a booking's emails go to: its contact email, else its customer's.
+fn recipient(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<Option<String>> {
+    if let Some(email) = &booking.contact_email {
+        return Ok(Some(email.clone()));
+    }
+    customers::table
+        .find(booking.customer_id)
+        .select(customers::email)
+        .first(conn)
+}
+
+/// Enqueues `event`'s email for `booking` in the caller's transaction (no address, no mail:
+/// phone clients without email are told by the agent).
+pub fn enqueue_booking_email(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    event: BookingEmail,
+) -> QueryResult<()> {
+    if recipient(conn, booking)?.is_none() {
+        return Ok(());
+    }
+    let job = Job::SendBookingEmail {
+        booking_id: booking.id,
+        event,
+    };
+    let key = format!("email:{}:{}", event.as_str(), booking.id);
+    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
+}
+
+/// Renders and sends one booking email as the booking stands now.
+pub async fn send_booking_email(
+    pool: &PgPool,
+    mailer: &Mailer,
+    booking_id: Uuid,
+    event: BookingEmail,
+) -> Result<(), String> {
+    let loaded = run_blocking(pool, move |conn| {
+        let booking: BookingRow = bookings::table
+            .find(booking_id)
+            .select(BookingRow::as_select())
+            .first(conn)?;
+        let to = recipient(conn, &booking)?;
+        let locale: Locale = customers::table
+            .find(booking.customer_id)
+            .select(customers::locale)
+            .first(conn)?;
+        let provider: (String, String, String, String) = providers::table
+            .find(booking.provider_id)
+            .select((
+                providers::name_ar,
+                providers::name_en,
+                providers::city,
+                providers::timezone,
+            ))
+            .first(conn)?;
+        Ok((booking, to, locale, provider))
+    })
+    .await
+    .map_err(|e| e.describe())?;
+    let (booking, to, locale, (name_ar, name_en, city, timezone)) = loaded;
+    let Some(to) = to else { return Ok(()) };
+    let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+    let facts = BookingFacts {
+        reference: booking.reference.clone(),
+        guest_name: booking.contact_name.clone(),
+        provider_name: if locale == Locale::Ar {
+            name_ar
+        } else {
+            name_en
+        },
+        city,
+        timezone: timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh),
+        start: booking.starts_at,
+        end: booking.ends_at,
+        total: booking.total,
+        refund: booking.refund_amount,
+        hold_expires_at: booking.hold_expires_at,
+    };
+    let rendered = templates::render(event, locale, &facts);
+    let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = if event == BookingEmail::Confirmed {
+        let ics = templates::calendar_entry(&facts).into_bytes();
+        let content_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+            .map_err(|e| e.to_string())?;
+        MultiPart::mixed().multipart(alternative).singlepart(
+            Attachment::new(format!("{}.ics", booking.reference)).body(ics, content_type),
+        )
+    } else {
+        alternative
+    };
+    let message = Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(rendered.subject)
+        .message_id(Some(format!(
+            "<{}.{}@{}>",
+            event.as_str(),
+            booking.id,
+            mailer.domain
+        )))
+        .multipart(body)
+        .map_err(|e| format!("building the email: {e}"))?;
+    mailer.send(message).await
+}

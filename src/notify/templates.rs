@@ -1,0 +1,257 @@
+//! Booking email templates in Arabic (RTL) and English, each with a plain-text part, and
+//! the calendar entry attached to a confirmation.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Locale;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingEmail {
+    Held,
+    Confirmed,
+    Cancelled,
+    Expired,
+    Failed,
+}
+
+impl BookingEmail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What the templates may say about a booking.
+#[derive(Debug, Clone)]
+pub struct BookingFacts {
+    pub reference: String,
+    pub guest_name: String,
+    pub provider_name: String,
+    pub city: String,
+    pub timezone: Tz,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub total: Decimal,
+    pub refund: Option<Decimal>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+}
+
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn local(at: DateTime<Utc>, timezone: Tz) -> String {
+    at.with_timezone(&timezone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// Subject and paragraphs for one event in one language.
+fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, Vec<String>) {
+    let reference = &facts.reference;
+    let provider = &facts.provider_name;
+    let start = local(facts.start, facts.timezone);
+    let end = local(facts.end, facts.timezone);
+    let total = format!("{} SAR", facts.total);
+    let refund = format!("{} SAR", facts.refund.unwrap_or_default());
+    let hold = facts
+        .hold_expires_at
+        .map(|at| local(at, facts.timezone))
+        .unwrap_or_default();
+    match locale {
+        Locale::Ar => match event {
+            BookingEmail::Held => (
+                format!("حجزك {reference} محجوز مؤقتاً"),
+                vec![
+                    format!("حجزنا لك {provider} من {start} إلى {end}."),
+                    format!("أكمل الدفع ({total}) قبل {hold} ليبقى الحجز."),
+                ],
+            ),
+            BookingEmail::Confirmed => (
+                format!("تم تأكيد حجزك {reference}"),
+                vec![
+                    format!("أكّد {provider} حجزك من {start} إلى {end}."),
+                    "أرفقنا موعدك بصيغة التقويم.".into(),
+                ],
+            ),
+            BookingEmail::Cancelled => (
+                format!("أُلغي حجزك {reference}"),
+                vec![
+                    format!("أُلغي حجزك لدى {provider}."),
+                    format!("المبلغ المسترد: {refund}."),
+                ],
+            ),
+            BookingEmail::Expired => (
+                format!("انتهت مهلة حجزك {reference}"),
+                vec![format!(
+                    "لم يكتمل الدفع في الوقت المحدد، فأُطلق حجزك لدى {provider}."
+                )],
+            ),
+            BookingEmail::Failed => (
+                format!("تعذّر تأكيد حجزك {reference}"),
+                vec![
+                    format!("لم يؤكد {provider} حجزك."),
+                    format!("سنعيد إليك {refund}، وسيتواصل معك فريقنا."),
+                ],
+            ),
+        },
+        Locale::En => match event {
+            BookingEmail::Held => (
+                format!("Your booking {reference} is on hold"),
+                vec![
+                    format!("We are holding {provider} for you from {start} to {end}."),
+                    format!("Pay {total} before {hold} to keep it."),
+                ],
+            ),
+            BookingEmail::Confirmed => (
+                format!("Your booking {reference} is confirmed"),
+                vec![
+                    format!("{provider} confirmed your booking from {start} to {end}."),
+                    "Your calendar entry is attached.".into(),
+                ],
+            ),
+            BookingEmail::Cancelled => (
+                format!("Your booking {reference} is cancelled"),
+                vec![
+                    format!("Your booking with {provider} is cancelled."),
+                    format!("Refund: {refund}."),
+                ],
+            ),
+            BookingEmail::Expired => (
+                format!("Your hold on {reference} has expired"),
+                vec![format!(
+                    "Payment did not arrive in time, so your hold with {provider} was released."
+                )],
+            ),
+            BookingEmail::Failed => (
+                format!("We could not confirm booking {reference}"),
+                vec![
+                    format!("{provider} did not confirm your booking."),
+                    format!("We will refund {refund}, and our team will contact you."),
+                ],
+            ),
+        },
+    }
+}
+
+pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rendered {
+    let (subject, paragraphs) = words(event, locale, facts);
+    let (lang, dir, greeting, signature) = match locale {
+        Locale::Ar => ("ar", "rtl", format!("مرحباً {}،", facts.guest_name), "وسيط"),
+        Locale::En => ("en", "ltr", format!("Hello {},", facts.guest_name), "Wasit"),
+    };
+    let text = format!("{greeting}\n\n{}\n\n{signature}\n", paragraphs.join("\n\n"));
+    let body: String = paragraphs
+        .iter()
+        .map(|p| format!("<p>{}</p>", escape(p)))
+        .collect();
+    let html = format!(
+        "<!doctype html><html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family: Tahoma, Arial, sans-serif; text-align: {}\"><p>{}</p>{body}<p>{signature}</p></body></html>",
+        escape(&subject),
+        if dir == "rtl" { "right" } else { "left" },
+        escape(&greeting),
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The confirmed stay or appointment as an iCalendar event (UID stable per booking).
+pub fn calendar_entry(facts: &BookingFacts) -> String {
+    let event = Event::new()
+        .uid(&format!("{}@wasit", facts.reference))
+        .summary(&format!("{} ({})", facts.provider_name, facts.reference))
+        .location(&facts.city)
+        .starts(facts.start)
+        .ends(facts.end)
+        .status(EventStatus::Confirmed)
+        .done();
+    Calendar::new().push(event).done().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    fn facts() -> BookingFacts {
+        BookingFacts {
+            reference: "WS-7K3F9Q".into(),
+            guest_name: "سارة <script>".into(),
+            provider_name: "فندق كورنيش جدة".into(),
+            city: "jeddah".into(),
+            timezone: chrono_tz::Asia::Riyadh,
+            start: "2026-12-05T21:00:00Z".parse().unwrap(),
+            end: "2026-12-07T21:00:00Z".parse().unwrap(),
+            total: dec!(628.75),
+            refund: Some(dec!(314.38)),
+            hold_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn arabic_mail_is_right_to_left_with_local_times_and_escaped_names() {
+        let mail = render(BookingEmail::Cancelled, Locale::Ar, &facts());
+        assert!(mail.subject.contains("WS-7K3F9Q") && mail.subject.contains("أُلغي"));
+        assert!(mail.html.contains("dir=\"rtl\"") && mail.html.contains("lang=\"ar\""));
+        assert!(mail.html.contains("&lt;script&gt;") && !mail.html.contains("<script>"));
+        assert!(mail.text.contains("314.38 SAR"));
+    }
+
+    #[test]
+    fn english_mail_is_left_to_right_and_shows_riyadh_time() {
+        let mail = render(BookingEmail::Confirmed, Locale::En, &facts());
+        assert_eq!(mail.subject, "Your booking WS-7K3F9Q is confirmed");
+        assert!(mail.html.contains("dir=\"ltr\""));
+        assert!(mail.text.contains("2026-12-06 00:00"), "{}", mail.text);
+    }
+
+    #[test]
+    fn every_event_has_both_languages() {
+        for event in [
+            BookingEmail::Held,
+            BookingEmail::Confirmed,
+            BookingEmail::Cancelled,
+            BookingEmail::Expired,
+            BookingEmail::Failed,
+        ] {
+            for locale in [Locale::Ar, Locale::En] {
+                let mail = render(event, locale, &facts());
+                assert!(
+                    !mail.subject.is_empty() && !mail.text.is_empty(),
+                    "{event:?} {locale:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_calendar_entry_parses_and_names_the_booking() {
+        let ics = calendar_entry(&facts());
+        let parsed: Calendar = ics.parse().unwrap();
+        let event = parsed.components.iter().find_map(|c| c.as_event()).unwrap();
+        assert_eq!(event.get_uid(), Some("WS-7K3F9Q@wasit"));
+    }
+}

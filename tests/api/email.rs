@@ -1,0 +1,218 @@
+//! Booking emails through a real SMTP server (maildev, started by scripts/test): recipient,
+//! subject, language, the plain-text part, the calendar attachment, stable Message-IDs, and
+//! mail that waits while SMTP is down.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use wasit::auth::Role;
+
+use crate::helpers::{PASSWORD, TestApp, day, spawn_app};
+
+fn maildev() -> String {
+    std::env::var("WASIT_TEST_MAILDEV_URL").unwrap_or_else(|_| {
+        panic!("start the SMTP test server: run scripts/test (tests/peers/smtp/start.sh), which exports WASIT_TEST_MAILDEV_URL")
+    })
+}
+
+/// Every message maildev holds for `to`, oldest first.
+async fn inbox(app: &TestApp, to: &str) -> Vec<Value> {
+    let all: Vec<Value> = app
+        .client
+        .get(format!("{}/api/email", maildev()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all.into_iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|to_list| to_list.iter().any(|a| a["address"] == to))
+        })
+        .collect()
+}
+
+fn token(session: &Value) -> String {
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A customer (unique address) books one night in a fresh local hotel; returns (email, booking).
+async fn book(app: &TestApp, admin: &str, locale: &str) -> (String, String, Value) {
+    let email = format!("guest-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session: Value = app
+        .post_json("/v1/auth/register", &json!({ "email": email, "password": PASSWORD, "full_name": "Sara Al-Harbi", "locale": locale }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let customer = token(&session);
+    let city = format!(
+        "m{}",
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .filter(char::is_ascii_lowercase)
+            .take(8)
+            .collect::<String>()
+    );
+    app.local_hotel(admin, &city, "Corniche", 5, "300.00", 5)
+        .await;
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
+            day(2),
+            day(4)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let booking: Value = app
+        .client
+        .post(app.url("/v1/bookings"))
+        .bearer_auth(&customer)
+        .header("idempotency-key", "mail")
+        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (email, customer, booking)
+}
+
+#[tokio::test]
+async fn an_arabic_customer_gets_rtl_mail_and_a_calendar_entry_on_confirmation() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let (email, _, booking) = book(&app, &admin, "ar").await;
+    let reference = booking["reference"].as_str().unwrap();
+    app.run_pending_jobs().await;
+
+    let held = inbox(&app, &email).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["subject"], format!("حجزك {reference} محجوز مؤقتاً"));
+    assert!(held[0]["html"].as_str().unwrap().contains("dir=\"rtl\""));
+    assert!(
+        held[0]["text"].as_str().unwrap().contains("628.75 SAR"),
+        "{}",
+        held[0]["text"]
+    );
+
+    app.post_ok(
+        &format!("/v1/bookings/{}/confirm", booking["id"].as_str().unwrap()),
+        &agent,
+        &json!({}),
+        200,
+    )
+    .await;
+    app.run_pending_jobs().await;
+    let mails = inbox(&app, &email).await;
+    assert_eq!(mails.len(), 2);
+    let confirmed = &mails[1];
+    assert_eq!(confirmed["subject"], format!("تم تأكيد حجزك {reference}"));
+    let attachment = &confirmed["attachments"][0];
+    assert_eq!(attachment["filename"], format!("{reference}.ics"));
+    assert_eq!(attachment["contentType"], "text/calendar");
+    assert_eq!(
+        confirmed["headers"]["message-id"],
+        format!(
+            "<confirmed.{}@wasit.local>",
+            booking["id"].as_str().unwrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_english_customer_gets_english_mail_and_a_cancellation_shows_the_refund() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (email, customer, booking) = book(&app, &admin, "en").await;
+    let reference = booking["reference"].as_str().unwrap();
+    app.post_ok(
+        &format!("/v1/bookings/{reference}/cancel"),
+        &customer,
+        &json!({}),
+        200,
+    )
+    .await;
+    app.run_pending_jobs().await;
+    let mails = inbox(&app, &email).await;
+    let subjects: Vec<&str> = mails
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            format!("Your booking {reference} is on hold"),
+            format!("Your booking {reference} is cancelled")
+        ]
+    );
+    assert!(mails[1]["html"].as_str().unwrap().contains("dir=\"ltr\""));
+    assert!(
+        mails[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Refund: 0.00 SAR"),
+        "{}",
+        mails[1]["text"]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_email_keeps_its_message_id_and_mail_waits_while_smtp_is_down() {
+    let down = spawn_app_with_dead_smtp().await;
+    let admin = down.admin_token().await;
+    let (email, _, booking) = book(&down, &admin, "en").await;
+    down.run_pending_jobs().await;
+    assert!(inbox(&down, &email).await.is_empty());
+    let mut conn = down.db.connect();
+    let (state, error): (String, Option<String>) = wasit::schema::jobs::table
+        .filter(wasit::schema::jobs::kind.eq("send_booking_email"))
+        .select((wasit::schema::jobs::state, wasit::schema::jobs::last_error))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(state, "queued", "the mail waits for SMTP");
+    assert!(error.unwrap().contains("SMTP"));
+
+    // SMTP is back: a worker with the real server sends it, and a retry sends the same id.
+    diesel::sql_query("UPDATE jobs SET run_at = now()")
+        .execute(&mut conn)
+        .unwrap();
+    let mut settings = down.settings.clone();
+    settings.email = crate::helpers::test_settings().email;
+    let pool = wasit::db::build_pool(&settings.database);
+    let state = wasit::startup::AppState::new(&settings, pool).unwrap();
+    let worker = wasit::jobs::worker::Worker::for_state(&state, &settings.jobs);
+    worker.drain().await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO jobs (kind, payload) SELECT kind, payload FROM jobs WHERE kind = 'send_booking_email'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    worker.drain().await.unwrap();
+    let mails = inbox(&down, &email).await;
+    assert_eq!(mails.len(), 2);
+    let expected = format!("<held.{}@wasit.local>", booking["id"].as_str().unwrap());
+    assert!(
+        mails
+            .iter()
+            .all(|m| m["headers"]["message-id"] == expected.as_str()),
+        "{mails:?}"
+    );
+}
+
+async fn spawn_app_with_dead_smtp() -> TestApp {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    crate::helpers::spawn_app_with(move |s| s.email.smtp_port = closed).await
+}
