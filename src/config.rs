@@ -128,6 +128,7 @@ pub struct JobSettings {
     pub expire_holds_cron: String,
     pub complete_bookings_cron: String,
     pub purge_idempotency_cron: String,
+    pub reminders_cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -399,6 +400,7 @@ impl Settings {
             ("jobs.expire_holds_cron", &jobs.expire_holds_cron),
             ("jobs.complete_bookings_cron", &jobs.complete_bookings_cron),
             ("jobs.purge_idempotency_cron", &jobs.purge_idempotency_cron),
+            ("jobs.reminders_cron", &jobs.reminders_cron),
         ] {
             if cron.split_whitespace().count() != 6 {
                 return Err(invalid(

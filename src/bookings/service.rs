@@ -720,6 +720,30 @@ impl Bookings {
             .map(|_| ())
     }
 
+    /// Job: confirmed bookings that start within the next day get their reminder. The
+    /// email's dedup key makes it once per booking, however often the sweep runs.
+    pub async fn enqueue_reminders(&self) -> Result<usize, String> {
+        let wake = self.wake.clone();
+        let queued = run_blocking(&self.pool, |conn| {
+            use crate::schema::bookings::dsl as b;
+            let soon: Vec<BookingRow> = b::bookings
+                .filter(b::status.eq(BookingStatus::Confirmed))
+                .filter(b::starts_at.gt(Utc::now()))
+                .filter(b::starts_at.le(Utc::now() + chrono::Duration::hours(24)))
+                .limit(1000)
+                .select(BookingRow::as_select())
+                .load(conn)?;
+            for booking in &soon {
+                email::enqueue_booking_email(conn, booking, BookingEmail::Reminder)?;
+            }
+            Ok(soon.len())
+        })
+        .await
+        .map_err(|e| e.describe())?;
+        wake.notify_waiters();
+        Ok(queued)
+    }
+
     /// Job: confirmed bookings that have ended become `completed`.
     pub async fn complete_past(&self) -> Result<usize, String> {
         run_blocking(&self.pool, |conn| {

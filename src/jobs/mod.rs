@@ -20,6 +20,8 @@ pub enum Job {
     ConfirmBooking { booking_id: Uuid },
     /// Sweep: confirmed bookings that have ended become `completed`.
     CompletePastBookings,
+    /// Sweep: confirmed bookings starting within a day get their reminder email (once).
+    SendReminders,
     /// Sweep: Idempotency-Key records older than a day are deleted.
     PurgeIdempotencyKeys,
     /// Email the customer about a booking event (rendered when sent, in their language).
@@ -43,6 +45,7 @@ impl Job {
             Job::ExpireHolds => "expire_holds",
             Job::ConfirmBooking { .. } => "confirm_booking",
             Job::CompletePastBookings => "complete_past_bookings",
+            Job::SendReminders => "send_reminders",
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",

@@ -164,6 +164,7 @@ impl Worker {
         match job {
             Job::ExpireHolds => self.bookings.expire_due().await.map(|_| ()),
             Job::CompletePastBookings => self.bookings.complete_past().await.map(|_| ()),
+            Job::SendReminders => self.bookings.enqueue_reminders().await.map(|_| ()),
             Job::ConfirmBooking { booking_id } => {
                 let confirmed = self.bookings.confirm_with_provider(*booking_id).await;
                 match confirmed {

@@ -17,6 +17,8 @@ pub enum BookingEmail {
     Cancelled,
     Expired,
     Failed,
+    /// A day before the stay or appointment.
+    Reminder,
 }
 
 impl BookingEmail {
@@ -27,6 +29,7 @@ impl BookingEmail {
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
             Self::Failed => "failed",
+            Self::Reminder => "reminder",
         }
     }
 }
@@ -106,6 +109,13 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                     "لم يكتمل الدفع في الوقت المحدد، فأُطلق حجزك لدى {provider}."
                 )],
             ),
+            BookingEmail::Reminder => (
+                format!("تذكير: حجزك {reference} غداً"),
+                vec![
+                    format!("نذكّرك بحجزك لدى {provider} من {start} إلى {end}."),
+                    "نتمنى لك إقامة أو زيارة موفقة.".into(),
+                ],
+            ),
             BookingEmail::Failed => (
                 format!("تعذّر تأكيد حجزك {reference}"),
                 vec![
@@ -141,6 +151,13 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                 vec![format!(
                     "Payment did not arrive in time, so your hold with {provider} was released."
                 )],
+            ),
+            BookingEmail::Reminder => (
+                format!("Reminder: booking {reference} is tomorrow"),
+                vec![
+                    format!("A reminder of your booking with {provider} from {start} to {end}."),
+                    "We wish you a good stay or visit.".into(),
+                ],
             ),
             BookingEmail::Failed => (
                 format!("We could not confirm booking {reference}"),

@@ -216,3 +216,51 @@ async fn spawn_app_with_dead_smtp() -> TestApp {
         .port();
     crate::helpers::spawn_app_with(move |s| s.email.smtp_port = closed).await
 }
+
+#[tokio::test]
+async fn a_reminder_goes_out_once_a_day_ahead() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let (email, _, booking) = book(&app, &admin, "ar").await;
+    let id = booking["id"].as_str().unwrap();
+    app.post_ok(
+        &format!("/v1/bookings/{id}/confirm"),
+        &agent,
+        &json!({}),
+        200,
+    )
+    .await;
+    app.run_pending_jobs().await;
+    let pool = wasit::db::build_pool(&app.settings.database);
+    // Two days ahead: no reminder yet.
+    wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
+        .await
+        .unwrap();
+    app.run_pending_jobs().await;
+    assert_eq!(
+        inbox(&app, &email).await.len(),
+        2,
+        "held and confirmed only"
+    );
+
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "UPDATE bookings SET starts_at = now() + interval '20 hours', ends_at = now() + interval '44 hours' WHERE id = '{id}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    for _ in 0..2 {
+        // Sweeps are deduplicated per minute; clear the tick to sweep again at once.
+        diesel::sql_query("DELETE FROM jobs WHERE kind = 'send_reminders'")
+            .execute(&mut conn)
+            .unwrap();
+        wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
+            .await
+            .unwrap();
+        app.run_pending_jobs().await;
+    }
+    let mails = inbox(&app, &email).await;
+    assert_eq!(mails.len(), 3, "one reminder, however often the sweep runs");
+    assert!(mails[2]["subject"].as_str().unwrap().starts_with("تذكير"));
+}

@@ -359,3 +359,34 @@ async fn after_a_rotation_both_signatures_are_sent_so_either_secret_verifies() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery_not_followed() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (provider, secret) = hotel(&app, &admin).await;
+    let receiver = Receiver::start(&secret, "redirect");
+    point_webhooks_at(&app, &admin, &provider, &receiver.url).await;
+    let customer = token(&app.register("redirect@example.com").await);
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    confirmed_booking(&app, &customer, &agent, "r").await;
+    app.run_pending_jobs().await;
+    assert_eq!(receiver.received().len(), 1);
+    let log: Value = app
+        .get_authed(
+            &format!("/v1/providers/{provider}/webhook-deliveries"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["deliveries"][0]["status_code"], 307);
+    let mut conn = app.db.connect();
+    let state: String = wasit::schema::jobs::table
+        .filter(wasit::schema::jobs::kind.eq("deliver_webhook"))
+        .select(wasit::schema::jobs::state)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(state, "queued", "retried later, not treated as delivered");
+}

@@ -5,6 +5,7 @@ usage: receiver.py PORT SECRET LOG MODE
   MODE ok          answer 204 to verified deliveries (400 otherwise)
   MODE fail-twice  answer 500 (with Retry-After: 1) to the first two requests, then as ok
   MODE gone        answer 410 Gone
+  MODE redirect    answer 307 to another URL (a redirect is not a delivery)
 """
 import json
 import sys
@@ -37,6 +38,8 @@ class Endpoint(BaseHTTPRequestHandler):
         extra = {}
         if mode == "gone":
             status = 410
+        elif mode == "redirect":
+            status, extra = 307, {"Location": "http://127.0.0.1:9/elsewhere"}
         elif mode == "fail-twice" and seen["requests"] <= 2:
             status, extra = 500, {"Retry-After": "1"}
         else:
