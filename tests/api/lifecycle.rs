@@ -315,3 +315,117 @@ fn the_worker_command_runs_jobs_until_sigterm() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// SIGKILL a worker while its jobs are in flight (webhooks to an endpoint that never
+/// answers), start another: every job is still accounted for (done, waiting for a retry, or
+/// dead with its error), none silently gone or stuck as running.
+#[test]
+fn a_worker_killed_mid_job_loses_nothing() {
+    // An endpoint that accepts and never answers, so deliveries hang until their timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let settings = test_settings();
+    let database = TestDatabase::create(&settings);
+    let mut conn = database.connect();
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: uuid::Uuid,
+    }
+    let provider: Id = diesel::sql_query(format!(
+        "INSERT INTO providers (kind, name_ar, name_en, city, adapter, webhook_url, webhook_secret)
+         VALUES ('hotel', 'ف', 'Silent', 'kill-city', 'local', 'http://127.0.0.1:{port}/hooks',
+                 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw') RETURNING id"
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    for n in 0..5 {
+        diesel::sql_query(format!(
+            "INSERT INTO jobs (kind, payload, max_attempts) VALUES ('deliver_webhook', '{{\"kind\": \"deliver_webhook\", \
+             \"provider_id\": \"{}\", \"message_id\": \"msg_kill{n}\", \"event_type\": \"booking.confirmed\", \
+             \"timestamp\": \"2026-11-28T12:00:00Z\", \"data\": {{}}}}', 8)",
+            provider.id
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let start_worker = || {
+        Server(
+            wasit("test", &database.url)
+                .env("WASIT__JOBS__LEASE_SECS", "3")
+                .env("WASIT__JOBS__JOB_TIMEOUT_SECS", "2")
+                .env("WASIT__JOBS__POLL_MS", "100")
+                .env("WASIT__JOBS__WORKERS", "2")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .arg("worker")
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // Only the deliveries: the worker's schedule may add sweep ticks of its own.
+    let count_state = |conn: &mut PgConnection, state: &str| -> i64 {
+        wasit::schema::jobs::table
+            .filter(wasit::schema::jobs::kind.eq("deliver_webhook"))
+            .filter(wasit::schema::jobs::state.eq(state))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    let mut doomed = start_worker();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count_state(&mut conn, "running") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first worker never took a job"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    doomed.0.kill().unwrap(); // SIGKILL: no cleanup, leases left behind
+    doomed.0.wait().unwrap();
+    assert!(
+        count_state(&mut conn, "running") > 0,
+        "jobs were in flight when it died"
+    );
+
+    let _successor = start_worker();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = count_state(&mut conn, "running");
+        let settled: i64 = wasit::schema::jobs::table
+            .filter(wasit::schema::jobs::kind.eq("deliver_webhook"))
+            .filter(wasit::schema::jobs::attempts.ge(2))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        if running == 0 && settled > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs stayed stuck after the crash"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (queued, done, dead) = (
+        count_state(&mut conn, "queued"),
+        count_state(&mut conn, "done"),
+        count_state(&mut conn, "dead"),
+    );
+    assert_eq!(queued + done + dead, 5, "every job accounted for");
+    let unexplained: i64 = wasit::schema::jobs::table
+        .filter(wasit::schema::jobs::kind.eq("deliver_webhook"))
+        .filter(wasit::schema::jobs::state.eq("queued"))
+        .filter(wasit::schema::jobs::last_error.is_null())
+        .filter(wasit::schema::jobs::attempts.gt(0))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(unexplained, 0, "a retried job says why");
+}
