@@ -7,3 +7,4 @@ pub mod routes;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod system;
