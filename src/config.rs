@@ -129,12 +129,14 @@ pub struct JobSettings {
     pub complete_bookings_cron: String,
     pub purge_idempotency_cron: String,
     pub reminders_cron: String,
+    pub flag_unacknowledged_cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookingSettings {
     pub hold_minutes: u32,
+    pub ack_deadline_minutes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +379,12 @@ impl Settings {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if !(1..=10_080).contains(&self.bookings.ack_deadline_minutes) {
+            return Err(invalid(
+                "bookings.ack_deadline_minutes",
+                "must be between 1 and 10080",
+            ));
+        }
         if !(1..=1440).contains(&self.bookings.hold_minutes) {
             return Err(invalid(
                 "bookings.hold_minutes",
@@ -401,6 +409,10 @@ impl Settings {
             ("jobs.complete_bookings_cron", &jobs.complete_bookings_cron),
             ("jobs.purge_idempotency_cron", &jobs.purge_idempotency_cron),
             ("jobs.reminders_cron", &jobs.reminders_cron),
+            (
+                "jobs.flag_unacknowledged_cron",
+                &jobs.flag_unacknowledged_cron,
+            ),
         ] {
             if cron.split_whitespace().count() != 6 {
                 return Err(invalid(

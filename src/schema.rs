@@ -58,6 +58,9 @@ diesel::table! {
         contact_email -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        provider_ack -> Nullable<Text>,
+        provider_acked_at -> Nullable<Timestamptz>,
+        flagged_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -54,6 +54,9 @@ impl AppState {
                 searcher: searcher.clone(),
                 hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
                 wake: Arc::new(tokio::sync::Notify::new()),
+                ack_deadline: chrono::Duration::minutes(i64::from(
+                    settings.bookings.ack_deadline_minutes,
+                )),
             },
             mailer: Arc::new(crate::notify::email::Mailer::from_settings(
                 &settings.email,

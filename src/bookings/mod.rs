@@ -1,6 +1,7 @@
 //! Reservations: holds that never overbook, the booking state machine, cancellation with
 //! the provider's refund policy, and agents booking on a client's behalf.
 
+pub mod ack;
 pub mod policy;
 pub mod reference;
 pub mod routes;

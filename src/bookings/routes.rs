@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::ack::Decision;
 use super::reference::normalise;
 use super::service::{Actor, BookingKey, Contact, NewBooking};
 use super::state::BookingStatus;
@@ -27,7 +28,8 @@ pub fn routes(table: &mut RouteTable) {
         .get("/v1/bookings", bookings_list)
         .get("/v1/bookings/{booking}", bookings_get)
         .post("/v1/bookings/{booking}/confirm", bookings_confirm)
-        .post("/v1/bookings/{booking}/cancel", bookings_cancel);
+        .post("/v1/bookings/{booking}/cancel", bookings_cancel)
+        .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack);
 }
 
 fn actor(req: &HttpRequest, caller: Caller) -> Actor {
@@ -177,6 +179,7 @@ async fn bookings_list(
     let to = params.parsed::<chrono::NaiveDate>("to", "a date (YYYY-MM-DD)");
     let provider_id = params.parsed::<Uuid>("provider_id", "a provider id");
     let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
+    let flagged = params.parsed::<bool>("flagged", "true or false");
     let limit = params
         .parsed::<i64>("limit", "a whole number")
         .unwrap_or(50);
@@ -204,6 +207,7 @@ async fn bookings_list(
             .map(|d| crate::providers::local::local_midnight(d, riyadh)),
         provider_id,
         customer_id,
+        flagged,
         after,
         limit,
     };
@@ -248,6 +252,34 @@ async fn bookings_cancel(
     let booking = state
         .bookings
         .cancel(actor(&req, caller), booking_key(&path)?, reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    decision: Decision,
+    reason: Option<String>,
+}
+
+/// A provider login confirms or refuses one of its own bookings.
+async fn provider_bookings_ack(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    Json(body): Json<AckRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body.reason.map(|r| r.chars().take(500).collect());
+    let booking = state
+        .bookings
+        .acknowledge(
+            actor(&req, caller),
+            booking_key(&path)?,
+            body.decision,
+            reason,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(booking))
 }

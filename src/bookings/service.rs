@@ -45,6 +45,8 @@ pub struct Bookings {
     pub hold: chrono::Duration,
     /// Wakes this process's job workers when a transition enqueues follow-up work.
     pub wake: Arc<tokio::sync::Notify>,
+    /// How long a provider with a webhook has to answer before the booking is flagged.
+    pub ack_deadline: chrono::Duration,
 }
 
 /// Who is acting, and under which request (for the event history and the audit log).
@@ -114,6 +116,10 @@ pub struct BookingView {
     pub refund_amount: Option<Decimal>,
     pub contact: ContactView,
     pub next: NextStep,
+    /// The provider's answer (`confirmed` or `refused`), once it gave one.
+    pub provider_ack: Option<String>,
+    /// Set when the provider did not answer in time: an agent should follow up.
+    pub flagged_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventRow>>,
@@ -126,7 +132,7 @@ pub struct ContactView {
     pub email: Option<String>,
 }
 
-fn view(
+pub(super) fn view(
     row: BookingRow,
     provider: &ProviderRow,
     fees: &crate::billing::money::FeePolicy,
@@ -180,6 +186,8 @@ fn view(
             email: row.contact_email,
         },
         next,
+        provider_ack: row.provider_ack,
+        flagged_at: row.flagged_at,
         created_at: row.created_at,
         events,
     }
@@ -524,7 +532,7 @@ impl Bookings {
         Ok((adapter, provider_ref))
     }
 
-    async fn provider_of_user(&self, actor: &Actor) -> Result<Option<Uuid>, ApiError> {
+    pub(super) async fn provider_of_user(&self, actor: &Actor) -> Result<Option<Uuid>, ApiError> {
         if actor.role != Role::Provider {
             return Ok(None);
         }
@@ -556,7 +564,7 @@ impl Bookings {
         actor: &Actor,
         mut filter: BookingFilter,
     ) -> Result<(Vec<BookingView>, Option<(DateTime<Utc>, Uuid)>), ApiError> {
-        if filter.customer_id.is_some() && !actor.is_staff() {
+        if (filter.customer_id.is_some() || filter.flagged.is_some()) && !actor.is_staff() {
             return Err(ApiError::Forbidden);
         }
         let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
@@ -748,7 +756,7 @@ pub(super) fn apply(
 }
 
 /// The event history row, and for staff the audit entry, in the same transaction.
-fn record(
+pub(super) fn record(
     conn: &mut PgConnection,
     booking: &BookingRow,
     actor: &Actor,
@@ -786,7 +794,7 @@ fn record(
     Ok(())
 }
 
-fn adapter_error(error: AdapterError) -> ApiError {
+pub(super) fn adapter_error(error: AdapterError) -> ApiError {
     match error {
         AdapterError::SoldOut => ApiError::SoldOut,
         AdapterError::Timeout(_) | AdapterError::Unavailable(_) => {

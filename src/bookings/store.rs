@@ -38,6 +38,9 @@ pub struct BookingRow {
     pub contact_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub provider_ack: Option<String>,
+    pub provider_acked_at: Option<DateTime<Utc>>,
+    pub flagged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -233,6 +236,8 @@ pub struct BookingFilter {
     pub starts_before: Option<DateTime<Utc>>,
     pub provider_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
+    /// Only bookings flagged for an agent (no provider answer in time).
+    pub flagged: Option<bool>,
     /// Keyset: only bookings created before this (created_at, id), newest first.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -262,6 +267,11 @@ pub fn list_visible(
     if let Some(customer_id) = filter.customer_id {
         query = query.filter(bookings::customer_id.eq(customer_id));
     }
+    match filter.flagged {
+        Some(true) => query = query.filter(bookings::flagged_at.is_not_null()),
+        Some(false) => query = query.filter(bookings::flagged_at.is_null()),
+        None => {}
+    }
     if let Some((created_at, id)) = filter.after {
         query = query.filter(
             bookings::created_at
@@ -273,4 +283,16 @@ pub fn list_visible(
         .order((bookings::created_at.desc(), bookings::id.desc()))
         .limit(filter.limit)
         .load(conn)
+}
+
+/// Records the provider's answer and clears any flag.
+pub fn set_ack(conn: &mut PgConnection, id: Uuid, ack: &str) -> QueryResult<BookingRow> {
+    diesel::update(bookings::table.find(id))
+        .set((
+            bookings::provider_ack.eq(Some(ack)),
+            bookings::provider_acked_at.eq(Some(chrono::Utc::now())),
+            bookings::flagged_at.eq(None::<DateTime<Utc>>),
+        ))
+        .returning(BookingRow::as_returning())
+        .get_result(conn)
 }

@@ -22,6 +22,8 @@ pub enum Job {
     CompletePastBookings,
     /// Sweep: confirmed bookings starting within a day get their reminder email (once).
     SendReminders,
+    /// Sweep: bookings a provider has not answered in time are flagged for an agent.
+    FlagUnacknowledged,
     /// Sweep: Idempotency-Key records older than a day are deleted.
     PurgeIdempotencyKeys,
     /// Email the customer about a booking event (rendered when sent, in their language).
@@ -46,6 +48,7 @@ impl Job {
             Job::ConfirmBooking { .. } => "confirm_booking",
             Job::CompletePastBookings => "complete_past_bookings",
             Job::SendReminders => "send_reminders",
+            Job::FlagUnacknowledged => "flag_unacknowledged",
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",

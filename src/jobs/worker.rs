@@ -165,6 +165,11 @@ impl Worker {
             Job::ExpireHolds => self.bookings.expire_due().await.map(|_| ()),
             Job::CompletePastBookings => self.bookings.complete_past().await.map(|_| ()),
             Job::SendReminders => self.bookings.enqueue_reminders().await.map(|_| ()),
+            Job::FlagUnacknowledged => self
+                .bookings
+                .flag_unacknowledged(self.bookings.ack_deadline)
+                .await
+                .map(|_| ()),
             Job::ConfirmBooking { booking_id } => {
                 let confirmed = self.bookings.confirm_with_provider(*booking_id).await;
                 match confirmed {

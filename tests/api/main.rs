@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod lifecycle;
+mod provider_ack;
 mod providers;
 mod search;
 mod webhooks;
