@@ -1,0 +1,28 @@
+"""A webhook endpoint for the benchmark: answers 204 at once and logs when each delivery
+arrived (epoch milliseconds) with its event type and booking reference.
+
+usage: hook_receiver.py PORT LOG
+"""
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, log_path = int(sys.argv[1]), sys.argv[2]
+
+
+class Endpoint(BaseHTTPRequestHandler):
+    def do_POST(self):
+        arrived = time.time() * 1000
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"at": arrived, "type": body["type"], "reference": body["data"]["reference"]}) + "\n")
+        self.send_response(204)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", port), Endpoint).serve_forever()
