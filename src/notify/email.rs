@@ -195,29 +195,111 @@ pub async fn send_booking_email(
         refund: booking.refund_amount,
         hold_expires_at: booking.hold_expires_at,
     };
-    let rendered = templates::render(event, locale, &facts);
+    let message = compose(mailer, to, booking.id, event, locale, &facts)?;
+    mailer.send(message).await
+}
+
+/// The message for one booking event: text and HTML alternatives in the customer's
+/// language, the calendar entry on a confirmation, and the stable Message-ID.
+fn compose(
+    mailer: &Mailer,
+    to: Mailbox,
+    booking_id: Uuid,
+    event: BookingEmail,
+    locale: Locale,
+    facts: &BookingFacts,
+) -> Result<Message, String> {
+    let rendered = templates::render(event, locale, facts);
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
     let body = if event == BookingEmail::Confirmed {
-        let ics = templates::calendar_entry(&facts).into_bytes();
+        let ics = templates::calendar_entry(facts).into_bytes();
         let content_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
             .map_err(|e| e.to_string())?;
-        MultiPart::mixed().multipart(alternative).singlepart(
-            Attachment::new(format!("{}.ics", booking.reference)).body(ics, content_type),
-        )
+        MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(Attachment::new(format!("{}.ics", facts.reference)).body(ics, content_type))
     } else {
         alternative
     };
-    let message = Message::builder()
+    Message::builder()
         .from(mailer.from.clone())
         .to(to)
         .subject(rendered.subject)
         .message_id(Some(format!(
-            "<{}.{}@{}>",
+            "<{}.{booking_id}@{}>",
             event.as_str(),
-            booking.id,
             mailer.domain
         )))
         .multipart(body)
-        .map_err(|e| format!("building the email: {e}"))?;
-    mailer.send(message).await
+        .map_err(|e| format!("building the email: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    fn facts() -> BookingFacts {
+        BookingFacts {
+            reference: "WS-7K3F9Q".into(),
+            guest_name: "Sara".into(),
+            provider_name: "Jeddah Corniche Hotel".into(),
+            city: "jeddah".into(),
+            timezone: chrono_tz::Asia::Riyadh,
+            start: "2026-12-05T21:00:00Z".parse().unwrap(),
+            end: "2026-12-07T21:00:00Z".parse().unwrap(),
+            total: dec!(628.75),
+            refund: None,
+            hold_expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_carries_its_calendar_entry_and_a_stable_message_id() {
+        let (mailer, sent) = Mailer::memory("Wasit <no-reply@wasit.test>");
+        let id = Uuid::new_v4();
+        for _ in 0..2 {
+            let to: Mailbox = "sara@example.com".parse().unwrap();
+            let message = compose(
+                &mailer,
+                to,
+                id,
+                BookingEmail::Confirmed,
+                Locale::En,
+                &facts(),
+            )
+            .unwrap();
+            mailer.send(message).await.unwrap();
+        }
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        let raw: Vec<String> = sent
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.formatted()).into_owned())
+            .collect();
+        let expected_id = format!("Message-ID: <confirmed.{id}@wasit.test>");
+        assert!(raw.iter().all(|r| r.contains(&expected_id)), "{}", raw[0]);
+        assert!(raw[0].contains("filename=\"WS-7K3F9Q.ics\""), "{}", raw[0]);
+        assert!(
+            raw[0].contains("Content-Type: text/plain")
+                && raw[0].contains("Content-Type: text/html")
+        );
+    }
+
+    #[tokio::test]
+    async fn other_events_have_no_attachment() {
+        let (mailer, _) = Mailer::memory("Wasit <no-reply@wasit.test>");
+        let to: Mailbox = "sara@example.com".parse().unwrap();
+        let message = compose(
+            &mailer,
+            to,
+            Uuid::new_v4(),
+            BookingEmail::Held,
+            Locale::Ar,
+            &facts(),
+        )
+        .unwrap();
+        let raw = String::from_utf8_lossy(&message.formatted()).into_owned();
+        assert!(!raw.contains(".ics"));
+    }
 }
