@@ -2,46 +2,15 @@
 //! agents booking for clients, and who sees what.
 
 use diesel::prelude::*;
-use reqwest::Response;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{TestApp, assert_problem, day, join_all, problem_fields, spawn_app};
+use crate::helpers::{
+    TestApp, assert_problem, book, day, join_all, problem_fields, spawn_app, stay_offer,
+};
 
 fn token(session: &Value) -> String {
     session["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn book(app: &TestApp, token: &str, key: &str, body: &Value) -> Response {
-    app.client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The first hotel offer in `city` for the stay.
-async fn stay_offer(
-    app: &TestApp,
-    city: &str,
-    check_in: i64,
-    check_out: i64,
-    guests: u32,
-) -> Value {
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city={city}&check_in={}&check_out={}&guests={guests}",
-            day(check_in),
-            day(check_out)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    results["offers"][0].clone()
 }
 
 fn cells(app: &TestApp, unit_id: &str) -> Vec<(i32, i32)> {

@@ -70,18 +70,16 @@ async fn book(app: &TestApp, admin: &str, locale: &str) -> (String, String, Valu
         .json()
         .await
         .unwrap();
-    let booking: Value = app
-        .client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(&customer)
-        .header("idempotency-key", "mail")
-        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let booking: Value = crate::helpers::book(
+        app,
+        &customer,
+        "mail",
+        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     (email, customer, booking)
 }
 

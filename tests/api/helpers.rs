@@ -491,3 +491,37 @@ impl TestApp {
         self.worker("test-worker").drain().await.expect("jobs run")
     }
 }
+
+/// POSTs a booking as `token` under the Idempotency-Key `key`.
+pub async fn book(app: &TestApp, token: &str, key: &str, body: &Value) -> Response {
+    app.client
+        .post(app.url("/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The first hotel offer in `city` for nights `check_in..check_out` days from today
+/// (`Value::Null` when there is none).
+pub async fn stay_offer(
+    app: &TestApp,
+    city: &str,
+    check_in: i64,
+    check_out: i64,
+    guests: u32,
+) -> Value {
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city={city}&check_in={}&check_out={}&guests={guests}",
+            day(check_in),
+            day(check_out)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    results["offers"][0].clone()
+}

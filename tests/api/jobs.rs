@@ -43,18 +43,16 @@ async fn held_booking(
         .json()
         .await
         .unwrap();
-    let booking: Value = app
-        .client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(customer)
-        .header("idempotency-key", key)
-        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let booking: Value = crate::helpers::book(
+        app,
+        customer,
+        key,
+        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(booking["status"], "held", "{booking}");
     (booking, unit)
 }
@@ -195,15 +193,13 @@ async fn app_booking_pair(app: &TestApp, admin: &str, customer: &str) -> (Value,
         .json()
         .await
         .unwrap();
-    let second = app
-        .client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(customer)
-        .header("idempotency-key", "second")
-        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-        .send()
-        .await
-        .unwrap();
+    let second = crate::helpers::book(
+        app,
+        customer,
+        "second",
+        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+    )
+    .await;
     assert_eq!(second.status(), 201);
     (first, unit)
 }

@@ -77,18 +77,16 @@ async fn pending(app: &TestApp, s: &Setup, key: &str) -> String {
         .json()
         .await
         .unwrap();
-    let booking: Value = app
-        .client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(&s.customer)
-        .header("idempotency-key", key)
-        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let booking: Value = crate::helpers::book(
+        app,
+        &s.customer,
+        key,
+        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let reference = booking["reference"].as_str().unwrap().to_owned();
     app.post_ok(
         &format!("/v1/bookings/{reference}/confirm"),

@@ -130,18 +130,16 @@ async fn confirmed_booking(app: &TestApp, customer: &str, agent: &str, key: &str
         .json()
         .await
         .unwrap();
-    let booking: Value = app
-        .client
-        .post(app.url("/v1/bookings"))
-        .bearer_auth(customer)
-        .header("idempotency-key", key)
-        .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let booking: Value = crate::helpers::book(
+        app,
+        customer,
+        key,
+        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let id = booking["id"].as_str().unwrap().to_owned();
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
