@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, day, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
 
 fn maildev() -> String {
     std::env::var("WASIT_TEST_MAILDEV_URL").unwrap_or_else(|_| {
@@ -48,33 +48,15 @@ async fn book(app: &TestApp, admin: &str, locale: &str) -> (String, String, Valu
         .await
         .unwrap();
     let customer = token(&session);
-    let city = format!(
-        "m{}",
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .chars()
-            .filter(char::is_ascii_lowercase)
-            .take(8)
-            .collect::<String>()
-    );
+    let city = crate::helpers::unique_city("m");
     app.local_hotel(admin, &city, "Corniche", 5, "300.00", 5)
         .await;
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(4)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let offer = crate::helpers::stay_offer(app, &city, 2, 4, 2).await;
     let booking: Value = crate::helpers::book(
         app,
         &customer,
         "mail",
-        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+        &json!({ "offer_id": offer["offer_id"] }),
     )
     .await
     .json()

@@ -525,3 +525,16 @@ pub async fn stay_offer(
         .unwrap();
     results["offers"][0].clone()
 }
+
+/// A city slug no other test uses (letters only, as slugs require), so searches see only
+/// this test's providers.
+pub fn unique_city(prefix: &str) -> String {
+    let letters: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_lowercase)
+        .take(8)
+        .collect();
+    format!("{prefix}{letters}")
+}

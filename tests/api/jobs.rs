@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use wasit::auth::Role;
 use wasit::jobs::{Job, queue, schedule};
 
-use crate::helpers::{TestApp, assert_problem, day, spawn_app};
+use crate::helpers::{TestApp, assert_problem, spawn_app};
 
 fn token(session: &Value) -> String {
     session["access_token"].as_str().unwrap().to_owned()
@@ -33,21 +33,12 @@ async fn held_booking(
     let (_, unit) = app
         .local_hotel(admin, &city, "Inn", rooms, "300.00", 5)
         .await;
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(3)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let offer = crate::helpers::stay_offer(app, &city, 2, 3, 2).await;
     let booking: Value = crate::helpers::book(
         app,
         customer,
         key,
-        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+        &json!({ "offer_id": offer["offer_id"] }),
     )
     .await
     .json()
@@ -183,21 +174,12 @@ async fn expired_holds_are_swept_and_give_their_rooms_back() {
 async fn app_booking_pair(app: &TestApp, admin: &str, customer: &str) -> (Value, String) {
     let (first, unit) = held_booking(app, admin, customer, "first", 5).await;
     let offer_city = first["provider"]["city"].as_str().unwrap().to_owned();
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city={offer_city}&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(3)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let offer = crate::helpers::stay_offer(app, &offer_city, 2, 3, 2).await;
     let second = crate::helpers::book(
         app,
         customer,
         "second",
-        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+        &json!({ "offer_id": offer["offer_id"] }),
     )
     .await;
     assert_eq!(second.status(), 201);
@@ -381,30 +363,19 @@ async fn two_workers_run_every_job_exactly_once() {
     let agent = token(&app.user_with_role(Role::Agent).await);
     let (first, _) = held_booking(&app, &admin, &customer, "k0", 50).await;
     let city = first["provider"]["city"].as_str().unwrap().to_owned();
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(3)
-        ))
+    let offer = crate::helpers::stay_offer(&app, &city, 2, 3, 2).await;
+    let mut ids = vec![first["id"].as_str().unwrap().to_owned()];
+    for i in 1..30 {
+        let booking: Value = crate::helpers::book(
+            &app,
+            &customer,
+            &format!("k{i}"),
+            &json!({ "offer_id": offer["offer_id"] }),
+        )
         .await
         .json()
         .await
         .unwrap();
-    let mut ids = vec![first["id"].as_str().unwrap().to_owned()];
-    for i in 1..30 {
-        let booking: Value = app
-            .client
-            .post(app.url("/v1/bookings"))
-            .bearer_auth(&customer)
-            .header("idempotency-key", format!("k{i}"))
-            .json(&json!({ "offer_id": results["offers"][0]["offer_id"] }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         ids.push(booking["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, day, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app};
 
 fn token(session: &Value) -> String {
     session["access_token"].as_str().unwrap().to_owned()
@@ -67,21 +67,12 @@ async fn setup(app: &TestApp) -> Setup {
 
 /// A booking the agent has handed on (pending), not yet confirmed by the job.
 async fn pending(app: &TestApp, s: &Setup, key: &str) -> String {
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city=taif&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(3)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let offer = crate::helpers::stay_offer(app, "taif", 2, 3, 2).await;
     let booking: Value = crate::helpers::book(
         app,
         &s.customer,
         key,
-        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+        &json!({ "offer_id": offer["offer_id"] }),
     )
     .await
     .json()

@@ -120,21 +120,12 @@ async fn point_webhooks_at(app: &TestApp, admin: &str, provider: &str, url: &str
 
 /// Books a night and has an agent confirm it; returns the booking id.
 async fn confirmed_booking(app: &TestApp, customer: &str, agent: &str, key: &str) -> String {
-    let results: Value = app
-        .search(&format!(
-            "kind=hotel&city=abha&check_in={}&check_out={}&guests=2",
-            day(2),
-            day(3)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let offer = crate::helpers::stay_offer(app, "abha", 2, 3, 2).await;
     let booking: Value = crate::helpers::book(
         app,
         customer,
         key,
-        &json!({ "offer_id": results["offers"][0]["offer_id"] }),
+        &json!({ "offer_id": offer["offer_id"] }),
     )
     .await
     .json()
