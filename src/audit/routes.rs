@@ -4,11 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use super::service::{
-    self, AuditQuery, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, office_day_start,
-};
+use super::service::{self, AuditQuery, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor};
 use super::store::AuditFilter;
 use crate::auth::Admin;
+use crate::domain::office_day_start;
 use crate::error::ApiError;
 use crate::http::RouteTable;
 use crate::http::query::QueryParams;

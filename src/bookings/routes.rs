@@ -1,9 +1,6 @@
 //! `/v1/bookings…`: extract, call the service, map the result.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -14,8 +11,10 @@ use super::service::{Actor, BookingKey, Contact, NewBooking};
 use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;
+use crate::domain::office_day_start;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
+use crate::http::cursor;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::idempotency::require_key;
@@ -155,19 +154,6 @@ async fn bookings_get(
     Ok(HttpResponse::Ok().json(booking))
 }
 
-fn encode_cursor((created_at, id): (DateTime<Utc>, Uuid)) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.to_rfc3339()))
-}
-
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let (at, id) = text.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        id.parse().ok()?,
-    ))
-}
-
 async fn bookings_list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -189,7 +175,7 @@ async fn bookings_list(
     let after = match params.text("cursor").map(str::to_owned) {
         None => None,
         Some(cursor) => {
-            let decoded = decode_cursor(&cursor);
+            let decoded = cursor::decode::<Uuid>(&cursor);
             if decoded.is_none() {
                 params.error("cursor", "is not a cursor this API gave out");
             }
@@ -198,13 +184,10 @@ async fn bookings_list(
     };
     params.finish()?;
     // Dates are the office's (Riyadh) days.
-    let riyadh = chrono_tz::Asia::Riyadh;
     let filter = BookingFilter {
         status,
-        starts_from: from.map(|d| crate::providers::local::local_midnight(d, riyadh)),
-        starts_before: to
-            .and_then(|d| d.succ_opt())
-            .map(|d| crate::providers::local::local_midnight(d, riyadh)),
+        starts_from: from.map(office_day_start),
+        starts_before: to.and_then(|d| d.succ_opt()).map(office_day_start),
         provider_id,
         customer_id,
         flagged,
@@ -212,8 +195,9 @@ async fn bookings_list(
         limit,
     };
     let (bookings, next) = state.bookings.list(&actor(&req, caller), filter).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "bookings": bookings, "next_cursor": next.map(encode_cursor) })))
+    Ok(HttpResponse::Ok().json(
+        json!({ "bookings": bookings, "next_cursor": next.map(|(at, id)| cursor::encode(at, id)) }),
+    ))
 }
 
 async fn bookings_confirm(
@@ -282,18 +266,4 @@ async fn provider_bookings_ack(
         )
         .await?;
     Ok(HttpResponse::Ok().json(booking))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let position = (Utc::now(), Uuid::new_v4());
-        let decoded = decode_cursor(&encode_cursor(position)).unwrap();
-        assert_eq!(decoded.1, position.1);
-        assert_eq!(decoded.0.timestamp_micros(), position.0.timestamp_micros());
-        assert!(decode_cursor("not-a-cursor").is_none());
-    }
 }

@@ -3,7 +3,9 @@
 mod email;
 mod locale;
 mod phone;
+mod time;
 
 pub use email::Email;
 pub use locale::Locale;
 pub use phone::PhoneNumber;
+pub use time::{OFFICE_TIMEZONE, local_instant, local_midnight, office_day_start};

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use icalendar::{
     Calendar, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike, EventStatus,
@@ -32,6 +32,7 @@ use super::model::{
     AvailabilityQuery, BookingRequest, CaldavRoomType, CaldavSettings, ProviderOffer, ProviderRef,
     StayQuery,
 };
+use crate::domain::{local_instant, local_midnight};
 
 const CALENDAR_CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
 const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
@@ -199,8 +200,8 @@ impl CaldavAdapter {
             unit_code: room_type.code.clone(),
             unit_name_ar: room_type.name_ar.clone(),
             unit_name_en: room_type.name_en.clone(),
-            start: local_midnight(self.timezone, stay.check_in),
-            end: local_midnight(self.timezone, stay.check_out),
+            start: local_midnight(stay.check_in, self.timezone),
+            end: local_midnight(stay.check_out, self.timezone),
             quantity: stay.rooms,
             provider_price,
             slot_ref: None,
@@ -238,8 +239,8 @@ fn nights(timezone: Tz, check_in: NaiveDate, check_out: NaiveDate) -> Vec<Night>
         .iter_days()
         .take_while(|day| *day < check_out)
         .map(|day| Night {
-            start: local_midnight(timezone, day),
-            end: local_midnight(timezone, day.succ_opt().unwrap_or(day)),
+            start: local_midnight(day, timezone),
+            end: local_midnight(day.succ_opt().unwrap_or(day), timezone),
         })
         .collect()
 }
@@ -284,24 +285,6 @@ fn rooms_taken(
             u32::try_from(n).unwrap_or(u32::MAX)
         })
         .collect()
-}
-
-/// The instant a local date starts. A midnight skipped by a DST change (some zones jump from
-/// 00:00 to 01:00) starts at the first local time that exists.
-fn local_midnight(timezone: Tz, date: NaiveDate) -> DateTime<Utc> {
-    local_instant(timezone, date.and_time(chrono::NaiveTime::MIN))
-}
-
-fn local_instant(timezone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    match timezone.from_local_datetime(&local) {
-        LocalResult::Single(instant) | LocalResult::Ambiguous(instant, _) => {
-            instant.with_timezone(&Utc)
-        }
-        LocalResult::None => (1..=4)
-            .filter_map(|hours| local.checked_add_signed(TimeDelta::hours(hours)))
-            .find_map(|later| timezone.from_local_datetime(&later).earliest())
-            .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc)),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,7 +336,7 @@ fn occupancy(event: &Event, timezone: Tz) -> Result<Occupancy, AdapterError> {
         after(&start_value, duration, timezone)
     } else if let DatePerhapsTime::Date(date) = start_value {
         // RFC 5545: an all-day DTSTART alone lasts one day.
-        local_midnight(timezone, date.succ_opt().unwrap_or(date))
+        local_midnight(date.succ_opt().unwrap_or(date), timezone)
     } else {
         start
     };
@@ -373,7 +356,7 @@ fn occupancy(event: &Event, timezone: Tz) -> Result<Occupancy, AdapterError> {
 /// time; an unknown TZID (custom VTIMEZONE names) falls back to the hotel's zone as well.
 fn instant(value: &DatePerhapsTime, timezone: Tz) -> DateTime<Utc> {
     match value {
-        DatePerhapsTime::Date(date) => local_midnight(timezone, *date),
+        DatePerhapsTime::Date(date) => local_midnight(*date, timezone),
         DatePerhapsTime::DateTime(CalendarDateTime::Utc(instant)) => *instant,
         DatePerhapsTime::DateTime(CalendarDateTime::Floating(local)) => {
             local_instant(timezone, *local)
@@ -400,7 +383,7 @@ fn after(start: &DatePerhapsTime, duration: TimeDelta, timezone: Tz) -> DateTime
             .ok()
             .and_then(|days| date.checked_add_days(Days::new(days)))
             .unwrap_or(*date);
-        return local_midnight(timezone, end_date) + remainder;
+        return local_midnight(end_date, timezone) + remainder;
     }
     let start = instant(start, timezone);
     start.checked_add_signed(duration).unwrap_or(start)
@@ -1135,7 +1118,7 @@ mod tests {
     #[test]
     fn caldav_dst_gap_midnight_is_the_first_existing_time() {
         // Santiago skipped 00:00 to 01:00 on 2022-09-11.
-        let start = local_midnight(chrono_tz::America::Santiago, date(2022, 9, 11));
+        let start = local_midnight(date(2022, 9, 11), chrono_tz::America::Santiago);
         assert_eq!(start.to_rfc3339(), "2022-09-11T04:00:00+00:00");
     }
 

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -593,10 +593,7 @@ impl Window {
 
 /// The first instant of a local day (not always 00:00 where DST skips midnight).
 fn start_of_day(day: NaiveDate, timezone: Tz) -> Option<DateTime<Tz>> {
-    (0..4).find_map(|hour| {
-        let time = NaiveTime::from_hms_opt(hour, 0, 0)?;
-        timezone.from_local_datetime(&day.and_time(time)).earliest()
-    })
+    Some(crate::domain::local_midnight(day, timezone).with_timezone(&timezone))
 }
 
 /// Opaque text for the hospital's staff: who to call about this booking.

@@ -10,25 +10,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::{ProviderOffer, SlotQuery, StayQuery};
+pub use crate::domain::local_midnight;
 use crate::schema::inventory_cells;
-
-/// The instant a local date begins in `timezone` (the first instant, should a DST gap
-/// swallow midnight; Saudi time has none, but providers abroad might).
-pub fn local_midnight(date: NaiveDate, timezone: Tz) -> DateTime<Utc> {
-    let midnight = date.and_time(NaiveTime::MIN);
-    match timezone.from_local_datetime(&midnight) {
-        chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => {
-            at.with_timezone(&Utc)
-        }
-        chrono::LocalResult::None => timezone
-            .from_local_datetime(&(midnight + Duration::hours(1)))
-            .earliest()
-            .map_or_else(
-                || Utc.from_utc_datetime(&midnight),
-                |at| at.with_timezone(&Utc),
-            ),
-    }
-}
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = inventory_cells)]
@@ -302,26 +285,4 @@ pub fn search_slots(
             (row.provider_id, offer)
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_midnight_in_riyadh_is_21_utc_the_day_before() {
-        let at = local_midnight(
-            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            chrono_tz::Asia::Riyadh,
-        );
-        assert_eq!(at.to_rfc3339(), "2026-11-30T21:00:00+00:00");
-    }
-
-    #[test]
-    fn local_midnight_survives_a_dst_gap() {
-        // Santiago skips 00:00-01:00 on its spring-forward day.
-        let day = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
-        let at = local_midnight(day, chrono_tz::America::Santiago);
-        assert!(at > local_midnight(day.pred_opt().unwrap(), chrono_tz::America::Santiago));
-    }
 }

@@ -7,8 +7,8 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wasit::audit::AuditEntry;
-use wasit::audit::service::OFFICE_TIMEZONE;
 use wasit::auth::Role;
+use wasit::domain::OFFICE_TIMEZONE;
 
 use crate::helpers::{TestApp, assert_problem, problem_fields, spawn_app};
 
