@@ -119,8 +119,8 @@ ensure_postgres() {
 }
 
 # The real outside servers the tests talk to (PEERS.md): a FHIR R4 server (Medplum's router),
-# a CalDAV server (Radicale) and an SMTP server (maildev), installed under $WASIT_PEERS_DIR
-# on first use.
+# a CalDAV server (Radicale), an SMTP server (maildev) and a Stripe-API fake (localstripe),
+# installed under $WASIT_PEERS_DIR on first use.
 start_test_peers() {
   export WASIT_PEERS_DIR="${WASIT_PEERS_DIR:-$TARGET_DIR/peers}"
   mkdir -p "$WASIT_PEERS_DIR"
@@ -133,7 +133,7 @@ start_test_peers() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
   fi
   local fhir_port="${WASIT_TEST_FHIR_PORT:-18103}" caldav_port="${WASIT_TEST_CALDAV_PORT:-15232}"
-  log "starting the FHIR, CalDAV and SMTP test servers"
+  log "starting the FHIR, CalDAV, SMTP and Stripe test servers"
   bash "$ROOT/tests/peers/fhir/start.sh" "$fhir_port" >&2
   bash "$ROOT/tests/peers/caldav/start.sh" "$caldav_port" >&2
   local smtp_port="${WASIT_TEST_SMTP_PORT:-11025}" maildev_port="${WASIT_TEST_MAILDEV_PORT:-11080}"
@@ -151,10 +151,14 @@ start_test_peers() {
   export WASIT_TEST_PYTHON="$hooks_venv/bin/python"
   export WASIT_TEST_FHIR_URL="http://127.0.0.1:$fhir_port/fhir/R4"
   export WASIT_TEST_CALDAV_URL="http://127.0.0.1:$caldav_port"
+  local stripe_port="${WASIT_TEST_STRIPE_PORT:-18420}"
+  bash "$ROOT/tests/peers/stripe/start.sh" "$stripe_port" >&2
+  export WASIT_TEST_STRIPE_URL="http://127.0.0.1:$stripe_port"
 }
 
 stop_test_peers() {
   bash "$ROOT/tests/peers/fhir/stop.sh" >/dev/null 2>&1 || true
   bash "$ROOT/tests/peers/caldav/stop.sh" >/dev/null 2>&1 || true
   bash "$ROOT/tests/peers/smtp/stop.sh" >/dev/null 2>&1 || true
+  bash "$ROOT/tests/peers/stripe/stop.sh" >/dev/null 2>&1 || true
 }

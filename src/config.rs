@@ -67,6 +67,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub email: EmailSettings,
     pub pricing: PricingSettings,
+    pub payments: PaymentSettings,
+    pub invoices: InvoiceSettings,
     pub log: LogSettings,
 }
 
@@ -146,6 +148,48 @@ pub struct PricingSettings {
     pub service_fee: rust_decimal::Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub vat_rate: rust_decimal::Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    Sandbox,
+    Stripe,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    pub gateway: GatewayKind,
+    pub action_minutes: u32,
+    pub return_url: String,
+    pub dunning_retry_days: Vec<u32>,
+    pub renewals_cron: String,
+    pub stripe: StripeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    pub api_base: String,
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+    pub webhook_tolerance_secs: u64,
+    pub timeout_ms: u64,
+}
+
+/// The seller on every tax invoice (ZATCA phase 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceSettings {
+    pub seller_name_ar: String,
+    pub seller_name_en: String,
+    pub vat_number: String,
+    pub commercial_registration: String,
+    pub address_ar: String,
+    pub address_en: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +311,80 @@ impl Settings {
             .try_deserialize()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    fn validate_payments(&self) -> Result<(), ConfigError> {
+        let payments = &self.payments;
+        if !(1..=120).contains(&payments.action_minutes) {
+            return Err(invalid(
+                "payments.action_minutes",
+                "must be between 1 and 120",
+            ));
+        }
+        if !payments.return_url.starts_with("http") {
+            return Err(invalid("payments.return_url", "must be an http(s) URL"));
+        }
+        let retries = &payments.dunning_retry_days;
+        if retries.is_empty() || retries.windows(2).any(|w| w[0] >= w[1]) || retries[0] == 0 {
+            return Err(invalid(
+                "payments.dunning_retry_days",
+                "must be a non-empty, strictly increasing list of positive days",
+            ));
+        }
+        if payments.renewals_cron.split_whitespace().count() != 6 {
+            return Err(invalid(
+                "payments.renewals_cron",
+                "must be a cron expression with seconds: `sec min hour day month weekday`",
+            ));
+        }
+        if payments.gateway == GatewayKind::Stripe {
+            let stripe = &payments.stripe;
+            if stripe
+                .secret_key
+                .as_ref()
+                .is_none_or(|k| !k.expose_secret().starts_with("sk_"))
+            {
+                return Err(invalid(
+                    "payments.stripe.secret_key",
+                    "must be set to an sk_… key when payments.gateway is stripe \
+                     (WASIT__PAYMENTS__STRIPE__SECRET_KEY)",
+                ));
+            }
+            if stripe.webhook_secret.is_none() {
+                return Err(invalid(
+                    "payments.stripe.webhook_secret",
+                    "must be set when payments.gateway is stripe \
+                     (WASIT__PAYMENTS__STRIPE__WEBHOOK_SECRET)",
+                ));
+            }
+        }
+        let invoices = &self.invoices;
+        // A Saudi VAT registration number: 15 digits, starting and ending with 3.
+        let vat = invoices.vat_number.as_bytes();
+        if vat.len() != 15
+            || !vat.iter().all(u8::is_ascii_digit)
+            || vat[0] != b'3'
+            || vat[14] != b'3'
+        {
+            return Err(invalid(
+                "invoices.vat_number",
+                "must be 15 digits starting and ending with 3",
+            ));
+        }
+        for (key, value) in [
+            ("invoices.seller_name_ar", &invoices.seller_name_ar),
+            ("invoices.seller_name_en", &invoices.seller_name_en),
+            (
+                "invoices.commercial_registration",
+                &invoices.commercial_registration,
+            ),
+        ] {
+            // The ZATCA QR stores each value's length in one byte.
+            if value.trim().is_empty() || value.len() > 255 {
+                return Err(invalid(key, "must be 1 to 255 bytes"));
+            }
+        }
+        Ok(())
     }
 
     /// Checks what types cannot: ranges, lengths, relations between keys.
@@ -391,6 +509,7 @@ impl Settings {
                 "must be between 1 and 1440",
             ));
         }
+        self.validate_payments()?;
         let jobs = &self.jobs;
         if !(1..=64).contains(&jobs.workers) {
             return Err(invalid("jobs.workers", "must be between 1 and 64"));

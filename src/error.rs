@@ -95,6 +95,12 @@ pub enum ApiError {
     #[error("the offer has expired; search again for a fresh one")]
     OfferExpired,
 
+    // --- money
+    /// The gateway refused the card; `reason` is its code (`card_declined`,
+    /// `insufficient_funds`, `expired_card`, `authentication_required`, …).
+    #[error("the payment was declined: {message}")]
+    PaymentDeclined { reason: String, message: String },
+
     // --- the service
     #[error("a dependency is unavailable; try again shortly")]
     Unavailable(#[source] anyhow::Error),
@@ -143,6 +149,7 @@ impl ApiError {
             Self::IdempotencyMismatch => "idempotency.mismatch",
             Self::IdempotencyInProgress => "idempotency.in_progress",
             Self::OfferExpired => "offer.expired",
+            Self::PaymentDeclined { .. } => "payment.declined",
             Self::Unavailable(_) => "service.unavailable",
             Self::Internal(_) => "internal",
         }
@@ -176,6 +183,7 @@ impl ApiError {
             Self::IdempotencyMismatch => "Idempotency key reused",
             Self::IdempotencyInProgress => "Request in progress",
             Self::OfferExpired => "Offer expired",
+            Self::PaymentDeclined { .. } => "Payment declined",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -218,6 +226,9 @@ pub struct Problem<'a> {
     /// `booking.offer_changed`: the offer as it stands now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer: Option<&'a serde_json::Value>,
+    /// `payment.declined`: the gateway's reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<&'a str>,
 }
 
 /// `type` is a URN built from the stable code: it identifies the problem without
@@ -236,6 +247,7 @@ impl ResponseError for ApiError {
             | Self::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OfferExpired => StatusCode::GONE,
+            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -284,6 +296,10 @@ impl ResponseError for ApiError {
                 Self::OfferChanged { fresh } => Some(fresh),
                 _ => None,
             },
+            decline_reason: match self {
+                Self::PaymentDeclined { reason, .. } => Some(reason),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -320,6 +336,27 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
             "inventory.overlap",
             "these slots overlap slots the unit already has",
         ),
+        Some("payments_one_live_per_booking") => conflict(
+            "payment.in_progress",
+            "this booking already has a payment under way or completed",
+        ),
+        Some("payments_one_signup_per_customer") => conflict(
+            "payment.in_progress",
+            "a subscription payment for this customer is already under way",
+        ),
+        Some("payments_one_per_period") => conflict(
+            "payment.in_progress",
+            "this subscription period is already paid or being paid",
+        ),
+        Some("payments_refund_within_captured") => conflict(
+            "refund.exceeds_captured",
+            "a refund cannot exceed what was captured and not yet refunded",
+        ),
+        Some("subscriptions_one_live_per_customer") => conflict(
+            "subscription.exists",
+            "this customer already has a live subscription; change its plan instead",
+        ),
+        Some("plans_code_key") => conflict("plan.code_taken", "a plan with this code exists"),
         _ => conflict(
             "conflict",
             "the request conflicts with the current state of a resource",

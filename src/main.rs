@@ -114,7 +114,7 @@ async fn start_jobs(
 ) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
     let worker = wasit::jobs::worker::Worker::for_state(state, &settings.jobs);
     wasit::jobs::worker::spawn_workers(&worker, settings.jobs.workers);
-    wasit::jobs::schedule::start(state.pool.clone(), &settings.jobs, worker.wake.clone()).await
+    wasit::jobs::schedule::start(state.pool.clone(), settings, worker.wake.clone()).await
 }
 
 fn worker(settings: Settings) -> anyhow::Result<()> {

@@ -75,6 +75,8 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        gateway -> Nullable<Text>,
+        gateway_customer_ref -> Nullable<Text>,
     }
 }
 
@@ -147,6 +149,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         cancellation_policy -> Jsonb,
         webhook_disabled_at -> Nullable<Timestamptz>,
+        prepaid -> Bool,
     }
 }
 
@@ -214,6 +217,155 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateway_events (gateway, event_id) {
+        gateway -> Text,
+        event_id -> Text,
+        kind -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invoice_sequences (series, year) {
+        series -> Text,
+        year -> Int4,
+        last -> Int4,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Uuid,
+        number -> Text,
+        series -> Text,
+        year -> Int4,
+        seq -> Int4,
+        customer_id -> Uuid,
+        payment_id -> Uuid,
+        refund_id -> Nullable<Uuid>,
+        original_invoice_id -> Nullable<Uuid>,
+        buyer_name -> Text,
+        seller -> Jsonb,
+        lines -> Jsonb,
+        subtotal -> Numeric,
+        vat_total -> Numeric,
+        total -> Numeric,
+        qr -> Text,
+        issued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> Int8,
+        transaction_id -> Int8,
+        account -> Text,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    ledger_transactions (id) {
+        id -> Int8,
+        kind -> Text,
+        payment_id -> Nullable<Uuid>,
+        refund_id -> Nullable<Uuid>,
+        invoice_id -> Nullable<Uuid>,
+        posted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payment_methods (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        gateway -> Text,
+        gateway_ref -> Text,
+        brand -> Text,
+        last4 -> Text,
+        exp_month -> Int4,
+        exp_year -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        purpose -> Text,
+        booking_id -> Nullable<Uuid>,
+        subscription_id -> Nullable<Uuid>,
+        period_start -> Nullable<Timestamptz>,
+        amount -> Numeric,
+        refunded -> Numeric,
+        currency -> Text,
+        lines -> Jsonb,
+        status -> Text,
+        gateway -> Text,
+        gateway_ref -> Nullable<Text>,
+        action_url -> Nullable<Text>,
+        payment_method_id -> Nullable<Uuid>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Uuid,
+        code -> Text,
+        name_ar -> Text,
+        name_en -> Text,
+        price -> Numeric,
+        billing_interval -> Text,
+        trial_days -> Int4,
+        fee_discount_percent -> Int4,
+        bookings_per_period -> Nullable<Int4>,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount -> Numeric,
+        reason -> Text,
+        status -> Text,
+        gateway_ref -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        plan_id -> Uuid,
+        status -> Text,
+        payment_method_id -> Nullable<Uuid>,
+        current_period_start -> Timestamptz,
+        current_period_end -> Timestamptz,
+        cancel_at_period_end -> Bool,
+        canceled_at -> Nullable<Timestamptz>,
+        dunning_attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
@@ -227,18 +379,39 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(units -> providers (provider_id));
 diesel::joinable!(users -> providers (provider_id));
 diesel::joinable!(webhook_deliveries -> providers (provider_id));
+diesel::joinable!(invoices -> customers (customer_id));
+diesel::joinable!(invoices -> payments (payment_id));
+diesel::joinable!(invoices -> refunds (refund_id));
+diesel::joinable!(ledger_entries -> ledger_transactions (transaction_id));
+diesel::joinable!(payment_methods -> customers (customer_id));
+diesel::joinable!(payments -> bookings (booking_id));
+diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(payments -> subscriptions (subscription_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(subscriptions -> customers (customer_id));
+diesel::joinable!(subscriptions -> plans (plan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     booking_events,
     bookings,
     customers,
+    gateway_events,
     idempotency_keys,
+    invoice_sequences,
+    invoices,
     inventory_cells,
     jobs,
+    ledger_entries,
+    ledger_transactions,
     login_throttles,
+    payment_methods,
+    payments,
+    plans,
     providers,
     refresh_tokens,
+    refunds,
+    subscriptions,
     units,
     users,
     webhook_deliveries,

@@ -30,6 +30,7 @@ pub struct AppState {
     pub searcher: Arc<Searcher>,
     pub bookings: Bookings,
     pub mailer: Arc<crate::notify::email::Mailer>,
+    pub billing: crate::billing::Billing,
     pub search_limits: SearchSettings,
     pub trust_forwarded_for: bool,
 }
@@ -48,12 +49,24 @@ impl AppState {
             offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
         };
         let searcher = Arc::new(searcher);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let payments = &settings.payments;
         Ok(Self {
+            billing: crate::billing::Billing {
+                pool: pool.clone(),
+                gateway: Arc::new(crate::billing::gateway::Gateway::from_settings(payments)?),
+                seller: Arc::new((&settings.invoices).into()),
+                vat_rate: settings.pricing.vat_rate,
+                action_window: chrono::Duration::minutes(i64::from(payments.action_minutes)),
+                return_url: payments.return_url.clone(),
+                dunning_days: payments.dunning_retry_days.clone().into(),
+                wake: wake.clone(),
+            },
             bookings: Bookings {
                 pool: pool.clone(),
                 searcher: searcher.clone(),
                 hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
-                wake: Arc::new(tokio::sync::Notify::new()),
+                wake,
                 ack_deadline: chrono::Duration::minutes(i64::from(
                     settings.bookings.ack_deadline_minutes,
                 )),
@@ -77,6 +90,7 @@ pub fn route_table() -> RouteTable {
     auth::routes::routes(&mut table);
     providers::routes::routes(&mut table);
     bookings::routes::routes(&mut table);
+    crate::billing::routes::routes(&mut table);
     crate::jobs::routes::routes(&mut table);
     crate::notify::routes::routes(&mut table);
     crate::customers::routes::routes(&mut table);

@@ -1,3 +1,16 @@
-//! Money: prices, fees and VAT. (Plans, payments, the ledger and invoices join here.)
+//! Money: prices and VAT (`money`), the gateways that move it (`gateway`), saved cards
+//! (`methods`), plans and subscriptions, payments and refunds, the double-entry ledger,
+//! and tax invoices with the ZATCA QR code. HTTP lives in `routes`.
 
+pub mod gateway;
+pub mod invoices;
+pub mod ledger;
+pub mod methods;
 pub mod money;
+pub mod payments;
+pub mod plans;
+pub mod refunds;
+pub mod routes;
+pub mod subscriptions;
+
+pub use payments::Billing;

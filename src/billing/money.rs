@@ -2,11 +2,15 @@
 //! each line rounded half-up (away from zero at .5).
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Rounds to halalas (0.01 SAR), half-up.
+use super::ledger::Account;
+
+/// Rounds to halalas (0.01 SAR), half-up, always written with two decimals ("0.00").
 pub fn round_sar(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    let mut rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(2);
+    rounded
 }
 
 /// One line of a price: what it is, how much, and whether VAT applies to it.
@@ -36,8 +40,14 @@ pub struct FeePolicy {
 
 impl FeePolicy {
     pub fn quote(&self, provider_price: Decimal) -> Quote {
+        self.quote_with_discount(provider_price, 0)
+    }
+
+    /// A subscriber's quote: `discount_percent` off our fee (100 waives it).
+    pub fn quote_with_discount(&self, provider_price: Decimal, discount_percent: i32) -> Quote {
         let provider_price = round_sar(provider_price);
-        let fee = round_sar(self.service_fee);
+        let kept = Decimal::from(100 - discount_percent.clamp(0, 100)) / Decimal::ONE_HUNDRED;
+        let fee = round_sar(self.service_fee * kept);
         let vat = round_sar(fee * self.vat_rate);
         let lines = vec![
             PriceLine {
@@ -68,10 +78,184 @@ impl FeePolicy {
     }
 }
 
+/// One line of what a customer is charged (and invoiced): the net amount, its VAT rounded
+/// on this line, and the ledger account its net amount is credited to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeLine {
+    /// `provider_price`, `service_fee` or `plan`.
+    pub code: String,
+    pub label_ar: String,
+    pub label_en: String,
+    pub account: Account,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub net: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub vat_rate: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub vat: Decimal,
+}
+
+impl ChargeLine {
+    pub fn new(
+        code: &str,
+        (label_ar, label_en): (&str, &str),
+        account: Account,
+        net: Decimal,
+        vat_rate: Decimal,
+    ) -> Self {
+        let net = round_sar(net);
+        Self {
+            code: code.to_owned(),
+            label_ar: label_ar.to_owned(),
+            label_en: label_en.to_owned(),
+            account,
+            net,
+            vat_rate,
+            vat: round_sar(net * vat_rate),
+        }
+    }
+
+    pub fn gross(&self) -> Decimal {
+        self.net + self.vat
+    }
+}
+
+/// Sums of a set of lines.
+pub fn totals(lines: &[ChargeLine]) -> (Decimal, Decimal, Decimal) {
+    let net: Decimal = lines.iter().map(|l| l.net).sum();
+    let vat: Decimal = lines.iter().map(|l| l.vat).sum();
+    (net, vat, net + vat)
+}
+
+/// Splits a refund of `amount` (with VAT) over the lines of a payment, in proportion to
+/// what each line still has unrefunded (`remaining`, same order as `lines`), so a credit
+/// note reverses revenue, VAT and provider money in the shares they were charged. Each
+/// share is rounded to the halala; the last line with room takes the remainder, so the
+/// shares sum to `amount` exactly. `None` when `amount` exceeds what remains.
+pub fn allocate_refund(remaining: &[ChargeLine], amount: Decimal) -> Option<Vec<ChargeLine>> {
+    let available: Decimal = remaining.iter().map(ChargeLine::gross).sum();
+    if amount <= Decimal::ZERO || amount > available {
+        return None;
+    }
+    let mut grosses: Vec<Decimal> = remaining
+        .iter()
+        .map(|line| round_sar(line.gross() * amount / available).min(line.gross()))
+        .collect();
+    // Rounding leaves at most a few halalas over or under: settle them on lines with room.
+    let mut diff = amount - grosses.iter().copied().sum::<Decimal>();
+    for (share, line) in grosses.iter_mut().zip(remaining).rev() {
+        let room = if diff > Decimal::ZERO {
+            diff.min(line.gross() - *share)
+        } else {
+            diff.max(-*share)
+        };
+        *share += room;
+        diff -= room;
+    }
+    debug_assert!(diff.is_zero());
+    Some(
+        remaining
+            .iter()
+            .zip(grosses)
+            .filter(|(_, gross)| !gross.is_zero())
+            .map(|(line, gross)| {
+                // The line's VAT in the same proportion (all of it for the whole line), so a
+                // series of refunds ends exactly at the VAT charged.
+                let vat = if gross == line.gross() {
+                    line.vat
+                } else {
+                    round_sar(line.vat * gross / line.gross()).min(line.vat)
+                };
+                ChargeLine {
+                    net: gross - vat,
+                    vat,
+                    ..line.clone()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// What of `charged` is left after the refunds in `refunded` (same codes), line by line.
+pub fn unrefunded(charged: &[ChargeLine], refunded: &[ChargeLine]) -> Vec<ChargeLine> {
+    charged
+        .iter()
+        .map(|line| {
+            let (net, vat) = refunded
+                .iter()
+                .filter(|r| r.code == line.code)
+                .fold((line.net, line.vat), |(net, vat), r| {
+                    (net - r.net, vat - r.vat)
+                });
+            ChargeLine {
+                net,
+                vat,
+                ..line.clone()
+            }
+        })
+        .filter(|line| line.gross() > Decimal::ZERO)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal::dec;
+
+    fn booking_lines() -> Vec<ChargeLine> {
+        vec![
+            ChargeLine::new(
+                "provider_price",
+                ("", ""),
+                Account::ProviderPayable,
+                dec!(450),
+                dec!(0),
+            ),
+            ChargeLine::new(
+                "service_fee",
+                ("", ""),
+                Account::FeeRevenue,
+                dec!(25),
+                dec!(0.15),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_refund_splits_in_proportion_and_sums_exactly() {
+        let lines = booking_lines();
+        assert_eq!(totals(&lines), (dec!(475.00), dec!(3.75), dec!(478.75)));
+        for amount in [
+            dec!(0.01),
+            dec!(0.03),
+            dec!(100),
+            dec!(239.38),
+            dec!(478.74),
+            dec!(478.75),
+        ] {
+            let shares = allocate_refund(&lines, amount).unwrap();
+            assert_eq!(totals(&shares).2, amount, "{amount}");
+            for share in &shares {
+                let line = lines.iter().find(|l| l.code == share.code).unwrap();
+                assert!(share.net <= line.net && share.vat <= line.vat, "{share:?}");
+            }
+        }
+        assert!(allocate_refund(&lines, dec!(478.76)).is_none());
+        assert!(allocate_refund(&lines, dec!(0)).is_none());
+    }
+
+    #[test]
+    fn refunds_in_steps_never_exceed_the_lines() {
+        let lines = booking_lines();
+        let mut refunded = Vec::new();
+        for step in [dec!(100.01), dec!(0.02), dec!(300), dec!(78.72)] {
+            let remaining = unrefunded(&lines, &refunded);
+            refunded.extend(allocate_refund(&remaining, step).unwrap());
+        }
+        assert_eq!(totals(&refunded).2, dec!(478.75));
+        assert!(unrefunded(&lines, &refunded).is_empty());
+        assert!(allocate_refund(&unrefunded(&lines, &refunded), dec!(0.01)).is_none());
+    }
 
     #[test]
     fn rounds_half_up_to_halalas() {
@@ -91,6 +275,22 @@ mod tests {
         assert_eq!(amounts, [dec!(450.00), dec!(25.00), dec!(3.75)]);
         assert_eq!(quote.total, dec!(478.75));
         assert_eq!(serde_json::to_value(&quote).unwrap()["total"], "478.75");
+    }
+
+    #[test]
+    fn a_plan_discount_lowers_the_fee_and_its_vat() {
+        let policy = FeePolicy {
+            service_fee: dec!(25),
+            vat_rate: dec!(0.15),
+        };
+        let half = policy.quote_with_discount(dec!(450), 50);
+        assert_eq!(half.lines[1].amount, dec!(12.50));
+        assert_eq!(half.lines[2].amount, dec!(1.88)); // 1.875 half-up
+        assert_eq!(half.total, dec!(464.38));
+        assert_eq!(
+            policy.quote_with_discount(dec!(450), 100).total,
+            dec!(450.00)
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack);
 }
 
-fn actor(req: &HttpRequest, caller: Caller) -> Actor {
+pub(crate) fn actor(req: &HttpRequest, caller: Caller) -> Actor {
     Actor {
         user_id: caller.user_id,
         role: caller.role,
@@ -40,7 +40,7 @@ fn actor(req: &HttpRequest, caller: Caller) -> Actor {
 }
 
 /// `{booking}` is the id or the reference (`WS-7K3F9Q`, any case).
-fn booking_key(raw: &str) -> Result<BookingKey, ApiError> {
+pub(crate) fn booking_key(raw: &str) -> Result<BookingKey, ApiError> {
     if let Ok(id) = raw.parse::<Uuid>() {
         return Ok(BookingKey {
             id: Some(id),

@@ -58,8 +58,27 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn is_staff(&self) -> bool {
+    pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Agent | Role::Admin)
+    }
+
+    /// Whose bookings this actor may pay for: a customer their own, staff anyone's.
+    pub fn payer_visibility(&self) -> Result<Visibility, ApiError> {
+        match self.role {
+            Role::Customer => Ok(Visibility::CustomerUser(self.user_id)),
+            Role::Agent | Role::Admin => Ok(Visibility::Everything),
+            Role::Provider => Err(ApiError::Forbidden),
+        }
+    }
+
+    /// Money records this actor may see: `Some(user)` limits them to that customer login's
+    /// own, `None` is everything (staff); providers see none.
+    pub fn customer_scope(&self) -> Result<Option<Uuid>, ApiError> {
+        match self.role {
+            Role::Customer => Ok(Some(self.user_id)),
+            Role::Agent | Role::Admin => Ok(None),
+            Role::Provider => Err(ApiError::Forbidden),
+        }
     }
 
     fn visibility(&self, provider_of_user: Option<Uuid>) -> Result<Visibility, ApiError> {
@@ -204,6 +223,8 @@ struct Prepared {
     /// How many inventory cells a local booking spans (nights, or one slot).
     cells: usize,
     contact: Contact,
+    /// Off our fee, from the customer's subscription plan.
+    fee_discount: i32,
 }
 
 fn field(name: &str, message: impl Into<String>) -> ApiError {
@@ -347,7 +368,9 @@ fn prepare(
             email: customer.email.as_deref().and_then(|e| Email::parse(e).ok()),
         },
     };
+    let fee_discount = crate::billing::subscriptions::fee_discount(conn, customer.id)?;
     Ok(Prepared {
+        fee_discount,
         provider,
         unit,
         customer,
@@ -382,10 +405,14 @@ impl Bookings {
             })
             .await?
         };
-        let quote = self.searcher.fees.quote(prepared.provider_price);
-        if quote.total != claims.total {
+        if self.searcher.fees.quote(prepared.provider_price).total != claims.total {
             return Err(self.offer_changed(&prepared, &claims));
         }
+        // Offers are quoted to everyone alike; a subscriber's discount applies on booking.
+        let quote = self
+            .searcher
+            .fees
+            .quote_with_discount(prepared.provider_price, prepared.fee_discount);
 
         let reference = new_reference().map_err(ApiError::Internal)?;
         let external = match &prepared.unit {
@@ -680,16 +707,23 @@ impl Bookings {
                 .map_err(adapter_error)?;
         }
         let policy: CancellationPolicy = provider_policy(&provider);
-        // Nothing is captured while a booking is held; afterwards the whole total was paid.
-        let paid = if row.status == BookingStatus::Held {
-            Decimal::ZERO
-        } else {
-            row.total
-        };
-        let refund = policy.refund(paid, row.starts_at, Utc::now());
+        let percent = policy.refund_percent(row.starts_at, Utc::now());
         let fees = self.searcher.fees;
-        run_blocking(&self.pool, move |conn| {
+        let view = run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
+                // The policy's share of what was captured goes back through the gateway
+                // (a job, after this commits); a held booking has nothing captured.
+                let refund = crate::billing::refunds::refund_booking(
+                    conn,
+                    row.id,
+                    |paid| {
+                        crate::billing::money::round_sar(
+                            paid * Decimal::from(percent) / Decimal::ONE_HUNDRED,
+                        )
+                    },
+                    &format!("booking {} cancelled ({percent}% refund)", row.reference),
+                    actor.is_staff().then_some(actor.user_id),
+                )?;
                 let updated = apply(conn, &row, BookingEvent::Cancel, Some(refund))?;
                 if let Some(unit_id) = updated.unit_id {
                     store::release_cells(
@@ -720,7 +754,9 @@ impl Bookings {
                 Ok(view(updated, &provider, &fees, None))
             })
         })
-        .await
+        .await?;
+        self.wake.notify_waiters();
+        Ok(view)
     }
 }
 

@@ -42,7 +42,7 @@ impl Bookings {
                     row,
                     BookingEvent::HoldExpired,
                     "hold expired",
-                    Decimal::ZERO,
+                    RefundShare::Nothing,
                 )
                 .await
             {
@@ -98,11 +98,15 @@ impl Bookings {
         if row.status != BookingStatus::Pending {
             return Ok(());
         }
-        let refund = row.total;
         let reason = format!("the provider did not confirm: {reason}");
-        self.end_booking(row, BookingEvent::ProviderRefused, &reason, refund)
-            .await
-            .map(|_| ())
+        self.end_booking(
+            row,
+            BookingEvent::ProviderRefused,
+            &reason,
+            RefundShare::All,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Job: confirmed bookings that start within the next day get their reminder. The
@@ -169,7 +173,7 @@ impl Bookings {
         row: BookingRow,
         event: BookingEvent,
         reason: &str,
-        refund: Decimal,
+        refund: RefundShare,
     ) -> Result<bool, String> {
         if let Some(provider_ref) = &row.provider_ref {
             let provider_id = row.provider_id;
@@ -185,15 +189,26 @@ impl Bookings {
                 .map_err(|e| e.to_string())?;
         }
         let reason = reason.to_owned();
-        run_blocking(&self.pool, move |conn| {
+        let ended = run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
                 let Some(to) = row.status.next(event) else {
                     return Ok(false);
                 };
-                let Some(updated) = store::transition(conn, row.id, row.status, to, Some(refund))?
-                else {
-                    return Ok(false);
+                let refund = match refund {
+                    RefundShare::Nothing => Decimal::ZERO,
+                    RefundShare::All => crate::billing::refunds::refund_booking(
+                        conn,
+                        row.id,
+                        |paid| paid,
+                        &reason,
+                        None,
+                    )?,
                 };
+                // Moved meanwhile: roll back (the refund decided above with it).
+                let updated = store::transition(conn, row.id, row.status, to, Some(refund))?
+                    .ok_or(ApiError::InvalidState {
+                        status: "changed meanwhile",
+                    })?;
                 if let Some(unit_id) = updated.unit_id {
                     store::release_cells(
                         conn,
@@ -213,9 +228,21 @@ impl Bookings {
                 Ok(true)
             })
         })
-        .await
-        .map_err(|e| e.describe())
+        .await;
+        match ended {
+            Err(ApiError::InvalidState { .. }) => Ok(false),
+            other => other.map_err(|e| e.describe()),
+        }
     }
+}
+
+/// What a booking ended by the system gives back of what was paid.
+#[derive(Debug, Clone, Copy)]
+enum RefundShare {
+    /// An expired hold: nothing was captured (a payment landing later is refunded then).
+    Nothing,
+    /// The provider failed us: everything.
+    All,
 }
 
 /// The history row of a transition the system made (no actor).

@@ -31,6 +31,12 @@ pub enum Job {
         booking_id: Uuid,
         event: crate::notify::templates::BookingEmail,
     },
+    /// Sweep: subscriptions due for renewal or a dunning retry are charged (or ended).
+    RenewSubscriptions,
+    /// Sweep: payments left `processing` by a crash or a timeout are settled.
+    ReconcilePayments,
+    /// Refund a decided refund through the gateway, then write its credit note.
+    ExecuteRefund { refund_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -52,6 +58,9 @@ impl Job {
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",
+            Job::RenewSubscriptions => "renew_subscriptions",
+            Job::ReconcilePayments => "reconcile_payments",
+            Job::ExecuteRefund { .. } => "execute_refund",
         }
     }
 
@@ -59,6 +68,8 @@ impl Job {
     pub fn max_attempts(&self) -> i32 {
         match self {
             Job::ConfirmBooking { .. } => 6,
+            // Money owed back: keep asking the gateway for about a day before a person looks.
+            Job::ExecuteRefund { .. } => 10,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
             _ => 3,
         }

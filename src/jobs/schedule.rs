@@ -10,7 +10,7 @@ use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use super::Job;
 use super::queue;
-use crate::config::JobSettings;
+use crate::config::Settings;
 use crate::db::{PgPool, run_blocking};
 
 /// Enqueues one tick of a sweep; returns whether this instance's copy was the one kept.
@@ -24,19 +24,31 @@ pub async fn enqueue_tick(pool: &PgPool, job: Job) -> Result<bool, crate::error:
 
 pub async fn start(
     pool: PgPool,
-    settings: &JobSettings,
+    settings: &Settings,
     wake: Arc<Notify>,
 ) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
+    let jobs = &settings.jobs;
     let entries = [
-        (settings.expire_holds_cron.clone(), Job::ExpireHolds),
+        (jobs.expire_holds_cron.clone(), Job::ExpireHolds),
+        // Payments a crash left unsettled are looked at as often as holds expire.
+        (jobs.expire_holds_cron.clone(), Job::ReconcilePayments),
         (
-            settings.complete_bookings_cron.clone(),
+            jobs.complete_bookings_cron.clone(),
             Job::CompletePastBookings,
         ),
         (
-            settings.purge_idempotency_cron.clone(),
+            jobs.purge_idempotency_cron.clone(),
             Job::PurgeIdempotencyKeys,
+        ),
+        (jobs.reminders_cron.clone(), Job::SendReminders),
+        (
+            jobs.flag_unacknowledged_cron.clone(),
+            Job::FlagUnacknowledged,
+        ),
+        (
+            settings.payments.renewals_cron.clone(),
+            Job::RenewSubscriptions,
         ),
     ];
     for (cron, job) in entries {

@@ -21,6 +21,7 @@ pub struct Worker {
     pub bookings: Bookings,
     pub wake: Arc<Notify>,
     pub mailer: Arc<crate::notify::email::Mailer>,
+    pub billing: crate::billing::Billing,
     pub settings: JobSettings,
 }
 
@@ -43,6 +44,7 @@ impl Worker {
             bookings: state.bookings.clone(),
             wake: state.bookings.wake.clone(),
             mailer: state.mailer.clone(),
+            billing: state.billing.clone(),
             settings: settings.clone(),
         }
     }
@@ -191,6 +193,9 @@ impl Worker {
             .map(|_| ())
             .map_err(|e| e.describe()),
             Job::DeliverWebhook { .. } => Err("delivered elsewhere".into()),
+            Job::RenewSubscriptions => self.billing.renew_due(chrono::Utc::now()).await.map(|_| ()),
+            Job::ReconcilePayments => self.billing.reconcile_processing().await.map(|_| ()),
+            Job::ExecuteRefund { refund_id } => self.billing.execute_refund(*refund_id).await,
             Job::SendBookingEmail { booking_id, event } => {
                 crate::notify::email::send_booking_email(
                     &self.pool,

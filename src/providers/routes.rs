@@ -147,6 +147,7 @@ pub struct CreateProviderRequest {
     adapter_settings: Option<serde_json::Value>,
     webhook_url: Option<String>,
     cancellation_policy: Option<serde_json::Value>,
+    prepaid: Option<bool>,
 }
 
 async fn providers_create(
@@ -182,6 +183,7 @@ async fn providers_create(
                 webhook_url,
                 webhook_secret: String::new(),
                 cancellation_policy: policy,
+                prepaid: body.prepaid,
             };
             let created = service::create_provider(&state.pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -237,6 +239,7 @@ pub struct UpdateProviderRequest {
     webhook_url: Option<Option<String>>,
     active: Option<bool>,
     cancellation_policy: Option<serde_json::Value>,
+    prepaid: Option<bool>,
 }
 
 async fn providers_update(
@@ -253,6 +256,7 @@ async fn providers_update(
         name_en: body.name_en.map(|v| name(&mut errors, "name_en", &v)),
         city: body.city.map(|v| slug(&mut errors, "city", &v)),
         active: body.active,
+        prepaid: body.prepaid,
         ..Default::default()
     };
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);

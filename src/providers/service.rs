@@ -28,6 +28,8 @@ pub struct ProviderView {
     pub adapter_settings: serde_json::Value,
     pub webhook_url: Option<String>,
     pub cancellation_policy: serde_json::Value,
+    /// Customers pay the provider's price through us (`true`) or at the provider.
+    pub prepaid: bool,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -49,6 +51,7 @@ impl From<ProviderRow> for ProviderView {
             adapter_settings,
             webhook_url: row.webhook_url,
             cancellation_policy: row.cancellation_policy,
+            prepaid: row.prepaid,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,

@@ -25,6 +25,8 @@ pub struct ProviderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub cancellation_policy: serde_json::Value,
+    /// Whether customers pay the provider's price through us (else at the provider).
+    pub prepaid: bool,
 }
 
 /// Who a provider is, as offers and bookings show it.
@@ -65,6 +67,8 @@ pub struct NewProviderRow {
     pub webhook_secret: String,
     /// `None`: the database default (72 h full refund, 24 h half).
     pub cancellation_policy: Option<serde_json::Value>,
+    /// `None`: the database default (prepaid).
+    pub prepaid: Option<bool>,
 }
 
 /// A partial update: `None` leaves a column as it is.
@@ -80,6 +84,7 @@ pub struct ProviderChanges {
     pub webhook_url: Option<Option<String>>,
     pub active: Option<bool>,
     pub cancellation_policy: Option<serde_json::Value>,
+    pub prepaid: Option<bool>,
     /// Cleared (`Some(None)`) when a new URL is set: a 410 from the old one says nothing about it.
     pub webhook_disabled_at: Option<Option<DateTime<Utc>>>,
 }

@@ -221,16 +221,10 @@ async fn a_failing_job_backs_off_and_its_last_attempt_fails_the_booking() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let customer = token(&app.register("unlucky@example.com").await);
-    let agent = token(&app.user_with_role(Role::Agent).await);
     let (booking, _) = held_booking(&app, &admin, &customer, "k", 5).await;
     let id = booking["id"].as_str().unwrap();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({}),
-        200,
-    )
-    .await;
+    let paid = crate::payments::pay(&app, &customer, &booking, crate::payments::CARD_OK).await;
+    assert_eq!(paid.status(), 200);
     // Nothing left to confirm with: no local unit, no provider reference.
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
@@ -240,7 +234,7 @@ async fn a_failing_job_backs_off_and_its_last_attempt_fails_the_booking() {
     .unwrap();
 
     app.run_pending_jobs().await;
-    let queued = jobs_in(&app, "queued");
+    let queued = confirmations_in(&app, "queued");
     assert_eq!(queued.len(), 1);
     let job = &queued[0];
     assert_eq!(job.attempts, 1);
@@ -283,6 +277,12 @@ async fn a_failing_job_backs_off_and_its_last_attempt_fails_the_booking() {
         history["refund_amount"], booking["price"]["total"],
         "everything paid comes back"
     );
+    // ...through the gateway, with a credit note.
+    app.run_pending_jobs().await;
+    let mut conn = app.db.connect();
+    use wasit::schema::refunds::dsl as r;
+    let refunds: Vec<String> = r::refunds.select(r::status).load(&mut conn).unwrap();
+    assert_eq!(refunds, ["succeeded"]);
 }
 
 #[tokio::test]

@@ -1,0 +1,106 @@
+//! The printable invoice: one bilingual HTML page (Arabic right-to-left beside English),
+//! with the ZATCA QR code drawn inline as SVG, and print styles for A4.
+
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use super::InvoiceView;
+use super::zatca::qr_svg;
+use crate::notify::templates::escape;
+
+fn sar(amount: Decimal) -> String {
+    format!("{amount:.2}")
+}
+
+fn percent(rate: Decimal) -> String {
+    format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize())
+}
+
+pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
+    let (title_ar, title_en) = match invoice.kind {
+        "credit_note" => ("إشعار دائن", "Credit note"),
+        _ => ("فاتورة ضريبية مبسطة", "Simplified tax invoice"),
+    };
+    let issued = invoice
+        .issued_at
+        .with_timezone(&timezone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let seller = &invoice.seller;
+    let mut rows = String::new();
+    for line in &invoice.lines {
+        rows.push_str(&format!(
+            "<tr><td><span lang=\"ar\" dir=\"rtl\">{}</span><br><span lang=\"en\" dir=\"ltr\">{}</span></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            escape(&line.label_ar),
+            escape(&line.label_en),
+            sar(line.net),
+            percent(line.vat_rate),
+            sar(line.vat),
+            sar(line.gross()),
+        ));
+    }
+    let original = invoice
+        .original_invoice_id
+        .map(|id| format!("<p>الفاتورة الأصلية / Original invoice: {id}</p>"))
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html lang="ar" dir="rtl">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title_ar} {number} / {title_en}</title>
+<style>
+  body {{ font-family: system-ui, "Noto Naskh Arabic", "Segoe UI", Tahoma, sans-serif; margin: 2rem; color: #111; }}
+  header {{ display: flex; justify-content: space-between; gap: 2rem; align-items: flex-start; }}
+  h1 {{ font-size: 1.4rem; margin: 0 0 .5rem; }}
+  table {{ width: 100%; border-collapse: collapse; margin: 1.5rem 0; }}
+  th, td {{ border-bottom: 1px solid #ccc; padding: .5rem; text-align: start; vertical-align: top; }}
+  .num {{ text-align: end; font-variant-numeric: tabular-nums; direction: ltr; }}
+  .en {{ direction: ltr; text-align: left; }}
+  .totals td {{ font-weight: 600; }}
+  .qr svg {{ width: 160px; height: 160px; }}
+  @media print {{ body {{ margin: 1cm; }} @page {{ size: A4; }} }}
+</style>
+</head>
+<body>
+<header>
+  <div>
+    <h1>{title_ar} <span class="en">/ {title_en}</span></h1>
+    <p>رقم الفاتورة / Invoice number: <strong dir="ltr">{number}</strong></p>
+    <p>التاريخ / Date: <span dir="ltr">{issued}</span></p>
+    {original}
+    <p><strong>{seller_ar}</strong><br><span class="en">{seller_en}</span><br>{address_ar}<br><span class="en">{address_en}</span></p>
+    <p>الرقم الضريبي / VAT number: <span dir="ltr">{vat_number}</span><br>السجل التجاري / CR: <span dir="ltr">{cr}</span></p>
+    <p>العميل / Customer: {buyer}</p>
+  </div>
+  <div class="qr" aria-label="ZATCA QR">{qr}</div>
+</header>
+<table>
+  <thead><tr><th>البند / Item</th><th class="num">المبلغ / Amount</th><th class="num">الضريبة % / VAT %</th><th class="num">الضريبة / VAT</th><th class="num">الإجمالي / Total (SAR)</th></tr></thead>
+  <tbody>
+{rows}  </tbody>
+  <tfoot>
+    <tr class="totals"><td>الإجمالي غير شامل الضريبة / Total excluding VAT</td><td class="num" colspan="4">{subtotal}</td></tr>
+    <tr class="totals"><td>مجموع ضريبة القيمة المضافة / Total VAT</td><td class="num" colspan="4">{vat_total}</td></tr>
+    <tr class="totals"><td>الإجمالي شامل الضريبة / Total including VAT</td><td class="num" colspan="4">{total} SAR</td></tr>
+  </tfoot>
+</table>
+</body>
+</html>
+"#,
+        number = escape(&invoice.number),
+        seller_ar = escape(&seller.name_ar),
+        seller_en = escape(&seller.name_en),
+        address_ar = escape(&seller.address_ar),
+        address_en = escape(&seller.address_en),
+        vat_number = escape(&seller.vat_number),
+        cr = escape(&seller.commercial_registration),
+        buyer = escape(&invoice.buyer_name),
+        qr = qr_svg(&invoice.zatca_qr),
+        subtotal = sar(invoice.subtotal),
+        vat_total = sar(invoice.vat_total),
+        total = sar(invoice.total),
+    )
+}

@@ -1,0 +1,255 @@
+//! Simplified tax invoices (one per payment) and credit notes (one per refund): numbered
+//! without gaps per series and year, with the seller as configured at the time of issue,
+//! VAT per line, and the ZATCA phase-1 QR code.
+
+pub mod html;
+pub mod zatca;
+
+use chrono::{DateTime, Datelike, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::money::{ChargeLine, totals};
+use crate::config::InvoiceSettings;
+use crate::domain::OFFICE_TIMEZONE;
+use crate::error::ApiError;
+use crate::schema::{invoice_sequences, invoices};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// A simplified tax invoice.
+    Invoice,
+    /// A credit note, for a refund.
+    CreditNote,
+}
+
+impl Series {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Invoice => "INV",
+            Self::CreditNote => "CRN",
+        }
+    }
+}
+
+/// The seller block printed on the invoice and kept with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seller {
+    pub name_ar: String,
+    pub name_en: String,
+    pub vat_number: String,
+    pub commercial_registration: String,
+    pub address_ar: String,
+    pub address_en: String,
+}
+
+impl From<&InvoiceSettings> for Seller {
+    fn from(settings: &InvoiceSettings) -> Self {
+        Self {
+            name_ar: settings.seller_name_ar.clone(),
+            name_en: settings.seller_name_en.clone(),
+            vat_number: settings.vat_number.clone(),
+            commercial_registration: settings.commercial_registration.clone(),
+            address_ar: settings.address_ar.clone(),
+            address_en: settings.address_en.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = invoices, check_for_backend(diesel::pg::Pg))]
+pub struct InvoiceRow {
+    pub id: Uuid,
+    pub number: String,
+    pub series: String,
+    pub year: i32,
+    pub seq: i32,
+    pub customer_id: Uuid,
+    pub payment_id: Uuid,
+    pub refund_id: Option<Uuid>,
+    pub original_invoice_id: Option<Uuid>,
+    pub buyer_name: String,
+    pub seller: serde_json::Value,
+    pub lines: serde_json::Value,
+    pub subtotal: Decimal,
+    pub vat_total: Decimal,
+    pub total: Decimal,
+    pub qr: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// What to issue.
+pub struct NewInvoice<'a> {
+    pub series: Series,
+    pub customer_id: Uuid,
+    pub buyer_name: &'a str,
+    pub payment_id: Uuid,
+    pub refund_id: Option<Uuid>,
+    pub original_invoice_id: Option<Uuid>,
+    pub lines: &'a [ChargeLine],
+}
+
+/// Issues an invoice in the caller's transaction. The sequence row stays locked until that
+/// transaction ends, so numbers are handed out in commit order and a rollback returns its
+/// number: no gaps, no duplicates, however many payments run at once.
+pub fn issue(
+    conn: &mut PgConnection,
+    seller: &Seller,
+    new: &NewInvoice<'_>,
+) -> Result<InvoiceRow, ApiError> {
+    let issued_at = Utc::now();
+    let year = issued_at.with_timezone(&OFFICE_TIMEZONE).year();
+    let series = new.series.code();
+    let seq: i32 = diesel::insert_into(invoice_sequences::table)
+        .values((
+            invoice_sequences::series.eq(series),
+            invoice_sequences::year.eq(year),
+            invoice_sequences::last.eq(1),
+        ))
+        .on_conflict((invoice_sequences::series, invoice_sequences::year))
+        .do_update()
+        .set(invoice_sequences::last.eq(invoice_sequences::last + 1))
+        .returning(invoice_sequences::last)
+        .get_result(conn)?;
+    let (subtotal, vat_total, total) = totals(new.lines);
+    let qr = zatca::qr_payload(
+        &seller.name_ar,
+        &seller.vat_number,
+        issued_at,
+        total,
+        vat_total,
+    )
+    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    let row = diesel::insert_into(invoices::table)
+        .values((
+            invoices::number.eq(format!("{series}-{year}-{seq:06}")),
+            invoices::series.eq(series),
+            invoices::year.eq(year),
+            invoices::seq.eq(seq),
+            invoices::customer_id.eq(new.customer_id),
+            invoices::payment_id.eq(new.payment_id),
+            invoices::refund_id.eq(new.refund_id),
+            invoices::original_invoice_id.eq(new.original_invoice_id),
+            invoices::buyer_name.eq(new.buyer_name),
+            invoices::seller.eq(serde_json::to_value(seller).unwrap_or_default()),
+            invoices::lines.eq(serde_json::to_value(new.lines).unwrap_or_default()),
+            invoices::subtotal.eq(subtotal),
+            invoices::vat_total.eq(vat_total),
+            invoices::total.eq(total),
+            invoices::qr.eq(qr),
+            invoices::issued_at.eq(issued_at),
+        ))
+        .returning(InvoiceRow::as_returning())
+        .get_result(conn)?;
+    Ok(row)
+}
+
+/// The invoice of a payment (not its credit notes).
+pub fn of_payment(conn: &mut PgConnection, payment_id: Uuid) -> QueryResult<Option<InvoiceRow>> {
+    invoices::table
+        .filter(invoices::payment_id.eq(payment_id))
+        .filter(invoices::series.eq(Series::Invoice.code()))
+        .select(InvoiceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The JSON form of an invoice.
+#[derive(Debug, Serialize)]
+pub struct InvoiceView {
+    pub id: Uuid,
+    pub number: String,
+    /// `invoice` (simplified tax invoice) or `credit_note`.
+    pub kind: &'static str,
+    pub issued_at: DateTime<Utc>,
+    pub customer_id: Uuid,
+    pub payment_id: Uuid,
+    pub refund_id: Option<Uuid>,
+    pub original_invoice_id: Option<Uuid>,
+    pub buyer_name: String,
+    pub seller: Seller,
+    pub currency: &'static str,
+    pub lines: Vec<ChargeLine>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub subtotal: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub vat_total: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    /// The ZATCA phase-1 TLV, base64: what the QR code encodes.
+    pub zatca_qr: String,
+}
+
+impl From<InvoiceRow> for InvoiceView {
+    fn from(row: InvoiceRow) -> Self {
+        Self {
+            id: row.id,
+            number: row.number,
+            kind: if row.series == Series::CreditNote.code() {
+                "credit_note"
+            } else {
+                "invoice"
+            },
+            issued_at: row.issued_at,
+            customer_id: row.customer_id,
+            payment_id: row.payment_id,
+            refund_id: row.refund_id,
+            original_invoice_id: row.original_invoice_id,
+            buyer_name: row.buyer_name,
+            seller: serde_json::from_value(row.seller).unwrap_or_else(|_| Seller {
+                name_ar: String::new(),
+                name_en: String::new(),
+                vat_number: String::new(),
+                commercial_registration: String::new(),
+                address_ar: String::new(),
+                address_en: String::new(),
+            }),
+            currency: "SAR",
+            lines: serde_json::from_value(row.lines).unwrap_or_default(),
+            subtotal: row.subtotal,
+            vat_total: row.vat_total,
+            total: row.total,
+            zatca_qr: row.qr,
+        }
+    }
+}
+
+/// Who may see which invoices: a customer their own, staff everyone's.
+pub fn find_visible(
+    conn: &mut PgConnection,
+    id: Uuid,
+    customer: Option<Uuid>,
+) -> Result<InvoiceRow, ApiError> {
+    let mut query = invoices::table.filter(invoices::id.eq(id)).into_boxed();
+    if let Some(customer) = customer {
+        query = query.filter(invoices::customer_id.eq(customer));
+    }
+    Ok(query.select(InvoiceRow::as_select()).first(conn)?)
+}
+
+/// Newest first, keyset-paginated on (issued_at, id).
+pub fn list_visible(
+    conn: &mut PgConnection,
+    customer: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<InvoiceRow>> {
+    let mut query = invoices::table.into_boxed();
+    if let Some(customer) = customer {
+        query = query.filter(invoices::customer_id.eq(customer));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            invoices::issued_at
+                .lt(at)
+                .or(invoices::issued_at.eq(at).and(invoices::id.lt(id))),
+        );
+    }
+    query
+        .order((invoices::issued_at.desc(), invoices::id.desc()))
+        .limit(limit)
+        .select(InvoiceRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,693 @@
+//! Charging a card: a `payments` row is written before the gateway is called (status
+//! `processing`, its id the gateway's idempotency key), and the gateway's answer is applied
+//! in one transaction with everything that follows from it: the invoice, the ledger, and
+//! for a booking its move to `pending` (or, when the hold ended meanwhile, a full refund).
+//!
+//! A booking has at most one live payment (a unique index), so a double submit charges
+//! once; a crash between the charge and its record leaves a `processing` row that the
+//! reconcile sweep settles by asking again with the same key.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::gateway::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, PaymentGateway};
+use super::invoices::{self, NewInvoice, Seller, Series};
+use super::ledger::{self, Account, Source, TransactionKind};
+use super::methods::{self, Method, MethodRow, MethodView};
+use super::money::{ChargeLine, totals};
+use super::{refunds, subscriptions};
+use crate::bookings::service::{Actor, BookingKey};
+use crate::bookings::state::{BookingEvent, BookingStatus};
+use crate::bookings::store::{self as booking_store, BookingRow, NewEvent};
+use crate::customers::service::find_customer;
+use crate::db::{PgPool, run_blocking};
+use crate::error::ApiError;
+use crate::jobs::{Job, queue};
+use crate::providers::store as provider_store;
+use crate::schema::{bookings, payments};
+
+/// Everything money needs, built once at start-up.
+#[derive(Clone)]
+pub struct Billing {
+    pub pool: PgPool,
+    pub gateway: Arc<Gateway>,
+    pub seller: Arc<Seller>,
+    pub vat_rate: Decimal,
+    /// How long a 3-D Secure step keeps a booking's hold alive.
+    pub action_window: chrono::Duration,
+    pub return_url: String,
+    /// Renewal retries, in days after the period ended.
+    pub dunning_days: Arc<[u32]>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Processing,
+    RequiresAction,
+    Succeeded,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::RequiresAction => "requires_action",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "requires_action" => Self::RequiresAction,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => Self::Processing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub purpose: String,
+    pub booking_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub period_start: Option<DateTime<Utc>>,
+    pub amount: Decimal,
+    pub refunded: Decimal,
+    pub currency: String,
+    pub lines: serde_json::Value,
+    pub status: String,
+    pub gateway: String,
+    pub gateway_ref: Option<String>,
+    pub action_url: Option<String>,
+    pub payment_method_id: Option<Uuid>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PaymentRow {
+    pub fn status(&self) -> PaymentStatus {
+        PaymentStatus::parse(&self.status)
+    }
+
+    pub fn charge_lines(&self) -> Vec<ChargeLine> {
+        serde_json::from_value(self.lines.clone()).unwrap_or_default()
+    }
+}
+
+/// What a new payment row is for.
+pub struct NewPayment {
+    pub customer_id: Uuid,
+    pub purpose: &'static str,
+    pub booking_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub period_start: Option<DateTime<Utc>>,
+    pub lines: Vec<ChargeLine>,
+    pub method: MethodRow,
+    pub gateway: &'static str,
+    pub created_by: Option<Uuid>,
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewPayment) -> QueryResult<PaymentRow> {
+    diesel::insert_into(payments::table)
+        .values((
+            payments::customer_id.eq(new.customer_id),
+            payments::purpose.eq(new.purpose),
+            payments::booking_id.eq(new.booking_id),
+            payments::subscription_id.eq(new.subscription_id),
+            payments::period_start.eq(new.period_start),
+            payments::amount.eq(totals(&new.lines).2),
+            payments::lines.eq(serde_json::to_value(&new.lines).unwrap_or_default()),
+            payments::status.eq(PaymentStatus::Processing.as_str()),
+            payments::gateway.eq(new.gateway),
+            payments::payment_method_id.eq(new.method.id),
+            payments::created_by.eq(new.created_by),
+        ))
+        .returning(PaymentRow::as_returning())
+        .get_result(conn)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub status: PaymentStatus,
+    /// `booking` or `subscription`.
+    pub purpose: String,
+    pub booking_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub refunded: Decimal,
+    pub lines: Vec<ChargeLine>,
+    /// While `requires_action`: where the customer passes the 3-D Secure step.
+    pub action_url: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub invoice_id: Option<Uuid>,
+    pub card: Option<MethodView>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView> {
+    let invoice_id = invoices::of_payment(conn, row.id)?.map(|i| i.id);
+    let card = match row.payment_method_id {
+        Some(id) => crate::schema::payment_methods::table
+            .find(id)
+            .select(MethodRow::as_select())
+            .first(conn)
+            .optional()?
+            .as_ref()
+            .map(MethodView::from),
+        None => None,
+    };
+    Ok(PaymentView {
+        id: row.id,
+        status: row.status(),
+        lines: row.charge_lines(),
+        purpose: row.purpose,
+        booking_id: row.booking_id,
+        subscription_id: row.subscription_id,
+        currency: row.currency,
+        amount: row.amount,
+        refunded: row.refunded,
+        action_url: row.action_url,
+        failure_code: row.failure_code,
+        failure_message: row.failure_message,
+        invoice_id,
+        card,
+        created_at: row.created_at,
+    })
+}
+
+/// The lines a booking's payment charges: the provider's price when that provider is
+/// prepaid (collected on its behalf, outside our VAT), and our fee with VAT.
+pub fn booking_lines(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Vec<ChargeLine> {
+    let mut lines = Vec::new();
+    if prepaid && booking.provider_price > Decimal::ZERO {
+        lines.push(ChargeLine::new(
+            "provider_price",
+            (
+                "سعر مقدم الخدمة (محصّل نيابة عنه)",
+                "Provider price (collected on its behalf)",
+            ),
+            Account::ProviderPayable,
+            booking.provider_price,
+            Decimal::ZERO,
+        ));
+    }
+    if booking.service_fee > Decimal::ZERO {
+        lines.push(ChargeLine::new(
+            "service_fee",
+            ("رسوم الخدمة", "Service fee"),
+            Account::FeeRevenue,
+            booking.service_fee,
+            vat_rate,
+        ));
+    }
+    lines
+}
+
+/// How a payment attempt ended, for the handler.
+pub enum PayResult {
+    /// Paid: the booking is now `pending`.
+    Done(PaymentView),
+    /// Nothing was due (paid at the provider, our fee waived): the booking is `pending`.
+    NothingDue,
+    /// The customer must pass a 3-D Secure step at `action_url`.
+    ActionRequired(PaymentView),
+}
+
+impl Billing {
+    /// Pays a held booking with the chosen card. Staff may pay for any booking (a card
+    /// read out on the phone); a customer only for their own.
+    pub async fn pay_booking(
+        &self,
+        actor: Actor,
+        key: BookingKey,
+        method: Method,
+    ) -> Result<PayResult, ApiError> {
+        let visibility = actor.payer_visibility()?;
+        let (booking, customer) = run_blocking(&self.pool, move |conn| {
+            let booking =
+                booking_store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+            let customer = find_customer(conn, booking.customer_id)?;
+            Ok((booking, customer))
+        })
+        .await?;
+        check_payable(&booking)?;
+        let method = methods::resolve(&self.pool, &self.gateway, &customer, method).await?;
+
+        let gateway = self.gateway.name();
+        let vat_rate = self.vat_rate;
+        let booking_id = booking.id;
+        let payer = actor.clone();
+        // Nothing due (a waived fee for a provider paid on site): straight to the provider.
+        let payment = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let booking: BookingRow = bookings::table
+                    .find(booking_id)
+                    .for_update()
+                    .select(BookingRow::as_select())
+                    .first(conn)?;
+                check_payable(&booking)?;
+                let provider = provider_store::find_provider(conn, booking.provider_id)?;
+                let lines = booking_lines(&booking, provider.prepaid, vat_rate);
+                let subscription = subscriptions::charge_allowance(conn, booking.customer_id)?;
+                if lines.is_empty() {
+                    submit(conn, &booking, Some(&payer), "nothing to pay")?;
+                    return Ok(None);
+                }
+                let row = insert(
+                    conn,
+                    &NewPayment {
+                        customer_id: booking.customer_id,
+                        purpose: "booking",
+                        booking_id: Some(booking.id),
+                        subscription_id: subscription,
+                        period_start: None,
+                        lines,
+                        method,
+                        gateway,
+                        created_by: payer.is_staff().then_some(payer.user_id),
+                    },
+                )?;
+                Ok(Some(row))
+            })
+        })
+        .await?;
+        let Some(payment) = payment else {
+            self.wake.notify_waiters();
+            return Ok(PayResult::NothingDue);
+        };
+        let outcome = self.charge(&payment, false, &booking.reference).await?;
+        let applied = self.apply_outcome(payment.id, outcome, Some(actor)).await?;
+        match applied.status {
+            PaymentStatus::Succeeded => Ok(PayResult::Done(applied)),
+            PaymentStatus::RequiresAction => Ok(PayResult::ActionRequired(applied)),
+            _ => Err(ApiError::PaymentDeclined {
+                reason: applied
+                    .failure_code
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: applied
+                    .failure_message
+                    .unwrap_or_else(|| "the card was declined".into()),
+            }),
+        }
+    }
+
+    /// Calls the gateway for a `processing` payment. An unreachable gateway leaves the row
+    /// `processing` (the charge may or may not have happened) for the reconcile sweep.
+    pub(super) async fn charge(
+        &self,
+        payment: &PaymentRow,
+        off_session: bool,
+        description: &str,
+    ) -> Result<ChargeOutcome, ApiError> {
+        let method_id = payment.payment_method_id;
+        let customer_id = payment.customer_id;
+        let (method_ref, customer_ref) = run_blocking(&self.pool, move |conn| {
+            use crate::schema::{customers, payment_methods};
+            let method_ref: String = payment_methods::table
+                .find(method_id.unwrap_or_default())
+                .select(payment_methods::gateway_ref)
+                .first(conn)?;
+            let customer_ref: Option<String> = customers::table
+                .find(customer_id)
+                .select(customers::gateway_customer_ref)
+                .first(conn)?;
+            Ok((method_ref, customer_ref.unwrap_or_default()))
+        })
+        .await?;
+        let request = ChargeRequest {
+            idempotency_key: payment.id.to_string(),
+            customer_ref,
+            method_ref,
+            amount: payment.amount,
+            description: description.to_owned(),
+            off_session,
+            return_url: self.return_url.clone(),
+        };
+        match self.gateway.charge(&request).await {
+            Ok(outcome) => Ok(outcome),
+            Err(GatewayError::Unavailable(reason)) => Err(ApiError::Unavailable(anyhow::anyhow!(
+                "payment gateway: {reason}; the payment is settled once it answers"
+            ))),
+            Err(GatewayError::CardRefused { code, message }) => Ok(ChargeOutcome::Declined {
+                gateway_ref: None,
+                code,
+                message,
+            }),
+            Err(GatewayError::Rejected(reason)) => Ok(ChargeOutcome::Declined {
+                gateway_ref: None,
+                code: "gateway_rejected".into(),
+                message: reason,
+            }),
+        }
+    }
+
+    /// Applies a gateway's answer to a payment, once: a second delivery of the same answer
+    /// (a webhook repeated, a reconcile racing the request) finds the row already moved and
+    /// changes nothing. Returns the payment as it now stands.
+    pub async fn apply_outcome(
+        &self,
+        payment_id: Uuid,
+        outcome: ChargeOutcome,
+        actor: Option<Actor>,
+    ) -> Result<PaymentView, ApiError> {
+        let context = SettleContext {
+            seller: self.seller.clone(),
+            action_window: self.action_window,
+            dunning_days: self.dunning_days.clone(),
+        };
+        let view = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                lock_owner(conn, payment_id)?;
+                let payment: PaymentRow = payments::table
+                    .find(payment_id)
+                    .for_update()
+                    .select(PaymentRow::as_select())
+                    .first(conn)?;
+                let open = matches!(
+                    payment.status(),
+                    PaymentStatus::Processing | PaymentStatus::RequiresAction
+                );
+                if open {
+                    settle(conn, &context, &payment, &outcome, actor.as_ref())?;
+                }
+                let row = payments::table
+                    .find(payment_id)
+                    .select(PaymentRow::as_select())
+                    .first(conn)?;
+                Ok(view(conn, row)?)
+            })
+        })
+        .await?;
+        self.wake.notify_waiters();
+        Ok(view)
+    }
+
+    /// A gateway's asynchronous answer (the 3-D Secure result, by webhook or the sandbox's
+    /// page), for the payment it names. Unknown references are ignored.
+    pub async fn apply_gateway_outcome(
+        &self,
+        gateway_ref: String,
+        outcome: ChargeOutcome,
+    ) -> Result<Option<PaymentView>, ApiError> {
+        let gateway = self.gateway.name();
+        let found = run_blocking(&self.pool, move |conn| {
+            Ok(payments::table
+                .filter(payments::gateway.eq(gateway))
+                .filter(payments::gateway_ref.eq(gateway_ref))
+                .select(payments::id)
+                .first::<Uuid>(conn)
+                .optional()?)
+        })
+        .await?;
+        match found {
+            Some(id) => self.apply_outcome(id, outcome, None).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Job: payments left `processing` (a crash or a timeout between charge and record)
+    /// are charged again with the same idempotency key, which returns the original charge.
+    pub async fn reconcile_processing(&self) -> Result<usize, String> {
+        let stale = run_blocking(&self.pool, |conn| {
+            Ok(payments::table
+                .filter(payments::status.eq(PaymentStatus::Processing.as_str()))
+                .filter(payments::updated_at.lt(Utc::now() - chrono::Duration::seconds(60)))
+                .limit(100)
+                .select(PaymentRow::as_select())
+                .load(conn)?)
+        })
+        .await
+        .map_err(|e| e.describe())?;
+        let mut settled = 0;
+        for payment in stale {
+            let off_session = payment.purpose == "subscription";
+            match self.charge(&payment, off_session, "reconcile").await {
+                Ok(outcome) => {
+                    self.apply_outcome(payment.id, outcome, None)
+                        .await
+                        .map_err(|e| e.describe())?;
+                    settled += 1;
+                }
+                Err(error) => tracing::warn!(payment_id = %payment.id, error = %error.describe(),
+                    "payment still unsettled; the next sweep asks again"),
+            }
+        }
+        Ok(settled)
+    }
+
+    /// One payment, if the caller may see it.
+    pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<PaymentView, ApiError> {
+        let scope = actor.customer_scope();
+        run_blocking(&self.pool, move |conn| {
+            let mut query = payments::table.filter(payments::id.eq(id)).into_boxed();
+            if let Some(user_id) = scope? {
+                query = query.filter(
+                    payments::customer_id.eq_any(
+                        crate::schema::customers::table
+                            .filter(crate::schema::customers::user_id.eq(user_id))
+                            .select(crate::schema::customers::id),
+                    ),
+                );
+            }
+            let row = query.select(PaymentRow::as_select()).first(conn)?;
+            Ok(view(conn, row)?)
+        })
+        .await
+    }
+}
+
+/// Locks what a payment belongs to (its booking or subscription) before the payment itself:
+/// every transaction that touches both takes them in this order, so none deadlock.
+pub(super) fn lock_owner(conn: &mut PgConnection, payment_id: Uuid) -> QueryResult<()> {
+    let (booking_id, subscription_id): (Option<Uuid>, Option<Uuid>) = payments::table
+        .find(payment_id)
+        .select((payments::booking_id, payments::subscription_id))
+        .first(conn)?;
+    if let Some(id) = booking_id {
+        bookings::table
+            .find(id)
+            .select(bookings::id)
+            .for_update()
+            .execute(conn)?;
+    }
+    if let Some(id) = subscription_id {
+        crate::schema::subscriptions::table
+            .find(id)
+            .select(crate::schema::subscriptions::id)
+            .for_update()
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn check_payable(booking: &BookingRow) -> Result<(), ApiError> {
+    if booking.status != BookingStatus::Held {
+        return Err(ApiError::InvalidState {
+            status: booking.status.as_str(),
+        });
+    }
+    if booking.hold_expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::InvalidState { status: "expired" });
+    }
+    Ok(())
+}
+
+/// Moves a held booking on to the provider: `pending`, and the confirmation job.
+fn submit(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    actor: Option<&Actor>,
+    reason: &str,
+) -> Result<BookingRow, ApiError> {
+    let to = booking
+        .status
+        .next(BookingEvent::Submit)
+        .ok_or(ApiError::InvalidState {
+            status: booking.status.as_str(),
+        })?;
+    let updated = booking_store::transition(conn, booking.id, booking.status, to, None)?.ok_or(
+        ApiError::InvalidState {
+            status: "changed meanwhile",
+        },
+    )?;
+    booking_store::insert_event(
+        conn,
+        &NewEvent {
+            booking_id: booking.id,
+            actor_id: actor.map(|a| a.user_id),
+            from_status: Some(booking.status.as_str()),
+            to_status: updated.status.as_str(),
+            reason: Some(reason),
+            request_id: actor.and_then(|a| a.request_id.as_deref()),
+        },
+    )?;
+    queue::enqueue(
+        conn,
+        &Job::ConfirmBooking {
+            booking_id: updated.id,
+        },
+        Some(&format!("confirm:{}", updated.id)),
+        Utc::now(),
+    )?;
+    Ok(updated)
+}
+
+struct SettleContext {
+    seller: Arc<Seller>,
+    action_window: chrono::Duration,
+    dunning_days: Arc<[u32]>,
+}
+
+/// The gateway's answer, applied to an open payment inside the caller's transaction.
+fn settle(
+    conn: &mut PgConnection,
+    context: &SettleContext,
+    payment: &PaymentRow,
+    outcome: &ChargeOutcome,
+    actor: Option<&Actor>,
+) -> Result<(), ApiError> {
+    match outcome {
+        ChargeOutcome::Declined {
+            gateway_ref,
+            code,
+            message,
+        } => {
+            diesel::update(payments::table.find(payment.id))
+                .set((
+                    payments::status.eq(PaymentStatus::Failed.as_str()),
+                    payments::gateway_ref.eq(gateway_ref.clone().or(payment.gateway_ref.clone())),
+                    payments::failure_code.eq(code),
+                    payments::failure_message.eq(message),
+                    payments::action_url.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            if payment.purpose == "subscription" {
+                subscriptions::on_period_declined(conn, payment, &context.dunning_days)?;
+            }
+        }
+        ChargeOutcome::RequiresAction {
+            gateway_ref,
+            redirect_url,
+        } => {
+            diesel::update(payments::table.find(payment.id))
+                .set((
+                    payments::status.eq(PaymentStatus::RequiresAction.as_str()),
+                    payments::gateway_ref.eq(gateway_ref),
+                    payments::action_url.eq(redirect_url),
+                ))
+                .execute(conn)?;
+            // The customer is at their bank: the hold waits for them.
+            if let Some(booking_id) = payment.booking_id {
+                diesel::update(bookings::table.find(booking_id))
+                    .filter(bookings::status.eq(BookingStatus::Held))
+                    .filter(bookings::hold_expires_at.lt(Utc::now() + context.action_window))
+                    .set(bookings::hold_expires_at.eq(Utc::now() + context.action_window))
+                    .execute(conn)?;
+            }
+        }
+        ChargeOutcome::Succeeded { gateway_ref } => {
+            diesel::update(payments::table.find(payment.id))
+                .set((
+                    payments::status.eq(PaymentStatus::Succeeded.as_str()),
+                    payments::gateway_ref.eq(gateway_ref),
+                    payments::action_url.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            record_capture(conn, &context.seller, payment)?;
+            if payment.purpose == "subscription" {
+                let captured = PaymentRow {
+                    status: PaymentStatus::Succeeded.as_str().into(),
+                    ..payment.clone()
+                };
+                subscriptions::on_period_paid(conn, &captured)?;
+            }
+            if let Some(booking_id) = payment.booking_id {
+                let booking: BookingRow = bookings::table
+                    .find(booking_id)
+                    .for_update()
+                    .select(BookingRow::as_select())
+                    .first(conn)?;
+                if booking.status == BookingStatus::Held {
+                    submit(conn, &booking, actor, "paid")?;
+                } else {
+                    // The hold ended (expired, cancelled) before the money came: give it back.
+                    refunds::reserve(
+                        conn,
+                        payment.id,
+                        payment.amount,
+                        &format!("paid after the booking was {}", booking.status),
+                        None,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A captured payment's paperwork: its tax invoice, and two ledger transactions (the
+/// invoice raises what the customer owes; the payment clears it into the gateway).
+pub(super) fn record_capture(
+    conn: &mut PgConnection,
+    seller: &Seller,
+    payment: &PaymentRow,
+) -> Result<(), ApiError> {
+    let lines = payment.charge_lines();
+    let customer = find_customer(conn, payment.customer_id)?;
+    let invoice = invoices::issue(
+        conn,
+        seller,
+        &NewInvoice {
+            series: Series::Invoice,
+            customer_id: payment.customer_id,
+            buyer_name: &customer.full_name,
+            payment_id: payment.id,
+            refund_id: None,
+            original_invoice_id: None,
+            lines: &lines,
+        },
+    )?;
+    let (_, vat, gross) = totals(&lines);
+    let mut entries = vec![
+        (Account::CustomerReceivable, gross),
+        (Account::VatPayable, -vat),
+    ];
+    entries.extend(lines.iter().map(|line| (line.account, -line.net)));
+    let source = Source {
+        payment_id: Some(payment.id),
+        refund_id: None,
+        invoice_id: Some(invoice.id),
+    };
+    ledger::post(conn, TransactionKind::Invoice, source, &entries)?;
+    ledger::post(
+        conn,
+        TransactionKind::Payment,
+        source,
+        &[
+            (Account::GatewayClearing, gross),
+            (Account::CustomerReceivable, -gross),
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! HTTP for money: plans (`/v1/plans`, admins under `/v1/admin/plans`), subscriptions,
+//! paying a booking, payments and refunds, saved cards, invoices, the Stripe webhook and
+//! the sandbox gateway's 3-D Secure page.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::gateway::{ChargeOutcome, Gateway};
+use super::invoices::{self, InvoiceView};
+use super::methods::{self, MethodChoice, MethodView};
+use super::payments::PayResult;
+use super::plans::{self, PlanInput, PlanView};
+use crate::auth::Caller;
+use crate::auth::caller::{Admin, Staff};
+use crate::bookings::routes::{actor, booking_key};
+use crate::db::run_blocking;
+use crate::domain::OFFICE_TIMEZONE;
+use crate::error::{ApiError, FieldError};
+use crate::http::cursor;
+use crate::http::query::QueryParams;
+use crate::http::{Json, RouteTable};
+use crate::idempotency::require_key;
+use crate::schema::gateway_events;
+use crate::startup::AppState;
+
+pub fn routes(table: &mut RouteTable) {
+    table
+        .get("/v1/plans", plans_list)
+        .post("/v1/admin/plans", plans_create)
+        .patch("/v1/admin/plans/{code}", plans_update)
+        .post("/v1/subscriptions", subscriptions_create)
+        .get("/v1/subscriptions/me", subscriptions_me)
+        .post("/v1/subscriptions/me/cancel", subscriptions_cancel)
+        .post("/v1/subscriptions/me/change", subscriptions_change)
+        .post("/v1/bookings/{booking}/pay", bookings_pay)
+        .get("/v1/payments/{payment_id}", payments_get)
+        .post("/v1/payments/{payment_id}/refunds", payments_refund)
+        .get("/v1/payment-methods", payment_methods_list)
+        .get("/v1/invoices", invoices_list)
+        .get("/v1/invoices/{invoice_id}", invoices_get)
+        .get("/v1/invoices/{invoice_id}/print", invoices_print)
+        .post("/v1/payments/webhooks/stripe", stripe_webhook)
+        .get("/sandbox/3ds/{charge_ref}", sandbox_3ds_page)
+        .post("/sandbox/3ds/{charge_ref}", sandbox_3ds_answer);
+}
+
+// --- plans
+
+async fn plans_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let all = params
+        .parsed::<bool>("include_inactive", "true or false")
+        .unwrap_or(false);
+    params.finish()?;
+    let vat = state.billing.vat_rate;
+    let plans = run_blocking(&state.pool, move |conn| Ok(plans::list(conn, all)?)).await?;
+    let plans: Vec<PlanView> = plans.iter().map(|p| PlanView::new(p, vat)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "plans": plans })))
+}
+
+async fn plans_create(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    Json(body): Json<PlanInput>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.validate(true)?;
+    let vat = state.billing.vat_rate;
+    let plan = run_blocking(&state.pool, move |conn| Ok(plans::insert(conn, &changes)?)).await?;
+    Ok(HttpResponse::Created().json(PlanView::new(&plan, vat)))
+}
+
+async fn plans_update(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+    Json(body): Json<PlanInput>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.validate(false)?;
+    let code = path.into_inner();
+    let vat = state.billing.vat_rate;
+    let plan = run_blocking(&state.pool, move |conn| {
+        Ok(plans::update(conn, &code, &changes)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PlanView::new(&plan, vat)))
+}
+
+// --- subscriptions
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeRequest {
+    plan: String,
+    /// Staff act for a client.
+    customer_id: Option<Uuid>,
+    payment_method_id: Option<Uuid>,
+    card: Option<methods::CardFields>,
+    token: Option<String>,
+}
+
+async fn subscriptions_create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<SubscribeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let choice = MethodChoice {
+        payment_method_id: body.payment_method_id,
+        card: body.card,
+        token: body.token,
+    };
+    let mut errors = Vec::new();
+    let method =
+        if choice.payment_method_id.is_none() && choice.card.is_none() && choice.token.is_none() {
+            None // a free plan or a trial may come without a card; the service decides
+        } else {
+            choice.validate("", Utc::now(), &mut errors)
+        };
+    if body.plan.trim().is_empty() {
+        errors.push(FieldError::new("plan", "is required"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let subscription = state
+        .billing
+        .subscribe(actor(&req, caller), body.customer_id, body.plan, method)
+        .await?;
+    Ok(HttpResponse::Created().json(subscription))
+}
+
+fn customer_param(req: &HttpRequest) -> Result<Option<Uuid>, ApiError> {
+    let mut params = QueryParams::from_request(req)?;
+    let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
+    params.finish()?;
+    Ok(customer_id)
+}
+
+async fn subscriptions_me(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer_param(&req)?;
+    if caller.role != crate::auth::Role::Customer && customer_id.is_none() {
+        return Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "customer_id",
+            "is required for staff",
+        )]));
+    }
+    let subscription = state
+        .billing
+        .my_subscription(actor(&req, caller), customer_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CancelAt {
+    PeriodEnd,
+    Now,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSubscriptionRequest {
+    at: CancelAt,
+    customer_id: Option<Uuid>,
+}
+
+async fn subscriptions_cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<CancelSubscriptionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let subscription = state
+        .billing
+        .cancel_subscription(
+            actor(&req, caller),
+            body.customer_id,
+            matches!(body.at, CancelAt::PeriodEnd),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlanRequest {
+    plan: String,
+    customer_id: Option<Uuid>,
+}
+
+async fn subscriptions_change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<ChangePlanRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let subscription = state
+        .billing
+        .change_plan(actor(&req, caller), body.customer_id, body.plan, Utc::now())
+        .await?;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+// --- booking payments, payments, refunds, cards
+
+async fn bookings_pay(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    Json(body): Json<MethodChoice>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let key = booking_key(&path)?;
+    let mut errors = Vec::new();
+    let method = body.validate("", Utc::now(), &mut errors);
+    let Some(method) = method.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let actor = actor(&req, caller);
+    let result = state
+        .billing
+        .pay_booking(actor.clone(), key.clone(), method)
+        .await?;
+    let booking = state.bookings.get(&actor, key).await?;
+    Ok(match result {
+        PayResult::Done(payment) => {
+            HttpResponse::Ok().json(json!({ "payment": payment, "booking": booking }))
+        }
+        PayResult::NothingDue => {
+            HttpResponse::Ok().json(json!({ "payment": null, "booking": booking }))
+        }
+        PayResult::ActionRequired(payment) => {
+            HttpResponse::Accepted().json(json!({ "payment": payment, "booking": booking }))
+        }
+    })
+}
+
+async fn payments_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&req, caller);
+    let payment = state.billing.get(&actor, path.into_inner()).await?;
+    let id = payment.id;
+    let refunds = run_blocking(&state.pool, move |conn| {
+        Ok(super::refunds::of_payment(conn, id)?)
+    })
+    .await?;
+    let refunds: Vec<super::refunds::RefundView> = refunds.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({ "payment": payment, "refunds": refunds })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    reason: String,
+}
+
+async fn payments_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<Uuid>,
+    Json(body): Json<RefundRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let mut errors = Vec::new();
+    if body.amount <= Decimal::ZERO {
+        errors.push(FieldError::new("amount", "must be more than 0"));
+    } else if body.amount.normalize().scale() > 2 {
+        errors.push(FieldError::new("amount", "must have at most 2 decimals"));
+    }
+    let reason = body.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.push(FieldError::new("reason", "must be 1 to 500 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let refund = state
+        .billing
+        .refund_payment(actor(&req, staff.0), path.into_inner(), body.amount, reason)
+        .await?;
+    Ok(HttpResponse::Accepted().json(refund))
+}
+
+async fn payment_methods_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer_param(&req)?;
+    let actor = actor(&req, caller);
+    let cards = run_blocking(&state.pool, move |conn| {
+        let customer = match (actor.customer_scope()?, customer_id) {
+            (Some(_), Some(_)) => return Err(ApiError::Forbidden),
+            (Some(user_id), None) => {
+                let user = crate::auth::store::find_active_user(conn, user_id)?;
+                crate::customers::customer_for_user(conn, &user.into())?.id
+            }
+            (None, Some(id)) => id,
+            (None, None) => {
+                return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                    "customer_id",
+                    "is required for staff",
+                )]));
+            }
+        };
+        Ok(methods::list(conn, customer)?)
+    })
+    .await?;
+    let cards: Vec<MethodView> = cards.iter().map(MethodView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "payment_methods": cards })))
+}
+
+// --- invoices
+
+/// The customer whose invoices a caller sees (`None`: staff see all).
+fn invoice_scope(
+    conn: &mut PgConnection,
+    scope: Option<Uuid>,
+) -> Result<Option<Option<Uuid>>, ApiError> {
+    Ok(match scope {
+        None => None,
+        Some(user_id) => {
+            Some(crate::customers::store::find_customer_of_user(conn, user_id)?.map(|c| c.id))
+        }
+    })
+}
+
+async fn invoices_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
+    let limit = params
+        .parsed::<i64>("limit", "a whole number")
+        .unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        params.error("limit", "must be between 1 and 200");
+    }
+    let after = match params.text("cursor").map(str::to_owned) {
+        None => None,
+        Some(raw) => {
+            let decoded = cursor::decode::<Uuid>(&raw);
+            if decoded.is_none() {
+                params.error("cursor", "is not a cursor this API gave out");
+            }
+            decoded
+        }
+    };
+    params.finish()?;
+    let scope = actor(&req, caller).customer_scope()?;
+    let (rows, more) = run_blocking(&state.pool, move |conn| {
+        let customer = match (invoice_scope(conn, scope)?, customer_id) {
+            (Some(_), Some(_)) => return Err(ApiError::Forbidden),
+            (Some(None), None) => return Ok((Vec::new(), false)),
+            (Some(Some(own)), None) => Some(own),
+            (None, filter) => filter,
+        };
+        let mut rows = invoices::list_visible(conn, customer, after, limit + 1)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok((rows, more))
+    })
+    .await?;
+    let next = more
+        .then(|| rows.last().map(|r| cursor::encode(r.issued_at, r.id)))
+        .flatten();
+    let invoices: Vec<InvoiceView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({ "invoices": invoices, "next_cursor": next })))
+}
+
+async fn find_invoice(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: Caller,
+    id: Uuid,
+) -> Result<InvoiceView, ApiError> {
+    let scope = actor(req, caller).customer_scope()?;
+    run_blocking(&state.pool, move |conn| {
+        let customer = match invoice_scope(conn, scope)? {
+            Some(None) => return Err(ApiError::NotFound),
+            Some(Some(own)) => Some(own),
+            None => None,
+        };
+        Ok(invoices::find_visible(conn, id, customer)?.into())
+    })
+    .await
+}
+
+async fn invoices_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = find_invoice(&state, &req, caller, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(invoice))
+}
+
+async fn invoices_print(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = find_invoice(&state, &req, caller, path.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(invoices::html::render(&invoice, OFFICE_TIMEZONE)))
+}
+
+// --- gateways talking back
+
+/// Stripe's events, verified by `Stripe-Signature` and applied once each.
+async fn stripe_webhook(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Gateway::Stripe(stripe) = state.billing.gateway.as_ref() else {
+        return Err(ApiError::NotFound);
+    };
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let event = stripe.verify_webhook(signature, &body).map_err(|error| {
+        tracing::warn!(%error, "refused a Stripe webhook");
+        ApiError::Validation(vec![FieldError::new(
+            "Stripe-Signature",
+            format!("refused: {error}"),
+        )])
+    })?;
+    let event_id = event.id.clone();
+    let seen = run_blocking(&state.pool, move |conn| {
+        Ok(gateway_events::table
+            .find(("stripe", event_id))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0)
+    })
+    .await?;
+    if seen {
+        return Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": true })));
+    }
+    let outcome = match (event.kind.as_str(), event.object_id.clone()) {
+        ("payment_intent.succeeded", Some(id)) => {
+            Some((id.clone(), ChargeOutcome::Succeeded { gateway_ref: id }))
+        }
+        ("payment_intent.payment_failed", Some(id)) => Some((
+            id.clone(),
+            ChargeOutcome::Declined {
+                gateway_ref: Some(id),
+                code: event
+                    .failure_code
+                    .clone()
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: event
+                    .failure_message
+                    .clone()
+                    .unwrap_or_else(|| "the card was declined".into()),
+            },
+        )),
+        _ => None,
+    };
+    if let Some((gateway_ref, outcome)) = outcome {
+        state
+            .billing
+            .apply_gateway_outcome(gateway_ref, outcome)
+            .await?;
+    }
+    let (id, kind) = (event.id, event.kind);
+    run_blocking(&state.pool, move |conn| {
+        diesel::insert_into(gateway_events::table)
+            .values((
+                gateway_events::gateway.eq("stripe"),
+                gateway_events::event_id.eq(id),
+                gateway_events::kind.eq(kind),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "received": true })))
+}
+
+fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
+    match state.billing.gateway.as_ref() {
+        Gateway::Sandbox(_) => Ok(()),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// The sandbox's stand-in for a bank's 3-D Secure page.
+async fn sandbox_3ds_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    sandbox_only(&state)?;
+    let charge_ref = crate::notify::templates::escape(&path);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            r#"<!doctype html>
+<html lang="ar" dir="rtl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>التحقق من البطاقة / Card verification (sandbox)</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1.2rem;margin:.3rem}}</style></head>
+<body>
+<h1>التحقق من البطاقة <span lang="en" dir="ltr">/ Card verification</span></h1>
+<p>بيئة تجريبية: لا تُنقل أي أموال. <span lang="en" dir="ltr">Sandbox: no money moves.</span></p>
+<form method="post" action="/sandbox/3ds/{charge_ref}">
+<button name="result" value="approve" type="submit">تأكيد / Approve</button>
+<button name="result" value="deny" type="submit">رفض / Deny</button>
+</form>
+</body></html>"#
+        )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SandboxAnswer {
+    result: String,
+}
+
+/// The sandbox's bank answering: applied as the gateway's webhook would be, then the
+/// browser goes back to the site.
+async fn sandbox_3ds_answer(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SandboxAnswer>,
+) -> Result<HttpResponse, ApiError> {
+    sandbox_only(&state)?;
+    let charge_ref = path.into_inner();
+    let outcome = match form.result.as_str() {
+        "approve" => ChargeOutcome::Succeeded {
+            gateway_ref: charge_ref.clone(),
+        },
+        "deny" => ChargeOutcome::Declined {
+            gateway_ref: Some(charge_ref.clone()),
+            code: "authentication_failed".into(),
+            message: "the cardholder did not pass 3-D Secure".into(),
+        },
+        _ => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "result",
+                "must be approve or deny",
+            )]));
+        }
+    };
+    let payment = state
+        .billing
+        .apply_gateway_outcome(charge_ref, outcome)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut target = state.billing.return_url.clone();
+    target.push(if target.contains('?') { '&' } else { '?' });
+    target.push_str(&format!(
+        "payment={}&status={}",
+        payment.id,
+        payment.status.as_str()
+    ));
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, target))
+        .finish())
+}

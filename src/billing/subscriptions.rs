@@ -1,0 +1,902 @@
+//! Subscriptions: sign up to a plan (a trial, or a first charge), change plan with credit
+//! for unused time, cancel now or at the period's end, and renewals with dunning:
+//!
+//! ```text
+//! trialing --period ends, charge ok--> active --period ends, charge ok--> active
+//!    |                                   |
+//!    +--charge declined--> past_due --retry ok--> active
+//!                             +--last retry declined--> canceled
+//! ```
+//! Renewals are functions of `now`, run by a job (`renew_due`), so tests drive them with
+//! a controlled clock. A renewal charge is keyed by (subscription, period): one period is
+//! never charged twice, and a crash leaves a `processing` payment the reconcile sweep settles.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::gateway::{ChargeOutcome, PaymentGateway};
+use super::ledger::Account;
+use super::methods::{self, Method, MethodRow, MethodView};
+use super::money::{ChargeLine, round_sar};
+use super::payments::{self, Billing, NewPayment, PaymentRow, PaymentStatus};
+use super::plans::{self, PlanRow, PlanView};
+use super::refunds;
+use crate::auth::Role;
+use crate::bookings::service::Actor;
+use crate::customers::service::{customer_for_user, find_customer};
+use crate::customers::store::CustomerRow;
+use crate::db::run_blocking;
+use crate::error::{ApiError, FieldError};
+use crate::schema::{payments as payment_table, subscriptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Trialing,
+    Active,
+    PastDue,
+    Canceled,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trialing => "trialing",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "trialing" => Self::Trialing,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            _ => Self::Canceled,
+        }
+    }
+
+    /// Whether the plan's benefits apply.
+    fn in_good_standing(self) -> bool {
+        matches!(self, Self::Trialing | Self::Active)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = subscriptions, check_for_backend(diesel::pg::Pg))]
+pub struct SubscriptionRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub plan_id: Uuid,
+    pub status: String,
+    pub payment_method_id: Option<Uuid>,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub dunning_attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SubscriptionRow {
+    pub fn status(&self) -> SubscriptionStatus {
+        SubscriptionStatus::parse(&self.status)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Proration {
+    /// Credit for the unused time of the old plan, refunded to the card.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub credit: Decimal,
+    /// Charged now for the new plan's first period (with VAT).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub charged: Decimal,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub plan: PlanView,
+    pub status: SubscriptionStatus,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<DateTime<Utc>>,
+    /// While `past_due`: failed renewal charges so far, and when the next is tried.
+    pub dunning_attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub card: Option<MethodView>,
+    /// Paid bookings this period, against the plan's allowance.
+    pub bookings_used: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proration: Option<Proration>,
+}
+
+fn live(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<Option<SubscriptionRow>> {
+    subscriptions::table
+        .filter(subscriptions::customer_id.eq(customer_id))
+        .filter(subscriptions::status.ne(SubscriptionStatus::Canceled.as_str()))
+        .for_update()
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The customer's discount on our booking fee (0 without a subscription in good standing).
+pub fn fee_discount(conn: &mut PgConnection, customer_id: Uuid) -> Result<i32, ApiError> {
+    let row: Option<(String, i32)> = subscriptions::table
+        .inner_join(crate::schema::plans::table)
+        .filter(subscriptions::customer_id.eq(customer_id))
+        .filter(subscriptions::status.ne(SubscriptionStatus::Canceled.as_str()))
+        .select((
+            subscriptions::status,
+            crate::schema::plans::fee_discount_percent,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .filter(|(status, _)| SubscriptionStatus::parse(status).in_good_standing())
+        .map_or(0, |(_, discount)| discount))
+}
+
+fn bookings_used(conn: &mut PgConnection, sub: &SubscriptionRow) -> QueryResult<i64> {
+    payment_table::table
+        .filter(payment_table::subscription_id.eq(sub.id))
+        .filter(payment_table::purpose.eq("booking"))
+        .filter(payment_table::status.ne(PaymentStatus::Failed.as_str()))
+        .filter(payment_table::created_at.ge(sub.current_period_start))
+        .count()
+        .get_result(conn)
+}
+
+/// Checks the plan's booking allowance before a booking is charged (the subscription row
+/// stays locked until the payment row is written, so racing payments count each other).
+/// Returns the subscription the payment counts against, if any.
+pub fn charge_allowance(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    let Some(sub) = live(conn, customer_id)? else {
+        return Ok(None);
+    };
+    if !sub.status().in_good_standing() {
+        return Ok(None);
+    }
+    let plan = plans::find(conn, sub.plan_id)?;
+    if let Some(allowed) = plan.bookings_per_period
+        && bookings_used(conn, &sub)? >= i64::from(allowed)
+    {
+        return Err(ApiError::Conflict {
+            code: "billing.plan_limit",
+            detail: format!(
+                "the {} plan allows {allowed} bookings per {}; this period's are used",
+                plan.name_en,
+                plan.interval().as_str()
+            ),
+        });
+    }
+    Ok(Some(sub.id))
+}
+
+fn plan_line(plan: &PlanRow, vat_rate: Decimal) -> ChargeLine {
+    ChargeLine::new(
+        "plan",
+        (
+            &format!("اشتراك {} ({})", plan.name_ar, interval_ar(plan)),
+            &format!(
+                "{} subscription (1 {})",
+                plan.name_en,
+                plan.interval().as_str()
+            ),
+        ),
+        Account::SubscriptionRevenue,
+        plan.price,
+        vat_rate,
+    )
+}
+
+fn interval_ar(plan: &PlanRow) -> &'static str {
+    match plan.interval() {
+        plans::Interval::Month => "شهر",
+        plans::Interval::Year => "سنة",
+    }
+}
+
+/// Renewals are charged without the customer: a 3-D Secure step cannot happen, and a
+/// sign-up or plan change needing one is refused rather than left half-done.
+fn without_action(outcome: ChargeOutcome) -> ChargeOutcome {
+    match outcome {
+        ChargeOutcome::RequiresAction { gateway_ref, .. } => ChargeOutcome::Declined {
+            gateway_ref: Some(gateway_ref),
+            code: "authentication_required".into(),
+            message: "this card needs a 3-D Secure step, which subscriptions cannot take; \
+                      use another card"
+                .into(),
+        },
+        other => other,
+    }
+}
+
+fn declined(view: payments::PaymentView) -> ApiError {
+    ApiError::PaymentDeclined {
+        reason: view.failure_code.unwrap_or_else(|| "card_declined".into()),
+        message: view
+            .failure_message
+            .unwrap_or_else(|| "the card was declined".into()),
+    }
+}
+
+/// Called when a subscription payment is captured: a renewal (its period starts where the
+/// subscription's ends) moves the subscription into the next period. A sign-up charge
+/// whose subscription was never made (a race lost) is refunded in full.
+pub(super) fn on_period_paid(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+) -> Result<(), ApiError> {
+    let Some(sub_id) = payment.subscription_id else {
+        refunds::reserve(
+            conn,
+            payment.id,
+            payment.amount - payment.refunded,
+            "the subscription could not be started",
+            None,
+        )?;
+        return Ok(());
+    };
+    let sub: SubscriptionRow = subscriptions::table
+        .find(sub_id)
+        .for_update()
+        .select(SubscriptionRow::as_select())
+        .first(conn)?;
+    if payment.period_start != Some(sub.current_period_end)
+        || sub.status() == SubscriptionStatus::Canceled
+    {
+        return Ok(());
+    }
+    let plan = plans::find(conn, sub.plan_id)?;
+    diesel::update(subscriptions::table.find(sub.id))
+        .set((
+            subscriptions::status.eq(SubscriptionStatus::Active.as_str()),
+            subscriptions::current_period_start.eq(sub.current_period_end),
+            subscriptions::current_period_end.eq(plan.interval().after(sub.current_period_end)),
+            subscriptions::dunning_attempts.eq(0),
+            subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Called when a renewal charge is declined: the next dunning step, or the end.
+pub(super) fn on_period_declined(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+    dunning_days: &[u32],
+) -> Result<(), ApiError> {
+    let Some(sub_id) = payment.subscription_id else {
+        return Ok(());
+    };
+    let sub: SubscriptionRow = subscriptions::table
+        .find(sub_id)
+        .for_update()
+        .select(SubscriptionRow::as_select())
+        .first(conn)?;
+    if payment.period_start != Some(sub.current_period_end)
+        || sub.status() == SubscriptionStatus::Canceled
+    {
+        return Ok(());
+    }
+    let failures = sub.dunning_attempts + 1;
+    match dunning_days.get(usize::try_from(failures - 1).unwrap_or(usize::MAX)) {
+        Some(days) => diesel::update(subscriptions::table.find(sub.id))
+            .set((
+                subscriptions::status.eq(SubscriptionStatus::PastDue.as_str()),
+                subscriptions::dunning_attempts.eq(failures),
+                subscriptions::next_attempt_at
+                    .eq(sub.current_period_end + chrono::Duration::days(i64::from(*days))),
+            ))
+            .execute(conn)?,
+        None => diesel::update(subscriptions::table.find(sub.id))
+            .set((
+                subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
+                subscriptions::dunning_attempts.eq(failures),
+                subscriptions::canceled_at.eq(Utc::now()),
+                subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// The customer a request is about: a customer themselves, or the client staff name.
+fn customer_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    customer_id: Option<Uuid>,
+) -> Result<CustomerRow, ApiError> {
+    match (actor.role, customer_id) {
+        (Role::Customer, None) => {
+            let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
+            customer_for_user(conn, &user.into())
+        }
+        (Role::Customer, Some(_)) | (Role::Provider, _) => Err(ApiError::Forbidden),
+        (_, Some(id)) => find_customer(conn, id).map_err(|e| match e {
+            ApiError::NotFound => {
+                ApiError::Validation(vec![FieldError::new("customer_id", "no such customer")])
+            }
+            other => other,
+        }),
+        (_, None) => Err(ApiError::Validation(vec![FieldError::new(
+            "customer_id",
+            "is required when acting for a client",
+        )])),
+    }
+}
+
+impl Billing {
+    fn subscription_view(
+        &self,
+        conn: &mut PgConnection,
+        sub: SubscriptionRow,
+        proration: Option<Proration>,
+    ) -> Result<SubscriptionView, ApiError> {
+        let plan = plans::find(conn, sub.plan_id)?;
+        let card = match sub.payment_method_id {
+            Some(id) => crate::schema::payment_methods::table
+                .find(id)
+                .select(MethodRow::as_select())
+                .first(conn)
+                .optional()?
+                .as_ref()
+                .map(MethodView::from),
+            None => None,
+        };
+        Ok(SubscriptionView {
+            id: sub.id,
+            customer_id: sub.customer_id,
+            plan: PlanView::new(&plan, self.vat_rate),
+            status: sub.status(),
+            bookings_used: bookings_used(conn, &sub)?,
+            current_period_start: sub.current_period_start,
+            current_period_end: sub.current_period_end,
+            cancel_at_period_end: sub.cancel_at_period_end,
+            canceled_at: sub.canceled_at,
+            dunning_attempts: sub.dunning_attempts,
+            next_attempt_at: sub.next_attempt_at,
+            card,
+            proration,
+        })
+    }
+
+    /// The customer's live subscription (404 when there is none).
+    pub async fn my_subscription(
+        &self,
+        actor: Actor,
+        customer_id: Option<Uuid>,
+    ) -> Result<SubscriptionView, ApiError> {
+        let this = self.clone();
+        run_blocking(&self.pool, move |conn| {
+            let customer = customer_of(conn, &actor, customer_id)?;
+            let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
+            this.subscription_view(conn, sub, None)
+        })
+        .await
+    }
+
+    /// Signs a customer up. A trial or a free plan charges nothing now; otherwise the first
+    /// period is charged at once and the subscription exists only if that succeeds.
+    pub async fn subscribe(
+        &self,
+        actor: Actor,
+        customer_id: Option<Uuid>,
+        plan_code: String,
+        method: Option<Method>,
+    ) -> Result<SubscriptionView, ApiError> {
+        let (customer, plan) = {
+            let actor = actor.clone();
+            run_blocking(&self.pool, move |conn| {
+                let customer = customer_of(conn, &actor, customer_id)?;
+                let plan = plans::find_by_code(conn, &plan_code)
+                    .optional()?
+                    .filter(|p| p.active)
+                    .ok_or_else(|| {
+                        ApiError::Validation(vec![FieldError::new("plan", "no such plan")])
+                    })?;
+                if live(conn, customer.id)?.is_some() {
+                    return Err(exists());
+                }
+                Ok((customer, plan))
+            })
+            .await?
+        };
+        let method = match (method, plan.is_free()) {
+            (Some(method), _) => {
+                Some(methods::resolve(&self.pool, &self.gateway, &customer, method).await?)
+            }
+            (None, true) => None,
+            (None, false) => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "payment_method_id",
+                    "a paid plan needs a card: give payment_method_id, card or token",
+                )]));
+            }
+        };
+        let now = Utc::now();
+        let created_by = actor.is_staff().then_some(actor.user_id);
+        if plan.is_free() || plan.trial_days > 0 {
+            let (status, end) = if plan.is_free() {
+                (SubscriptionStatus::Active, plan.interval().after(now))
+            } else {
+                (
+                    SubscriptionStatus::Trialing,
+                    now + chrono::Duration::days(i64::from(plan.trial_days)),
+                )
+            };
+            let this = self.clone();
+            return run_blocking(&self.pool, move |conn| {
+                conn.transaction(|conn| {
+                    let sub = insert_subscription(
+                        conn,
+                        customer.id,
+                        &plan,
+                        status,
+                        method.as_ref().map(|m| m.id),
+                        (now, end),
+                        created_by,
+                    )?;
+                    this.subscription_view(conn, sub, None)
+                })
+            })
+            .await;
+        }
+        let method = method.expect("a paid plan has a card");
+        let vat_rate = self.vat_rate;
+        let gateway = self.gateway.name();
+        let line = plan_line(&plan, vat_rate);
+        let payment = {
+            let method = method.clone();
+            let customer_id = customer.id;
+            run_blocking(&self.pool, move |conn| {
+                Ok(payments::insert(
+                    conn,
+                    &NewPayment {
+                        customer_id,
+                        purpose: "subscription",
+                        booking_id: None,
+                        subscription_id: None,
+                        period_start: None,
+                        lines: vec![line],
+                        method,
+                        gateway,
+                        created_by,
+                    },
+                )?)
+            })
+            .await?
+        };
+        let outcome = without_action(
+            self.charge(&payment, false, &format!("Wasit {} plan", plan.code))
+                .await?,
+        );
+        if matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+            // Make the subscription first, so the captured payment belongs to it.
+            let made = {
+                let payment_id = payment.id;
+                let plan = plan.clone();
+                let method_id = method.id;
+                run_blocking(&self.pool, move |conn| {
+                    conn.transaction(|conn| {
+                        let sub = insert_subscription(
+                            conn,
+                            customer.id,
+                            &plan,
+                            SubscriptionStatus::Active,
+                            Some(method_id),
+                            (now, plan.interval().after(now)),
+                            created_by,
+                        )?;
+                        diesel::update(payment_table::table.find(payment_id))
+                            .set((
+                                payment_table::subscription_id.eq(sub.id),
+                                payment_table::period_start.eq(now),
+                            ))
+                            .execute(conn)?;
+                        Ok(sub.id)
+                    })
+                })
+                .await
+            };
+            self.apply_outcome(payment.id, outcome, Some(actor)).await?;
+            let sub_id = made?;
+            let this = self.clone();
+            return run_blocking(&self.pool, move |conn| {
+                let sub = subscriptions::table
+                    .find(sub_id)
+                    .select(SubscriptionRow::as_select())
+                    .first(conn)?;
+                this.subscription_view(conn, sub, None)
+            })
+            .await;
+        }
+        Err(declined(
+            self.apply_outcome(payment.id, outcome, Some(actor)).await?,
+        ))
+    }
+
+    /// Cancels now, or at the end of the period (a trial then ends without a charge).
+    pub async fn cancel_subscription(
+        &self,
+        actor: Actor,
+        customer_id: Option<Uuid>,
+        at_period_end: bool,
+    ) -> Result<SubscriptionView, ApiError> {
+        let this = self.clone();
+        run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let customer = customer_of(conn, &actor, customer_id)?;
+                let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
+                let updated = if at_period_end && sub.status() != SubscriptionStatus::PastDue {
+                    diesel::update(subscriptions::table.find(sub.id))
+                        .set(subscriptions::cancel_at_period_end.eq(true))
+                        .returning(SubscriptionRow::as_returning())
+                        .get_result(conn)?
+                } else {
+                    diesel::update(subscriptions::table.find(sub.id))
+                        .set((
+                            subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
+                            subscriptions::canceled_at.eq(Utc::now()),
+                            subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
+                        ))
+                        .returning(SubscriptionRow::as_returning())
+                        .get_result(conn)?
+                };
+                audit_staff(conn, &actor, &updated, "subscription.cancel")?;
+                this.subscription_view(conn, updated, None)
+            })
+        })
+        .await
+    }
+
+    /// Moves to another plan now. The old plan's unused time is credited back to the card
+    /// (a refund of that share of what this period cost); a paid plan's first period is
+    /// charged in full and starts now. During a trial only the plan changes.
+    pub async fn change_plan(
+        &self,
+        actor: Actor,
+        customer_id: Option<Uuid>,
+        plan_code: String,
+        now: DateTime<Utc>,
+    ) -> Result<SubscriptionView, ApiError> {
+        let (sub, old_plan, new_plan, paid) = {
+            let actor = actor.clone();
+            run_blocking(&self.pool, move |conn| {
+                let customer = customer_of(conn, &actor, customer_id)?;
+                let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
+                let new_plan = plans::find_by_code(conn, &plan_code)
+                    .optional()?
+                    .filter(|p| p.active)
+                    .ok_or_else(|| {
+                        ApiError::Validation(vec![FieldError::new("plan", "no such plan")])
+                    })?;
+                if new_plan.id == sub.plan_id {
+                    return Err(ApiError::Conflict {
+                        code: "subscription.same_plan",
+                        detail: "the subscription is already on this plan".into(),
+                    });
+                }
+                if sub.status() == SubscriptionStatus::PastDue {
+                    return Err(ApiError::Conflict {
+                        code: "subscription.past_due",
+                        detail: "a renewal is overdue; the plan can change once it is paid".into(),
+                    });
+                }
+                let old_plan = plans::find(conn, sub.plan_id)?;
+                let paid: Option<PaymentRow> = payment_table::table
+                    .filter(payment_table::subscription_id.eq(sub.id))
+                    .filter(payment_table::period_start.eq(sub.current_period_start))
+                    .filter(payment_table::status.eq(PaymentStatus::Succeeded.as_str()))
+                    .select(PaymentRow::as_select())
+                    .first(conn)
+                    .optional()?;
+                Ok((sub, old_plan, new_plan, paid))
+            })
+            .await?
+        };
+        let credit = match (&paid, sub.status()) {
+            (Some(paid), SubscriptionStatus::Active) => {
+                proration_credit(paid, sub.current_period_start, sub.current_period_end, now)
+            }
+            _ => Decimal::ZERO,
+        };
+        let trialing = sub.status() == SubscriptionStatus::Trialing;
+        let needs_charge = !new_plan.is_free() && !trialing;
+        if !new_plan.is_free() && sub.payment_method_id.is_none() {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "plan",
+                "a paid plan needs a saved card; cancel and subscribe with one",
+            )]));
+        }
+        let mut charged = Decimal::ZERO;
+        let mut new_payment = None;
+        if needs_charge {
+            let line = plan_line(&new_plan, self.vat_rate);
+            let gateway = self.gateway.name();
+            let created_by = actor.is_staff().then_some(actor.user_id);
+            let sub_id = sub.id;
+            let customer_id = sub.customer_id;
+            let method_id = sub.payment_method_id;
+            let payment = run_blocking(&self.pool, move |conn| {
+                let method = crate::schema::payment_methods::table
+                    .find(method_id.unwrap_or_default())
+                    .select(MethodRow::as_select())
+                    .first(conn)?;
+                Ok(payments::insert(
+                    conn,
+                    &NewPayment {
+                        customer_id,
+                        purpose: "subscription",
+                        booking_id: None,
+                        subscription_id: Some(sub_id),
+                        period_start: Some(now),
+                        lines: vec![line],
+                        method,
+                        gateway,
+                        created_by,
+                    },
+                )?)
+            })
+            .await?;
+            let outcome = without_action(
+                self.charge(&payment, false, &format!("Wasit {} plan", new_plan.code))
+                    .await?,
+            );
+            if !matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+                return Err(declined(
+                    self.apply_outcome(payment.id, outcome, None).await?,
+                ));
+            }
+            charged = payment.amount;
+            new_payment = Some((payment.id, outcome));
+        }
+        let this = self.clone();
+        let old_name = old_plan.name_en.clone();
+        let (end, status) = if trialing && !new_plan.is_free() {
+            (sub.current_period_end, SubscriptionStatus::Trialing)
+        } else {
+            (new_plan.interval().after(now), SubscriptionStatus::Active)
+        };
+        let start = if trialing && !new_plan.is_free() {
+            sub.current_period_start
+        } else {
+            now
+        };
+        let actor_for_tx = actor.clone();
+        let updated = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let updated: SubscriptionRow = diesel::update(subscriptions::table.find(sub.id))
+                    .set((
+                        subscriptions::plan_id.eq(new_plan.id),
+                        subscriptions::status.eq(status.as_str()),
+                        subscriptions::current_period_start.eq(start),
+                        subscriptions::current_period_end.eq(end),
+                        subscriptions::cancel_at_period_end.eq(false),
+                    ))
+                    .returning(SubscriptionRow::as_returning())
+                    .get_result(conn)?;
+                if let (Some(paid), true) = (&paid, credit > Decimal::ZERO) {
+                    refunds::reserve(
+                        conn,
+                        paid.id,
+                        credit,
+                        &format!("unused time on the {old_name} plan"),
+                        actor_for_tx.is_staff().then_some(actor_for_tx.user_id),
+                    )?;
+                }
+                audit_staff(conn, &actor_for_tx, &updated, "subscription.change_plan")?;
+                Ok(updated)
+            })
+        })
+        .await?;
+        if let Some((payment_id, outcome)) = new_payment {
+            self.apply_outcome(payment_id, outcome, Some(actor)).await?;
+        }
+        self.wake.notify_waiters();
+        run_blocking(&self.pool, move |conn| {
+            this.subscription_view(conn, updated, Some(Proration { credit, charged }))
+        })
+        .await
+    }
+
+    /// Job: subscriptions whose period ended (renew, or end when cancelled at period end)
+    /// and those whose next dunning retry is due. `now` is the clock (tests move it).
+    pub async fn renew_due(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        let due: Vec<SubscriptionRow> = run_blocking(&self.pool, move |conn| {
+            Ok(subscriptions::table
+                .filter(
+                    subscriptions::status
+                        .eq_any(["trialing", "active"])
+                        .and(subscriptions::current_period_end.le(now))
+                        .or(subscriptions::status
+                            .eq("past_due")
+                            .and(subscriptions::next_attempt_at.le(now))),
+                )
+                .order(subscriptions::current_period_end)
+                .limit(200)
+                .select(SubscriptionRow::as_select())
+                .load(conn)?)
+        })
+        .await
+        .map_err(|e| e.describe())?;
+        let mut handled = 0;
+        for sub in due {
+            match self.renew_one(sub, now).await {
+                Ok(()) => handled += 1,
+                Err(error) => tracing::warn!(error = %error.describe(),
+                    "a renewal could not run; the next sweep retries"),
+            }
+        }
+        Ok(handled)
+    }
+
+    async fn renew_one(&self, sub: SubscriptionRow, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let plan = {
+            let plan_id = sub.plan_id;
+            run_blocking(&self.pool, move |conn| Ok(plans::find(conn, plan_id)?)).await?
+        };
+        if sub.cancel_at_period_end && sub.status().in_good_standing() {
+            return run_blocking(&self.pool, move |conn| {
+                diesel::update(subscriptions::table.find(sub.id))
+                    .filter(subscriptions::status.ne("canceled"))
+                    .set((
+                        subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
+                        subscriptions::canceled_at.eq(sub.current_period_end),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await;
+        }
+        if plan.is_free() {
+            return run_blocking(&self.pool, move |conn| {
+                let mut end = sub.current_period_end;
+                let mut start = sub.current_period_start;
+                while end <= now {
+                    start = end;
+                    end = plan.interval().after(end);
+                }
+                diesel::update(subscriptions::table.find(sub.id))
+                    .set((
+                        subscriptions::current_period_start.eq(start),
+                        subscriptions::current_period_end.eq(end),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await;
+        }
+        let line = plan_line(&plan, self.vat_rate);
+        let gateway = self.gateway.name();
+        let method_id = sub.payment_method_id;
+        let payment = run_blocking(&self.pool, move |conn| {
+            let Some(method_id) = method_id else {
+                return Ok(None);
+            };
+            let method = crate::schema::payment_methods::table
+                .find(method_id)
+                .select(MethodRow::as_select())
+                .first(conn)?;
+            let inserted = payments::insert(
+                conn,
+                &NewPayment {
+                    customer_id: sub.customer_id,
+                    purpose: "subscription",
+                    booking_id: None,
+                    subscription_id: Some(sub.id),
+                    period_start: Some(sub.current_period_end),
+                    lines: vec![line],
+                    method,
+                    gateway,
+                    created_by: None,
+                },
+            );
+            match inserted {
+                Ok(row) => Ok(Some(row)),
+                // This period is already paid or being paid (another sweep, a crash).
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => Ok(None),
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await?;
+        let Some(payment) = payment else {
+            return Ok(());
+        };
+        let outcome = without_action(
+            self.charge(&payment, true, &format!("Wasit {} plan renewal", plan.code))
+                .await?,
+        );
+        self.apply_outcome(payment.id, outcome, None).await?;
+        Ok(())
+    }
+}
+
+fn exists() -> ApiError {
+    ApiError::Conflict {
+        code: "subscription.exists",
+        detail: "this customer already has a live subscription; change its plan instead".into(),
+    }
+}
+
+/// Credit for the unused part of a period: what was paid for it (less refunds), in
+/// proportion to the time left, rounded half-up.
+pub fn proration_credit(
+    paid: &PaymentRow,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Decimal {
+    let total = (end - start).num_seconds();
+    let left = (end - now).num_seconds().clamp(0, total.max(0));
+    if total <= 0 {
+        return Decimal::ZERO;
+    }
+    let refundable = paid.amount - paid.refunded;
+    round_sar(refundable * Decimal::from(left) / Decimal::from(total)).min(refundable)
+}
+
+fn insert_subscription(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    plan: &PlanRow,
+    status: SubscriptionStatus,
+    method_id: Option<Uuid>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    created_by: Option<Uuid>,
+) -> Result<SubscriptionRow, ApiError> {
+    Ok(diesel::insert_into(subscriptions::table)
+        .values((
+            subscriptions::customer_id.eq(customer_id),
+            subscriptions::plan_id.eq(plan.id),
+            subscriptions::status.eq(status.as_str()),
+            subscriptions::payment_method_id.eq(method_id),
+            subscriptions::current_period_start.eq(start),
+            subscriptions::current_period_end.eq(end),
+            subscriptions::created_by.eq(created_by),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?)
+}
+
+fn audit_staff(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    sub: &SubscriptionRow,
+    action: &str,
+) -> Result<(), ApiError> {
+    if actor.is_staff() {
+        crate::audit::record(
+            conn,
+            &crate::audit::AuditEntry {
+                actor_id: actor.user_id,
+                actor_role: actor.role,
+                on_behalf_of: Some(sub.customer_id),
+                action,
+                entity_type: "subscription",
+                entity_id: sub.id.to_string(),
+                request_id: actor.request_id.clone(),
+                details: serde_json::json!({ "status": sub.status }),
+            },
+        )?;
+    }
+    Ok(())
+}
