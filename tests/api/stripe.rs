@@ -829,3 +829,177 @@ async fn read_request(socket: &mut TcpStream) -> Option<Seen> {
         }
     }
 }
+
+/// Signs `body` as Stripe does (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`).
+fn stripe_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let t = chrono::Utc::now().timestamp();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+/// The whole app on the Stripe gateway: a card paid at once, a 3-D Secure payment finished
+/// by localstripe's signed webhook to our endpoint (applied once, however often it comes),
+/// and a cancellation refunded through Stripe.
+#[tokio::test]
+async fn stripe_the_app_pays_through_stripe_and_applies_its_signed_webhook_once() {
+    use crate::helpers::assert_problem;
+    use crate::payments::{held, hotel, pay, token};
+
+    let webhook_secret = format!("whsec_{}", unique());
+    let secret = webhook_secret.clone();
+    let app = spawn_stripe_app(secret).await;
+    let webhook_id = format!("app-{}", unique());
+    let endpoint = app.url("/v1/payments/webhooks/stripe");
+    let events = ["payment_intent.succeeded", "payment_intent.payment_failed"];
+    configure_webhook(&webhook_id, &endpoint, &webhook_secret, &events).await;
+
+    let admin = app.admin_token().await;
+    let city = hotel(&app, &admin, 5).await;
+    let customer = token(&app.register("stripe-payer@example.com").await);
+
+    // A plain card: paid at once.
+    let first = held(&app, &customer, &city, 10).await;
+    let response = pay(&app, &customer, &first, "4242424242424242").await;
+    assert_eq!(response.status(), 200);
+    let paid: Value = response.json().await.unwrap();
+    assert_eq!(paid["payment"]["status"], "succeeded");
+    assert_eq!(paid["booking"]["status"], "pending");
+
+    // A card that needs 3-D Secure: the customer passes the step at Stripe, and Stripe's
+    // webhook (not our request) moves the booking on.
+    let second = held(&app, &customer, &city, 12).await;
+    let response = pay(&app, &customer, &second, "4000002500003155").await;
+    assert_eq!(response.status(), 202);
+    let pending: Value = response.json().await.unwrap();
+    let action = pending["payment"]["action_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (intent, secret) = {
+        let query = action.split_once('?').expect("query").1;
+        let param = |name: &str| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        (
+            param("payment_intent"),
+            param("payment_intent_client_secret"),
+        )
+    };
+    api(
+        Method::POST,
+        &format!("/v1/payment_intents/{intent}/_authenticate"),
+        &[("client_secret", secret.as_str()), ("success", "true")],
+    )
+    .await;
+    let booking_id = second["id"].as_str().unwrap();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let booking: Value = app
+            .get_authed(&format!("/v1/bookings/{booking_id}"), &customer)
+            .await
+            .json()
+            .await
+            .unwrap();
+        status = booking["status"].clone();
+        if status == "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    configure_webhook(&webhook_id, &endpoint, &webhook_secret, &[]).await;
+    assert_eq!(status, "pending", "the webhook did not settle the payment");
+
+    // The event, delivered again (Stripe retries), is recognised and changes nothing.
+    let event_id: String = {
+        use diesel::prelude::*;
+        use wasit::schema::gateway_events::dsl as g;
+        let mut conn = app.db.connect();
+        let ids: Vec<String> = g::gateway_events
+            .filter(g::kind.eq("payment_intent.succeeded"))
+            .select(g::event_id)
+            .load(&mut conn)
+            .unwrap();
+        assert!(!ids.is_empty());
+        ids[0].clone()
+    };
+    let replay = serde_json::to_vec(&json!({
+        "id": event_id, "type": "payment_intent.succeeded",
+        "data": { "object": { "id": intent, "status": "succeeded" } }
+    }))
+    .unwrap();
+    let send = |signature: String| {
+        app.client
+            .post(&endpoint)
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(replay.clone())
+            .send()
+    };
+    let again: Value = send(stripe_signature(&webhook_secret, &replay))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["duplicate"], true);
+    // A forged one is refused.
+    assert_problem(
+        send(stripe_signature("whsec_forged", &replay))
+            .await
+            .unwrap(),
+        422,
+        "validation.failed",
+    )
+    .await;
+
+    // Cancelling refunds through Stripe (a job), with the refund id from Stripe.
+    app.post_ok(
+        &format!("/v1/bookings/{}/cancel", first["id"].as_str().unwrap()),
+        &customer,
+        &json!({}),
+        200,
+    )
+    .await;
+    app.run_pending_jobs().await;
+    use diesel::prelude::*;
+    use wasit::schema::refunds::dsl as r;
+    let mut conn = app.db.connect();
+    let refunds: Vec<(String, Option<String>)> = r::refunds
+        .select((r::status, r::gateway_ref))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].0, "succeeded");
+    assert!(
+        refunds[0]
+            .1
+            .as_deref()
+            .is_some_and(|id| id.starts_with("re_")),
+        "{refunds:?}"
+    );
+}
+
+/// The app configured for the Stripe gateway on localstripe.
+async fn spawn_stripe_app(webhook_secret: String) -> crate::helpers::TestApp {
+    let api_base = stripe_url();
+    crate::helpers::spawn_app_with(move |settings| {
+        settings.payments.gateway = wasit::config::GatewayKind::Stripe;
+        settings.payments.stripe.api_base = api_base;
+        settings.payments.stripe.secret_key = Some(SecretString::from(SECRET_KEY));
+        settings.payments.stripe.webhook_secret = Some(SecretString::from(webhook_secret));
+    })
+    .await
+}
