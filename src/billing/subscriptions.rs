@@ -30,6 +30,7 @@ use crate::customers::service::{customer_for_user, find_customer};
 use crate::customers::store::CustomerRow;
 use crate::db::run_blocking;
 use crate::error::{ApiError, FieldError};
+use crate::notify::billing_mail::{SubscriptionEmail, enqueue_subscription_email};
 use crate::schema::{payments as payment_table, subscriptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -272,6 +273,7 @@ pub(super) fn on_period_paid(
             subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)?;
+    enqueue_subscription_email(conn, sub.id, SubscriptionEmail::Renewed, Some(payment.id))?;
     Ok(())
 }
 
@@ -296,22 +298,33 @@ pub(super) fn on_period_declined(
     }
     let failures = sub.dunning_attempts + 1;
     match dunning_days.get(usize::try_from(failures - 1).unwrap_or(usize::MAX)) {
-        Some(days) => diesel::update(subscriptions::table.find(sub.id))
-            .set((
-                subscriptions::status.eq(SubscriptionStatus::PastDue.as_str()),
-                subscriptions::dunning_attempts.eq(failures),
-                subscriptions::next_attempt_at
-                    .eq(sub.current_period_end + chrono::Duration::days(i64::from(*days))),
-            ))
-            .execute(conn)?,
-        None => diesel::update(subscriptions::table.find(sub.id))
-            .set((
-                subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
-                subscriptions::dunning_attempts.eq(failures),
-                subscriptions::canceled_at.eq(Utc::now()),
-                subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
-            ))
-            .execute(conn)?,
+        Some(days) => {
+            diesel::update(subscriptions::table.find(sub.id))
+                .set((
+                    subscriptions::status.eq(SubscriptionStatus::PastDue.as_str()),
+                    subscriptions::dunning_attempts.eq(failures),
+                    subscriptions::next_attempt_at
+                        .eq(sub.current_period_end + chrono::Duration::days(i64::from(*days))),
+                ))
+                .execute(conn)?;
+            enqueue_subscription_email(
+                conn,
+                sub.id,
+                SubscriptionEmail::PaymentFailed,
+                Some(payment.id),
+            )?;
+        }
+        None => {
+            diesel::update(subscriptions::table.find(sub.id))
+                .set((
+                    subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
+                    subscriptions::dunning_attempts.eq(failures),
+                    subscriptions::canceled_at.eq(Utc::now()),
+                    subscriptions::next_attempt_at.eq(None::<DateTime<Utc>>),
+                ))
+                .execute(conn)?;
+            enqueue_subscription_email(conn, sub.id, SubscriptionEmail::Canceled, None)?;
+        }
     };
     Ok(())
 }
@@ -558,6 +571,14 @@ impl Billing {
                         .returning(SubscriptionRow::as_returning())
                         .get_result(conn)?
                 };
+                if updated.status() == SubscriptionStatus::Canceled {
+                    enqueue_subscription_email(
+                        conn,
+                        updated.id,
+                        SubscriptionEmail::Canceled,
+                        None,
+                    )?;
+                }
                 audit_staff(conn, &actor, &updated, "subscription.cancel")?;
                 this.subscription_view(conn, updated, None)
             })
@@ -753,13 +774,16 @@ impl Billing {
         };
         if sub.cancel_at_period_end && sub.status().in_good_standing() {
             return run_blocking(&self.pool, move |conn| {
-                diesel::update(subscriptions::table.find(sub.id))
+                let ended = diesel::update(subscriptions::table.find(sub.id))
                     .filter(subscriptions::status.ne("canceled"))
                     .set((
                         subscriptions::status.eq(SubscriptionStatus::Canceled.as_str()),
                         subscriptions::canceled_at.eq(sub.current_period_end),
                     ))
                     .execute(conn)?;
+                if ended > 0 {
+                    enqueue_subscription_email(conn, sub.id, SubscriptionEmail::Canceled, None)?;
+                }
                 Ok(())
             })
             .await;
@@ -874,7 +898,11 @@ fn insert_subscription(
             subscriptions::created_by.eq(created_by),
         ))
         .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?)
+        .get_result::<SubscriptionRow>(conn)
+        .and_then(|sub| {
+            enqueue_subscription_email(conn, sub.id, SubscriptionEmail::Started, None)?;
+            Ok(sub)
+        })?)
 }
 
 fn audit_staff(

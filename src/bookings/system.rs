@@ -222,6 +222,10 @@ impl Bookings {
                 let mail = if updated.status == BookingStatus::Expired {
                     BookingEmail::Expired
                 } else {
+                    // The office follows up on every failed booking (`?flagged=true`).
+                    diesel::update(crate::schema::bookings::table.find(updated.id))
+                        .set(crate::schema::bookings::flagged_at.eq(Some(Utc::now())))
+                        .execute(conn)?;
                     BookingEmail::Failed
                 };
                 email::enqueue_booking_email(conn, &updated, mail)?;

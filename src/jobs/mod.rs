@@ -37,6 +37,14 @@ pub enum Job {
     ReconcilePayments,
     /// Refund a decided refund through the gateway, then write its credit note.
     ExecuteRefund { refund_id: Uuid },
+    /// Email the customer about their subscription (started, renewed, declined, ended).
+    SendSubscriptionEmail {
+        subscription_id: Uuid,
+        event: crate::notify::billing_mail::SubscriptionEmail,
+        payment_id: Option<Uuid>,
+    },
+    /// Email an invoice or credit note with its printable page attached.
+    SendInvoiceEmail { invoice_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -61,6 +69,8 @@ impl Job {
             Job::RenewSubscriptions => "renew_subscriptions",
             Job::ReconcilePayments => "reconcile_payments",
             Job::ExecuteRefund { .. } => "execute_refund",
+            Job::SendSubscriptionEmail { .. } => "send_subscription_email",
+            Job::SendInvoiceEmail { .. } => "send_invoice_email",
         }
     }
 

@@ -196,6 +196,28 @@ impl Worker {
             Job::RenewSubscriptions => self.billing.renew_due(chrono::Utc::now()).await.map(|_| ()),
             Job::ReconcilePayments => self.billing.reconcile_processing().await.map(|_| ()),
             Job::ExecuteRefund { refund_id } => self.billing.execute_refund(*refund_id).await,
+            Job::SendSubscriptionEmail {
+                subscription_id,
+                event,
+                payment_id,
+            } => {
+                crate::notify::billing_mail::send_subscription_email(
+                    &self.pool,
+                    &self.mailer,
+                    *subscription_id,
+                    *event,
+                    *payment_id,
+                )
+                .await
+            }
+            Job::SendInvoiceEmail { invoice_id } => {
+                crate::notify::billing_mail::send_invoice_email(
+                    &self.pool,
+                    &self.mailer,
+                    *invoice_id,
+                )
+                .await
+            }
             Job::SendBookingEmail { booking_id, event } => {
                 crate::notify::email::send_booking_email(
                     &self.pool,

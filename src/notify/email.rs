@@ -33,9 +33,9 @@ pub enum Transport {
 
 pub struct Mailer {
     transport: Transport,
-    from: Mailbox,
+    pub(super) from: Mailbox,
     /// The right-hand side of our Message-IDs.
-    domain: String,
+    pub(super) domain: String,
 }
 
 impl Mailer {
@@ -95,7 +95,7 @@ impl Mailer {
         )
     }
 
-    async fn send(&self, message: Message) -> Result<(), String> {
+    pub(super) async fn send(&self, message: Message) -> Result<(), String> {
         match &self.transport {
             Transport::Smtp(smtp) => smtp
                 .send(message)

@@ -172,9 +172,15 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
 
 pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rendered {
     let (subject, paragraphs) = words(event, locale, facts);
+    layout(locale, &facts.guest_name, subject, &paragraphs)
+}
+
+/// Every email's frame: a greeting, the paragraphs and the signature, as plain text and as
+/// HTML in the reader's direction (right-to-left for Arabic).
+pub fn layout(locale: Locale, name: &str, subject: String, paragraphs: &[String]) -> Rendered {
     let (lang, dir, greeting, signature) = match locale {
-        Locale::Ar => ("ar", "rtl", format!("مرحباً {}،", facts.guest_name), "وسيط"),
-        Locale::En => ("en", "ltr", format!("Hello {},", facts.guest_name), "Wasit"),
+        Locale::Ar => ("ar", "rtl", format!("مرحباً {name}،"), "وسيط"),
+        Locale::En => ("en", "ltr", format!("Hello {name},"), "Wasit"),
     };
     let text = format!("{greeting}\n\n{}\n\n{signature}\n", paragraphs.join("\n\n"));
     let body: String = paragraphs

@@ -244,3 +244,88 @@ async fn a_reminder_goes_out_once_a_day_ahead() {
     assert_eq!(mails.len(), 3, "one reminder, however often the sweep runs");
     assert!(mails[2]["subject"].as_str().unwrap().starts_with("تذكير"));
 }
+
+#[tokio::test]
+async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
+    use crate::payments::{CARD_RENEWAL_FAILS, card, post_keyed};
+    let app = spawn_app().await;
+    let email = format!("subscriber-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session: Value = app
+        .post_json("/v1/auth/register", &json!({ "email": email, "password": PASSWORD, "full_name": "Omar Haddad", "locale": "en" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let customer = token(&session);
+    let mut body = card(CARD_RENEWAL_FAILS);
+    body["plan"] = json!("business");
+    let sub: Value = post_keyed(&app, "/v1/subscriptions", &customer, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.run_pending_jobs().await;
+    let mail = inbox(&app, &email).await;
+    let subjects: Vec<&str> = mail
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        subjects.contains(&"Your Business subscription is active"),
+        "{subjects:?}"
+    );
+    let invoice = mail
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Your invoice INV-")
+        })
+        .unwrap_or_else(|| panic!("no invoice mail: {subjects:?}"));
+    assert!(
+        invoice["text"]
+            .as_str()
+            .unwrap()
+            .contains("Total 2185.00 SAR including VAT of 285.00 SAR")
+    );
+    let attachment = &invoice["attachments"][0];
+    assert_eq!(attachment["contentType"], "text/html");
+    assert_eq!(
+        attachment["filename"],
+        format!(
+            "{}.html",
+            invoice["subject"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("Your invoice ")
+        )
+    );
+
+    // The renewal is declined: the customer hears when the next try is.
+    let end: chrono::DateTime<chrono::Utc> =
+        sub["current_period_end"].as_str().unwrap().parse().unwrap();
+    app.worker("renewals")
+        .billing
+        .renew_due(end + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    app.run_pending_jobs().await;
+    let mail = inbox(&app, &email).await;
+    let failed = mail
+        .iter()
+        .find(|m| m["subject"] == "We could not renew your Business subscription")
+        .expect("payment failed mail");
+    let next_day = (end + chrono::Duration::days(1))
+        .with_timezone(&chrono_tz::Asia::Riyadh)
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        failed["text"].as_str().unwrap().contains(&next_day),
+        "{}",
+        failed["text"]
+    );
+    // Retried jobs never send a second copy: one of each.
+    app.run_pending_jobs().await;
+    assert_eq!(inbox(&app, &email).await.len(), mail.len());
+}

@@ -277,7 +277,9 @@ async fn a_failing_job_backs_off_and_its_last_attempt_fails_the_booking() {
         history["refund_amount"], booking["price"]["total"],
         "everything paid comes back"
     );
-    // ...through the gateway, with a credit note.
+    // The office sees it among the bookings to follow up.
+    assert!(history["flagged_at"].is_string(), "{history}");
+    // ...and the money goes back through the gateway, with a credit note.
     app.run_pending_jobs().await;
     let mut conn = app.db.connect();
     use wasit::schema::refunds::dsl as r;

@@ -1,0 +1,312 @@
+//! Money emails: a subscription started, renewed, its renewal declined, or ended; and each
+//! invoice or credit note, with its printable page attached. Queued in the transaction that
+//! causes them, rendered when sent in the customer's language, one stable Message-ID per
+//! (entity, event) so a retried job never makes a second distinct mail.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::email::Mailer;
+use super::templates::{self, Rendered};
+use crate::billing::invoices::{self, InvoiceRow, InvoiceView};
+use crate::billing::plans;
+use crate::billing::subscriptions::SubscriptionRow;
+use crate::db::{PgPool, run_blocking};
+use crate::domain::{Locale, OFFICE_TIMEZONE};
+use crate::jobs::{Job, queue};
+use crate::schema::{customers, invoices as invoice_table, payments, subscriptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionEmail {
+    Started,
+    Renewed,
+    PaymentFailed,
+    Canceled,
+}
+
+impl SubscriptionEmail {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Renewed => "renewed",
+            Self::PaymentFailed => "payment-failed",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+/// Queues a subscription email. `payment_id` names the charge for `Renewed` and
+/// `PaymentFailed` (each renewal or failure is its own mail).
+pub fn enqueue_subscription_email(
+    conn: &mut PgConnection,
+    subscription_id: Uuid,
+    event: SubscriptionEmail,
+    payment_id: Option<Uuid>,
+) -> QueryResult<()> {
+    let job = Job::SendSubscriptionEmail {
+        subscription_id,
+        event,
+        payment_id,
+    };
+    let entity = payment_id.unwrap_or(subscription_id);
+    let key = format!("email:subscription-{}:{entity}", event.as_str());
+    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
+}
+
+/// Queues the email of an invoice or credit note (when its customer has an address).
+pub fn enqueue_invoice_email(conn: &mut PgConnection, invoice: &InvoiceRow) -> QueryResult<()> {
+    let email: Option<String> = customers::table
+        .find(invoice.customer_id)
+        .select(customers::email)
+        .first(conn)?;
+    if email.is_none() {
+        return Ok(());
+    }
+    let job = Job::SendInvoiceEmail {
+        invoice_id: invoice.id,
+    };
+    queue::enqueue(
+        conn,
+        &job,
+        Some(&format!("email:invoice:{}", invoice.id)),
+        Utc::now(),
+    )
+    .map(|_| ())
+}
+
+fn day(at: DateTime<Utc>) -> String {
+    at.with_timezone(&OFFICE_TIMEZONE)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+struct SubscriptionFacts {
+    plan: String,
+    status: String,
+    period_end: DateTime<Utc>,
+    next_attempt: Option<DateTime<Utc>>,
+    amount: Option<String>,
+}
+
+fn subscription_words(
+    event: SubscriptionEmail,
+    locale: Locale,
+    facts: &SubscriptionFacts,
+) -> (String, Vec<String>) {
+    let plan = &facts.plan;
+    let end = day(facts.period_end);
+    let next = facts.next_attempt.map(day).unwrap_or_default();
+    let amount = facts.amount.clone().unwrap_or_default();
+    let trial = facts.status == "trialing";
+    match (locale, event) {
+        (Locale::Ar, SubscriptionEmail::Started) if trial => (
+            format!("بدأت تجربتك المجانية لباقة {plan}"),
+            vec![format!(
+                "تستمر التجربة حتى {end}، ثم نجدد الاشتراك تلقائياً بالبطاقة المحفوظة."
+            )],
+        ),
+        (Locale::Ar, SubscriptionEmail::Started) => (
+            format!("اشتراكك في باقة {plan} فعّال"),
+            vec![format!("اشتراكك فعّال حتى {end}، ويتجدد تلقائياً.")],
+        ),
+        (Locale::Ar, SubscriptionEmail::Renewed) => (
+            format!("جُدّد اشتراكك في باقة {plan}"),
+            vec![format!(
+                "خصمنا {amount} ريال، والفترة الجديدة حتى {end}. الفاتورة في حسابك."
+            )],
+        ),
+        (Locale::Ar, SubscriptionEmail::PaymentFailed) => (
+            format!("تعذّر تجديد اشتراكك في باقة {plan}"),
+            vec![
+                "رُفضت البطاقة المحفوظة عند التجديد.".into(),
+                format!("سنحاول مرة أخرى في {next}؛ حدّث بطاقتك لتجنب إلغاء الاشتراك."),
+            ],
+        ),
+        (Locale::Ar, SubscriptionEmail::Canceled) => (
+            format!("انتهى اشتراكك في باقة {plan}"),
+            vec!["أُلغي اشتراكك، ويمكنك الاشتراك من جديد في أي وقت.".into()],
+        ),
+        (Locale::En, SubscriptionEmail::Started) if trial => (
+            format!("Your free {plan} trial has started"),
+            vec![format!(
+                "The trial runs until {end}; then the subscription renews on your saved card."
+            )],
+        ),
+        (Locale::En, SubscriptionEmail::Started) => (
+            format!("Your {plan} subscription is active"),
+            vec![format!(
+                "It is active until {end} and renews automatically."
+            )],
+        ),
+        (Locale::En, SubscriptionEmail::Renewed) => (
+            format!("Your {plan} subscription was renewed"),
+            vec![format!(
+                "We charged {amount} SAR; the new period runs until {end}. The invoice is in your account."
+            )],
+        ),
+        (Locale::En, SubscriptionEmail::PaymentFailed) => (
+            format!("We could not renew your {plan} subscription"),
+            vec![
+                "Your saved card was declined at renewal.".into(),
+                format!("We will try again on {next}; update your card to keep the subscription."),
+            ],
+        ),
+        (Locale::En, SubscriptionEmail::Canceled) => (
+            format!("Your {plan} subscription has ended"),
+            vec!["Your subscription is canceled; you can subscribe again at any time.".into()],
+        ),
+    }
+}
+
+/// The customer's address, name and language (no address: no mail).
+fn reader(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> QueryResult<(Option<String>, String, Locale)> {
+    customers::table
+        .find(customer_id)
+        .select((customers::email, customers::full_name, customers::locale))
+        .first(conn)
+}
+
+fn message(
+    mailer: &Mailer,
+    to: &str,
+    message_id: String,
+    rendered: Rendered,
+    attachment: Option<(String, String)>,
+) -> Result<Message, String> {
+    let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+    let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = match attachment {
+        Some((name, html)) => MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(Attachment::new(name).body(html.into_bytes(), ContentType::TEXT_HTML)),
+        None => alternative,
+    };
+    Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(rendered.subject)
+        .message_id(Some(format!("<{message_id}@{}>", mailer.domain)))
+        .multipart(body)
+        .map_err(|e| format!("building the email: {e}"))
+}
+
+/// Renders and sends one subscription email as things stand now.
+pub async fn send_subscription_email(
+    pool: &PgPool,
+    mailer: &Mailer,
+    subscription_id: Uuid,
+    event: SubscriptionEmail,
+    payment_id: Option<Uuid>,
+) -> Result<(), String> {
+    let loaded = run_blocking(pool, move |conn| {
+        let sub: SubscriptionRow = subscriptions::table
+            .find(subscription_id)
+            .select(SubscriptionRow::as_select())
+            .first(conn)?;
+        let plan = plans::find(conn, sub.plan_id)?;
+        let amount: Option<rust_decimal::Decimal> = match payment_id {
+            Some(id) => Some(
+                payments::table
+                    .find(id)
+                    .select(payments::amount)
+                    .first(conn)?,
+            ),
+            None => None,
+        };
+        let reader = reader(conn, sub.customer_id)?;
+        Ok((sub, plan, amount, reader))
+    })
+    .await
+    .map_err(|e| e.describe())?;
+    let (sub, plan, amount, (to, name, locale)) = loaded;
+    let Some(to) = to else { return Ok(()) };
+    let facts = SubscriptionFacts {
+        plan: if locale == Locale::Ar {
+            plan.name_ar
+        } else {
+            plan.name_en
+        },
+        status: sub.status.clone(),
+        period_end: sub.current_period_end,
+        next_attempt: sub.next_attempt_at,
+        amount: amount.map(|a| format!("{a:.2}")),
+    };
+    let (subject, paragraphs) = subscription_words(event, locale, &facts);
+    let rendered = templates::layout(locale, &name, subject, &paragraphs);
+    let entity = payment_id.unwrap_or(subscription_id);
+    let id = format!("subscription-{}.{entity}", event.as_str());
+    mailer.send(message(mailer, &to, id, rendered, None)?).await
+}
+
+/// Sends an invoice or credit note with its printable page attached.
+pub async fn send_invoice_email(
+    pool: &PgPool,
+    mailer: &Mailer,
+    invoice_id: Uuid,
+) -> Result<(), String> {
+    let loaded = run_blocking(pool, move |conn| {
+        let invoice: InvoiceRow = invoice_table::table
+            .find(invoice_id)
+            .select(InvoiceRow::as_select())
+            .first(conn)?;
+        let reader = reader(conn, invoice.customer_id)?;
+        Ok((invoice, reader))
+    })
+    .await
+    .map_err(|e| e.describe())?;
+    let (invoice, (to, name, locale)) = loaded;
+    let Some(to) = to else { return Ok(()) };
+    let view = InvoiceView::from(invoice);
+    let credit = view.kind == "credit_note";
+    let (total, vat, number) = (
+        format!("{:.2}", view.total),
+        format!("{:.2}", view.vat_total),
+        view.number.clone(),
+    );
+    let (subject, paragraphs) = match (locale, credit) {
+        (Locale::Ar, false) => (
+            format!("فاتورتك {number}"),
+            vec![
+                format!("الإجمالي {total} ريال شاملاً ضريبة القيمة المضافة ({vat} ريال)."),
+                "أرفقنا الفاتورة الضريبية المبسطة للطباعة.".into(),
+            ],
+        ),
+        (Locale::Ar, true) => (
+            format!("إشعار دائن {number}"),
+            vec![
+                format!("أعدنا {total} ريال، منها ضريبة القيمة المضافة {vat} ريال."),
+                "أرفقنا الإشعار الدائن للطباعة.".into(),
+            ],
+        ),
+        (Locale::En, false) => (
+            format!("Your invoice {number}"),
+            vec![
+                format!("Total {total} SAR including VAT of {vat} SAR."),
+                "Your simplified tax invoice is attached, ready to print.".into(),
+            ],
+        ),
+        (Locale::En, true) => (
+            format!("Credit note {number}"),
+            vec![
+                format!("We refunded {total} SAR, of which VAT {vat} SAR."),
+                "The credit note is attached, ready to print.".into(),
+            ],
+        ),
+    };
+    let rendered = templates::layout(locale, &name, subject, &paragraphs);
+    let page = invoices::html::render(&view, OFFICE_TIMEZONE);
+    let id = format!("invoice.{invoice_id}");
+    let attachment = Some((format!("{number}.html"), page));
+    mailer
+        .send(message(mailer, &to, id, rendered, attachment)?)
+        .await
+}
