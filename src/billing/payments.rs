@@ -288,6 +288,25 @@ impl Billing {
                         created_by: payer.is_staff().then_some(payer.user_id),
                     },
                 )?;
+                if payer.is_staff() {
+                    // A card taken on the phone: on the record, against the client.
+                    crate::audit::record(
+                        conn,
+                        &crate::audit::AuditEntry {
+                            actor_id: payer.user_id,
+                            actor_role: payer.role,
+                            on_behalf_of: Some(booking.customer_id),
+                            action: "payment.take",
+                            entity_type: "booking",
+                            entity_id: booking.reference.clone(),
+                            request_id: payer.request_id.clone(),
+                            details: serde_json::json!({
+                                "payment_id": row.id,
+                                "amount": row.amount.to_string(),
+                            }),
+                        },
+                    )?;
+                }
                 Ok(Some(row))
             })
         })

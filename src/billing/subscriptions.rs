@@ -478,20 +478,33 @@ impl Billing {
             let method = method.clone();
             let customer_id = customer.id;
             run_blocking(&self.pool, move |conn| {
-                Ok(payments::insert(
-                    conn,
-                    &NewPayment {
-                        customer_id,
-                        purpose: "subscription",
-                        booking_id: None,
-                        subscription_id: None,
-                        period_start: None,
-                        lines: vec![line],
-                        method,
-                        gateway,
-                        created_by,
-                    },
-                )?)
+                conn.transaction(|conn| {
+                    // Checked again under the customer's lock: a sign-up that finished since
+                    // the first look must not be paid for twice. (One still being paid is
+                    // kept out by the payments_one_signup_per_customer index.)
+                    crate::schema::customers::table
+                        .find(customer_id)
+                        .select(crate::schema::customers::id)
+                        .for_update()
+                        .execute(conn)?;
+                    if live(conn, customer_id)?.is_some() {
+                        return Err(exists());
+                    }
+                    Ok(payments::insert(
+                        conn,
+                        &NewPayment {
+                            customer_id,
+                            purpose: "subscription",
+                            booking_id: None,
+                            subscription_id: None,
+                            period_start: None,
+                            lines: vec![line],
+                            method,
+                            gateway,
+                            created_by,
+                        },
+                    )?)
+                })
             })
             .await?
         };
@@ -507,6 +520,11 @@ impl Billing {
                 let method_id = method.id;
                 run_blocking(&self.pool, move |conn| {
                     conn.transaction(|conn| {
+                        crate::schema::customers::table
+                            .find(customer.id)
+                            .select(crate::schema::customers::id)
+                            .for_update()
+                            .execute(conn)?;
                         let sub = insert_subscription(
                             conn,
                             customer.id,

@@ -22,14 +22,11 @@ pub async fn enqueue_tick(pool: &PgPool, job: Job) -> Result<bool, crate::error:
     .await
 }
 
-pub async fn start(
-    pool: PgPool,
-    settings: &Settings,
-    wake: Arc<Notify>,
-) -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new().await?;
+/// Every sweep and when it runs. Each `Job` that works on "whatever is due" is here; the
+/// test below fails if one is added without a schedule.
+pub fn entries(settings: &Settings) -> Vec<(String, Job)> {
     let jobs = &settings.jobs;
-    let entries = [
+    vec![
         (jobs.expire_holds_cron.clone(), Job::ExpireHolds),
         // Payments a crash left unsettled are looked at as often as holds expire.
         (jobs.expire_holds_cron.clone(), Job::ReconcilePayments),
@@ -50,7 +47,16 @@ pub async fn start(
             settings.payments.renewals_cron.clone(),
             Job::RenewSubscriptions,
         ),
-    ];
+    ]
+}
+
+pub async fn start(
+    pool: PgPool,
+    settings: &Settings,
+    wake: Arc<Notify>,
+) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let entries = entries(settings);
     for (cron, job) in entries {
         let (pool, wake) = (pool.clone(), wake.clone());
         let entry = CronJob::new_async(cron.as_str(), move |_, _| {
@@ -67,4 +73,38 @@ pub async fn start(
     }
     scheduler.start().await?;
     Ok(scheduler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sweep_is_scheduled() {
+        let settings = crate::config::Settings::load_from(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config")),
+            crate::config::Environment::Test,
+            [("WASIT__AUTH__JWT_SECRET".to_owned(), "x".repeat(64))]
+                .into_iter()
+                .collect(),
+        )
+        .expect("test settings");
+        let mut scheduled: Vec<&str> = entries(&settings).iter().map(|(_, j)| j.kind()).collect();
+        scheduled.sort_unstable();
+        // The jobs that take no argument are the sweeps.
+        let mut sweeps: Vec<&str> = [
+            Job::ExpireHolds,
+            Job::ReconcilePayments,
+            Job::CompletePastBookings,
+            Job::PurgeIdempotencyKeys,
+            Job::SendReminders,
+            Job::FlagUnacknowledged,
+            Job::RenewSubscriptions,
+        ]
+        .iter()
+        .map(Job::kind)
+        .collect();
+        sweeps.sort_unstable();
+        assert_eq!(scheduled, sweeps);
+    }
 }

@@ -554,3 +554,94 @@ async fn cancelling_at_period_end_ends_without_a_charge_and_now_ends_at_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn many_sign_ups_at_once_make_one_subscription_and_one_charge() {
+    let app = spawn_app().await;
+    let customer = token(&app.register("eager@example.com").await);
+    let attempts = (0..8)
+        .map(|_| subscribe(&app, &customer, "business", CARD_OK))
+        .collect();
+    let statuses: Vec<u16> = crate::helpers::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let mut conn = app.db.connect();
+    use wasit::schema::payments::dsl as p;
+    let charged: i64 = p::payments
+        .filter(p::status.eq("succeeded"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(charged, 1);
+    let live: i64 = wasit::schema::subscriptions::table
+        .filter(wasit::schema::subscriptions::status.ne("canceled"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(live, 1);
+}
+
+#[tokio::test]
+async fn an_agent_takes_a_card_on_the_phone_for_a_client_on_the_record() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let city = hotel(&app, &admin, 5).await;
+    let client = app
+        .post_ok(
+            "/v1/customers",
+            &agent,
+            &json!({ "full_name": "Fatima Al-Zahrani", "phone": "+966501234567" }),
+            201,
+        )
+        .await;
+    let offer = crate::helpers::stay_offer(&app, &city, 10, 12, 2).await;
+    let booking: Value = crate::helpers::book(
+        &app,
+        &agent,
+        "phone-1",
+        &json!({ "offer_id": offer["offer_id"], "customer_id": client["id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let response = pay(&app, &agent, &booking, CARD_OK).await;
+    assert_eq!(response.status(), 200);
+    let paid: Value = response.json().await.unwrap();
+    assert_eq!(paid["booking"]["status"], "pending");
+    let audit: Value = app
+        .get_authed("/v1/audit?action=payment.take", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["on_behalf_of"], client["id"]);
+    assert_eq!(entry["details"]["amount"], "928.75");
+    // The client's invoice is theirs: staff find it by customer.
+    let invoices: Value = app
+        .get_authed(
+            &format!(
+                "/v1/invoices?customer_id={}",
+                client["id"].as_str().unwrap()
+            ),
+            &agent,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(invoices["invoices"][0]["buyer_name"], "Fatima Al-Zahrani");
+}
