@@ -139,6 +139,24 @@ pub fn refund_booking(
     Ok(amount.max(Decimal::ZERO))
 }
 
+/// A cancellation policy's share of what was paid, half-up to the halala.
+pub fn policy_share(paid: Decimal, percent: u32) -> Decimal {
+    super::money::round_sar(paid * Decimal::from(percent) / Decimal::ONE_HUNDRED)
+}
+
+/// What of a booking's payment is captured and not yet refunded (zero when unpaid).
+pub fn refundable(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Decimal> {
+    let row: Option<(Decimal, Decimal)> = payments::table
+        .filter(payments::booking_id.eq(booking_id))
+        .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
+        .select((payments::amount, payments::refunded))
+        .first(conn)
+        .optional()?;
+    Ok(super::money::round_sar(
+        row.map_or(Decimal::ZERO, |(amount, refunded)| amount - refunded),
+    ))
+}
+
 impl Billing {
     /// Staff refund part or all of a payment (a goodwill gesture, a correction).
     pub async fn refund_payment(

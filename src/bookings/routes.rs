@@ -28,6 +28,11 @@ pub fn routes(table: &mut RouteTable) {
         .get("/v1/bookings/{booking}", bookings_get)
         .post("/v1/bookings/{booking}/confirm", bookings_confirm)
         .post("/v1/bookings/{booking}/cancel", bookings_cancel)
+        .get("/v1/bookings/{booking}/cancellation", bookings_cancellation)
+        .post(
+            "/v1/bookings/{booking}/retry-confirmation",
+            bookings_retry_confirmation,
+        )
         .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack);
 }
 
@@ -238,6 +243,33 @@ async fn bookings_cancel(
         .cancel(actor(&req, caller), booking_key(&path)?, reason)
         .await?;
     Ok(HttpResponse::Ok().json(booking))
+}
+
+/// What cancelling now would refund, before the customer decides.
+async fn bookings_cancellation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let quote = state
+        .bookings
+        .cancellation_quote(&actor(&req, caller), booking_key(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(quote))
+}
+
+async fn bookings_retry_confirmation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = state
+        .bookings
+        .retry_confirmation(actor(&req, caller), booking_key(&path)?)
+        .await?;
+    Ok(HttpResponse::Accepted().json(booking))
 }
 
 #[derive(Debug, Deserialize)]

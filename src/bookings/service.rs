@@ -716,11 +716,7 @@ impl Bookings {
                 let refund = crate::billing::refunds::refund_booking(
                     conn,
                     row.id,
-                    |paid| {
-                        crate::billing::money::round_sar(
-                            paid * Decimal::from(percent) / Decimal::ONE_HUNDRED,
-                        )
-                    },
+                    |paid| crate::billing::refunds::policy_share(paid, percent),
                     &format!("booking {} cancelled ({percent}% refund)", row.reference),
                     actor.is_staff().then_some(actor.user_id),
                 )?;
@@ -752,6 +748,97 @@ impl Bookings {
                     webhooks::enqueue_booking_event(conn, &updated, "booking.cancelled")?;
                 }
                 Ok(view(updated, &provider, &fees, None))
+            })
+        })
+        .await?;
+        self.wake.notify_waiters();
+        Ok(view)
+    }
+}
+
+/// What cancelling now would give back, for the customer to see before they decide.
+#[derive(Debug, Serialize)]
+pub struct CancellationQuote {
+    /// Whether the booking can still be cancelled.
+    pub allowed: bool,
+    pub refund_percent: u32,
+    /// Captured and not yet refunded.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub paid: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub refund_amount: Decimal,
+    pub currency: &'static str,
+}
+
+impl Bookings {
+    /// The refund cancelling now would make: the provider's tier for the time left, applied
+    /// to what was captured (the same arithmetic `cancel` uses).
+    pub async fn cancellation_quote(
+        &self,
+        actor: &Actor,
+        key: BookingKey,
+    ) -> Result<CancellationQuote, ApiError> {
+        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        run_blocking(&self.pool, move |conn| {
+            let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+            let provider = provider_store::find_provider(conn, row.provider_id)?;
+            let paid = crate::billing::refunds::refundable(conn, row.id)?;
+            let percent = provider_policy(&provider).refund_percent(row.starts_at, Utc::now());
+            Ok(CancellationQuote {
+                allowed: row.status.next(BookingEvent::Cancel).is_some(),
+                refund_percent: percent,
+                paid,
+                refund_amount: crate::billing::refunds::policy_share(paid, percent),
+                currency: "SAR",
+            })
+        })
+        .await
+    }
+
+    /// Staff ask the provider again for a pending booking now, rather than wait for the
+    /// next retry (say, once the provider's system is back).
+    pub async fn retry_confirmation(
+        &self,
+        actor: Actor,
+        key: BookingKey,
+    ) -> Result<BookingView, ApiError> {
+        if !actor.is_staff() {
+            return Err(ApiError::Forbidden);
+        }
+        let fees = self.searcher.fees;
+        let view = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let row = store::find_visible(
+                    conn,
+                    key.id,
+                    key.reference.as_deref(),
+                    Visibility::Everything,
+                )?;
+                if row.status != BookingStatus::Pending {
+                    return Err(ApiError::InvalidState {
+                        status: row.status.as_str(),
+                    });
+                }
+                queue::run_again_now(
+                    conn,
+                    &format!("confirm:{}", row.id),
+                    &Job::ConfirmBooking { booking_id: row.id },
+                )?;
+                audit::record(
+                    conn,
+                    &AuditEntry {
+                        actor_id: actor.user_id,
+                        actor_role: actor.role,
+                        on_behalf_of: Some(row.customer_id),
+                        action: "booking.retry_confirmation",
+                        entity_type: "booking",
+                        entity_id: row.reference.clone(),
+                        request_id: actor.request_id.clone(),
+                        details: serde_json::json!({}),
+                    },
+                )?;
+                let provider = provider_store::find_provider(conn, row.provider_id)?;
+                Ok(view(row, &provider, &fees, None))
             })
         })
         .await?;

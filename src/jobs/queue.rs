@@ -200,6 +200,31 @@ pub fn retry(conn: &mut PgConnection, id: i64) -> QueryResult<Option<JobRow>> {
         .optional()
 }
 
+/// Makes the job under `dedup_key` due now: a waiting one runs at once, a finished or dead
+/// one runs again with fresh attempts, a missing one is added; a running one is left alone.
+pub fn run_again_now(conn: &mut PgConnection, dedup_key: &str, job: &Job) -> QueryResult<()> {
+    diesel::update(
+        jobs::table
+            .filter(jobs::dedup_key.eq(dedup_key))
+            .filter(jobs::state.eq("queued")),
+    )
+    .set(jobs::run_at.eq(Utc::now()))
+    .execute(conn)?;
+    diesel::update(
+        jobs::table
+            .filter(jobs::dedup_key.eq(dedup_key))
+            .filter(jobs::state.eq_any(["done", "dead"])),
+    )
+    .set((
+        jobs::state.eq("queued"),
+        jobs::attempts.eq(0),
+        jobs::run_at.eq(Utc::now()),
+        jobs::finished_at.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)?;
+    enqueue(conn, job, Some(dedup_key), Utc::now()).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::backoff;

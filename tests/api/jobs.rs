@@ -451,3 +451,32 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
     assert_eq!((done.len(), done[0].attempts), (1, 2));
     assert_eq!(status_of(&app, id), "confirmed");
 }
+
+#[tokio::test]
+async fn an_agent_retries_a_pending_confirmation_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let customer = token(&app.register("retry@example.com").await);
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let (booking, _) = held_booking(&app, &admin, &customer, "r", 5).await;
+    let id = booking["id"].as_str().unwrap();
+    let path = format!("/v1/bookings/{id}/retry-confirmation");
+    // Only a pending booking waits for its provider; only staff retry.
+    crate::helpers::assert_problem(app.post_json_authed(&path, &agent, &json!({})).await, 409, "booking.invalid_state").await;
+    assert_eq!(crate::payments::pay(&app, &customer, &booking, crate::payments::CARD_OK).await.status(), 200);
+    crate::helpers::assert_problem(app.post_json_authed(&path, &customer, &json!({})).await, 403, "auth.forbidden").await;
+
+    // The confirmation failed once and waits for its backoff; the agent makes it due now.
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!("UPDATE jobs SET run_at = now() + interval '1 hour', attempts = 1 WHERE dedup_key = 'confirm:{id}'"))
+        .execute(&mut conn)
+        .unwrap();
+    app.run_pending_jobs().await;
+    assert_eq!(status_of(&app, id), "pending");
+    let response = app.post_json_authed(&path, &agent, &json!({})).await;
+    assert_eq!(response.status(), 202);
+    app.run_pending_jobs().await;
+    assert_eq!(status_of(&app, id), "confirmed");
+    let audit: Value = app.get_authed("/v1/audit?action=booking.retry_confirmation", &admin).await.json().await.unwrap();
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1));
+}
