@@ -462,9 +462,24 @@ async fn an_agent_retries_a_pending_confirmation_at_once() {
     let id = booking["id"].as_str().unwrap();
     let path = format!("/v1/bookings/{id}/retry-confirmation");
     // Only a pending booking waits for its provider; only staff retry.
-    crate::helpers::assert_problem(app.post_json_authed(&path, &agent, &json!({})).await, 409, "booking.invalid_state").await;
-    assert_eq!(crate::payments::pay(&app, &customer, &booking, crate::payments::CARD_OK).await.status(), 200);
-    crate::helpers::assert_problem(app.post_json_authed(&path, &customer, &json!({})).await, 403, "auth.forbidden").await;
+    crate::helpers::assert_problem(
+        app.post_json_authed(&path, &agent, &json!({})).await,
+        409,
+        "booking.invalid_state",
+    )
+    .await;
+    assert_eq!(
+        crate::payments::pay(&app, &customer, &booking, crate::payments::CARD_OK)
+            .await
+            .status(),
+        200
+    );
+    crate::helpers::assert_problem(
+        app.post_json_authed(&path, &customer, &json!({})).await,
+        403,
+        "auth.forbidden",
+    )
+    .await;
 
     // The confirmation failed once and waits for its backoff; the agent makes it due now.
     let mut conn = app.db.connect();
@@ -477,6 +492,11 @@ async fn an_agent_retries_a_pending_confirmation_at_once() {
     assert_eq!(response.status(), 202);
     app.run_pending_jobs().await;
     assert_eq!(status_of(&app, id), "confirmed");
-    let audit: Value = app.get_authed("/v1/audit?action=booking.retry_confirmation", &admin).await.json().await.unwrap();
+    let audit: Value = app
+        .get_authed("/v1/audit?action=booking.retry_confirmation", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1));
 }

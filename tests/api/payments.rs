@@ -959,20 +959,40 @@ async fn the_refund_shown_before_cancelling_is_the_refund_made() {
     let customer = token(&app.register("preview@example.com").await);
     let stranger = token(&app.register("peek@example.com").await);
     let booking = held(&app, &customer, &city, 2).await;
-    let path = format!("/v1/bookings/{}/cancellation", booking["id"].as_str().unwrap());
+    let path = format!(
+        "/v1/bookings/{}/cancellation",
+        booking["id"].as_str().unwrap()
+    );
 
     // Held: nothing captured, nothing to give back.
     let quote: Value = app.get_authed(&path, &customer).await.json().await.unwrap();
-    assert_eq!((quote["allowed"].as_bool(), quote["paid"].as_str(), quote["refund_amount"].as_str()), (Some(true), Some("0.00"), Some("0.00")));
+    assert_eq!(
+        (
+            quote["allowed"].as_bool(),
+            quote["paid"].as_str(),
+            quote["refund_amount"].as_str()
+        ),
+        (Some(true), Some("0.00"), Some("0.00"))
+    );
     assert_eq!(pay(&app, &customer, &booking, CARD_OK).await.status(), 200);
     let quote: Value = app.get_authed(&path, &customer).await.json().await.unwrap();
     assert_eq!(quote["refund_percent"], 50);
     assert_eq!(quote["paid"], "928.75");
     assert_eq!(quote["refund_amount"], "464.38");
-    assert_problem(app.get_authed(&path, &stranger).await, 404, "resource.not_found").await;
+    assert_problem(
+        app.get_authed(&path, &stranger).await,
+        404,
+        "resource.not_found",
+    )
+    .await;
 
     let cancelled = app
-        .post_ok(&format!("/v1/bookings/{}/cancel", booking["id"].as_str().unwrap()), &customer, &json!({}), 200)
+        .post_ok(
+            &format!("/v1/bookings/{}/cancel", booking["id"].as_str().unwrap()),
+            &customer,
+            &json!({}),
+            200,
+        )
         .await;
     assert_eq!(cancelled["refund_amount"], quote["refund_amount"]);
     let after: Value = app.get_authed(&path, &customer).await.json().await.unwrap();
