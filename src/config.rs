@@ -69,6 +69,7 @@ pub struct Settings {
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
     pub invoices: InvoiceSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
 
@@ -178,6 +179,14 @@ pub struct StripeSettings {
     pub webhook_secret: Option<SecretString>,
     pub webhook_tolerance_secs: u64,
     pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The bearer token Prometheus presents on `GET /metrics` (admins' JWTs work too).
+    #[serde(default)]
+    pub token: Option<SecretString>,
 }
 
 /// The seller on every tax invoice (ZATCA phase 1).

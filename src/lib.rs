@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod providers;
 pub mod schema;

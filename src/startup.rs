@@ -33,6 +33,7 @@ pub struct AppState {
     pub billing: crate::billing::Billing,
     pub search_limits: SearchSettings,
     pub trust_forwarded_for: bool,
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl AppState {
@@ -79,6 +80,7 @@ impl AppState {
             searcher,
             search_limits: settings.search.clone(),
             trust_forwarded_for: settings.server.trust_forwarded_for,
+            metrics_token: settings.metrics.token.clone(),
         })
     }
 }
@@ -87,6 +89,7 @@ impl AppState {
 pub fn route_table() -> RouteTable {
     let mut table = RouteTable::default();
     health::routes(&mut table);
+    crate::metrics::routes(&mut table);
     auth::routes::routes(&mut table);
     providers::routes::routes(&mut table);
     bookings::routes::routes(&mut table);

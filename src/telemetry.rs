@@ -68,7 +68,19 @@ pub async fn request_context(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1000.0;
+    // By route pattern, not path: `/v1/bookings/{booking}`, so labels stay few.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    crate::metrics::METRICS.observe_request(
+        response.request().method().as_str(),
+        &route,
+        status,
+        elapsed,
+    );
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, elapsed_ms, "request failed");

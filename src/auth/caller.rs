@@ -34,7 +34,7 @@ impl FromRequest for Caller {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;

@@ -96,6 +96,12 @@ impl Mailer {
     }
 
     pub(super) async fn send(&self, message: Message) -> Result<(), String> {
+        let sent = self.deliver(message).await;
+        crate::metrics::METRICS.email(sent.is_ok());
+        sent
+    }
+
+    async fn deliver(&self, message: Message) -> Result<(), String> {
         match &self.transport {
             Transport::Smtp(smtp) => smtp
                 .send(message)

@@ -211,6 +211,11 @@ pub async fn deliver(
         Err(error) => (None, None, Some(format!("could not deliver: {error}"))),
     };
     log_attempt(pool, message, status, latency_ms, error.clone()).await;
+    crate::metrics::METRICS.webhook_delivery(match (status, &error) {
+        (Some(410), _) => "gone",
+        (_, None) => "delivered",
+        _ => "failed",
+    });
     match (status, error) {
         (Some(410), _) => {
             let provider_id = message.provider_id;

@@ -225,6 +225,16 @@ impl Searcher {
                 }
                 Outcome::Failed(status, reason) => (status, 0, Some(reason)),
             };
+            crate::metrics::METRICS.observe_provider(
+                &provider.id.to_string(),
+                &provider.adapter,
+                latency.as_secs_f64(),
+                match status {
+                    ProviderStatusKind::Ok => None,
+                    ProviderStatusKind::Timeout => Some("timeout"),
+                    _ => Some("error"),
+                },
+            );
             statuses.push(ProviderStatus {
                 id: provider.id,
                 name_ar: provider.name_ar.clone(),
