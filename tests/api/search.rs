@@ -398,6 +398,32 @@ async fn silent_server() -> u16 {
     port
 }
 
+/// A provider whose server fails: every request answers 500.
+async fn failing_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// A port nothing listens on: a provider that is down.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A provider that answers every request with 200 and bytes that are not what it should send.
 async fn garbage_server() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -420,14 +446,21 @@ async fn garbage_server() -> u16 {
 }
 
 #[tokio::test]
-async fn a_silent_provider_times_out_and_a_garbage_one_errors_without_failing_the_search() {
+async fn slow_down_failing_and_garbage_providers_never_fail_the_search() {
     let app = spawn_app_with(|s| s.search.provider_timeout_ms = 400).await;
     let token = app.admin_token().await;
     app.local_hotel(&token, "jeddah", "Hilton", 5, "450.00", 5)
         .await;
     let silent = silent_server().await;
     let garbage = garbage_server().await;
-    for (name, port) in [("Silent Hotel", silent), ("Garbage Hotel", garbage)] {
+    let failing = failing_server().await;
+    let down = closed_port();
+    for (name, port) in [
+        ("Silent Hotel", silent),
+        ("Garbage Hotel", garbage),
+        ("Failing Hotel", failing),
+        ("Down Hotel", down),
+    ] {
         let body = json!({ "kind": "hotel", "name_ar": name, "name_en": name, "city": "jeddah", "adapter": "caldav",
             "adapter_settings": { "base_url": format!("http://127.0.0.1:{port}"),
                 "room_types": [{ "code": "std", "calendar_path": "/hotel/std/", "name_ar": "عادية", "name_en": "Standard", "rooms": 3, "max_guests": 2, "nightly_price": "200.00" }] } });
@@ -474,7 +507,9 @@ async fn a_silent_provider_times_out_and_a_garbage_one_errors_without_failing_th
         elapsed < Duration::from_secs(3),
         "the slow provider held the search for {elapsed:?}"
     );
-    assert_eq!(status_of("Garbage Hotel")["status"], "error");
+    for name in ["Garbage Hotel", "Failing Hotel", "Down Hotel"] {
+        assert_eq!(status_of(name)["status"], "error", "{name}");
+    }
 
     let hospitals: Value = app
         .search(&format!(
