@@ -384,13 +384,13 @@ async fn invoices_list(
         let mut rows = invoices::list_visible(conn, customer, after, limit + 1)?;
         let more = rows.len() as i64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(0));
-        Ok((rows, more))
+        Ok((invoices::views(conn, rows)?, more))
     })
     .await?;
     let next = more
         .then(|| rows.last().map(|r| cursor::encode(r.issued_at, r.id)))
         .flatten();
-    let invoices: Vec<InvoiceView> = rows.into_iter().map(Into::into).collect();
+    let invoices: Vec<InvoiceView> = rows;
     Ok(HttpResponse::Ok().json(json!({ "invoices": invoices, "next_cursor": next })))
 }
 
@@ -407,7 +407,8 @@ async fn find_invoice(
             Some(Some(own)) => Some(own),
             None => None,
         };
-        Ok(invoices::find_visible(conn, id, customer)?.into())
+        let row = invoices::find_visible(conn, id, customer)?;
+        Ok(invoices::views(conn, vec![row])?.remove(0))
     })
     .await
 }

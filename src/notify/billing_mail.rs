@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::email::Mailer;
 use super::templates::{self, Rendered};
-use crate::billing::invoices::{self, InvoiceRow, InvoiceView};
+use crate::billing::invoices::{self, InvoiceRow};
 use crate::billing::plans;
 use crate::billing::subscriptions::SubscriptionRow;
 use crate::db::{PgPool, run_blocking};
@@ -259,13 +259,13 @@ pub async fn send_invoice_email(
             .select(InvoiceRow::as_select())
             .first(conn)?;
         let reader = reader(conn, invoice.customer_id)?;
-        Ok((invoice, reader))
+        let view = invoices::views(conn, vec![invoice])?.remove(0);
+        Ok((view, reader))
     })
     .await
     .map_err(|e| e.describe())?;
-    let (invoice, (to, name, locale)) = loaded;
+    let (view, (to, name, locale)) = loaded;
     let Some(to) = to else { return Ok(()) };
-    let view = InvoiceView::from(invoice);
     let credit = view.kind == "credit_note";
     let (total, vat, number) = (
         format!("{:.2}", view.total),

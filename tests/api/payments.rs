@@ -556,6 +556,12 @@ async fn cancelling_refunds_the_policy_share_through_the_gateway_with_a_credit_n
     assert_eq!(totals, ["464.38", "928.75"]);
     for note in &notes {
         assert!(note["original_invoice_id"].is_string());
+        assert!(
+            note["original_invoice_number"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("INV-")),
+            "{note}"
+        );
         assert!(note["number"].as_str().unwrap().starts_with("CRN-"));
         // The half refund reverses VAT in proportion: 3.75 / 2 = 1.875 -> 1.88.
         if note["total"] == "464.38" {

@@ -41,8 +41,14 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
         ));
     }
     let original = invoice
-        .original_invoice_id
-        .map(|id| format!("<p>الفاتورة الأصلية / Original invoice: {id}</p>"))
+        .original_invoice_number
+        .as_deref()
+        .map(|number| {
+            format!(
+                "<p>الفاتورة الأصلية / Original invoice: <span dir=\"ltr\">{}</span></p>",
+                escape(number)
+            )
+        })
         .unwrap_or_default();
     format!(
         r#"<!doctype html>

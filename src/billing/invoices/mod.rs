@@ -169,6 +169,8 @@ pub struct InvoiceView {
     pub payment_id: Uuid,
     pub refund_id: Option<Uuid>,
     pub original_invoice_id: Option<Uuid>,
+    /// A credit note's invoice, by the number a person reads.
+    pub original_invoice_number: Option<String>,
     pub buyer_name: String,
     pub seller: Seller,
     pub currency: &'static str,
@@ -198,6 +200,7 @@ impl From<InvoiceRow> for InvoiceView {
             payment_id: row.payment_id,
             refund_id: row.refund_id,
             original_invoice_id: row.original_invoice_id,
+            original_invoice_number: None,
             buyer_name: row.buyer_name,
             seller: serde_json::from_value(row.seller).unwrap_or_else(|_| Seller {
                 name_ar: String::new(),
@@ -215,6 +218,33 @@ impl From<InvoiceRow> for InvoiceView {
             zatca_qr: row.qr,
         }
     }
+}
+
+/// The JSON form of invoice rows, with each credit note's original invoice number.
+pub fn views(conn: &mut PgConnection, rows: Vec<InvoiceRow>) -> QueryResult<Vec<InvoiceView>> {
+    let originals: Vec<Uuid> = rows.iter().filter_map(|r| r.original_invoice_id).collect();
+    let numbers: Vec<(Uuid, String)> = if originals.is_empty() {
+        Vec::new()
+    } else {
+        invoices::table
+            .filter(invoices::id.eq_any(originals))
+            .select((invoices::id, invoices::number))
+            .load(conn)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let original = row.original_invoice_id;
+            let mut view = InvoiceView::from(row);
+            view.original_invoice_number = original.and_then(|id| {
+                numbers
+                    .iter()
+                    .find(|(known, _)| *known == id)
+                    .map(|(_, number)| number.clone())
+            });
+            view
+        })
+        .collect())
 }
 
 /// Who may see which invoices: a customer their own, staff everyone's.
