@@ -154,6 +154,17 @@ start_test_peers() {
   local stripe_port="${WASIT_TEST_STRIPE_PORT:-18420}"
   bash "$ROOT/tests/peers/stripe/start.sh" "$stripe_port" >&2
   export WASIT_TEST_STRIPE_URL="http://127.0.0.1:$stripe_port"
+  # The browser tests (tests/api/browser.rs): Debian's Chromium driven by playwright-core.
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Chromium for the browser tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  fi
+  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
+    log "installing playwright-core for the browser tests"
+    npm ci --prefix "$ROOT/tests/e2e" --no-audit --no-fund --loglevel=error >&2
+  fi
+  export WASIT_TEST_CHROMIUM=/usr/bin/chromium
 }
 
 stop_test_peers() {

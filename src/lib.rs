@@ -20,3 +20,4 @@ pub mod providers;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

@@ -142,6 +142,7 @@ impl Application {
                         .error_handler(fallback::json_error),
                 )
                 .configure(|config| route_table().mount(config))
+                .configure(crate::web::mount)
                 .default_service(web::to(route_not_found))
         })
         .listen(listener)?

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod bookings;
+mod browser;
 mod caldav;
 mod contract;
 mod customers;

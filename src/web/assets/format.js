@@ -1,0 +1,105 @@
+// Money and dates for people. Amounts stay decimal strings end to end (Intl formats a
+// string without turning it into a float). Dates are shown in the provider's time zone,
+// with the Umm al-Qura (Hijri) date beside the Gregorian one.
+import { lang, t } from './i18n.js';
+import { h } from './dom.js';
+
+// Latin digits in both languages: the same digits as the card number and booking
+// reference a customer types, or reads back to an agent on the phone.
+function locale(calendar = 'gregory') {
+  return lang() === 'ar' ? `ar-SA-u-ca-${calendar}-nu-latn` : `en-GB-u-ca-${calendar}`;
+}
+
+const cache = new Map();
+function formatter(kind, calendar, options) {
+  const key = `${lang()}|${kind}|${calendar}|${JSON.stringify(options)}`;
+  let value = cache.get(key);
+  if (!value) {
+    value = kind === 'number'
+      ? new Intl.NumberFormat(locale(), options)
+      : new Intl.DateTimeFormat(locale(calendar), options);
+    cache.set(key, value);
+  }
+  return value;
+}
+
+export function money(amount, currency = 'SAR') {
+  if (amount === null || amount === undefined) return '';
+  return formatter('number', null, { style: 'currency', currency }).format(String(amount));
+}
+
+export function percent(value) {
+  return formatter('number', null, { style: 'percent', maximumFractionDigits: 0 }).format(value / 100);
+}
+
+export function gregorian(iso, timeZone, { time = false, weekday = true } = {}) {
+  return formatter('date', 'gregory', {
+    timeZone,
+    weekday: weekday ? 'short' : undefined,
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    ...(time ? { hour: 'numeric', minute: '2-digit', timeZoneName: 'short' } : {}),
+  }).format(new Date(iso));
+}
+
+export function hijri(iso, timeZone) {
+  return formatter('date', 'islamic-umalqura', {
+    timeZone, day: 'numeric', month: 'long', year: 'numeric',
+  }).format(new Date(iso));
+}
+
+export function clock(iso, timeZone) {
+  return formatter('date', 'gregory', { timeZone, hour: 'numeric', minute: '2-digit' }).format(new Date(iso));
+}
+
+/** A <time> with the Gregorian date (and time) and the Hijri date beside it. */
+export function when(iso, timeZone, options = {}) {
+  if (!iso) return null;
+  return h('span', { class: 'when' },
+    h('time', { datetime: iso }, gregorian(iso, timeZone, options)),
+    h('span', { class: 'hijri' }, hijri(iso, timeZone)));
+}
+
+/** "12:05" (or "1:02:05") until `iso`, never negative. */
+export function remaining(iso, now = Date.now()) {
+  const total = Math.max(0, Math.floor((new Date(iso).getTime() - now) / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, '0');
+  return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
+}
+
+/** YYYY-MM-DD of `date` in `timeZone` (the API's dates are office or provider days). */
+export function isoDay(date = new Date(), timeZone = 'Asia/Riyadh') {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
+}
+
+export function addDays(day, days) {
+  const date = new Date(`${day}T12:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
+/** The API's bilingual label for a price line, in the current language. */
+export function label(line) {
+  return lang() === 'ar' ? line.label_ar : line.label_en;
+}
+
+export function name(thing) {
+  return lang() === 'ar' ? thing.name_ar : thing.name_en;
+}
+
+/** A price breakdown: each line (the provider's price, our fee, VAT) and the total. */
+export function priceTable(quote) {
+  return h('table', { class: 'price' },
+    h('caption', { class: 'visually-hidden' }, t('price.caption')),
+    h('tbody', null,
+      quote.lines.map((line) => h('tr', { class: `line-${line.code}` },
+        h('th', { scope: 'row' }, label(line) || t(`price.${line.code}`)),
+        h('td', null, money(line.amount, quote.currency))))),
+    h('tfoot', null,
+      h('tr', null,
+        h('th', { scope: 'row' }, t('price.total')),
+        h('td', null, money(quote.total, quote.currency)))));
+}

@@ -1,0 +1,234 @@
+// Searching hotels or hospital appointments, and booking an offer. Shared by the customer
+// site and the agent console (which books for a client, `customerId`).
+import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce } from './dom.js';
+import { t, problemText } from './i18n.js';
+import { when, priceTable, name, isoDay, addDays, clock } from './format.js';
+import { Attempt } from './api.js';
+
+// The office's cities and clinics (the demo's; the API has no list of them to ask for).
+export const CITIES = ['riyadh', 'jeddah', 'makkah'];
+export const SPECIALTIES = ['cardiology', 'dermatology', 'pediatrics', 'orthopedics', 'ophthalmology', 'family-medicine', 'dentistry'];
+
+const HOTEL_PARAMS = ['kind', 'city', 'check_in', 'check_out', 'guests', 'rooms'];
+const HOSPITAL_PARAMS = ['kind', 'city', 'specialty', 'from', 'to'];
+
+function defaults() {
+  // Tomorrow in Riyadh: the server refuses dates before its own today.
+  const tomorrow = addDays(isoDay(), 1);
+  return {
+    kind: 'hotel', city: 'riyadh', check_in: tomorrow, check_out: addDays(tomorrow, 2), guests: '2', rooms: '1',
+    specialty: 'cardiology', from: tomorrow, to: addDays(tomorrow, 6),
+  };
+}
+
+/** The query string's search, only the parameters of its kind. */
+export function searchQuery(params) {
+  const names = params.kind === 'hospital' ? HOSPITAL_PARAMS : HOTEL_PARAMS;
+  return Object.fromEntries(names.filter((n) => params[n]).map((n) => [n, params[n]]));
+}
+
+function validate(query) {
+  const errors = [];
+  const today = isoDay();
+  if (query.kind === 'hotel') {
+    if (!query.check_in) errors.push(['check_in', t('search.error.date')]);
+    else if (query.check_in < today) errors.push(['check_in', t('search.error.past')]);
+    if (!query.check_out) errors.push(['check_out', t('search.error.date')]);
+    else if (query.check_in && query.check_out <= query.check_in) errors.push(['check_out', t('search.error.check_out')]);
+    const guests = Number(query.guests);
+    if (!Number.isInteger(guests) || guests < 1 || guests > 20) errors.push(['guests', t('search.error.guests')]);
+    const rooms = Number(query.rooms);
+    if (!Number.isInteger(rooms) || rooms < 1 || rooms > 10) errors.push(['rooms', t('search.error.rooms')]);
+    else if (rooms > guests) errors.push(['rooms', t('search.error.rooms_guests')]);
+  } else {
+    if (!query.from) errors.push(['from', t('search.error.date')]);
+    else if (query.from < today) errors.push(['from', t('search.error.past')]);
+    if (!query.to) errors.push(['to', t('search.error.date')]);
+    else if (query.from && query.to < query.from) errors.push(['to', t('search.error.to')]);
+  }
+  return errors;
+}
+
+/**
+ * Renders the form (filled from `params`) and, when `params.kind` is set, runs the search.
+ * `onSearch(query)` replaces running it here (the site puts the query in the address);
+ * `onBooked(booking)` follows a successful hold; `beforeBook()` may refuse (not logged in).
+ */
+export function renderSearch(container, options) {
+  const { api, params = {}, onSearch, signal } = options;
+  const values = { ...defaults(), ...params };
+  const results = h('section', { class: 'results', 'aria-labelledby': 'results-title', 'aria-busy': 'false' });
+  const fields = h('div', { class: 'search-fields' });
+  const submit = h('button', { type: 'submit' }, t('search.submit'));
+
+  const kindChoice = h('fieldset', { class: 'segmented' },
+    h('legend', null, t('search.kind')),
+    ['hotel', 'hospital'].map((kind) => h('label', null,
+      h('input', {
+        type: 'radio', name: 'kind', value: kind, checked: values.kind === kind,
+        onchange: () => { values.kind = kind; drawFields(); },
+      }),
+      h('span', null, t(`search.kind.${kind}`)))));
+
+  function drawFields() {
+    const cities = CITIES.map((c) => [c, t(`city.${c}`)]);
+    const common = field({ name: 'city', label: t('search.city'), options: cities, value: values.city, required: true });
+    if (values.kind === 'hotel') {
+      replace(fields, common,
+        field({ name: 'check_in', label: t('search.check_in'), type: 'date', value: values.check_in, required: true, attrs: { min: isoDay() } }),
+        field({ name: 'check_out', label: t('search.check_out'), type: 'date', value: values.check_out, required: true, attrs: { min: isoDay() } }),
+        field({ name: 'guests', label: t('search.guests'), type: 'number', value: values.guests, required: true, attrs: { min: '1', max: '20', inputmode: 'numeric' } }),
+        field({ name: 'rooms', label: t('search.rooms'), type: 'number', value: values.rooms, required: true, attrs: { min: '1', max: '10', inputmode: 'numeric' } }));
+    } else {
+      replace(fields, common,
+        field({ name: 'specialty', label: t('search.specialty'), options: SPECIALTIES.map((s) => [s, t(`specialty.${s}`)]), value: values.specialty, required: true }),
+        field({ name: 'from', label: t('search.from'), type: 'date', value: values.from, required: true, attrs: { min: isoDay() } }),
+        field({ name: 'to', label: t('search.to'), type: 'date', value: values.to, required: true, attrs: { min: isoDay() } }));
+    }
+  }
+
+  const searchForm = form({ class: 'card-panel search', role: 'search', 'aria-label': t('search.title') },
+    [kindChoice, fields, h('div', { class: 'actions' }, submit)],
+    (data, formEl) => {
+      clearErrors(formEl);
+      for (const [key, value] of data.entries()) values[key] = String(value).trim();
+      const query = searchQuery(values);
+      if (showErrors(formEl, validate(query))) return;
+      if (onSearch) onSearch(query);
+      else run(query, formEl);
+    });
+  drawFields();
+  replace(container, h(options.headingLevel ?? 'h1', null, options.heading ?? t('search.title')), searchForm, results);
+
+  async function run(query, formEl) {
+    results.setAttribute('aria-busy', 'true');
+    replace(results, loading());
+    try {
+      // A week of one clinic's slots is more than the default 50 offers.
+      const answer = await busy(submit, () => api.get('/v1/search', query.kind === 'hospital' ? { ...query, limit: 200 } : query));
+      if (signal?.aborted) return;
+      drawResults(answer, query);
+    } catch (error) {
+      if (signal?.aborted) return;
+      if (error.code === 'query.invalid') {
+        replace(results);
+        showProblem(formEl, error);
+      } else {
+        replace(results, failure(error, () => run(query, formEl)));
+      }
+    } finally {
+      results.setAttribute('aria-busy', 'false');
+    }
+  }
+
+  function drawResults(answer, query) {
+    const notes = answer.providers
+      .filter((p) => p.status !== 'ok')
+      .map((p) => h('li', { class: `provider-note ${p.status}` },
+        t(`search.provider_${p.status}`, { provider: name(p) })));
+    const summary = answer.offers.length
+      ? t('search.found', { offers: answer.offers.length, providers: answer.providers.length })
+      : t('search.none');
+    announce(summary);
+    const cards = query.kind === 'hospital'
+      ? clinics(answer.offers).map((slots) => clinicCard(slots, query))
+      : answer.offers.map((offer) => stayCard(offer, query));
+    replace(results,
+      h('h2', { id: 'results-title' }, t('search.results')),
+      h('p', { class: 'summary' }, summary),
+      notes.length ? h('ul', { class: 'alert warning notes', role: 'status' }, notes) : null,
+      answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
+      h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))));
+  }
+
+  /** The appointments of each clinic (provider and service), earliest first. */
+  function clinics(offers) {
+    const groups = new Map();
+    for (const offer of offers) {
+      const key = `${offer.provider.id}|${offer.unit.code}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(offer);
+    }
+    return [...groups.values()].map((slots) => slots.sort((a, b) => a.start.localeCompare(b.start)));
+  }
+
+  function stayCard(offer, query) {
+    const tz = offer.provider.timezone;
+    const alert = h('div', { class: 'alert error', role: 'alert', hidden: true });
+    const button = h('button', { type: 'button', class: 'book' }, t('search.book'));
+    const id = `offer-${offer.offer_id.slice(-12)}`;
+    const attempt = new Attempt();
+    button.addEventListener('click', () => book(offer, { button, alert, attempt, query }));
+    return h('article', { class: 'offer', 'aria-labelledby': id },
+      h('h3', { id }, name(offer.provider)),
+      h('p', { class: 'unit' }, name(offer.unit)),
+      h('dl', { class: 'facts' },
+        h('dt', null, t('offer.check_in')), h('dd', null, when(offer.start, tz)),
+        h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
+        h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? '')),
+        h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))),
+      priceTable(offer.price),
+      alert,
+      h('div', { class: 'actions' }, button));
+  }
+
+  /** One clinic: its price once, then its free times day by day, each a button that books it. */
+  function clinicCard(slots, query) {
+    const [first] = slots;
+    const tz = first.provider.timezone;
+    const alert = h('div', { class: 'alert error', role: 'alert', hidden: true });
+    const id = `clinic-${first.provider.id.slice(0, 8)}-${first.unit.code.slice(0, 8)}`;
+    const attempt = new Attempt();
+    const days = new Map();
+    for (const slot of slots) {
+      const day = isoDay(new Date(slot.start), tz);
+      if (!days.has(day)) days.set(day, []);
+      days.get(day).push(slot);
+    }
+    return h('article', { class: 'offer clinic', 'aria-labelledby': id },
+      h('h3', { id }, name(first.provider)),
+      h('p', { class: 'unit' }, name(first.unit)),
+      priceTable(first.price),
+      alert,
+      [...days.values()].map((daySlots) => {
+        const date = when(daySlots[0].start, tz);
+        return h('section', { class: 'day' },
+          h('h4', null, date),
+          h('ul', { class: 'slots' }, daySlots.map((slot) => {
+            const time = clock(slot.start, tz);
+            const button = h('button', { type: 'button', class: 'slot secondary small', dataset: { start: slot.start } },
+              time, h('span', { class: 'visually-hidden' }, ` — ${t('search.book')} ${date.textContent}`));
+            button.addEventListener('click', () => book(slot, { button, alert, attempt, query }));
+            return h('li', null, button);
+          })));
+      }));
+  }
+
+  /** Holds `offer` (for the client, on the console); `alert` shows why it could not. */
+  async function book(offer, { button, alert, attempt, query }) {
+    alert.hidden = true;
+    if (options.beforeBook && !options.beforeBook()) return;
+    const body = { offer_id: offer.offer_id };
+    if (options.customerId) body.customer_id = options.customerId;
+    await busy(button, async () => {
+      try {
+        const booking = await api.post('/v1/bookings', body, attempt);
+        announce(t('booking.held', { reference: booking.reference }));
+        options.onBooked(booking);
+      } catch (error) {
+        replace(alert, h('p', null, problemText(error)));
+        if (error.code === 'booking.offer_changed' && error.problem.offer) {
+          const fresh = error.problem.offer;
+          alert.append(priceTable(fresh.price),
+            h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query }) }, t('search.book_new_price')));
+        } else if (error.code === 'offer.expired' || error.code === 'booking.sold_out') {
+          alert.append(h('button', { type: 'button', class: 'secondary', onclick: () => run(query, searchForm) }, t('search.again')));
+        }
+        alert.hidden = false;
+        alert.scrollIntoView({ block: 'nearest' });
+      }
+    });
+  }
+
+  if (params.kind) run(searchQuery(values), searchForm);
+}
