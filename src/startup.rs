@@ -132,6 +132,8 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(fallback::problem_fallback))
                 .wrap(from_fn(idempotency::idempotency))
                 .wrap(from_fn(telemetry::request_context))
+                // Outermost: gzip for clients that ask (the site's scripts, big JSON pages).
+                .wrap(actix_web::middleware::Compress::default())
                 .app_data(state.clone())
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(fallback::path_error))

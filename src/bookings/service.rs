@@ -14,7 +14,7 @@ use super::policy::CancellationPolicy;
 use super::reference::new_reference;
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{
-    self, BookingFilter, BookingRow, EventRow, NewBookingRow, NewEvent, Visibility,
+    self, BookingFilter, BookingRow, EventView, NewBookingRow, NewEvent, Visibility,
 };
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
@@ -131,6 +131,10 @@ pub struct BookingView {
     pub created_by: Option<Uuid>,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub price: Quote,
+    /// What paying charges: our fee and its VAT, plus the provider's price when the
+    /// provider is prepaid (otherwise that is paid at the provider).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub due_now: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub refund_amount: Option<Decimal>,
     pub contact: ContactView,
@@ -141,7 +145,22 @@ pub struct BookingView {
     pub flagged_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub events: Option<Vec<EventRow>>,
+    pub events: Option<Vec<EventView>>,
+    /// The booking's latest payment (single-booking reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<BookingPayment>,
+}
+
+/// What a booking page needs of its payment: its state, and the invoice to link to.
+#[derive(Debug, Serialize)]
+pub struct BookingPayment {
+    pub id: Uuid,
+    pub status: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub refunded: Decimal,
+    pub invoice_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,7 +174,7 @@ pub(super) fn view(
     row: BookingRow,
     provider: &ProviderRow,
     fees: &crate::billing::money::FeePolicy,
-    events: Option<Vec<EventRow>>,
+    events: Option<Vec<EventView>>,
 ) -> BookingView {
     let mut price = fees.quote(row.provider_price);
     // The booking keeps the amounts it was made with, whatever the fee is today.
@@ -167,6 +186,14 @@ pub(super) fn view(
         };
     }
     price.total = row.total;
+    // What paying now charges: our fee and its VAT, and the provider's price if prepaid.
+    let due_now = row.service_fee
+        + row.vat
+        + if provider.prepaid {
+            row.provider_price
+        } else {
+            Decimal::ZERO
+        };
     let next = match row.status {
         BookingStatus::Held => NextStep {
             action: "pay",
@@ -198,6 +225,7 @@ pub(super) fn view(
             .hold_expires_at
             .filter(|_| row.status == BookingStatus::Held),
         price,
+        due_now,
         refund_amount: row.refund_amount,
         contact: ContactView {
             name: row.contact_name,
@@ -209,6 +237,7 @@ pub(super) fn view(
         flagged_at: row.flagged_at,
         created_at: row.created_at,
         events,
+        payment: None,
     }
 }
 
@@ -581,7 +610,10 @@ impl Bookings {
             let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
             let provider = provider_store::find_provider(conn, row.provider_id)?;
             let events = store::list_events(conn, row.id)?;
-            Ok(view(row, &provider, &fees, Some(events)))
+            let payment = latest_payment(conn, row.id)?;
+            let mut view = view(row, &provider, &fees, Some(events));
+            view.payment = payment;
+            Ok(view)
         })
         .await
     }
@@ -845,6 +877,35 @@ impl Bookings {
         self.wake.notify_waiters();
         Ok(view)
     }
+}
+
+fn latest_payment(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+) -> Result<Option<BookingPayment>, ApiError> {
+    use crate::schema::payments;
+    let row: Option<(Uuid, String, Decimal, Decimal)> = payments::table
+        .filter(payments::booking_id.eq(booking_id))
+        .order(payments::created_at.desc())
+        .select((
+            payments::id,
+            payments::status,
+            payments::amount,
+            payments::refunded,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, status, amount, refunded)) = row else {
+        return Ok(None);
+    };
+    let invoice_id = crate::billing::invoices::of_payment(conn, id)?.map(|i| i.id);
+    Ok(Some(BookingPayment {
+        id,
+        status,
+        amount,
+        refunded,
+        invoice_id,
+    }))
 }
 
 /// A booking named by its id or its reference.

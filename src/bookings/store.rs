@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::state::BookingStatus;
-use crate::schema::{booking_events, bookings, customers, inventory_cells};
+use crate::schema::{booking_events, bookings, customers, inventory_cells, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = bookings, check_for_backend(diesel::pg::Pg))]
@@ -180,12 +180,37 @@ pub struct EventRow {
     pub at: DateTime<Utc>,
 }
 
-pub fn list_events(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Vec<EventRow>> {
-    booking_events::table
+/// An event with who made it (none for the system), for the booking's history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub event: EventRow,
+    /// `customer`, `agent`, `admin` or `provider`; `null` for the system.
+    pub actor_role: Option<String>,
+    pub actor_name: Option<String>,
+}
+
+pub fn list_events(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Vec<EventView>> {
+    let rows: Vec<(EventRow, Option<(String, String)>)> = booking_events::table
+        .left_join(users::table)
         .filter(booking_events::booking_id.eq(booking_id))
         .order(booking_events::id)
-        .select(EventRow::as_select())
-        .load(conn)
+        .select((
+            EventRow::as_select(),
+            (users::role, users::full_name).nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(event, actor)| {
+            let (actor_role, actor_name) = actor.unzip();
+            EventView {
+                event,
+                actor_role,
+                actor_name,
+            }
+        })
+        .collect())
 }
 
 /// Who may see which bookings.

@@ -38,6 +38,8 @@ pub struct ProviderSummary {
     pub name_en: String,
     pub city: String,
     pub timezone: String,
+    /// Customers pay the provider's price through us (else at the provider).
+    pub prepaid: bool,
 }
 
 impl From<&ProviderRow> for ProviderSummary {
@@ -49,6 +51,7 @@ impl From<&ProviderRow> for ProviderSummary {
             name_en: row.name_en.clone(),
             city: row.city.clone(),
             timezone: row.timezone.clone(),
+            prepaid: row.prepaid,
         }
     }
 }

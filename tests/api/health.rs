@@ -85,3 +85,25 @@ async fn errors_carry_the_request_id_too() {
     assert_eq!(response.headers()["x-request-id"], "trace-me");
     assert_problem(response, 400, "request.malformed_json").await;
 }
+
+#[tokio::test]
+async fn the_site_and_the_api_are_gzipped_for_clients_that_ask() {
+    let app = crate::helpers::spawn_app().await;
+    let plain = app.get("/assets/i18n.js").await;
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.unwrap().len();
+    let zipped = app
+        .client
+        .get(app.url("/assets/i18n.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped_len = zipped.bytes().await.unwrap().len();
+    assert!(
+        zipped_len * 2 < plain_len,
+        "{zipped_len} of {plain_len} bytes"
+    );
+}

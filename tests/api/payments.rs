@@ -150,6 +150,8 @@ async fn each_sandbox_card_does_what_it_says_and_only_a_success_moves_money() {
     let customer = token(&app.register("payer@example.com").await);
     let booking = held(&app, &customer, &city, 10).await;
     let id = booking["id"].as_str().unwrap();
+    assert_eq!(booking["provider"]["prepaid"], true);
+    assert_eq!(booking["due_now"], "928.75");
 
     for (number, reason) in [
         (CARD_DECLINED, "card_declined"),
@@ -204,6 +206,17 @@ async fn each_sandbox_card_does_what_it_says_and_only_a_success_moves_money() {
     assert_eq!(balance(&balances, "fee_revenue"), "-25.00".parse().unwrap());
     assert_eq!(balance(&balances, "vat_payable"), "-3.75".parse().unwrap());
     assert_eq!(balance(&balances, "customer_receivable"), Decimal::ZERO);
+
+    // The booking page links its payment and invoice, and says who paid.
+    let page = booking_status(&app, &customer, id).await;
+    assert_eq!(page["payment"]["status"], "succeeded");
+    assert_eq!(page["payment"]["invoice_id"], paid["payment"]["invoice_id"]);
+    let last = page["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["to_status"].as_str(), last["actor_role"].as_str()),
+        (Some("pending"), Some("customer"))
+    );
+    assert_eq!(last["actor_name"], "Sara Al-Harbi");
 
     // Paying again: the booking is no longer held.
     assert_problem(
@@ -1003,4 +1016,42 @@ async fn the_refund_shown_before_cancelling_is_the_refund_made() {
     assert_eq!(cancelled["refund_amount"], quote["refund_amount"]);
     let after: Value = app.get_authed(&path, &customer).await.json().await.unwrap();
     assert_eq!(after["allowed"], false);
+}
+
+#[tokio::test]
+async fn a_provider_paid_on_site_is_not_charged_through_us() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = unique_city("onsite");
+    let (provider_id, _) = app
+        .local_hotel(&admin, &city, "Pay At Desk", 3, "450.00", 30)
+        .await;
+    let response = app
+        .client
+        .patch(app.url(&format!("/v1/providers/{provider_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({ "prepaid": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let customer = token(&app.register("desk@example.com").await);
+    let booking = held(&app, &customer, &city, 10).await;
+    assert_eq!(booking["price"]["total"], "928.75");
+    assert_eq!(booking["due_now"], "28.75");
+    let paid: Value = pay(&app, &customer, &booking, CARD_OK)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["payment"]["amount"], "28.75");
+    let codes: Vec<&str> = paid["payment"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["service_fee"]);
+    let (balances, _) = ledger(&app);
+    assert_eq!(balance(&balances, "provider_payable"), Decimal::ZERO);
 }

@@ -158,9 +158,10 @@ export function renderBooking(container, options) {
   }
 
   function payForm(booking) {
-    // The booking does not say whether the provider's price is collected here or at the
-    // provider, so the button names no amount; the answer says what was charged.
-    const submit = h('button', { type: 'submit' }, t('pay.submit'));
+    // `due_now` is what the card is charged: our fee and VAT, plus the provider's price
+    // when the provider is prepaid (otherwise the guest pays that at the provider).
+    const submit = h('button', { type: 'submit' },
+      booking.due_now ? t('pay.submit_amount', { amount: money(booking.due_now, 'SAR') }) : t('pay.submit'));
     return form({ class: 'pay', 'aria-labelledby': 'pay-title' }, [
       h('h3', { id: 'pay-title' }, t('pay.title')),
       h('p', { class: 'muted' }, t(options.staff ? 'pay.note_staff' : 'pay.note')),
@@ -282,6 +283,10 @@ export function renderBooking(container, options) {
       if (!event.actor_id) return t('actor.system');
       if (event.actor_id === me) return t('actor.you');
       if (event.actor_id === booking.created_by) return t('actor.agent');
+      // Staff see who; customers see the role (an office agent, the provider).
+      if (options.staff && event.actor_name) return event.actor_name;
+      if (event.actor_role === 'agent' || event.actor_role === 'admin') return t('actor.agent');
+      if (event.actor_role === 'provider') return t('actor.provider');
       return options.staff ? t('actor.user', { id: event.actor_id.slice(0, 8) }) : t('actor.office');
     };
     return h('section', { class: 'card-panel', 'aria-labelledby': 'history-title' },
