@@ -1,28 +1,54 @@
 //! The connection pool, the one way handlers reach it, and the embedded migrations.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
+use tokio::sync::Semaphore;
 
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The connection pool, and as many permits as it has connections: a request waits for a
+/// permit without a thread, so under a burst (500 clients at once) only as many blocking
+/// threads exist as could use a connection, instead of one parked thread per request.
+#[derive(Clone)]
+pub struct PgPool {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    permits: Arc<Semaphore>,
+    /// How long to wait for a permit before answering 503 (the pool's own connect timeout).
+    wait: Duration,
+}
+
+impl std::ops::Deref for PgPool {
+    type Target = Pool<ConnectionManager<PgConnection>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
+    }
+}
 
 /// Builds the pool without connecting, so the service starts (and reports not-ready) while
 /// the database is down rather than refusing to start.
 pub fn build_pool(settings: &DatabaseSettings) -> PgPool {
     let manager = ConnectionManager::<PgConnection>::new(settings.url.expose_secret());
-    Pool::builder()
+    let pool = Pool::builder()
         .max_size(settings.pool_max_size)
         .min_idle(Some(0))
         .connection_timeout(settings.connect_timeout())
         .test_on_check_out(false)
-        .build_unchecked(manager)
+        .build_unchecked(manager);
+    PgPool {
+        pool,
+        permits: Arc::new(Semaphore::new(settings.pool_max_size as usize)),
+        wait: settings.connect_timeout(),
+    }
 }
 
 /// Runs blocking diesel work on the blocking thread pool, inside the caller's tracing span,
@@ -33,10 +59,20 @@ where
     F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    let permit = tokio::time::timeout(pool.wait, pool.permits.clone().acquire_owned())
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable(anyhow::anyhow!(
+                "every database connection stayed busy for {:?}",
+                pool.wait
+            ))
+        })?
+        .map_err(ApiError::internal)?;
     let pool = pool.clone();
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _permit = permit;
         let mut conn = pool.get()?;
         work(&mut conn)
     })
