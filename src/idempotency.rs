@@ -200,42 +200,48 @@ async fn claim(
     loop {
         let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
         let claim = run_blocking(pool, move |conn| {
-            let inserted = diesel::insert_into(idempotency_keys::table)
-                .values((
-                    idempotency_keys::caller.eq(&caller),
-                    idempotency_keys::key.eq(&key),
-                    idempotency_keys::request_hash.eq(&fingerprint),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)?;
-            if inserted == 1 {
-                return Ok(Claim::First);
-            }
-            let row: Option<KeyRow> = idempotency_keys::table
-                .find((&caller, &key))
-                .select((
-                    idempotency_keys::request_hash,
-                    idempotency_keys::response_status,
-                    idempotency_keys::response_content_type,
-                    idempotency_keys::response_body,
-                ))
-                .first(conn)
-                .optional()?;
-            Ok(match row {
-                // Released by a failed first attempt between our insert and select: try again.
-                None => Claim::InProgress,
-                Some(row) if row.request_hash != fingerprint => Claim::Mismatch,
-                Some(KeyRow {
-                    response_status: Some(status),
-                    response_content_type,
-                    response_body,
-                    ..
-                }) => Claim::Replay(SavedResponse {
-                    status: u16::try_from(status).unwrap_or(200),
-                    content_type: response_content_type,
-                    body: response_body.unwrap_or_default(),
-                }),
-                Some(_) => Claim::InProgress,
+            conn.transaction(|conn| {
+                // The claim need not wait for its own WAL flush: the request's own commit comes
+                // after it in the WAL and flushes it too; if that never happens, a lost claim
+                // only lets a retry claim again.
+                diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
+                let inserted = diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::caller.eq(&caller),
+                        idempotency_keys::key.eq(&key),
+                        idempotency_keys::request_hash.eq(&fingerprint),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 1 {
+                    return Ok(Claim::First);
+                }
+                let row: Option<KeyRow> = idempotency_keys::table
+                    .find((&caller, &key))
+                    .select((
+                        idempotency_keys::request_hash,
+                        idempotency_keys::response_status,
+                        idempotency_keys::response_content_type,
+                        idempotency_keys::response_body,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                Ok(match row {
+                    // Released by a failed first attempt between our insert and select: try again.
+                    None => Claim::InProgress,
+                    Some(row) if row.request_hash != fingerprint => Claim::Mismatch,
+                    Some(KeyRow {
+                        response_status: Some(status),
+                        response_content_type,
+                        response_body,
+                        ..
+                    }) => Claim::Replay(SavedResponse {
+                        status: u16::try_from(status).unwrap_or(200),
+                        content_type: response_content_type,
+                        body: response_body.unwrap_or_default(),
+                    }),
+                    Some(_) => Claim::InProgress,
+                })
             })
         })
         .await?;

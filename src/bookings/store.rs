@@ -43,8 +43,10 @@ pub struct BookingRow {
     pub flagged_at: Option<DateTime<Utc>>,
 }
 
+/// `None` is written as NULL (each such column defaults to NULL anyway), so the INSERT's
+/// SQL is the same whatever the values and diesel prepares it once per connection.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = bookings)]
+#[diesel(table_name = bookings, treat_none_as_default_value = false)]
 pub struct NewBookingRow {
     pub reference: String,
     pub customer_id: Uuid,
@@ -150,7 +152,7 @@ pub fn transition(
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = booking_events)]
+#[diesel(table_name = booking_events, treat_none_as_default_value = false)]
 pub struct NewEvent<'a> {
     pub booking_id: Uuid,
     pub actor_id: Option<Uuid>,
