@@ -65,7 +65,23 @@ fn parse_locale(value: &str) -> Result<Locale, String> {
     value.parse()
 }
 
+/// glibc raises its mmap threshold to the size of the largest block freed, so after the
+/// first 19 MiB argon2 block every later one came from a heap arena and stayed resident
+/// (the benchmark saw ~1 GiB after a burst of sign-ins). A fixed threshold turns that off:
+/// large blocks are mmapped and given back when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_malloc_threshold() {
+    // SAFETY: mallopt only changes allocator settings; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_threshold() {}
+
 fn main() -> ExitCode {
+    fix_malloc_threshold();
     let cli = Cli::parse();
     let settings = match Settings::load() {
         Ok((settings, _)) => settings,

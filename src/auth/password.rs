@@ -1,12 +1,41 @@
 //! Argon2id password hashes in PHC form. Each stored hash carries its own parameters, so
 //! changing `auth.argon2` only affects new hashes.
 
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
 use crate::config::Argon2Settings;
 
+/// At most `limit` hashes at once. Each holds `auth.argon2.memory_kib` (19 MiB by default)
+/// and keeps a core busy, so more in flight only costs memory and buys no throughput.
+struct Gate {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl Gate {
+    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy >= self.limit {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        drop(busy);
+        let result = work();
+        *self.busy.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.freed.notify_one();
+        result
+    }
+}
+
 #[derive(Clone)]
 pub struct Passwords {
+    gate: Arc<Gate>,
     params: Params,
     /// A real hash to verify against when the account does not exist, so an unknown email
     /// costs the same time as a wrong password and timing reveals nothing.
@@ -22,7 +51,13 @@ impl Passwords {
             None,
         )
         .map_err(|e| anyhow::anyhow!("auth.argon2: {e}"))?;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let mut passwords = Self {
+            gate: Arc::new(Gate {
+                busy: Mutex::new(0),
+                freed: Condvar::new(),
+                limit: cores,
+            }),
             params,
             decoy_hash: String::new(),
         };
@@ -35,19 +70,21 @@ impl Passwords {
     }
 
     pub fn hash(&self, password: &str) -> anyhow::Result<String> {
-        let hash = self
-            .hasher()
-            .hash_password(password.as_bytes())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?;
-        Ok(hash.to_string())
+        let hash = self.gate.run(|| {
+            self.hasher()
+                .hash_password(password.as_bytes())
+                .map(|hash| hash.to_string())
+        });
+        hash.map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
     }
 
     /// Whether `password` matches `stored` (`None`: no such account; still does the work).
     pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
-        let matched = self
-            .hasher()
-            .verify_password(password.as_bytes(), stored.unwrap_or(&self.decoy_hash))
-            .is_ok();
+        let matched = self.gate.run(|| {
+            self.hasher()
+                .verify_password(password.as_bytes(), stored.unwrap_or(&self.decoy_hash))
+                .is_ok()
+        });
         matched && stored.is_some()
     }
 }
