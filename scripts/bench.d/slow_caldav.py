@@ -2,7 +2,8 @@
 multistatus (every room free) after a fixed delay, or never answers at all.
 
 No real CalDAV server can be told to take exactly 200 ms, so the benchmark uses this to
-measure what the federated search adds on top of its slowest provider.
+measure what the federated search adds on top of its slowest provider. It answers every
+request on its own schedule (asyncio), so many searches at once all see the same delay.
 
 usage: slow_caldav.py PORT DELAY_MS      (DELAY_MS < 0: accept and never answer)
 """
@@ -23,7 +24,10 @@ async def handle(reader, writer, delay):
             if length:
                 await reader.readexactly(length)
             if delay < 0:
-                await asyncio.sleep(3600)
+                # Never answer; hold the connection until the client gives up and closes it
+                # (so a long run does not pile up sockets here).
+                while await reader.read(65536):
+                    pass
                 return
             await asyncio.sleep(delay / 1000)
             writer.write(

@@ -263,7 +263,7 @@ impl Billing {
             conn.transaction(|conn| {
                 let booking: BookingRow = bookings::table
                     .find(booking_id)
-                    .for_update()
+                    .for_no_key_update()
                     .select(BookingRow::as_select())
                     .first(conn)?;
                 check_payable(&booking)?;
@@ -400,7 +400,7 @@ impl Billing {
                 lock_owner(conn, payment_id)?;
                 let payment: PaymentRow = payments::table
                     .find(payment_id)
-                    .for_update()
+                    .for_no_key_update()
                     .select(PaymentRow::as_select())
                     .first(conn)?;
                 let open = matches!(
@@ -507,14 +507,14 @@ pub(super) fn lock_owner(conn: &mut PgConnection, payment_id: Uuid) -> QueryResu
         bookings::table
             .find(id)
             .select(bookings::id)
-            .for_update()
+            .for_no_key_update()
             .execute(conn)?;
     }
     if let Some(id) = subscription_id {
         crate::schema::subscriptions::table
             .find(id)
             .select(crate::schema::subscriptions::id)
-            .for_update()
+            .for_no_key_update()
             .execute(conn)?;
     }
     Ok(())
@@ -644,7 +644,7 @@ fn settle(
             if let Some(booking_id) = payment.booking_id {
                 let booking: BookingRow = bookings::table
                     .find(booking_id)
-                    .for_update()
+                    .for_no_key_update()
                     .select(BookingRow::as_select())
                     .first(conn)?;
                 if booking.status == BookingStatus::Held {

@@ -120,12 +120,12 @@ pub fn refund_booking(
     crate::schema::bookings::table
         .find(booking_id)
         .select(crate::schema::bookings::id)
-        .for_update()
+        .for_no_key_update()
         .execute(conn)?;
     let payment: Option<PaymentRow> = payments::table
         .filter(payments::booking_id.eq(booking_id))
         .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
-        .for_update()
+        .for_no_key_update()
         .select(PaymentRow::as_select())
         .first(conn)
         .optional()?;
@@ -174,7 +174,7 @@ impl Billing {
                 super::payments::lock_owner(conn, payment_id)?;
                 let payment: PaymentRow = payments::table
                     .find(payment_id)
-                    .for_update()
+                    .for_no_key_update()
                     .select(PaymentRow::as_select())
                     .first(conn)?;
                 let refund = reserve(conn, payment.id, amount, &reason, Some(actor.user_id))?;
@@ -231,7 +231,7 @@ impl Billing {
                 let pending = refunds::table
                     .find(refund.id)
                     .filter(refunds::status.eq("pending"))
-                    .for_update()
+                    .for_no_key_update()
                     .select(refunds::id)
                     .first::<Uuid>(conn)
                     .optional()?;

@@ -126,7 +126,7 @@ fn live(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<Option<Subscr
     subscriptions::table
         .filter(subscriptions::customer_id.eq(customer_id))
         .filter(subscriptions::status.ne(SubscriptionStatus::Canceled.as_str()))
-        .for_update()
+        .for_no_key_update()
         .select(SubscriptionRow::as_select())
         .first(conn)
         .optional()
@@ -255,7 +255,7 @@ pub(super) fn on_period_paid(
     };
     let sub: SubscriptionRow = subscriptions::table
         .find(sub_id)
-        .for_update()
+        .for_no_key_update()
         .select(SubscriptionRow::as_select())
         .first(conn)?;
     if payment.period_start != Some(sub.current_period_end)
@@ -288,7 +288,7 @@ pub(super) fn on_period_declined(
     };
     let sub: SubscriptionRow = subscriptions::table
         .find(sub_id)
-        .for_update()
+        .for_no_key_update()
         .select(SubscriptionRow::as_select())
         .first(conn)?;
     if payment.period_start != Some(sub.current_period_end)
@@ -485,7 +485,7 @@ impl Billing {
                     crate::schema::customers::table
                         .find(customer_id)
                         .select(crate::schema::customers::id)
-                        .for_update()
+                        .for_no_key_update()
                         .execute(conn)?;
                     if live(conn, customer_id)?.is_some() {
                         return Err(exists());
@@ -523,7 +523,7 @@ impl Billing {
                         crate::schema::customers::table
                             .find(customer.id)
                             .select(crate::schema::customers::id)
-                            .for_update()
+                            .for_no_key_update()
                             .execute(conn)?;
                         let sub = insert_subscription(
                             conn,

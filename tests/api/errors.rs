@@ -253,3 +253,16 @@ async fn rejected_input_writes_nothing() {
         .unwrap();
     assert_eq!((users, tokens), (0, 0));
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_text_is_a_field_error_not_a_500() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .post_json(
+            "/v1/auth/login",
+            &serde_json::json!({ "email": "a\u{0}@example.com", "password": "whatever it is" }),
+        )
+        .await;
+    let problem = crate::helpers::assert_problem(response, 422, "validation.failed").await;
+    assert_eq!(crate::helpers::problem_fields(&problem), ["email"]);
+}

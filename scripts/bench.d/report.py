@@ -1,0 +1,345 @@
+"""scripts/bench's arithmetic and its report (standard library only).
+
+usage:
+  report.py parse-wrk WRK_OUTPUT          -> one JSON object: rps, p50/p90/p99 (ms), requests, errors
+  report.py race-codes RACE_JSONL         -> "201: 5, 409 booking.sold_out: 495"
+  report.py activity SAMPLES [START END]  -> PostgreSQL connection time by state and wait
+  report.py write RESULTS NOTES OUT_MD    -> rewrites OUT_MD (BENCHMARKS.md) and prints its tables
+
+RESULTS is the key=value file scripts/bench records every figure in. NOTES holds, per goal,
+what a profile showed and what would close the gap (`## goal: <id>` sections); the note of a
+goal is printed under it only while the goal is missed.
+"""
+import collections
+import json
+import re
+import sys
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def to_ms(text):
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text.strip())
+    return float(match.group(1)) * UNITS_MS[match.group(2)] if match else None
+
+
+def parse_wrk(path):
+    text = open(path, encoding="utf-8").read()
+    out = {"rps": None, "p50": None, "p90": None, "p99": None, "requests": None, "non2xx": 0, "socket_errors": 0}
+    if m := re.search(r"Requests/sec:\s+([0-9.]+)", text):
+        out["rps"] = float(m.group(1))
+    for q in ("50", "90", "99"):
+        if m := re.search(rf"^\s+{q}%\s+(\S+)", text, re.M):
+            out[f"p{q}"] = to_ms(m.group(1))
+    if m := re.search(r"(\d+) requests in", text):
+        out["requests"] = int(m.group(1))
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
+        out["non2xx"] = int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text):
+        out["socket_errors"] = sum(int(g) for g in m.groups())
+    return out
+
+
+def race_codes(path):
+    counts = collections.Counter()
+    for line in open(path, encoding="utf-8"):
+        r = json.loads(line)
+        counts[f"{r['status']} {r['code'] or ''}".strip()] += 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def activity(path, start=None, end=None):
+    """Shares of connection-samples by state and wait, within [start, end] (epoch seconds)."""
+    totals, samples = collections.Counter(), set()
+    for line in open(path, encoding="utf-8"):
+        parts = line.strip().split("|")
+        if len(parts) != 4:
+            continue
+        at, state, wait, n = float(parts[0]), parts[1], parts[2], int(parts[3])
+        if (start is not None and at < start) or (end is not None and at > end):
+            continue
+        samples.add(at)
+        totals[f"{state} ({wait})" if wait != "-" else state] += n
+    total = sum(totals.values())
+    if not total:
+        return "no samples"
+    shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in totals.most_common() if 100 * v / total >= 1)
+    return f"{shares} [{len(samples)} samples, {total / len(samples):.1f} connections on average]"
+
+
+def load(path):
+    results = {}
+    for line in open(path, encoding="utf-8"):
+        key, sep, value = line.rstrip("\n").partition("=")
+        if sep:
+            results[key] = value
+    return results
+
+
+def notes_by_goal(path):
+    """`## goal: <id>` sections (shown under a missed goal) and `## note: <title>` sections
+    (always shown, under "Other findings"), each up to the next `## ` heading."""
+    notes, current = {}, None
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except FileNotFoundError:
+        return notes
+    for line in lines:
+        if m := re.match(r"^## (goal|note): (.+)$", line):
+            current = m.group(2).strip() if m.group(1) == "goal" else "note:" + m.group(2).strip()
+            notes[current] = []
+        elif line.startswith("## ") or line.startswith("# "):
+            current = None
+        elif current:
+            notes[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in notes.items()}
+
+
+def cpu_per_op(cpu, rate, cores):
+    """"server 0.9 ms + PostgreSQL 1.5 ms" of CPU per operation, from a CPU split string."""
+    shares = dict((k, float(v)) for v, k in ((m.group(2), m.group(1)) for m in re.finditer(r"(\w+) (\d+)%", cpu or "")))
+    if not rate or "server" not in shares:
+        return None
+    def per(pct):
+        value = pct / 100 * cores * 1000 / rate
+        return f"{value * 1000:.0f} µs" if value < 0.1 else f"{value:.2f} ms"
+    return f"server {per(shares['server'])} + PostgreSQL {per(shares.get('PostgreSQL', 0))}"
+
+
+def fmt(value, digits=1):
+    if value is None:
+        return "n/a"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def ms(value):
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 1000:.0f} µs"
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def write(results_path, notes_path, out_path):
+    r = load(results_path)
+    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "fed3", "fedhang", "book", "login") if name in r}
+    race = json.loads(r["race"])
+    cores = int(r["cpu"].split()[0])
+    slow_ms, timeout_ms = 200.0, 1000.0
+
+    def jobs(name):
+        done, dead, left, from_enqueue, first_to_last = r[name].split()
+        done, dead, left = int(done), int(dead), int(left)
+        return done, dead, left, float(from_enqueue), float(first_to_last)
+
+    def wrk_row(label, name, load, note=""):
+        x = w[name]
+        errors = x["non2xx"] + x["socket_errors"]
+        extra = [note] if note else []
+        if errors:
+            extra.append(f"**{x['non2xx']} non-2xx, {x['socket_errors']} socket errors**")
+        extra.append(f"CPU: {r.get(name + '_cpu', 'n/a')}")
+        if name not in ("fed3", "fedhang") and (per := cpu_per_op(r.get(name + "_cpu"), x["rps"], cores)):
+            extra.append(f"CPU per request ≈ {per}")
+        return f"| {label} | {load} | {fmt(x['rps'])} req/s | {ms(x['p50'])} | {ms(x['p99'])} | {'; '.join(extra)} |"
+
+    shares = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)%", r.get("pgbench_cpu", ""))}
+    pg_per_tx = (f"{(shares.get('PostgreSQL', 0) + shares.get('other', 0)) / 100 * cores * 1000 / float(r['pgbench_tps']):.2f} ms"
+                 if shares else "n/a")
+    rows = [
+        wrk_row("bare route `GET /health/live`", "bare", f"wrk, {r['bare_conns']} connections"),
+        wrk_row("local search (Jeddah: 2 demo hotels, one SQL query)", "local_search", f"wrk, {r['local_search_conns']} connections",
+                f"PostgreSQL connections: {r.get('local_search_pg', 'n/a')}"),
+        f"| the local search's two SQL queries alone (`scripts/bench.d/search.pgbench.sql`) | pgbench, 16 clients | "
+        f"{fmt(float(r['search_sql_extended']))} searches/s parsed and planned every time (as the server sends them); "
+        f"{fmt(float(r['search_sql_prepared']))}/s prepared | | | |",
+        wrk_row(f"federated search: 3 CalDAV providers × {slow_ms:.0f} ms", "fed3", f"wrk, {r['fed3_conns']} connections"),
+        wrk_row(f"federated search: the same 3 + 1 that never answers (timeout {timeout_ms:.0f} ms)", "fedhang",
+                f"wrk, {r['fedhang_conns']} connections", f"provider statuses: {r.get('fedhang_statuses', 'n/a')}"),
+        wrk_row("booking holds `POST /v1/bookings`, 30 nights, no contention", "book", f"wrk, {r['book_conns']} connections",
+                f"{r['book_holds']} holds written; PostgreSQL connections: {r.get('book_pg', 'n/a')}"),
+        f"| pgbench, the same SQL transaction (`scripts/bench.d/book.pgbench.sql`) | pgbench, 16 clients, prepared "
+        f"| {fmt(float(r['pgbench_tps']))} tx/s | avg {r['pgbench_latency_ms']} ms | | {r['pgbench_holds']} holds written, "
+        f"{r.get('pgbench_failed') or 0} failed; CPU: {r.get('pgbench_cpu', 'n/a')} (pgbench's backends exit with it: their CPU is in \"other\"); "
+        f"CPU per transaction ≈ {pg_per_tx}, PostgreSQL and the rest |",
+        wrk_row("sign-ins `POST /v1/auth/login` (argon2id, production cost)", "login", f"wrk, {r['login_conns']} connections",
+                f"server RSS after: {int(r['login_rss_kb']) / 1024:.0f} MiB"),
+    ]
+    race_db = [int(v) for v in r["race_db"].split()]
+    race_booked, race_reserved, race_capacity, race_over = race_db
+    outcomes = race["outcomes"]
+    created, sold_out = outcomes.get("201", 0), outcomes.get("409", 0)
+    other = race["requests"] - created - sold_out
+    oversold = max(0, race_booked - race_capacity) + race_over
+    rows.append(
+        f"| contention race: {race['requests']} clients at once, a room type with {race_capacity} rooms | "
+        f"`bench.d/race.py`, {race['requests']} connections opened first, requests released together "
+        f"(sent within {race['send_spread_ms']:.0f} ms) | {created} created, {sold_out} sold out, {other} other "
+        f"| {ms(race['p50_ms'])} | {ms(race['p99_ms'])} | max {ms(race['max_ms'])}; answers: {r['race_codes']}; "
+        f"database: {race_booked} held bookings, reserved {race_reserved}/{race_capacity}, "
+        f"{race_over} nights over capacity; CPU during the race: {r.get('race_cpu', 'n/a')}; "
+        f"PostgreSQL connections during the race: {r.get('race_pg', 'n/a')} |"
+    )
+    for name, label, received, sink in (
+        ("emails", "emails: `send_booking_email` (confirmed, with .ics)", "emails_received", "accepted by SMTP (maildev)"),
+        ("webhooks", "webhooks: `deliver_webhook` (signed)", "webhooks_received", "arrived at the receiver"),
+    ):
+        done, dead, left, from_enqueue, first_to_last = jobs(name)
+        rate = done / from_enqueue if from_enqueue else None
+        steady = (done - 1) / first_to_last if first_to_last else None
+        rows.append(
+            f"| {label} | {done + dead + left} jobs enqueued at once, {r['jobs_workers']} workers "
+            f"| {fmt(rate)}/s | | | {done} done, {dead} dead, {left} left, {r[received]} {sink}; "
+            f"{from_enqueue:.2f} s from enqueue to the last done (first to last done: {fmt(steady)}/s; "
+            f"idle workers poll every 500 ms); CPU: {r.get(name + '_cpu', 'n/a')} |"
+        )
+    if r.get("notify_latency"):
+        rows.append(
+            f"| notifications: an agent's confirmation → the email accepted by SMTP / the webhook delivered "
+            f"(`bench.d/notify_latency.py`) | 20 bookings, one after another | | | | {r['notify_latency']} |"
+        )
+    if "smtp_probe" in r:
+        probe = json.loads(r["smtp_probe"])
+        rows.append(
+            f"| the SMTP server alone (`bench.d/smtp_probe.py`, ~6 KB messages) | one client, sequential | "
+            f"{fmt(probe['one_connection_per_s'])}/s over one connection | | | "
+            f"{fmt(probe['connection_per_message_per_s'])}/s with a new connection per message |"
+        )
+    mib = lambda kb: int(kb) / 1024
+    rows.append(
+        f"| server memory | | | | | RSS {mib(r['startup_rss_kb']):.1f} MiB after start-up; "
+        f"{mib(r['idle_rss_kb']):.1f} MiB idle after the warm-up (4 sign-ins, 4 s of searches); "
+        f"peak RSS (VmHWM) over every run {mib(r['peak_hwm_kb']):.1f} MiB; threads: {r['server_threads_idle']} idle, "
+        f"{r.get('race_threads', 'n/a')} right after the race, {r['server_threads_peak']} at the end |"
+    )
+
+    book_ratio = w["book"]["rps"] / float(r["pgbench_tps"])
+    fed_ratio = w["fed3"]["p50"] / slow_ms
+    local_ratio = w["local_search"]["rps"] / w["bare"]["rps"]
+    goals = [
+        ("booking", "booking rate / pgbench rate (same transaction)", f"{fmt(w['book']['rps'])} / {fmt(float(r['pgbench_tps']))} = **{book_ratio:.3f}**",
+         "≥ 0.5", book_ratio >= 0.5),
+        ("federated", f"federated search p50 / slowest provider ({slow_ms:.0f} ms), no hanging provider",
+         f"{ms(w['fed3']['p50'])} / {slow_ms:.0f} ms = **{fed_ratio:.3f}**", "≤ 1.1", fed_ratio <= 1.1),
+        ("local_search", "local search rate / bare route rate", f"{fmt(w['local_search']['rps'])} / {fmt(w['bare']['rps'])} = **{local_ratio:.3f}**",
+         "≥ 0.3", local_ratio >= 0.3),
+        ("contention", f"contention race p99, and rooms oversold ({race['requests']} clients, {race_capacity} rooms)",
+         f"p99 **{ms(race['p99_ms'])}**, **{oversold}** oversold ({race_booked} bookings for {race_capacity} rooms, {other} answers neither 201 nor 409)",
+         "p99 < 0.5 s, 0 oversold", race["p99_ms"] < 500 and oversold == 0 and race_booked == race_capacity),
+        ("rss_idle", "server RSS, idle", f"**{mib(r['idle_rss_kb']):.1f} MiB**", "< 64 MB", mib(r["idle_rss_kb"]) < 64),
+        ("rss_load", "server peak RSS under load", f"**{mib(r['peak_hwm_kb']):.1f} MiB**", "< 150 MB", mib(r["peak_hwm_kb"]) < 150),
+    ]
+    info = [
+        f"- The hanging provider's search: p50 {ms(w['fedhang']['p50'])} = {w['fedhang']['p50'] / timeout_ms:.3f} × the "
+        f"{timeout_ms:.0f} ms provider timeout (it should answer at the timeout, with the other three's offers).",
+        f"- Booking holds p50 {ms(w['book']['p50'])} over HTTP vs {r['pgbench_latency_ms']} ms average for the transaction alone.",
+        "- Memory goals: MB read as MiB (2^20 bytes; /proc reports KiB).",
+    ]
+
+    # Runs where something besides the server, PostgreSQL and the load generator took a real
+    # share of the CPU (another build or test suite on the machine): their figures are suspect.
+    disturbed = []
+    for name, label in (("bare", "bare route"), ("local_search", "local search"), ("book", "booking holds"),
+                        ("race", "race"), ("login", "sign-ins")):
+        m = re.search(r"other (\d+)%", r.get(name + "_cpu", ""))
+        if m and int(m.group(1)) >= 15:
+            disturbed.append(f"{label} ({m.group(1)} %)")
+    if disturbed:
+        info.append("- **Other processes took CPU during** " + ", ".join(disturbed)
+                    + ": those runs shared the machine with something else; compare them with care.")
+
+    table_head = "| scenario | load | throughput | p50 | p99 | notes |\n|---|---|---|---|---|---|"
+    goal_head = "| goal | measured | target | verdict |\n|---|---|---|---|"
+    goal_rows = [f"| {label} | {measured} | {target} | {'met' if ok else '**missed**'} |" for _, label, measured, target, ok in goals]
+    notes = notes_by_goal(notes_path)
+    missed = [(gid, label) for gid, label, _, _, ok in goals if not ok]
+
+    md = [
+        "# Benchmarks",
+        "",
+        f"Written by `scripts/bench` on {r['date']} at commit `{r['commit']}`; each run rewrites this file.",
+        "Release build against a real PostgreSQL; load from separate processes on loopback (127.0.0.1).",
+        f"Every HTTP run lasts {r['duration']}. The load generator, the server and PostgreSQL share the",
+        "machine's cores, so the ratios below (measured in this one run) are what to compare, not the",
+        "absolute figures. CPU shares are of all cores over each run (from /proc): the server, the",
+        "PostgreSQL backends serving wasit_bench, the load generator, and \"other\" (maildev, the stand-in",
+        "peers, PostgreSQL's background processes, and anything else running on the machine).",
+        "\"PostgreSQL connections\" is what the server's pooled connections were doing, sampled every",
+        "10 ms from pg_stat_activity (`scripts/bench.d/pg_activity.sql`): working (active), waiting on a",
+        "row lock (Lock), on a commit's WAL flush (WALWrite / WALSync), or on the server (ClientRead).",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {r['cpu']}; memory {r['memory']}; {r['os']}, kernel {r['kernel']}; load average before the run: {r['load_before']}",
+        f"- PostgreSQL {r['postgres']} at {r['pg_where']}: fsync={r['pg_fsync']}, synchronous_commit={r['pg_synchronous_commit']}, "
+        f"full_page_writes={r['pg_full_page_writes']}, shared_buffers={r['pg_shared_buffers']}, max_connections={r['pg_max_connections']}, "
+        f"work_mem={r['pg_work_mem']}, wal_level={r['pg_wal_level']}",
+        f"- Server: `wasit serve` (release), WASIT_ENV=production, HTTP workers one per core, database pool {r['pool']}, "
+        f"job workers {r['jobs_workers']}, search.provider_timeout_ms={timeout_ms:.0f}; log level warn",
+        f"- Load: {r['wrk']} (2 threads), pgbench {r['pgbench']}, `scripts/bench.d/race.py` (asyncio); stand-in CalDAV "
+        f"providers `scripts/bench.d/slow_caldav.py` answer after exactly {slow_ms:.0f} ms, or never; SMTP: maildev; "
+        f"webhooks: `scripts/bench.d/hook_receiver.py`",
+        "",
+        "## Figures",
+        "",
+        table_head,
+        *rows,
+        "",
+        "## Goals (issue #8, point 5)",
+        "",
+        goal_head,
+        *goal_rows,
+        "",
+        *info,
+        "",
+    ]
+    if missed:
+        md += ["## Missed goals: what the profile showed, and what would close them", "",
+               "From `scripts/bench.d/profile-notes.md` (written from a `scripts/bench --profile` run; the",
+               "raw profiles are in `target/bench/profile-*.txt`).", ""]
+        for gid, label in missed:
+            md += [f"### {label}", "", notes.get(gid, "_Not profiled yet: run `scripts/bench --profile` and write the findings in `scripts/bench.d/profile-notes.md`._"), ""]
+    others = [(k[5:], v) for k, v in notes.items() if k.startswith("note:")]
+    if others:
+        md += ["## Other findings", ""]
+        for title, text in others:
+            md += [f"### {title}", "", text, ""]
+    md += [
+        "## Contract fuzzing (issue #8, point 4)",
+        "",
+        f"`scripts/fuzz --long`: {r.get('fuzz', 'n/a')}."
+        + (f" Operations with findings: {r['fuzz_findings']} (each with a curl line that reproduces it in the log)." if r.get("fuzz_findings") else ""),
+        "",
+        f"The build and the scenarios took {r.get('scenarios_secs', 'n/a')} s, the whole `scripts/bench` {r.get('total_secs', 'n/a')} s"
+        f"{' (with --profile)' if r.get('profiled') == '1' else ''}. "
+        "Raw outputs of the last run: `target/bench/`.",
+        "",
+    ]
+    text = "\n".join(md)
+    with open(out_path, "w", encoding="utf-8") as out:
+        out.write(text)
+    print()
+    print(table_head)
+    print("\n".join(rows))
+    print()
+    print(goal_head)
+    print("\n".join(goal_rows))
+    print("\n".join(info))
+    print(f"\nWrote {out_path}.")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "parse-wrk":
+        print(json.dumps(parse_wrk(sys.argv[2])))
+    elif command == "activity":
+        bounds = [float(v) for v in sys.argv[3:5]] if len(sys.argv) >= 5 else [None, None]
+        print(activity(sys.argv[2], *bounds))
+    elif command == "race-codes":
+        print(race_codes(sys.argv[2]))
+    elif command == "write":
+        write(*sys.argv[2:5])
+    else:
+        sys.exit(__doc__)
