@@ -356,22 +356,8 @@ async fn invoices_list(
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
     let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
-    let limit = params
-        .parsed::<i64>("limit", "a whole number")
-        .unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        params.error("limit", "must be between 1 and 200");
-    }
-    let after = match params.text("cursor").map(str::to_owned) {
-        None => None,
-        Some(raw) => {
-            let decoded = cursor::decode::<Uuid>(&raw);
-            if decoded.is_none() {
-                params.error("cursor", "is not a cursor this API gave out");
-            }
-            decoded
-        }
-    };
+    let limit = params.limit();
+    let after = params.cursor::<Uuid>();
     params.finish()?;
     let scope = actor(&req, caller).customer_scope()?;
     let (rows, more) = run_blocking(&state.pool, move |conn| {

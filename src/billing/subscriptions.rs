@@ -482,11 +482,7 @@ impl Billing {
                     // Checked again under the customer's lock: a sign-up that finished since
                     // the first look must not be paid for twice. (One still being paid is
                     // kept out by the payments_one_signup_per_customer index.)
-                    crate::schema::customers::table
-                        .find(customer_id)
-                        .select(crate::schema::customers::id)
-                        .for_no_key_update()
-                        .execute(conn)?;
+                    lock_customer(conn, customer_id)?;
                     if live(conn, customer_id)?.is_some() {
                         return Err(exists());
                     }
@@ -520,11 +516,7 @@ impl Billing {
                 let method_id = method.id;
                 run_blocking(&self.pool, move |conn| {
                     conn.transaction(|conn| {
-                        crate::schema::customers::table
-                            .find(customer.id)
-                            .select(crate::schema::customers::id)
-                            .for_no_key_update()
-                            .execute(conn)?;
+                        lock_customer(conn, customer.id)?;
                         let sub = insert_subscription(
                             conn,
                             customer.id,
@@ -870,6 +862,17 @@ impl Billing {
         self.apply_outcome(payment.id, outcome, None).await?;
         Ok(())
     }
+}
+
+/// Serialises one customer's sign-ups: taken before checking for a live subscription and
+/// before making one.
+fn lock_customer(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<()> {
+    crate::schema::customers::table
+        .find(customer_id)
+        .select(crate::schema::customers::id)
+        .for_no_key_update()
+        .execute(conn)
+        .map(|_| ())
 }
 
 fn exists() -> ApiError {

@@ -171,22 +171,8 @@ async fn bookings_list(
     let provider_id = params.parsed::<Uuid>("provider_id", "a provider id");
     let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
     let flagged = params.parsed::<bool>("flagged", "true or false");
-    let limit = params
-        .parsed::<i64>("limit", "a whole number")
-        .unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        params.error("limit", "must be between 1 and 200");
-    }
-    let after = match params.text("cursor").map(str::to_owned) {
-        None => None,
-        Some(cursor) => {
-            let decoded = cursor::decode::<Uuid>(&cursor);
-            if decoded.is_none() {
-                params.error("cursor", "is not a cursor this API gave out");
-            }
-            decoded
-        }
-    };
+    let limit = params.limit();
+    let after = params.cursor::<Uuid>();
     params.finish()?;
     // Dates are the office's (Riyadh) days.
     let filter = BookingFilter {

@@ -67,6 +67,25 @@ impl QueryParams {
         self.required(name, "a date (YYYY-MM-DD)")
     }
 
+    /// `limit`: a page size from 1 to 200, 50 when absent.
+    pub fn limit(&mut self) -> i64 {
+        let limit = self.parsed::<i64>("limit", "a whole number").unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            self.error("limit", "must be between 1 and 200");
+        }
+        limit
+    }
+
+    /// `cursor`: a `next_cursor` this API gave out (see `http::cursor`).
+    pub fn cursor<T: FromStr>(&mut self) -> Option<(chrono::DateTime<chrono::Utc>, T)> {
+        let raw = self.text("cursor")?.to_owned();
+        let decoded = super::cursor::decode(&raw);
+        if decoded.is_none() {
+            self.error("cursor", "is not a cursor this API gave out");
+        }
+        decoded
+    }
+
     pub fn error(&mut self, name: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(name, message));
     }

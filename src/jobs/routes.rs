@@ -32,12 +32,7 @@ async fn admin_jobs_list(
         params.error("state", "must be queued, running, done or dead");
     }
     let before = params.parsed::<i64>("before", "a job id");
-    let limit = params
-        .parsed::<i64>("limit", "a whole number")
-        .unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        params.error("limit", "must be between 1 and 200");
-    }
+    let limit = params.limit();
     params.finish()?;
     let jobs = run_blocking(&state.pool, move |conn| {
         Ok(queue::list(conn, job_state.as_deref(), before, limit)?)

@@ -33,12 +33,7 @@ async fn webhook_deliveries_list(
     let provider_id = path.into_inner();
     let mut params = QueryParams::from_request(&req)?;
     let before = params.parsed::<i64>("before", "a delivery id");
-    let limit = params
-        .parsed::<i64>("limit", "a whole number")
-        .unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        params.error("limit", "must be between 1 and 200");
-    }
+    let limit = params.limit();
     params.finish()?;
     let deliveries = run_blocking(&state.pool, move |conn| {
         crate::providers::store::find_provider(conn, provider_id)?;

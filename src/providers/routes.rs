@@ -593,12 +593,7 @@ fn parse_search(
     let mut params = QueryParams::from_request(req)?;
     let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
     let city = params.required_text("city").map(|c| c.to_lowercase());
-    let limit = params
-        .parsed::<usize>("limit", "a whole number")
-        .unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        params.error("limit", "must be between 1 and 200");
-    }
+    let limit = usize::try_from(params.limit()).unwrap_or(50);
     let today = Utc::now().date_naive();
     let horizon = today + chrono::Duration::days(i64::from(limits.horizon_days));
     let availability = match kind {
