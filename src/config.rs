@@ -83,11 +83,16 @@ pub struct SearchSettings {
     pub max_guests: u32,
     pub max_rooms: u32,
     pub offer_ttl_secs: u64,
+    pub cache_ms: u64,
 }
 
 impl SearchSettings {
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_millis(self.provider_timeout_ms)
+    }
+
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cache_ms)
     }
 }
 

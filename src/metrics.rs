@@ -29,6 +29,7 @@ pub struct Metrics {
     http_seconds: HistogramVec,
     provider_seconds: HistogramVec,
     provider_failures: IntCounterVec,
+    search_answers: IntCounterVec,
     webhook_deliveries: IntCounterVec,
     emails_sent: IntCounter,
     smtp_failures: IntCounter,
@@ -92,6 +93,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             )
             .expect("metric"),
         ),
+        search_answers: register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "search_answers_total",
+                    "Searches answered from the answer cache or by asking the providers",
+                ),
+                &["source"],
+            )
+            .expect("metric"),
+        ),
         webhook_deliveries: register(
             &registry,
             IntCounterVec::new(
@@ -146,6 +158,11 @@ impl Metrics {
                 .with_label_values(&[provider, adapter, kind])
                 .inc();
         }
+    }
+
+    /// `cache` or `providers`.
+    pub fn search_answer(&self, source: &str) {
+        self.search_answers.with_label_values(&[source]).inc();
     }
 
     /// `delivered`, `failed` or `gone`.

@@ -18,10 +18,14 @@ use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::http::{BodyLimit, RouteTable, fallback};
 use crate::providers::adapter::HttpClients;
+use crate::providers::answer_cache::AnswerCache;
 use crate::providers::offer::OfferSigner;
 use crate::providers::search::Searcher;
 use crate::{auth, bookings, health, idempotency, providers, telemetry};
 use secrecy::ExposeSecret;
+
+/// At most this much memory holds kept search answers (a few hundred typical answers).
+const SEARCH_CACHE_BYTES: usize = 8 << 20;
 
 /// What every handler may reach, built once and shared by all workers.
 pub struct AppState {
@@ -48,6 +52,7 @@ impl AppState {
             signer: OfferSigner::new(settings.auth.jwt_secret.expose_secret().as_bytes()),
             provider_timeout: settings.search.provider_timeout(),
             offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
+            answers: AnswerCache::new(settings.search.cache_ttl(), SEARCH_CACHE_BYTES),
         };
         let searcher = Arc::new(searcher);
         let wake = Arc::new(tokio::sync::Notify::new());

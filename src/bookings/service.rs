@@ -18,9 +18,9 @@ use super::store::{
 };
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
-use crate::billing::money::Quote;
+use crate::billing::money::{FeePolicy, Quote};
 use crate::customers::service::{customer_for_user, find_customer};
-use crate::customers::store::CustomerRow;
+use crate::customers::store::{self as customer_store, CustomerRow};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
@@ -284,8 +284,13 @@ fn prepare(
     let customer = match (actor.role, input.customer_id) {
         (Role::Customer, Some(_)) => return Err(ApiError::Forbidden),
         (Role::Customer, None) => {
-            let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
-            customer_for_user(conn, &user.into())?
+            match customer_store::find_customer_of_active_user(conn, actor.user_id)? {
+                Some(customer) => customer,
+                None => {
+                    let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
+                    customer_for_user(conn, &user.into())?
+                }
+            }
         }
         (Role::Agent | Role::Admin, Some(customer_id)) => find_customer(conn, customer_id)
             .map_err(|e| {
@@ -386,6 +391,14 @@ fn prepare(
             }
             Err(_) => return Err(ApiError::SoldOut),
         };
+    if let Some(unit) = &unit {
+        let quantity = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
+        if !store::has_room(conn, unit.id, claims.start, claims.end, quantity, cells)? {
+            // Whatever showed this offer as free is out of date.
+            crate::providers::answer_cache::inventory_changed();
+            return Err(ApiError::SoldOut);
+        }
+    }
     let contact = match &input.contact {
         Some(contact) => contact.clone(),
         None => Contact {
@@ -410,48 +423,39 @@ fn prepare(
     })
 }
 
-impl Bookings {
-    fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
-        self.searcher
-            .signer
-            .verify(offer_id, Utc::now())
-            .map_err(|e| match e {
-                OfferIdError::Invalid => ApiError::OfferInvalid,
-                OfferIdError::Expired => ApiError::OfferExpired,
-            })
+/// How far a hold got on its first connection.
+enum HoldStep {
+    Held(BookingRow, ProviderRow),
+    /// The price moved, or an outside provider must book before the hold is written.
+    Stopped(Prepared),
+}
+
+/// What writing a hold needs of the service, to take onto a blocking thread.
+#[derive(Clone, Copy)]
+struct HoldTerms {
+    fees: FeePolicy,
+    hold: chrono::Duration,
+}
+
+impl HoldTerms {
+    /// Whether the offer's total is still what the provider's price comes to today.
+    fn price_holds(&self, prepared: &Prepared, claims: &OfferClaims) -> bool {
+        self.fees.quote(prepared.provider_price).total == claims.total
     }
 
-    /// Holds an offer: a `held` booking with its inventory reserved at once.
-    pub async fn create(&self, actor: Actor, input: NewBooking) -> Result<BookingView, ApiError> {
-        let claims = self.verify_offer(&input.offer_id)?;
-        if claims.start <= Utc::now() {
-            return Err(field("offer_id", "the offer starts in the past"));
-        }
-        let prepared = {
-            let (claims, actor, input) = (claims.clone(), actor.clone(), input.clone());
-            run_blocking(&self.pool, move |conn| {
-                prepare(conn, &claims, &actor, &input)
-            })
-            .await?
-        };
-        if self.searcher.fees.quote(prepared.provider_price).total != claims.total {
-            return Err(self.offer_changed(&prepared, &claims));
-        }
+    fn row(
+        &self,
+        prepared: &Prepared,
+        claims: &OfferClaims,
+        actor: &Actor,
+        reference: String,
+        provider_ref: Option<String>,
+    ) -> NewBookingRow {
         // Offers are quoted to everyone alike; a subscriber's discount applies on booking.
         let quote = self
-            .searcher
             .fees
             .quote_with_discount(prepared.provider_price, prepared.fee_discount);
-
-        let reference = new_reference().map_err(ApiError::Internal)?;
-        let external = match &prepared.unit {
-            Some(_) => None,
-            None => Some(
-                self.book_with_provider(&prepared, &claims, &reference)
-                    .await?,
-            ),
-        };
-        let row = NewBookingRow {
+        NewBookingRow {
             reference,
             customer_id: prepared.customer.id,
             provider_id: prepared.provider.id,
@@ -466,7 +470,7 @@ impl Bookings {
             hold_expires_at: Some(Utc::now() + self.hold),
             channel: if actor.is_staff() { "phone" } else { "web" }.into(),
             created_by: actor.is_staff().then_some(actor.user_id),
-            provider_ref: external.as_ref().map(|(_, r)| r.0.clone()),
+            provider_ref,
             provider_price: quote.lines[0].amount,
             service_fee: quote.lines[1].amount,
             vat: quote.lines[2].amount,
@@ -474,46 +478,115 @@ impl Bookings {
             contact_name: prepared.contact.name.clone(),
             contact_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
             contact_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
-        };
-        let cells = prepared.cells;
-        let provider = prepared.provider.clone();
-        let actor_for_tx = actor.clone();
-        let saved = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let booking = store::insert_booking(conn, &row)?;
-                if let Some(unit_id) = booking.unit_id
-                    && !store::reserve_cells(
-                        conn,
-                        unit_id,
-                        booking.starts_at,
-                        booking.ends_at,
-                        booking.quantity,
-                        cells,
-                    )?
-                {
-                    return Err(ApiError::SoldOut);
-                }
-                record(
-                    conn,
-                    &booking,
-                    &actor_for_tx,
-                    None,
-                    BookingStatus::Held,
-                    None,
-                    "booking.create",
-                )?;
-                email::enqueue_booking_email(conn, &booking, BookingEmail::Held)?;
-                Ok(booking)
+        }
+    }
+}
+
+/// Writes a hold in one transaction: the booking, its `cells` of local inventory (all of
+/// them or none: else sold out), its first event and its email.
+fn save_hold(
+    conn: &mut PgConnection,
+    row: &NewBookingRow,
+    cells: usize,
+    actor: &Actor,
+) -> Result<BookingRow, ApiError> {
+    conn.transaction(|conn| {
+        let booking = store::insert_booking(conn, row)?;
+        if let Some(unit_id) = booking.unit_id
+            && !store::reserve_cells(
+                conn,
+                unit_id,
+                booking.starts_at,
+                booking.ends_at,
+                booking.quantity,
+                cells,
+            )?
+        {
+            return Err(ApiError::SoldOut);
+        }
+        record(
+            conn,
+            &booking,
+            actor,
+            None,
+            BookingStatus::Held,
+            None,
+            "booking.create",
+        )?;
+        email::enqueue_booking_email(conn, &booking, BookingEmail::Held)?;
+        Ok(booking)
+    })
+}
+
+impl Bookings {
+    fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
+        self.searcher
+            .signer
+            .verify(offer_id, Utc::now())
+            .map_err(|e| match e {
+                OfferIdError::Invalid => ApiError::OfferInvalid,
+                OfferIdError::Expired => ApiError::OfferExpired,
             })
-        })
-        .await;
+    }
+
+    /// Holds an offer: a `held` booking with its inventory reserved at once. Local inventory
+    /// is checked and held on one connection; an outside provider is asked to book between
+    /// the check and the write.
+    pub async fn create(&self, actor: Actor, input: NewBooking) -> Result<BookingView, ApiError> {
+        let claims = self.verify_offer(&input.offer_id)?;
+        if claims.start <= Utc::now() {
+            return Err(field("offer_id", "the offer starts in the past"));
+        }
+        let terms = HoldTerms {
+            fees: self.searcher.fees,
+            hold: self.hold,
+        };
+        let step = {
+            let (claims, actor) = (claims.clone(), actor.clone());
+            run_blocking(&self.pool, move |conn| {
+                let prepared = prepare(conn, &claims, &actor, &input)?;
+                if prepared.unit.is_none() || !terms.price_holds(&prepared, &claims) {
+                    return Ok(HoldStep::Stopped(prepared));
+                }
+                let row = terms.row(
+                    &prepared,
+                    &claims,
+                    &actor,
+                    new_reference().map_err(ApiError::Internal)?,
+                    None,
+                );
+                let booking = save_hold(conn, &row, prepared.cells, &actor)?;
+                Ok(HoldStep::Held(booking, prepared.provider))
+            })
+            .await?
+        };
+        let prepared = match step {
+            HoldStep::Held(booking, provider) => {
+                return Ok(view(booking, &provider, &self.searcher.fees, None));
+            }
+            HoldStep::Stopped(prepared) if !terms.price_holds(&prepared, &claims) => {
+                return Err(self.offer_changed(&prepared, &claims));
+            }
+            HoldStep::Stopped(prepared) => prepared,
+        };
+
+        let reference = new_reference().map_err(ApiError::Internal)?;
+        let (adapter, provider_ref) = self
+            .book_with_provider(&prepared, &claims, &reference)
+            .await?;
+        let row = terms.row(
+            &prepared,
+            &claims,
+            &actor,
+            reference,
+            Some(provider_ref.0.clone()),
+        );
+        let saved = run_blocking(&self.pool, move |conn| save_hold(conn, &row, 0, &actor)).await;
         match saved {
-            Ok(booking) => Ok(view(booking, &provider, &self.searcher.fees, None)),
+            Ok(booking) => Ok(view(booking, &prepared.provider, &self.searcher.fees, None)),
             Err(error) => {
                 // The provider holds something we never recorded: give it back.
-                if let Some((adapter, provider_ref)) = external
-                    && let Err(cancel_error) = adapter.cancel(&provider_ref).await
-                {
+                if let Err(cancel_error) = adapter.cancel(&provider_ref).await {
                     tracing::error!(error = %cancel_error, provider_ref = %provider_ref.0, "could not release an unrecorded provider booking");
                 }
                 Err(error)

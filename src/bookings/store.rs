@@ -79,6 +79,30 @@ pub fn insert_booking(conn: &mut PgConnection, new: &NewBookingRow) -> QueryResu
         .get_result(conn)
 }
 
+/// Whether every cell of `unit_id` in `[from, until)` is open with `quantity` free, read
+/// without a lock: a cheap early "sold out" for the many who lose a race for the last rooms,
+/// before they write anything. Only [`reserve_cells`] decides who gets them.
+pub fn has_room(
+    conn: &mut PgConnection,
+    unit_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    quantity: i32,
+    expected: usize,
+) -> QueryResult<bool> {
+    use diesel::dsl::{count_star, min};
+    let (cells, tightest): (i64, Option<i32>) = inventory_cells::table
+        .filter(inventory_cells::unit_id.eq(unit_id))
+        .filter(inventory_cells::starts_at.ge(from))
+        .filter(inventory_cells::starts_at.lt(until))
+        .select((
+            count_star(),
+            min(inventory_cells::capacity - inventory_cells::reserved),
+        ))
+        .first(conn)?;
+    Ok(usize::try_from(cells) == Ok(expected) && tightest.is_some_and(|free| free >= quantity))
+}
+
 /// Takes `quantity` of every cell of `unit_id` in `[from, until)`: all of them or none.
 /// `expected` is how many cells the stay spans (its nights, or 1 slot); fewer updated rows
 /// means one of them is full or was never opened, and the caller rolls the transaction back.
@@ -91,6 +115,7 @@ pub fn reserve_cells(
     quantity: i32,
     expected: usize,
 ) -> QueryResult<bool> {
+    crate::providers::answer_cache::inventory_changed();
     let in_range = inventory_cells::unit_id
         .eq(unit_id)
         .and(inventory_cells::starts_at.ge(from))
@@ -122,6 +147,7 @@ pub fn release_cells(
     until: DateTime<Utc>,
     quantity: i32,
 ) -> QueryResult<usize> {
+    crate::providers::answer_cache::inventory_changed();
     diesel::update(
         inventory_cells::table
             .filter(inventory_cells::unit_id.eq(unit_id))

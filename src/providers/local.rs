@@ -89,6 +89,7 @@ pub fn open_slots(
 
 fn upsert_cells(conn: &mut PgConnection, cells: &[NewCell]) -> QueryResult<usize> {
     use diesel::upsert::excluded;
+    crate::providers::answer_cache::inventory_changed();
     conn.transaction(|conn| {
         let mut written = 0;
         // Postgres caps bind parameters per statement; 4 per row.
@@ -111,6 +112,7 @@ pub fn close_cells(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> QueryResult<usize> {
+    crate::providers::answer_cache::inventory_changed();
     diesel::update(
         inventory_cells::table
             .filter(inventory_cells::unit_id.eq(unit_id))

@@ -5,6 +5,7 @@
 //! asks every matching provider at once, each under its own timeout, and merges the offers.
 
 pub mod adapter;
+pub mod answer_cache;
 pub mod caldav;
 pub mod demo;
 pub mod fhir;

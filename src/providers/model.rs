@@ -205,7 +205,7 @@ pub struct CaldavRoomType {
 }
 
 /// "Which rooms are free for these nights?"
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StayQuery {
     pub check_in: NaiveDate,
     /// Exclusive: the morning the guest leaves.
@@ -221,7 +221,7 @@ impl StayQuery {
 }
 
 /// "Which appointment slots are free in this window?"
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SlotQuery {
     /// Matched case-insensitively against the specialty's code or display text.
     pub specialty: Option<String>,
@@ -230,7 +230,7 @@ pub struct SlotQuery {
     pub to: NaiveDate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AvailabilityQuery {
     Stay(StayQuery),
     Slots(SlotQuery),

@@ -705,8 +705,10 @@ async fn search_get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let request = parse_search(&req, &state.search_limits)?;
-    let results = state.searcher.search(request).await?;
-    Ok(HttpResponse::Ok().json(results))
+    let body = state.searcher.answer(request).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 /// Decodes an offer id, so a client can show an offer again or learn it went stale.

@@ -10,11 +10,14 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use actix_web::web::Bytes;
+
 use super::adapter::{Adapter, AdapterError, HttpClients};
+use super::answer_cache::AnswerCache;
 use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
-use super::store::{self, ProviderFilter, ProviderRow, ProviderSummary};
+use super::store::{self, ProviderRow, ProviderSummary};
 use crate::billing::money::{FeePolicy, Quote};
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
@@ -27,6 +30,7 @@ pub struct Searcher {
     pub signer: OfferSigner,
     pub provider_timeout: Duration,
     pub offer_ttl: chrono::Duration,
+    pub answers: AnswerCache,
 }
 
 #[derive(Debug, Clone)]
@@ -102,17 +106,31 @@ enum Outcome {
 }
 
 impl Searcher {
-    pub async fn search(
-        self: &Arc<Self>,
-        request: SearchRequest,
-    ) -> Result<SearchResults, ApiError> {
-        let filter = ProviderFilter {
-            kind: Some(request.kind),
-            city: Some(request.city.clone()),
-            active: Some(true),
-        };
+    /// The search's JSON answer: a recent one from the answer cache when only our own
+    /// inventory answered it, else asked of every provider.
+    pub async fn answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
+        if let Some(body) = self.answers.get(&request) {
+            crate::metrics::METRICS.search_answer("cache");
+            return Ok(body);
+        }
+        crate::metrics::METRICS.search_answer("providers");
+        let read_at = self.answers.epoch();
+        let results = self.search(request.clone()).await?;
+        let body = Bytes::from(serde_json::to_vec(&results).map_err(ApiError::internal)?);
+        let only_local = results
+            .providers
+            .iter()
+            .all(|p| p.adapter == "local" && p.status == ProviderStatusKind::Ok);
+        if only_local {
+            self.answers.put(&request, body.clone(), read_at);
+        }
+        Ok(body)
+    }
+
+    async fn search(self: &Arc<Self>, request: SearchRequest) -> Result<SearchResults, ApiError> {
+        let (kind, city) = (request.kind, request.city.clone());
         let providers = run_blocking(&self.pool, move |conn| {
-            Ok(store::list_providers(conn, &filter)?)
+            Ok(store::active_providers(conn, kind, &city)?)
         })
         .await?;
         let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = providers

@@ -93,6 +93,7 @@ pub struct ProviderChanges {
 }
 
 pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {
+    crate::providers::answer_cache::inventory_changed();
     diesel::insert_into(providers::table)
         .values(new)
         .returning(ProviderRow::as_returning())
@@ -133,11 +134,28 @@ pub fn list_providers(
         .load(conn)
 }
 
+/// The active providers of a kind in a city, as a search asks for them (a fixed statement,
+/// so PostgreSQL plans it once per connection).
+pub fn active_providers(
+    conn: &mut PgConnection,
+    kind: ProviderKind,
+    city: &str,
+) -> QueryResult<Vec<ProviderRow>> {
+    providers::table
+        .filter(providers::kind.eq(kind))
+        .filter(providers::city.eq(city))
+        .filter(providers::active.eq(true))
+        .order((providers::name_en, providers::id))
+        .select(ProviderRow::as_select())
+        .load(conn)
+}
+
 pub fn update_provider(
     conn: &mut PgConnection,
     id: Uuid,
     changes: &ProviderChanges,
 ) -> QueryResult<ProviderRow> {
+    crate::providers::answer_cache::inventory_changed();
     diesel::update(providers::table.find(id))
         .set(changes)
         .returning(ProviderRow::as_returning())
@@ -196,6 +214,7 @@ pub struct NewUnitRow {
 }
 
 pub fn insert_unit(conn: &mut PgConnection, new: &NewUnitRow) -> QueryResult<UnitRow> {
+    crate::providers::answer_cache::inventory_changed();
     diesel::insert_into(units::table)
         .values(new)
         .returning(UnitRow::as_returning())

@@ -344,14 +344,16 @@ impl TestApp {
 
 /// Asserts an RFC 9457 problem with this status and code, and returns its body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status");
+    let actual = response.status().as_u16();
     let content_type = response
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(actual, status, "status, answer: {text}");
     assert_eq!(content_type, PROBLEM_JSON, "content type");
-    let body: Value = response.json().await.expect("problem body is JSON");
+    let body: Value = serde_json::from_str(&text).expect("problem body is JSON");
     assert_eq!(body["code"], code, "code in {body}");
     assert_eq!(body["status"], status, "status member in {body}");
     assert_eq!(
@@ -430,7 +432,7 @@ impl TestApp {
             )
             .await;
         let unit_id = unit["id"].as_str().unwrap().to_owned();
-        let today = chrono::Utc::now().date_naive();
+        let today = riyadh_today();
         self.post_ok(
             &format!("/v1/providers/{provider_id}/units/{unit_id}/availability"),
             token,
@@ -446,9 +448,17 @@ impl TestApp {
     }
 }
 
-/// A local date `days` from today, as the API writes it.
+/// A date `days` from today in Riyadh (the test providers' time zone), as the API writes it.
+/// From 21:00 UTC Riyadh is already on the next day, and a night that began at its midnight
+/// has started: tomorrow by the UTC calendar would be an offer in the past.
 pub fn day(days: i64) -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
+    (riyadh_today() + chrono::Duration::days(days)).to_string()
+}
+
+pub fn riyadh_today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Riyadh)
+        .date_naive()
 }
 
 /// Polls every future together, so requests really are in flight at once (no extra crate

@@ -576,3 +576,111 @@ async fn the_demo_office_answers_searches_in_every_city() {
             .all(|o| o["practitioner"] == "Dr. Ahmed Al-Qahtani")
     );
 }
+
+/// Sells every night of `unit_id` behind the app's back, as another instance would.
+fn sell_out_elsewhere(app: &crate::helpers::TestApp, unit_id: &str) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!(
+        "UPDATE inventory_cells SET reserved = capacity WHERE unit_id = '{unit_id}'"
+    ))
+    .execute(&mut app.db.connect())
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_local_answer_is_reused_until_this_instance_learns_the_inventory_changed() {
+    // A long cache time, so that nothing here races the clock.
+    let app = spawn_app_with(|s| s.search.cache_ms = 60_000).await;
+    let admin = app.admin_token().await;
+    let (provider_id, unit_id) = app
+        .local_hotel(&admin, "tabuk", "Tabuk Inn", 1, "200.00", 5)
+        .await;
+    let query = format!(
+        "kind=hotel&city=tabuk&check_in={}&check_out={}&guests=2",
+        day(1),
+        day(2)
+    );
+    let offers = |answer: &Value| answer["offers"].as_array().unwrap().len();
+    let first: Value = app.search(&query).await.json().await.unwrap();
+    assert_eq!(offers(&first), 1);
+
+    sell_out_elsewhere(&app, &unit_id);
+    let second: Value = app.search(&query).await.json().await.unwrap();
+    assert_eq!(second, first, "the kept answer, offer id and all");
+
+    // Holding the stale offer is refused under the row lock, and retires the kept answer.
+    let customer = app.register("late@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stale = json!({ "offer_id": first["offers"][0]["offer_id"] });
+    assert_problem(
+        crate::helpers::book(&app, &customer, "late-1", &stale).await,
+        409,
+        "booking.sold_out",
+    )
+    .await;
+    let third: Value = app.search(&query).await.json().await.unwrap();
+    assert_eq!(offers(&third), 0, "{third}");
+
+    // Inventory changed through this instance is seen by the very next search.
+    app.post_ok(
+        &format!("/v1/providers/{provider_id}/units/{unit_id}/availability"),
+        &admin,
+        &json!({ "from": day(0), "to": day(5), "rooms": 3 }),
+        200,
+    )
+    .await;
+    let fourth: Value = app.search(&query).await.json().await.unwrap();
+    assert_eq!(offers(&fourth), 1, "{fourth}");
+    // Three rooms now, one of them sold elsewhere: two are free, until the hold below.
+    let both_free = format!(
+        "kind=hotel&city=tabuk&check_in={}&check_out={}&guests=3&rooms=2",
+        day(1),
+        day(2)
+    );
+    let before: Value = app.search(&both_free).await.json().await.unwrap();
+    assert_eq!(offers(&before), 1, "{before}");
+    let held = crate::helpers::book(
+        &app,
+        &customer,
+        "late-2",
+        &json!({ "offer_id": fourth["offers"][0]["offer_id"] }),
+    )
+    .await;
+    assert_eq!(held.status(), 201);
+    let after: Value = app.search(&both_free).await.json().await.unwrap();
+    assert_eq!(
+        offers(&after),
+        0,
+        "the hold retired the kept answer: {after}"
+    );
+}
+
+#[tokio::test]
+async fn answers_that_asked_an_outside_provider_are_not_kept() {
+    let app = spawn_app_with(|s| {
+        s.search.cache_ms = 60_000;
+        s.search.provider_timeout_ms = 400;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, unit_id) = app
+        .local_hotel(&admin, "hail", "Hail Inn", 1, "200.00", 5)
+        .await;
+    let down = json!({ "kind": "hotel", "name_ar": "مغلق", "name_en": "Down Hotel", "city": "hail", "adapter": "caldav",
+        "adapter_settings": { "base_url": format!("http://127.0.0.1:{}", closed_port()),
+            "room_types": [{ "code": "std", "calendar_path": "/hotel/std/", "name_ar": "عادية", "name_en": "Standard", "rooms": 3, "max_guests": 2, "nightly_price": "200.00" }] } });
+    app.post_ok("/v1/providers", &admin, &down, 201).await;
+    let query = format!(
+        "kind=hotel&city=hail&check_in={}&check_out={}&guests=2",
+        day(1),
+        day(2)
+    );
+    let first: Value = app.search(&query).await.json().await.unwrap();
+    assert_eq!(first["offers"].as_array().unwrap().len(), 1, "{first}");
+
+    sell_out_elsewhere(&app, &unit_id);
+    let second: Value = app.search(&query).await.json().await.unwrap();
+    assert!(second["offers"].as_array().unwrap().is_empty(), "{second}");
+}
