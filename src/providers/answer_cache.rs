@@ -9,6 +9,10 @@
 //! hold re-checks under a row lock and answers 409), or a room freed elsewhere shown a moment
 //! late. Answers that involved an outside provider, or where any provider failed, are never
 //! kept.
+//!
+//! When a question is missing, one request asks the providers and the others asking the same
+//! question meanwhile wait for its answer, so an expiry under load costs one database search,
+//! not one per waiting client.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
+use tokio::sync::watch;
 
 use super::model::{AvailabilityQuery, ProviderKind};
 use super::search::SearchRequest;
@@ -48,14 +53,22 @@ impl From<&SearchRequest> for Key {
     }
 }
 
-struct Entry {
-    body: Bytes,
-    epoch: u64,
-    stored: Instant,
+enum Slot {
+    Ready {
+        body: Bytes,
+        epoch: u64,
+        stored: Instant,
+    },
+    /// A request is asking the providers; its answer arrives on `done`.
+    Filling {
+        epoch: u64,
+        done: watch::Receiver<Option<Bytes>>,
+    },
 }
 
-struct Entries {
-    map: HashMap<Key, Entry>,
+struct Slots {
+    map: HashMap<Key, Slot>,
+    /// Bytes of the ready answers.
     bytes: usize,
 }
 
@@ -63,7 +76,34 @@ pub struct AnswerCache {
     changes: &'static AtomicU64,
     ttl: Duration,
     budget_bytes: usize,
-    entries: Mutex<Entries>,
+    slots: Mutex<Slots>,
+}
+
+/// What to do about one search.
+pub enum Lookup<'a> {
+    /// A recent answer.
+    Hit(Bytes),
+    /// Another request is asking the same question: [`wait`] for its answer.
+    Wait(watch::Receiver<Option<Bytes>>),
+    /// Ask the providers, then [`Fill::keep`] the answer if it may be kept.
+    Fill(Fill<'a>),
+    /// The cache is off.
+    Off,
+}
+
+/// The answer another request is fetching, or `None` if it could not be kept (then ask).
+pub async fn wait(mut done: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
+    done.wait_for(Option::is_some).await.ok()?.clone()
+}
+
+/// The duty of answering a missing question. Dropped without [`Fill::keep`] (the answer
+/// may not be kept, or the request was abandoned), it frees the question for the next asker
+/// and sends its waiters to ask for themselves.
+pub struct Fill<'a> {
+    cache: &'a AnswerCache,
+    key: Key,
+    epoch: u64,
+    sender: watch::Sender<Option<Bytes>>,
 }
 
 impl AnswerCache {
@@ -78,62 +118,128 @@ impl AnswerCache {
             changes,
             ttl,
             budget_bytes,
-            entries: Mutex::new(Entries {
+            slots: Mutex::new(Slots {
                 map: HashMap::new(),
                 bytes: 0,
             }),
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        !self.ttl.is_zero()
-    }
-
-    /// The epoch to read before a search starts and to hand to [`AnswerCache::put`].
-    pub fn epoch(&self) -> u64 {
+    fn epoch(&self) -> u64 {
         self.changes.load(Ordering::Acquire)
     }
 
-    /// The kept answer to `request`, if it is recent and nothing changed since it was read.
-    pub fn get(&self, request: &SearchRequest) -> Option<Bytes> {
-        if !self.enabled() {
-            return None;
-        }
-        let now = self.epoch();
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.map.get(&Key::from(request))?;
-        (entry.epoch == now && entry.stored.elapsed() < self.ttl).then(|| entry.body.clone())
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `body` as the answer to `request`, read from the database under `read_at` (the
-    /// epoch before the search began). An answer read across a change is not kept.
-    pub fn put(&self, request: &SearchRequest, body: Bytes, read_at: u64) {
-        if !self.enabled() || read_at != self.epoch() || body.len() > self.budget_bytes {
-            return;
+    pub fn lookup(&self, request: &SearchRequest) -> Lookup<'_> {
+        if self.ttl.is_zero() {
+            return Lookup::Off;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.bytes + body.len() > self.budget_bytes {
-            let (ttl, current) = (self.ttl, self.epoch());
-            entries
-                .map
-                .retain(|_, e| e.epoch == current && e.stored.elapsed() < ttl);
-            entries.bytes = entries.map.values().map(|e| e.body.len()).sum();
-            if entries.bytes + body.len() > self.budget_bytes {
-                entries.map.clear();
-                entries.bytes = 0;
+        let key = Key::from(request);
+        let now = self.epoch();
+        let mut slots = self.slots();
+        match slots.map.get(&key) {
+            Some(Slot::Ready {
+                body,
+                epoch,
+                stored,
+            }) if *epoch == now && stored.elapsed() < self.ttl => return Lookup::Hit(body.clone()),
+            Some(Slot::Filling { epoch, done }) if *epoch == now => {
+                return Lookup::Wait(done.clone());
+            }
+            _ => {}
+        }
+        let (sender, done) = watch::channel(None);
+        if let Some(Slot::Ready { body, .. }) = slots
+            .map
+            .insert(key.clone(), Slot::Filling { epoch: now, done })
+        {
+            slots.bytes -= body.len();
+        }
+        Lookup::Fill(Fill {
+            cache: self,
+            key,
+            epoch: now,
+            sender,
+        })
+    }
+}
+
+impl Fill<'_> {
+    /// Whether the question's slot is still this fill's (not retired and taken by another).
+    fn holds(&self, slots: &Slots) -> bool {
+        let mine = self.sender.subscribe();
+        matches!(slots.map.get(&self.key), Some(Slot::Filling { done, .. }) if done.same_channel(&mine))
+    }
+
+    /// Keeps `body` as the answer (unless inventory changed while it was read) and hands it
+    /// to the requests waiting for it.
+    pub fn keep(self, body: Bytes) {
+        let cache = self.cache;
+        let mut slots = cache.slots();
+        if self.holds(&slots) {
+            slots.map.remove(&self.key);
+            if self.epoch == cache.epoch() && body.len() <= cache.budget_bytes {
+                make_room(&mut slots, cache, body.len());
+                slots.bytes += body.len();
+                slots.map.insert(
+                    self.key.clone(),
+                    Slot::Ready {
+                        body: body.clone(),
+                        epoch: self.epoch,
+                        stored: Instant::now(),
+                    },
+                );
             }
         }
-        let size = body.len();
-        let replaced = entries.map.insert(
-            Key::from(request),
-            Entry {
-                body,
-                epoch: read_at,
-                stored: Instant::now(),
-            },
-        );
-        entries.bytes = entries.bytes + size - replaced.map_or(0, |e| e.body.len());
+        drop(slots);
+        self.sender.send_replace(Some(body));
     }
+}
+
+impl Drop for Fill<'_> {
+    fn drop(&mut self) {
+        if self.sender.borrow().is_some() {
+            return;
+        }
+        let mut slots = self.cache.slots();
+        if self.holds(&slots) {
+            slots.map.remove(&self.key);
+        }
+    }
+}
+
+/// Drops answers that can no longer be used, then, if `incoming` bytes still do not fit,
+/// every ready answer.
+fn make_room(slots: &mut Slots, cache: &AnswerCache, incoming: usize) {
+    if slots.bytes + incoming <= cache.budget_bytes {
+        return;
+    }
+    let (ttl, current) = (cache.ttl, cache.epoch());
+    let usable = |slot: &Slot| match slot {
+        Slot::Ready { epoch, stored, .. } => *epoch == current && stored.elapsed() < ttl,
+        Slot::Filling { .. } => true,
+    };
+    slots.map.retain(|_, slot| usable(slot));
+    if ready_bytes(slots) + incoming > cache.budget_bytes {
+        slots
+            .map
+            .retain(|_, slot| matches!(slot, Slot::Filling { .. }));
+    }
+    slots.bytes = ready_bytes(slots);
+}
+
+fn ready_bytes(slots: &Slots) -> usize {
+    slots
+        .map
+        .values()
+        .map(|slot| match slot {
+            Slot::Ready { body, .. } => body.len(),
+            Slot::Filling { .. } => 0,
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -162,61 +268,103 @@ mod tests {
         }
     }
 
+    fn hit(cache: &AnswerCache, request: &SearchRequest) -> Option<Bytes> {
+        match cache.lookup(request) {
+            Lookup::Hit(body) => Some(body),
+            _ => None,
+        }
+    }
+
+    fn fill(cache: &AnswerCache, request: &SearchRequest, body: &'static [u8]) {
+        match cache.lookup(request) {
+            Lookup::Fill(fill) => fill.keep(Bytes::from_static(body)),
+            _ => panic!("expected to fill"),
+        }
+    }
+
     #[test]
     fn an_answer_is_reused_for_the_same_question_only() {
         let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
-        cache.put(
-            &request("jeddah", 2),
-            Bytes::from_static(b"a"),
-            cache.epoch(),
+        fill(&cache, &request("jeddah", 2), b"a");
+        assert_eq!(
+            hit(&cache, &request("jeddah", 2)).as_deref(),
+            Some(&b"a"[..])
         );
-        assert_eq!(cache.get(&request("jeddah", 2)).as_deref(), Some(&b"a"[..]));
-        assert!(cache.get(&request("jeddah", 3)).is_none());
-        assert!(cache.get(&request("riyadh", 2)).is_none());
+        assert!(matches!(
+            cache.lookup(&request("jeddah", 3)),
+            Lookup::Fill(_)
+        ));
+        assert!(matches!(
+            cache.lookup(&request("riyadh", 2)),
+            Lookup::Fill(_)
+        ));
     }
 
     #[test]
     fn a_change_retires_kept_answers_and_answers_read_across_it() {
         let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
-        let before = cache.epoch();
-        cache.put(&request("mecca", 2), Bytes::from_static(b"old"), before);
+        fill(&cache, &request("mecca", 2), b"old");
         cache.changes.fetch_add(1, Ordering::AcqRel);
-        assert!(cache.get(&request("mecca", 2)).is_none());
-        // Read before the change, stored after it: never kept.
-        cache.put(&request("mecca", 2), Bytes::from_static(b"stale"), before);
-        assert!(cache.get(&request("mecca", 2)).is_none());
+        let Lookup::Fill(reading) = cache.lookup(&request("mecca", 2)) else {
+            panic!("a change must retire the kept answer");
+        };
+        // Read before a change, finished after it: handed to waiters but not kept.
+        cache.changes.fetch_add(1, Ordering::AcqRel);
+        reading.keep(Bytes::from_static(b"stale"));
+        assert!(hit(&cache, &request("mecca", 2)).is_none());
     }
 
     #[test]
     fn answers_expire_and_the_budget_holds() {
         let cache = fresh_cache(Duration::from_millis(1), 1 << 20);
-        cache.put(&request("taif", 2), Bytes::from_static(b"x"), cache.epoch());
+        fill(&cache, &request("taif", 2), b"x");
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(&request("taif", 2)).is_none());
+        assert!(hit(&cache, &request("taif", 2)).is_none());
 
         let small = fresh_cache(Duration::from_secs(60), 10);
-        small.put(
-            &request("abha", 1),
-            Bytes::from_static(b"123456"),
-            small.epoch(),
-        );
-        small.put(
-            &request("abha", 2),
-            Bytes::from_static(b"123456"),
-            small.epoch(),
-        );
-        let kept = small.entries.lock().unwrap();
+        fill(&small, &request("abha", 1), b"123456");
+        fill(&small, &request("abha", 2), b"123456");
+        let kept = small.slots();
         assert!(kept.bytes <= 10 && kept.map.len() == 1, "{}", kept.bytes);
     }
 
     #[test]
     fn a_zero_ttl_keeps_nothing() {
         let cache = fresh_cache(Duration::ZERO, 1 << 20);
-        cache.put(
-            &request("jeddah", 2),
-            Bytes::from_static(b"a"),
-            cache.epoch(),
-        );
-        assert!(cache.get(&request("jeddah", 2)).is_none());
+        assert!(matches!(cache.lookup(&request("jeddah", 2)), Lookup::Off));
+    }
+
+    #[tokio::test]
+    async fn one_request_asks_and_the_others_wait_for_its_answer() {
+        let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
+        let Lookup::Fill(asking) = cache.lookup(&request("tabuk", 2)) else {
+            panic!("the first asks");
+        };
+        let waiters: Vec<_> = (0..5)
+            .map(|_| match cache.lookup(&request("tabuk", 2)) {
+                Lookup::Wait(done) => tokio::spawn(wait(done)),
+                _ => panic!("the others wait"),
+            })
+            .collect();
+        asking.keep(Bytes::from_static(b"answer"));
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap().as_deref(), Some(&b"answer"[..]));
+        }
+        assert!(hit(&cache, &request("tabuk", 2)).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_question_sends_its_waiters_to_ask_for_themselves() {
+        let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
+        let Lookup::Fill(asking) = cache.lookup(&request("hail", 2)) else {
+            panic!("the first asks");
+        };
+        let Lookup::Wait(done) = cache.lookup(&request("hail", 2)) else {
+            panic!("the second waits");
+        };
+        let waiter = tokio::spawn(wait(done));
+        drop(asking);
+        assert_eq!(waiter.await.unwrap(), None);
+        assert!(matches!(cache.lookup(&request("hail", 2)), Lookup::Fill(_)));
     }
 }

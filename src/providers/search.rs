@@ -13,7 +13,7 @@ use uuid::Uuid;
 use actix_web::web::Bytes;
 
 use super::adapter::{Adapter, AdapterError, HttpClients};
-use super::answer_cache::AnswerCache;
+use super::answer_cache::{self, AnswerCache, Lookup};
 use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
@@ -109,20 +109,30 @@ impl Searcher {
     /// The search's JSON answer: a recent one from the answer cache when only our own
     /// inventory answered it, else asked of every provider.
     pub async fn answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
-        if let Some(body) = self.answers.get(&request) {
-            crate::metrics::METRICS.search_answer("cache");
-            return Ok(body);
-        }
+        let fill = match self.answers.lookup(&request) {
+            Lookup::Hit(body) => {
+                crate::metrics::METRICS.search_answer("cache");
+                return Ok(body);
+            }
+            Lookup::Wait(done) => match answer_cache::wait(done).await {
+                Some(body) => {
+                    crate::metrics::METRICS.search_answer("cache");
+                    return Ok(body);
+                }
+                None => None,
+            },
+            Lookup::Fill(fill) => Some(fill),
+            Lookup::Off => None,
+        };
         crate::metrics::METRICS.search_answer("providers");
-        let read_at = self.answers.epoch();
-        let results = self.search(request.clone()).await?;
+        let results = self.search(request).await?;
         let body = Bytes::from(serde_json::to_vec(&results).map_err(ApiError::internal)?);
         let only_local = results
             .providers
             .iter()
             .all(|p| p.adapter == "local" && p.status == ProviderStatusKind::Ok);
-        if only_local {
-            self.answers.put(&request, body.clone(), read_at);
+        if let Some(fill) = fill.filter(|_| only_local) {
+            fill.keep(body.clone());
         }
         Ok(body)
     }

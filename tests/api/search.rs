@@ -684,3 +684,44 @@ async fn answers_that_asked_an_outside_provider_are_not_kept() {
     let second: Value = app.search(&query).await.json().await.unwrap();
     assert!(second["offers"].as_array().unwrap().is_empty(), "{second}");
 }
+
+#[tokio::test]
+async fn many_clients_asking_one_missing_question_cost_one_lookup() {
+    let app = spawn_app_with(|s| {
+        s.search.cache_ms = 60_000;
+        s.metrics.token = Some("scrape-token-for-tests-only".to_owned().into());
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (provider_id, _) = app
+        .local_hotel(&admin, "jazan", "Jazan Inn", 3, "200.00", 5)
+        .await;
+    let query = format!(
+        "kind=hotel&city=jazan&check_in={}&check_out={}&guests=2",
+        day(1),
+        day(3)
+    );
+    let answers = crate::helpers::join_all((0..24).map(|_| app.search(&query)).collect()).await;
+    let mut bodies = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        bodies.push(answer.text().await.unwrap());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "one answer for all");
+
+    let metrics = app
+        .get_authed("/metrics", "scrape-token-for-tests-only")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lookups = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("wasit_provider_search_duration_seconds_count")
+                && l.contains(&provider_id)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no count for {provider_id} in\n{metrics}"));
+    assert_eq!(lookups, "1", "24 clients at once, one inventory lookup");
+}
