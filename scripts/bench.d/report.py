@@ -124,7 +124,7 @@ def ms(value):
 
 def write(results_path, notes_path, out_path):
     r = load(results_path)
-    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "fed3", "fedhang", "book", "login") if name in r}
+    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "local_search_cold", "fed3", "fedhang", "book", "login") if name in r}
     race = json.loads(r["race"])
     cores = int(r["cpu"].split()[0])
     slow_ms, timeout_ms = 200.0, 1000.0
@@ -150,11 +150,15 @@ def write(results_path, notes_path, out_path):
                  if shares else "n/a")
     rows = [
         wrk_row("bare route `GET /health/live`", "bare", f"wrk, {r['bare_conns']} connections"),
-        wrk_row("local search (Jeddah: 2 demo hotels, one SQL query)", "local_search", f"wrk, {r['local_search_conns']} connections",
-                f"PostgreSQL connections: {r.get('local_search_pg', 'n/a')}"),
+        wrk_row("local search, the same question (Jeddah: 2 demo hotels): the answer cache, one lookup per `search.cache_ms`",
+                "local_search", f"wrk, {r['local_search_conns']} connections",
+                f"{r.get('local_search_lookups', 'n/a')} lookups; PostgreSQL connections: {r.get('local_search_pg', 'n/a')}"),
+        wrk_row("local search, a different question every request (`bench.d/search_cold.lua`): two SQL queries each",
+                "local_search_cold", f"wrk, {r['local_search_cold_conns']} connections",
+                f"{r.get('local_search_cold_lookups', 'n/a')} lookups; PostgreSQL connections: {r.get('local_search_cold_pg', 'n/a')}"),
         f"| the local search's two SQL queries alone (`scripts/bench.d/search.pgbench.sql`) | pgbench, 16 clients | "
-        f"{fmt(float(r['search_sql_extended']))} searches/s parsed and planned every time (as the server sends them); "
-        f"{fmt(float(r['search_sql_prepared']))}/s prepared | | | |",
+        f"{fmt(float(r['search_sql_extended']))} searches/s parsed and planned every time; "
+        f"{fmt(float(r['search_sql_prepared']))}/s prepared (as the server sends them) | | | |",
         wrk_row(f"federated search: 3 CalDAV providers × {slow_ms:.0f} ms", "fed3", f"wrk, {r['fed3_conns']} connections"),
         wrk_row(f"federated search: the same 3 + 1 that never answers (timeout {timeout_ms:.0f} ms)", "fedhang",
                 f"wrk, {r['fedhang_conns']} connections", f"provider statuses: {r.get('fedhang_statuses', 'n/a')}"),
@@ -235,6 +239,9 @@ def write(results_path, notes_path, out_path):
         f"- The hanging provider's search: p50 {ms(w['fedhang']['p50'])} = {w['fedhang']['p50'] / timeout_ms:.3f} × the "
         f"{timeout_ms:.0f} ms provider timeout (it should answer at the timeout, with the other three's offers).",
         f"- Booking holds p50 {ms(w['book']['p50'])} over HTTP vs {r['pgbench_latency_ms']} ms average for the transaction alone.",
+        f"- Local search when nothing can be reused: {fmt(w['local_search_cold']['rps'])} req/s = "
+        f"{w['local_search_cold']['rps'] / w['bare']['rps']:.3f} × the bare route, and "
+        f"{w['local_search_cold']['rps'] / float(r['search_sql_prepared']):.2f} × PostgreSQL running its two queries alone, prepared.",
         "- Memory goals: MB read as MiB (2^20 bytes; /proc reports KiB).",
     ]
 

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Date, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -147,144 +146,192 @@ pub fn list_cells(
         .load(conn)
 }
 
-#[derive(QueryableByName)]
-struct FreeRoomType {
-    #[diesel(sql_type = SqlUuid)]
-    provider_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    unit_id: Uuid,
-    #[diesel(sql_type = Text)]
-    name_ar: String,
-    #[diesel(sql_type = Text)]
-    name_en: String,
-    #[diesel(sql_type = Int4)]
-    max_guests: i32,
-    #[diesel(sql_type = Numeric)]
-    nightly_price: Decimal,
-    #[diesel(sql_type = Timestamptz)]
-    starts_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    ends_at: DateTime<Utc>,
-}
+/// A room type with every night of a stay free, as [`search_stays`] reads it.
+type FreeRoomType = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Option<i32>,
+    Option<Decimal>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
 
-/// Room types of these providers with `rooms` free on every night of the stay, in one query
-/// for every local provider at once. Nights are local dates in each provider's time zone.
+/// Room types of these providers with `rooms` free on every night of the stay. Nights are
+/// local dates, so providers are asked a query per time zone (one, in practice); each is a
+/// fixed statement that PostgreSQL plans once per connection.
 pub fn search_stays(
     conn: &mut PgConnection,
-    provider_ids: &[Uuid],
+    providers: &[(Uuid, Tz)],
     query: &StayQuery,
 ) -> QueryResult<Vec<(Uuid, ProviderOffer)>> {
-    let rows: Vec<FreeRoomType> = diesel::sql_query(
-        "SELECT u.provider_id, u.id AS unit_id, u.name_ar, u.name_en, u.max_guests, u.nightly_price,
-                min(c.starts_at) AS starts_at, max(c.ends_at) AS ends_at
-           FROM units u
-           JOIN providers p ON p.id = u.provider_id
-           JOIN inventory_cells c ON c.unit_id = u.id
-          WHERE u.provider_id = ANY($1) AND u.kind = 'room_type' AND u.active
-            AND u.max_guests * $4 >= $5
-            AND c.starts_at >= ($2::date)::timestamp AT TIME ZONE p.timezone
-            AND c.starts_at < ($3::date)::timestamp AT TIME ZONE p.timezone
-            AND c.capacity - c.reserved >= $4
-          GROUP BY u.id
-         HAVING count(*) = $6",
-    )
-    .bind::<Array<SqlUuid>, _>(provider_ids)
-    .bind::<Date, _>(query.check_in)
-    .bind::<Date, _>(query.check_out)
-    .bind::<Int4, _>(i32::try_from(query.rooms).unwrap_or(i32::MAX))
-    .bind::<Int4, _>(i32::try_from(query.guests).unwrap_or(i32::MAX))
-    .bind::<diesel::sql_types::BigInt, _>(i64::from(query.nights()))
-    .load(conn)?;
-    let nights = Decimal::from(query.nights());
-    let rooms = Decimal::from(query.rooms);
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let offer = ProviderOffer {
-                unit_code: row.unit_id.to_string(),
-                unit_name_ar: row.name_ar,
-                unit_name_en: row.name_en,
-                start: row.starts_at,
-                end: row.ends_at,
-                quantity: query.rooms,
-                provider_price: row.nightly_price * nights * rooms,
-                slot_ref: None,
-                specialty: None,
-                practitioner: None,
-                max_guests: u32::try_from(row.max_guests).ok(),
-            };
-            (row.provider_id, offer)
-        })
-        .collect())
+    use crate::schema::units;
+    use diesel::dsl::{count_star, max, min};
+
+    let rooms = i32::try_from(query.rooms).unwrap_or(i32::MAX);
+    let guests = i32::try_from(query.guests).unwrap_or(i32::MAX);
+    // max_guests × rooms ≥ guests, as a bound on the column: ⌈guests ÷ rooms⌉.
+    let guests_per_room = (guests + rooms - 1) / rooms.max(1);
+    let nights = i64::from(query.nights());
+    let mut offers = Vec::new();
+    for zone in time_zones(providers) {
+        let ids = providers_in(providers, zone);
+        let rows: Vec<FreeRoomType> = units::table
+            .inner_join(inventory_cells::table)
+            .filter(units::provider_id.eq_any(&ids))
+            .filter(units::kind.eq("room_type"))
+            .filter(units::active.eq(true))
+            .filter(units::max_guests.ge(guests_per_room))
+            .filter(inventory_cells::starts_at.ge(local_midnight(query.check_in, zone)))
+            .filter(inventory_cells::starts_at.lt(local_midnight(query.check_out, zone)))
+            .filter((inventory_cells::capacity - inventory_cells::reserved).ge(rooms))
+            .group_by(units::id)
+            .having(count_star().eq(nights))
+            .select((
+                units::provider_id,
+                units::id,
+                units::name_ar,
+                units::name_en,
+                units::max_guests,
+                units::nightly_price,
+                min(inventory_cells::starts_at),
+                max(inventory_cells::ends_at),
+            ))
+            .load(conn)?;
+        let (nights, rooms) = (Decimal::from(query.nights()), Decimal::from(query.rooms));
+        offers.extend(rows.into_iter().filter_map(
+            |(provider_id, unit_id, name_ar, name_en, max_guests, nightly_price, start, end)| {
+                let offer = ProviderOffer {
+                    unit_code: unit_id.to_string(),
+                    unit_name_ar: name_ar,
+                    unit_name_en: name_en,
+                    start: start?,
+                    end: end?,
+                    quantity: query.rooms,
+                    provider_price: nightly_price? * nights * rooms,
+                    slot_ref: None,
+                    specialty: None,
+                    practitioner: None,
+                    max_guests: max_guests.and_then(|g| u32::try_from(g).ok()),
+                };
+                Some((provider_id, offer))
+            },
+        ));
+    }
+    Ok(offers)
 }
 
-#[derive(QueryableByName)]
-struct FreeSlot {
-    #[diesel(sql_type = SqlUuid)]
-    provider_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    unit_id: Uuid,
-    #[diesel(sql_type = Text)]
-    name_ar: String,
-    #[diesel(sql_type = Text)]
-    name_en: String,
-    #[diesel(sql_type = Text)]
-    specialty: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    practitioner: Option<String>,
-    #[diesel(sql_type = Numeric)]
-    price: Decimal,
-    #[diesel(sql_type = Timestamptz)]
-    starts_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    ends_at: DateTime<Utc>,
-}
-
-/// Free future slots of these providers' clinic services in the window, earliest first.
+/// Free future slots of these providers' clinic services in the window, earliest first, at
+/// most `limit`: a fixed statement per time zone, as for stays.
 pub fn search_slots(
     conn: &mut PgConnection,
-    provider_ids: &[Uuid],
+    providers: &[(Uuid, Tz)],
     query: &SlotQuery,
     limit: i64,
 ) -> QueryResult<Vec<(Uuid, ProviderOffer)>> {
-    let rows: Vec<FreeSlot> = diesel::sql_query(
-        "SELECT u.provider_id, u.id AS unit_id, u.name_ar, u.name_en, u.specialty, u.practitioner,
-                u.price, c.starts_at, c.ends_at
-           FROM units u
-           JOIN providers p ON p.id = u.provider_id
-           JOIN inventory_cells c ON c.unit_id = u.id
-          WHERE u.provider_id = ANY($1) AND u.kind = 'clinic_service' AND u.active
-            AND ($2::text IS NULL OR u.specialty = $2)
-            AND c.starts_at >= ($3::date)::timestamp AT TIME ZONE p.timezone
-            AND c.starts_at < (($4::date) + 1)::timestamp AT TIME ZONE p.timezone
-            AND c.starts_at > now()
-            AND c.reserved < c.capacity
-          ORDER BY c.starts_at, u.id
-          LIMIT $5",
-    )
-    .bind::<Array<SqlUuid>, _>(provider_ids)
-    .bind::<Nullable<Text>, _>(query.specialty.as_deref().map(str::to_lowercase))
-    .bind::<Date, _>(query.from)
-    .bind::<Date, _>(query.to)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let offer = ProviderOffer {
-                unit_code: row.unit_id.to_string(),
-                unit_name_ar: row.name_ar,
-                unit_name_en: row.name_en,
-                start: row.starts_at,
-                end: row.ends_at,
-                quantity: 1,
-                provider_price: row.price,
-                slot_ref: None,
-                specialty: Some(row.specialty),
-                practitioner: row.practitioner,
-                max_guests: None,
-            };
-            (row.provider_id, offer)
-        })
-        .collect())
+    use crate::schema::units;
+    use diesel::sql_types::Bool;
+
+    let now = Utc::now();
+    let any_specialty = query.specialty.is_none();
+    let specialty = query
+        .specialty
+        .as_deref()
+        .map(str::to_lowercase)
+        .unwrap_or_default();
+    let mut offers = Vec::new();
+    for zone in time_zones(providers) {
+        let ids = providers_in(providers, zone);
+        let from = local_midnight(query.from, zone);
+        let until = local_midnight(query.to.succ_opt().unwrap_or(query.to), zone);
+        let rows: Vec<FreeSlot> = units::table
+            .inner_join(inventory_cells::table)
+            .filter(units::provider_id.eq_any(&ids))
+            .filter(units::kind.eq("clinic_service"))
+            .filter(units::active.eq(true))
+            .filter(
+                units::specialty
+                    .eq(&specialty)
+                    .or(any_specialty.into_sql::<Bool>().nullable()),
+            )
+            .filter(inventory_cells::starts_at.ge(from))
+            .filter(inventory_cells::starts_at.gt(now))
+            .filter(inventory_cells::starts_at.lt(until))
+            .filter(inventory_cells::reserved.lt(inventory_cells::capacity))
+            .order((inventory_cells::starts_at, units::id))
+            .limit(limit)
+            .select((
+                units::provider_id,
+                units::id,
+                units::name_ar,
+                units::name_en,
+                units::specialty,
+                units::practitioner,
+                units::price,
+                inventory_cells::starts_at,
+                inventory_cells::ends_at,
+            ))
+            .load(conn)?;
+        offers.extend(rows.into_iter().filter_map(
+            |(
+                provider_id,
+                unit_id,
+                name_ar,
+                name_en,
+                specialty,
+                practitioner,
+                price,
+                start,
+                end,
+            )| {
+                let offer = ProviderOffer {
+                    unit_code: unit_id.to_string(),
+                    unit_name_ar: name_ar,
+                    unit_name_en: name_en,
+                    start,
+                    end,
+                    quantity: 1,
+                    provider_price: price?,
+                    slot_ref: None,
+                    specialty,
+                    practitioner,
+                    max_guests: None,
+                };
+                Some((provider_id, offer))
+            },
+        ));
+    }
+    offers.sort_by(|(_, a), (_, b)| a.start.cmp(&b.start).then(a.unit_code.cmp(&b.unit_code)));
+    offers.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(offers)
+}
+
+/// A free slot, as [`search_slots`] reads it.
+type FreeSlot = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Decimal>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+/// The distinct time zones of `providers`.
+fn time_zones(providers: &[(Uuid, Tz)]) -> Vec<Tz> {
+    let mut zones: Vec<Tz> = providers.iter().map(|(_, tz)| *tz).collect();
+    zones.sort_by_key(|tz| tz.name());
+    zones.dedup();
+    zones
+}
+
+fn providers_in(providers: &[(Uuid, Tz)], zone: Tz) -> Vec<Uuid> {
+    providers
+        .iter()
+        .filter(|(_, tz)| *tz == zone)
+        .map(|(id, _)| *id)
+        .collect()
 }

@@ -172,13 +172,17 @@ impl Searcher {
         request: SearchRequest,
     ) -> Vec<(Uuid, Outcome, Duration)> {
         let started = Instant::now();
-        let ids: Vec<Uuid> = providers.iter().map(|p| p.id).collect();
+        // Time zones are checked when a provider is saved; one that does not parse has no nights.
+        let zones: Vec<(Uuid, chrono_tz::Tz)> = providers
+            .iter()
+            .filter_map(|p| Some((p.id, p.timezone.parse().ok()?)))
+            .collect();
         let query = request.availability.clone();
         let limit = i64::try_from(request.limit + 1).unwrap_or(i64::MAX);
         let lookup = run_blocking(&self.pool, move |conn| {
             Ok(match &query {
-                AvailabilityQuery::Stay(stay) => local::search_stays(conn, &ids, stay)?,
-                AvailabilityQuery::Slots(slots) => local::search_slots(conn, &ids, slots, limit)?,
+                AvailabilityQuery::Stay(stay) => local::search_stays(conn, &zones, stay)?,
+                AvailabilityQuery::Slots(slots) => local::search_slots(conn, &zones, slots, limit)?,
             })
         });
         let answer = tokio::time::timeout(self.provider_timeout, lookup).await;
