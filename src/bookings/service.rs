@@ -314,6 +314,24 @@ fn prepare(
         return Err(ApiError::SoldOut);
     }
     let timezone = timezone_of(&provider)?;
+    // Tonight's stay can be booked until its night is over; an appointment until it begins.
+    let (bookable_until, passed) = match provider.kind {
+        ProviderKind::Hotel => (
+            claims
+                .start
+                .with_timezone(&timezone)
+                .date_naive()
+                .succ_opt()
+                .map_or(claims.end, |next| {
+                    crate::domain::local_midnight(next, timezone)
+                }),
+            "the stay's first night is over",
+        ),
+        ProviderKind::Hospital => (claims.start, "the appointment has begun"),
+    };
+    if bookable_until <= Utc::now() {
+        return Err(field("offer_id", passed));
+    }
     let guests = input
         .guests
         .or(claims.guests)
@@ -534,9 +552,6 @@ impl Bookings {
     /// the check and the write.
     pub async fn create(&self, actor: Actor, input: NewBooking) -> Result<BookingView, ApiError> {
         let claims = self.verify_offer(&input.offer_id)?;
-        if claims.start <= Utc::now() {
-            return Err(field("offer_id", "the offer starts in the past"));
-        }
         let terms = HoldTerms {
             fees: self.searcher.fees,
             hold: self.hold,

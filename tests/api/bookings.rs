@@ -245,6 +245,26 @@ async fn an_idempotency_key_replays_and_never_books_twice() {
 }
 
 #[tokio::test]
+async fn tonights_stay_can_be_booked_until_its_night_is_over() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "jeddah", "Late Arrival", 2, "300.00", 3)
+        .await;
+    let customer = token(&app.register("tonight@example.com").await);
+    // Tonight's night began at local midnight; until the next one it is still for sale.
+    let tonight = stay_offer(&app, "jeddah", 0, 1, 2).await;
+    let held = book(
+        &app,
+        &customer,
+        "t",
+        &json!({ "offer_id": tonight["offer_id"] }),
+    )
+    .await;
+    assert_eq!(held.status(), 201, "{}", held.text().await.unwrap());
+    assert_eq!(booking_count(&app), 1);
+}
+
+#[tokio::test]
 async fn bad_booking_input_is_refused_and_writes_nothing() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
@@ -254,6 +274,12 @@ async fn bad_booking_input_is_refused_and_writes_nothing() {
     let customer = token(&app.register("careful@example.com").await);
     let offer = stay_offer(&app, "jeddah", 1, 2, 2).await;
     let offer_id = offer["offer_id"].as_str().unwrap();
+    let signer = {
+        use secrecy::ExposeSecret;
+        wasit::providers::offer::OfferSigner::new(
+            app.settings.auth.jwt_secret.expose_secret().as_bytes(),
+        )
+    };
 
     let too_many = book(
         &app,
@@ -293,18 +319,19 @@ async fn bad_booking_input_is_refused_and_writes_nothing() {
     .await;
     assert_problem(someone_else, 403, "auth.forbidden").await;
 
-    // Tonight began at local midnight: an offer for it starts in the past.
-    let tonight = stay_offer(&app, "jeddah", 0, 1, 2).await;
-    let past = book(
-        &app,
-        &customer,
-        "p",
-        &json!({ "offer_id": tonight["offer_id"] }),
-    )
-    .await;
+    // An offer kept from the day before (signed, unexpired): its night is over.
+    let mut claims = signer
+        .verify(offer_id, chrono::Utc::now())
+        .expect("a fresh offer verifies");
+    claims.start -= chrono::Duration::days(2);
+    claims.end -= chrono::Duration::days(2);
+    let stale = signer.sign(&claims);
+    let past = book(&app, &customer, "p", &json!({ "offer_id": stale })).await;
+    let problem = assert_problem(past, 422, "validation.failed").await;
+    assert_eq!(problem_fields(&problem), ["offer_id"]);
     assert_eq!(
-        problem_fields(&assert_problem(past, 422, "validation.failed").await),
-        ["offer_id"]
+        problem["errors"][0]["message"],
+        "the stay's first night is over"
     );
 
     assert_eq!(booking_count(&app), 0);
