@@ -153,7 +153,7 @@ def write(results_path, notes_path, out_path):
         wrk_row("local search, the same question (Jeddah: 2 demo hotels): the answer cache, one lookup per `search.cache_ms`",
                 "local_search", f"wrk, {r['local_search_conns']} connections",
                 f"{r.get('local_search_lookups', 'n/a')} lookups; PostgreSQL connections: {r.get('local_search_pg', 'n/a')}"),
-        wrk_row("local search, a different question every request (`bench.d/search_cold.lua`): two SQL queries each",
+        wrk_row("local search, a different question every request (`bench.d/search_distinct.lua`): two SQL queries each",
                 "local_search_cold", f"wrk, {r['local_search_cold_conns']} connections",
                 f"{r.get('local_search_cold_lookups', 'n/a')} lookups; PostgreSQL connections: {r.get('local_search_cold_pg', 'n/a')}"),
         f"| the local search's two SQL queries alone (`scripts/bench.d/search.pgbench.sql`) | pgbench, 16 clients | "

@@ -12,7 +12,9 @@
 //!
 //! When a question is missing, one request asks the providers and the others asking the same
 //! question meanwhile wait for its answer, so an expiry under load costs one database search,
-//! not one per waiting client.
+//! not one per waiting client, and a burst of one question reaches an outside provider once.
+//! Such a shared answer is as fresh as each waiter's own lookup would be; only answers from
+//! our own inventory are kept beyond it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -85,7 +87,7 @@ pub enum Lookup<'a> {
     Hit(Bytes),
     /// Another request is asking the same question: [`wait`] for its answer.
     Wait(watch::Receiver<Option<Bytes>>),
-    /// Ask the providers, then [`Fill::keep`] the answer if it may be kept.
+    /// Ask the providers, then [`Fill::finish`] with the answer.
     Fill(Fill<'a>),
     /// The cache is off.
     Off,
@@ -96,9 +98,9 @@ pub async fn wait(mut done: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
     done.wait_for(Option::is_some).await.ok()?.clone()
 }
 
-/// The duty of answering a missing question. Dropped without [`Fill::keep`] (the answer
-/// may not be kept, or the request was abandoned), it frees the question for the next asker
-/// and sends its waiters to ask for themselves.
+/// The duty of answering a missing question. Dropped without [`Fill::finish`] (the search
+/// failed or the request was abandoned), it frees the question for the next asker and sends
+/// its waiters to ask for themselves.
 pub struct Fill<'a> {
     cache: &'a AnswerCache,
     key: Key,
@@ -174,14 +176,15 @@ impl Fill<'_> {
         matches!(slots.map.get(&self.key), Some(Slot::Filling { done, .. }) if done.same_channel(&mine))
     }
 
-    /// Keeps `body` as the answer (unless inventory changed while it was read) and hands it
-    /// to the requests waiting for it.
-    pub fn keep(self, body: Bytes) {
+    /// Hands `body` to the requests waiting for it (they asked while it was being read, so it
+    /// is as fresh as their own lookup would be), and keeps it for later askers when `keep`
+    /// and inventory did not change while it was read.
+    pub fn finish(self, body: Bytes, keep: bool) {
         let cache = self.cache;
         let mut slots = cache.slots();
         if self.holds(&slots) {
             slots.map.remove(&self.key);
-            if self.epoch == cache.epoch() && body.len() <= cache.budget_bytes {
+            if keep && self.epoch == cache.epoch() && body.len() <= cache.budget_bytes {
                 make_room(&mut slots, cache, body.len());
                 slots.bytes += body.len();
                 slots.map.insert(
@@ -277,7 +280,7 @@ mod tests {
 
     fn fill(cache: &AnswerCache, request: &SearchRequest, body: &'static [u8]) {
         match cache.lookup(request) {
-            Lookup::Fill(fill) => fill.keep(Bytes::from_static(body)),
+            Lookup::Fill(fill) => fill.finish(Bytes::from_static(body), true),
             _ => panic!("expected to fill"),
         }
     }
@@ -310,7 +313,7 @@ mod tests {
         };
         // Read before a change, finished after it: handed to waiters but not kept.
         cache.changes.fetch_add(1, Ordering::AcqRel);
-        reading.keep(Bytes::from_static(b"stale"));
+        reading.finish(Bytes::from_static(b"stale"), true);
         assert!(hit(&cache, &request("mecca", 2)).is_none());
     }
 
@@ -346,11 +349,29 @@ mod tests {
                 _ => panic!("the others wait"),
             })
             .collect();
-        asking.keep(Bytes::from_static(b"answer"));
+        asking.finish(Bytes::from_static(b"answer"), true);
         for waiter in waiters {
             assert_eq!(waiter.await.unwrap().as_deref(), Some(&b"answer"[..]));
         }
         assert!(hit(&cache, &request("tabuk", 2)).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_may_not_be_kept_still_reaches_its_waiters() {
+        let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
+        let Lookup::Fill(asking) = cache.lookup(&request("najran", 2)) else {
+            panic!("the first asks");
+        };
+        let Lookup::Wait(done) = cache.lookup(&request("najran", 2)) else {
+            panic!("the second waits");
+        };
+        let waiter = tokio::spawn(wait(done));
+        asking.finish(Bytes::from_static(b"from outside"), false);
+        assert_eq!(waiter.await.unwrap().as_deref(), Some(&b"from outside"[..]));
+        assert!(matches!(
+            cache.lookup(&request("najran", 2)),
+            Lookup::Fill(_)
+        ));
     }
 
     #[tokio::test]

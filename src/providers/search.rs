@@ -107,7 +107,8 @@ enum Outcome {
 
 impl Searcher {
     /// The search's JSON answer: a recent one from the answer cache when only our own
-    /// inventory answered it, else asked of every provider.
+    /// inventory answered it, the one another request is fetching for the same question, or
+    /// else asked of every provider.
     pub async fn answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
         let fill = match self.answers.lookup(&request) {
             Lookup::Hit(body) => {
@@ -131,8 +132,8 @@ impl Searcher {
             .providers
             .iter()
             .all(|p| p.adapter == "local" && p.status == ProviderStatusKind::Ok);
-        if let Some(fill) = fill.filter(|_| only_local) {
-            fill.keep(body.clone());
+        if let Some(fill) = fill {
+            fill.finish(body.clone(), only_local);
         }
         Ok(body)
     }
