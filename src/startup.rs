@@ -24,8 +24,9 @@ use crate::providers::search::Searcher;
 use crate::{auth, bookings, health, idempotency, providers, telemetry};
 use secrecy::ExposeSecret;
 
-/// At most this much memory holds kept search answers (a few hundred typical answers).
-const SEARCH_CACHE_BYTES: usize = 8 << 20;
+/// At most this much memory holds kept search answers: over a thousand typical answers, while
+/// a kept answer lives about a second.
+const SEARCH_CACHE_BYTES: usize = 4 << 20;
 
 /// What every handler may reach, built once and shared by all workers.
 pub struct AppState {

@@ -127,7 +127,10 @@ impl Searcher {
         };
         crate::metrics::METRICS.search_answer("providers");
         let results = self.search(request).await?;
-        let body = Bytes::from(serde_json::to_vec(&results).map_err(ApiError::internal)?);
+        let mut json = serde_json::to_vec(&results).map_err(ApiError::internal)?;
+        // A kept answer holds its whole allocation: no spare capacity.
+        json.shrink_to_fit();
+        let body = Bytes::from(json);
         let only_local = results
             .providers
             .iter()
