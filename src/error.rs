@@ -377,9 +377,30 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable(anyhow::Error::new(error))
             }
+            // A pooled connection the database dropped (a restart) fails its next send; the
+            // pool discards it after that error. Other send failures are our bugs.
+            DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, ref info)
+                if lost_connection(info.message()) =>
+            {
+                ApiError::Unavailable(anyhow::Error::new(error))
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
+}
+
+/// libpq's words for a connection that is gone.
+fn lost_connection(message: &str) -> bool {
+    [
+        "no connection to the server",
+        "server closed the connection",
+        "could not send data to server",
+        "could not receive data from server",
+        "SSL connection has been closed",
+        "SSL SYSCALL error",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
@@ -393,6 +414,29 @@ impl From<diesel::r2d2::PoolError> for ApiError {
 mod tests {
     use super::*;
     use actix_web::body::to_bytes;
+
+    #[test]
+    fn a_connection_the_database_dropped_is_503_and_other_send_failures_500() {
+        let send_failed = |message: &str| {
+            ApiError::from(DieselError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand,
+                Box::new(message.to_owned()),
+            ))
+            .status_code()
+        };
+        assert_eq!(
+            send_failed("no connection to the server\n"),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            send_failed("server closed the connection unexpectedly"),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            send_failed("number of parameters must be between 0 and 65535"),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 
     async fn render(error: ApiError) -> (StatusCode, String, serde_json::Value) {
         let response = error.error_response();

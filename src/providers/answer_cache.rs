@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use super::model::{AvailabilityQuery, ProviderKind};
 use super::search::SearchRequest;
+use super::store::ProviderRow;
 
 /// Moves on whenever this process writes inventory, units or providers.
 static INVENTORY_EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -74,12 +75,24 @@ struct Slots {
     bytes: usize,
 }
 
+/// The active providers of one kind in one city, as a search asks them.
+pub type Roster = std::sync::Arc<Vec<ProviderRow>>;
+
+/// Rosters kept like answers (same epoch, same time), so a search the answer cache cannot
+/// answer still skips the provider query. Cities are typed by clients: past this many kept
+/// rosters, all are dropped.
+const MAX_ROSTERS: usize = 1024;
+
 pub struct AnswerCache {
     changes: &'static AtomicU64,
     ttl: Duration,
     budget_bytes: usize,
     slots: Mutex<Slots>,
+    rosters: Mutex<HashMap<(ProviderKind, String), KeptRoster>>,
 }
+
+/// A roster with the epoch it was read under and when.
+type KeptRoster = (u64, Instant, Roster);
 
 /// What to do about one search.
 pub enum Lookup<'a> {
@@ -124,11 +137,36 @@ impl AnswerCache {
                 map: HashMap::new(),
                 bytes: 0,
             }),
+            rosters: Mutex::new(HashMap::new()),
         }
     }
 
-    fn epoch(&self) -> u64 {
+    /// Read it before a lookup whose result is then kept with [`AnswerCache::keep_roster`].
+    pub fn epoch(&self) -> u64 {
         self.changes.load(Ordering::Acquire)
+    }
+
+    /// The active providers of `kind` in `city`, if read recently and nothing changed since.
+    pub fn roster(&self, kind: ProviderKind, city: &str) -> Option<Roster> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let now = self.epoch();
+        let rosters = self.rosters.lock().unwrap_or_else(|e| e.into_inner());
+        let (epoch, stored, roster) = rosters.get(&(kind, city.to_owned()))?;
+        (*epoch == now && stored.elapsed() < self.ttl).then(|| roster.clone())
+    }
+
+    /// Keeps the providers of `kind` in `city` as read under the epoch `read_at`.
+    pub fn keep_roster(&self, kind: ProviderKind, city: String, roster: Roster, read_at: u64) {
+        if self.ttl.is_zero() || read_at != self.epoch() {
+            return;
+        }
+        let mut rosters = self.rosters.lock().unwrap_or_else(|e| e.into_inner());
+        if rosters.len() >= MAX_ROSTERS {
+            rosters.clear();
+        }
+        rosters.insert((kind, city), (read_at, Instant::now(), roster));
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -335,6 +373,29 @@ mod tests {
     fn a_zero_ttl_keeps_nothing() {
         let cache = fresh_cache(Duration::ZERO, 1 << 20);
         assert!(matches!(cache.lookup(&request("jeddah", 2)), Lookup::Off));
+    }
+
+    #[test]
+    fn rosters_are_kept_until_a_change_and_per_kind_and_city() {
+        let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
+        let empty: Roster = std::sync::Arc::new(Vec::new());
+        cache.keep_roster(
+            ProviderKind::Hotel,
+            "jeddah".into(),
+            empty.clone(),
+            cache.epoch(),
+        );
+        assert!(cache.roster(ProviderKind::Hotel, "jeddah").is_some());
+        assert!(cache.roster(ProviderKind::Hospital, "jeddah").is_none());
+        assert!(cache.roster(ProviderKind::Hotel, "riyadh").is_none());
+        let before = cache.epoch();
+        cache.changes.fetch_add(1, Ordering::AcqRel);
+        assert!(cache.roster(ProviderKind::Hotel, "jeddah").is_none());
+        cache.keep_roster(ProviderKind::Hotel, "jeddah".into(), empty, before);
+        assert!(
+            cache.roster(ProviderKind::Hotel, "jeddah").is_none(),
+            "read across a change"
+        );
     }
 
     #[tokio::test]

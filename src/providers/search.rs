@@ -143,10 +143,22 @@ impl Searcher {
 
     async fn search(self: &Arc<Self>, request: SearchRequest) -> Result<SearchResults, ApiError> {
         let (kind, city) = (request.kind, request.city.clone());
-        let providers = run_blocking(&self.pool, move |conn| {
-            Ok(store::active_providers(conn, kind, &city)?)
-        })
-        .await?;
+        let providers = match self.answers.roster(kind, &city) {
+            Some(roster) => roster,
+            None => {
+                let read_at = self.answers.epoch();
+                let lookup = city.clone();
+                let roster = Arc::new(
+                    run_blocking(&self.pool, move |conn| {
+                        Ok(store::active_providers(conn, kind, &lookup)?)
+                    })
+                    .await?,
+                );
+                self.answers
+                    .keep_roster(kind, city, roster.clone(), read_at);
+                roster
+            }
+        };
         let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = providers
             .iter()
             .cloned()

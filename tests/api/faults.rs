@@ -126,7 +126,14 @@ async fn hit(client: &reqwest::Client, url: &str) -> Seen {
                 .headers()
                 .get("content-type")
                 .is_some_and(|v| v == "application/problem+json");
-            (status, problem, started.elapsed().as_secs_f64(), started)
+            let elapsed = started.elapsed().as_secs_f64();
+            if status >= 500 && status != 503 {
+                eprintln!(
+                    "{url}: {status} {}",
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            (status, problem, elapsed, started)
         }
         Err(_) => (0, false, started.elapsed().as_secs_f64(), started),
     }
@@ -136,6 +143,9 @@ async fn hit(client: &reqwest::Client, url: &str) -> Seen {
 async fn a_database_restart_under_load_costs_503s_only_while_it_is_down_and_loses_no_job() {
     let cluster = Cluster::start();
     let mut settings = test_settings();
+    if std::env::var_os("TEST_LOG").is_some() {
+        wasit::telemetry::init(&settings.log);
+    }
     settings.database.url = cluster.url().into();
     settings.database.connect_timeout_secs = 2;
     settings.server.host = "127.0.0.1".into();
