@@ -103,30 +103,45 @@ impl Worker {
         let (row, worker) = (row.clone(), self.id.clone());
         match outcome {
             Outcome::Done => {
-                run_blocking(&self.pool, move |conn| {
-                    Ok(queue::complete(conn, row.id, &worker)?)
-                })
-                .await?;
+                self.record(move |conn| Ok(queue::complete(conn, row.id, &worker)?))
+                    .await?;
             }
             Outcome::Failed(error, delay) => {
                 tracing::warn!(%error, "job failed");
-                let dead = run_blocking(&self.pool, move |conn| {
-                    Ok(queue::fail(conn, &row, &worker, &error, delay)?)
-                })
-                .await?;
+                let dead = self
+                    .record(move |conn| Ok(queue::fail(conn, &row, &worker, &error, delay)?))
+                    .await?;
                 if dead {
                     tracing::error!("job is dead after its last attempt");
                 }
             }
             Outcome::Unrunnable(error) => {
                 tracing::error!(%error, "job parked as dead");
-                run_blocking(&self.pool, move |conn| {
-                    Ok(queue::bury(conn, &row, &worker, &error)?)
-                })
-                .await?;
+                self.record(move |conn| Ok(queue::bury(conn, &row, &worker, &error)?))
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Writes a job's outcome, trying again while the database is unavailable (for up to half
+    /// the lease): a job that ran just before an outage is recorded when the database is back,
+    /// not left to its lease, and neither are the jobs claimed with it.
+    async fn record<T, F>(&self, write: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut diesel::PgConnection) -> Result<T, ApiError> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        let give_up = std::time::Instant::now() + Duration::from_secs(self.settings.lease_secs / 2);
+        loop {
+            match run_blocking(&self.pool, write.clone()).await {
+                Err(ApiError::Unavailable(error)) if std::time::Instant::now() < give_up => {
+                    tracing::warn!(%error, "could not record a job's outcome; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(self.settings.poll_ms)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs a job; an error may carry how long the other side asked us to wait.
