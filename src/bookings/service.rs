@@ -32,7 +32,7 @@ use crate::providers::model::{
     AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
 };
 use crate::providers::offer::{OfferClaims, OfferIdError};
-use crate::providers::search::Searcher;
+use crate::providers::search::{Searcher, UnitSummary};
 use crate::providers::store::{self as provider_store, ProviderRow, ProviderSummary, UnitRow};
 use crate::schema::providers;
 
@@ -122,7 +122,7 @@ pub struct BookingView {
     pub status: BookingStatus,
     pub customer_id: Uuid,
     pub provider: ProviderSummary,
-    pub unit_code: String,
+    pub unit: UnitSummary,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub quantity: i32,
@@ -214,7 +214,11 @@ pub(super) fn view(
         status: row.status,
         customer_id: row.customer_id,
         provider: ProviderSummary::from(provider),
-        unit_code: row.unit_code,
+        unit: UnitSummary {
+            code: row.unit_code,
+            name_ar: row.unit_name_ar,
+            name_en: row.unit_name_en,
+        },
         start: row.starts_at,
         end: row.ends_at,
         quantity: row.quantity,
@@ -473,6 +477,11 @@ impl HoldTerms {
         let quote = self
             .fees
             .quote_with_discount(prepared.provider_price, prepared.fee_discount);
+        // A local unit's names are ours to read; an outside provider's are the offer's.
+        let (unit_name_ar, unit_name_en) = match &prepared.unit {
+            Some(unit) => (unit.name_ar.clone(), unit.name_en.clone()),
+            None => (claims.unit_name_ar.clone(), claims.unit_name_en.clone()),
+        };
         NewBookingRow {
             reference,
             customer_id: prepared.customer.id,
@@ -496,6 +505,8 @@ impl HoldTerms {
             contact_name: prepared.contact.name.clone(),
             contact_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
             contact_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+            unit_name_ar,
+            unit_name_en,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct BookingRow {
     pub provider_ack: Option<String>,
     pub provider_acked_at: Option<DateTime<Utc>>,
     pub flagged_at: Option<DateTime<Utc>>,
+    pub unit_name_ar: String,
+    pub unit_name_en: String,
 }
 
 /// `None` is written as NULL (each such column defaults to NULL anyway), so the INSERT's
@@ -70,6 +72,8 @@ pub struct NewBookingRow {
     pub contact_name: String,
     pub contact_phone: Option<String>,
     pub contact_email: Option<String>,
+    pub unit_name_ar: String,
+    pub unit_name_en: String,
 }
 
 pub fn insert_booking(conn: &mut PgConnection, new: &NewBookingRow) -> QueryResult<BookingRow> {

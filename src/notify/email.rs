@@ -188,10 +188,18 @@ pub async fn send_booking_email(
     let facts = BookingFacts {
         reference: booking.reference.clone(),
         guest_name: booking.contact_name.clone(),
-        provider_name: if locale == Locale::Ar {
-            name_ar
-        } else {
-            name_en
+        provider_name: {
+            let (provider, unit) = if locale == Locale::Ar {
+                (name_ar, &booking.unit_name_ar)
+            } else {
+                (name_en, &booking.unit_name_en)
+            };
+            // What was booked, where it can be told: "Jeddah Corniche Hotel (Deluxe King Room)".
+            if unit.is_empty() {
+                provider
+            } else {
+                format!("{provider} ({unit})")
+            }
         },
         city,
         timezone: timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh),

@@ -18,6 +18,11 @@ pub struct OfferClaims {
     pub provider_id: Uuid,
     #[serde(rename = "u")]
     pub unit_code: String,
+    /// The unit's names as the offer showed them, kept with the booking.
+    #[serde(rename = "na", default)]
+    pub unit_name_ar: String,
+    #[serde(rename = "ne", default)]
+    pub unit_name_en: String,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub slot_ref: Option<String>,
     #[serde(rename = "s")]
@@ -120,6 +125,8 @@ mod tests {
         OfferClaims {
             provider_id: Uuid::new_v4(),
             unit_code: "deluxe".into(),
+            unit_name_ar: "ديلوكس".into(),
+            unit_name_en: "Deluxe".into(),
             slot_ref: None,
             start: Utc::now(),
             end: Utc::now(),

@@ -62,8 +62,9 @@ pub struct ProviderStatus {
     pub error: Option<String>,
 }
 
+/// What is offered or booked within a provider: a room type, a clinic service, a schedule.
 #[derive(Debug, Clone, Serialize)]
-pub struct OfferUnit {
+pub struct UnitSummary {
     pub code: String,
     pub name_ar: String,
     pub name_en: String,
@@ -73,7 +74,7 @@ pub struct OfferUnit {
 pub struct Offer {
     pub offer_id: String,
     pub provider: ProviderSummary,
-    pub unit: OfferUnit,
+    pub unit: UnitSummary,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +336,8 @@ impl Searcher {
         let claims = OfferClaims {
             provider_id: provider.id,
             unit_code: offer.unit_code.clone(),
+            unit_name_ar: offer.unit_name_ar.clone(),
+            unit_name_en: offer.unit_name_en.clone(),
             slot_ref: offer.slot_ref.clone(),
             start: offer.start,
             end: offer.end,
@@ -347,7 +350,7 @@ impl Searcher {
         Offer {
             offer_id: self.signer.sign(&claims),
             provider: ProviderSummary::from(provider),
-            unit: OfferUnit {
+            unit: UnitSummary {
                 code: offer.unit_code,
                 name_ar: offer.unit_name_ar,
                 name_en: offer.unit_name_en,

@@ -59,6 +59,11 @@ async fn a_customer_holds_an_offer_and_its_nights_are_reserved() {
     assert_eq!(booking["price"]["total"], "928.75");
     assert_eq!(booking["next"]["action"], "pay");
     assert_eq!(booking["contact"]["name"], "Sara Al-Harbi");
+    assert_eq!(
+        booking["unit"],
+        json!({ "code": unit_id, "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room" }),
+        "what was booked, by name"
+    );
     let hold =
         chrono::DateTime::parse_from_rfc3339(booking["hold_expires_at"].as_str().unwrap()).unwrap();
     let minutes = (hold.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
@@ -852,6 +857,11 @@ async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it()
     .await;
     assert_eq!(response.status(), 201);
     let booking: Value = response.json().await.unwrap();
+    assert_eq!(
+        booking["unit"],
+        json!({ "code": "std", "name_ar": "غرفة", "name_en": "Room" }),
+        "an outside provider's room type, named as its offer was"
+    );
     let reference = booking["reference"].as_str().unwrap();
     let ics = feed().await;
     assert!(ics.contains(&format!("UID:{reference}-0@wasit")), "{ics}");

@@ -83,6 +83,14 @@ async fn an_arabic_customer_gets_rtl_mail_and_a_calendar_entry_on_confirmation()
         "{}",
         held[0]["text"]
     );
+    assert!(
+        held[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("فندق Corniche (غرفة ديلوكس)"),
+        "the email names the room: {}",
+        held[0]["text"]
+    );
 
     app.post_ok(
         &format!("/v1/bookings/{}/confirm", booking["id"].as_str().unwrap()),

@@ -138,10 +138,13 @@ async function customerJourney({ page, shot }) {
   check(await page.locator('.offer .hijri').count() > 0, 'no Hijri date on offers');
   await shot('customer-results-ar.png');
 
-  // Book the first offer: a hold with a live countdown.
+  // Book the first offer: a hold with a live countdown, naming the room it holds.
+  const offeredRoom = (await page.locator('.offer').first().locator('.unit').textContent()).trim();
   await page.locator('.offer').first().getByRole('button', { name: 'احجز' }).click();
   await page.waitForURL(/#\/booking\//);
   await waitForStatus(page, 'held');
+  const heldRoom = (await page.locator('dd.unit').textContent()).trim();
+  check(heldRoom === offeredRoom, `the booking names the room offered: ${heldRoom} / ${offeredRoom}`);
   const countdown = page.locator('.countdown');
   const first = await countdown.textContent();
   check(/^\d+:\d{2}$/.test(first), `countdown reads ${first}`);

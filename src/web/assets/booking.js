@@ -75,6 +75,7 @@ export function renderBooking(container, options) {
     const hotel = booking.provider.kind === 'hotel';
     const facts = [
       h('dt', null, t('booking.provider')), h('dd', null, name(booking.provider)),
+      ...(name(booking.unit) ? [h('dt', null, t(hotel ? 'booking.room' : 'booking.service')), h('dd', { class: 'unit' }, name(booking.unit))] : []),
       ...(hotel
         ? [h('dt', null, t('offer.check_in')), h('dd', null, when(booking.start, tz)),
           h('dt', null, t('offer.check_out')), h('dd', null, when(booking.end, tz)),

@@ -32,7 +32,7 @@ export function bookingTable({ api, query, href, actions, empty, caption }) {
     const tr = h('tr', { dataset: { reference: booking.reference } },
       h('td', null, h('a', { href: href(booking), dir: 'ltr' }, booking.reference),
         booking.flagged_at ? h('span', { class: 'flag', title: t('booking.flagged') }, ` ⚑ ${t('booking.flagged_short')}`) : null),
-      h('td', null, name(booking.provider)),
+      h('td', null, name(booking.provider), name(booking.unit) ? [h('br'), h('small', { class: 'unit' }, name(booking.unit))] : null),
       h('td', null,
         h('time', { datetime: booking.start }, gregorian(booking.start, tz, { weekday: false }), hospital ? ` ${clock(booking.start, tz)}` : ''),
         h('br'),
