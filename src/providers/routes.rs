@@ -50,6 +50,7 @@ pub fn routes(table: &mut RouteTable) {
             availability_close,
         )
         .get("/v1/search", search_get)
+        .get("/v1/search/options", search_options)
         .get("/v1/offers/{offer_id}", offers_get);
 }
 
@@ -709,6 +710,25 @@ async fn search_get(
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
+}
+
+/// What a search form can offer: each kind's cities with an active provider, and the
+/// specialties of our own clinics (an outside hospital's are matched by name when searched).
+async fn search_options(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (cities, specialties) = service::search_options(&state.pool).await?;
+    let cities_of = |kind: ProviderKind| -> Vec<&String> {
+        cities
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, city)| city)
+            .collect()
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=60"))
+        .json(json!({
+            "hotel": { "cities": cities_of(ProviderKind::Hotel) },
+            "hospital": { "cities": cities_of(ProviderKind::Hospital), "specialties": specialties },
+        })))
 }
 
 /// Decodes an offer id, so a client can show an offer again or learn it went stale.

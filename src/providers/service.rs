@@ -126,6 +126,16 @@ pub async fn list_providers(
     .await
 }
 
+/// Each kind's cities with an active provider, and our own clinics' specialties.
+pub async fn search_options(
+    pool: &PgPool,
+) -> Result<(Vec<(ProviderKind, String)>, Vec<String>), ApiError> {
+    run_blocking(pool, |conn| {
+        Ok((store::active_cities(conn)?, store::local_specialties(conn)?))
+    })
+    .await
+}
+
 pub async fn get_provider(pool: &PgPool, id: Uuid) -> Result<ProviderRow, ApiError> {
     run_blocking(pool, move |conn| Ok(store::find_provider(conn, id)?)).await
 }

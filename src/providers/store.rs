@@ -150,6 +150,31 @@ pub fn active_providers(
         .load(conn)
 }
 
+/// Each kind's cities with an active provider, by kind then city.
+pub fn active_cities(conn: &mut PgConnection) -> QueryResult<Vec<(ProviderKind, String)>> {
+    providers::table
+        .filter(providers::active.eq(true))
+        .select((providers::kind, providers::city))
+        .distinct()
+        .order((providers::kind, providers::city))
+        .load(conn)
+}
+
+/// The specialties of the active clinic services of active providers, in order.
+pub fn local_specialties(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    let specialties: Vec<Option<String>> = units::table
+        .inner_join(providers::table)
+        .filter(providers::active.eq(true))
+        .filter(units::active.eq(true))
+        .filter(units::kind.eq("clinic_service"))
+        .filter(units::specialty.is_not_null())
+        .select(units::specialty)
+        .distinct()
+        .order(units::specialty)
+        .load(conn)?;
+    Ok(specialties.into_iter().flatten().collect())
+}
+
 pub fn update_provider(
     conn: &mut PgConnection,
     id: Uuid,

@@ -725,3 +725,56 @@ async fn many_clients_asking_one_missing_question_cost_one_lookup() {
         .unwrap_or_else(|| panic!("no count for {provider_id} in\n{metrics}"));
     assert_eq!(lookups, "1", "24 clients at once, one inventory lookup");
 }
+
+#[tokio::test]
+async fn the_search_options_list_active_cities_by_kind_and_our_specialties() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "dammam", "Gulf Inn", 2, "200.00", 3)
+        .await;
+    app.local_hotel(&admin, "abha", "Mountain Inn", 2, "200.00", 3)
+        .await;
+    let (closed, _) = app
+        .local_hotel(&admin, "tabuk", "Closed Inn", 2, "200.00", 3)
+        .await;
+    app.post_ok(
+        &format!("/v1/providers/{closed}/deactivate"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let hospital = json!({ "kind": "hospital", "name_ar": "مستشفى", "name_en": "Khobar Hospital", "city": "khobar", "adapter": "local" });
+    let hospital_id = app.post_ok("/v1/providers", &admin, &hospital, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for specialty in ["pediatrics", "cardiology", "pediatrics"] {
+        let unit = json!({ "kind": "clinic_service", "name_ar": specialty, "name_en": specialty, "specialty": specialty, "slot_minutes": 30, "price": "100.00" });
+        app.post_ok(
+            &format!("/v1/providers/{hospital_id}/units"),
+            &admin,
+            &unit,
+            201,
+        )
+        .await;
+    }
+
+    let response = app.get("/v1/search/options").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let options: Value = response.json().await.unwrap();
+    assert_eq!(
+        options,
+        json!({
+            "hotel": { "cities": ["abha", "dammam"] },
+            "hospital": { "cities": ["khobar"], "specialties": ["cardiology", "pediatrics"] },
+        }),
+        "active providers' cities by kind, without the closed one; each specialty once"
+    );
+}

@@ -1,13 +1,23 @@
 // Searching hotels or hospital appointments, and booking an offer. Shared by the customer
 // site and the agent console (which books for a client, `customerId`).
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce } from './dom.js';
-import { t, problemText } from './i18n.js';
+import { t, has, problemText } from './i18n.js';
 import { when, priceTable, name, isoDay, addDays, clock } from './format.js';
 import { Attempt } from './api.js';
 
-// The office's cities and clinics (the demo's; the API has no list of them to ask for).
-export const CITIES = ['riyadh', 'jeddah', 'makkah'];
-export const SPECIALTIES = ['cardiology', 'dermatology', 'pediatrics', 'orthopedics', 'ophthalmology', 'family-medicine', 'dentistry'];
+// The cities with a provider, and our clinics' specialties: asked of the API once a page.
+let knownOptions = null;
+
+async function searchOptions(api) {
+  knownOptions ??= await api.get('/v1/search/options');
+  return knownOptions;
+}
+
+/** A city or specialty in the reader's language: ours by name, else as the office typed it. */
+function label(kind, value) {
+  if (has(`${kind}.${value}`)) return t(`${kind}.${value}`);
+  return value.replace(/(^|[\s-])(\p{L})/gu, (_, gap, letter) => gap + letter.toUpperCase());
+}
 
 const HOTEL_PARAMS = ['kind', 'city', 'check_in', 'check_out', 'guests', 'rooms'];
 const HOSPITAL_PARAMS = ['kind', 'city', 'specialty', 'from', 'to'];
@@ -17,7 +27,7 @@ function defaults() {
   const tomorrow = addDays(isoDay(), 1);
   return {
     kind: 'hotel', city: 'riyadh', check_in: tomorrow, check_out: addDays(tomorrow, 2), guests: '2', rooms: '1',
-    specialty: 'cardiology', from: tomorrow, to: addDays(tomorrow, 6),
+    specialty: '', from: tomorrow, to: addDays(tomorrow, 6),
   };
 }
 
@@ -71,7 +81,11 @@ export function renderSearch(container, options) {
       h('span', null, t(`search.kind.${kind}`)))));
 
   function drawFields() {
-    const cities = CITIES.map((c) => [c, t(`city.${c}`)]);
+    const known = knownOptions?.[values.kind];
+    // Until the list arrives, the city asked for (a shared search link) stands alone.
+    const cityNames = known ? known.cities : [values.city].filter(Boolean);
+    if (known && !cityNames.includes(values.city)) values.city = cityNames[0] ?? '';
+    const cities = cityNames.map((c) => [c, label('city', c)]);
     const common = field({ name: 'city', label: t('search.city'), options: cities, value: values.city, required: true });
     if (values.kind === 'hotel') {
       replace(fields, common,
@@ -81,7 +95,12 @@ export function renderSearch(container, options) {
         field({ name: 'rooms', label: t('search.rooms'), type: 'number', value: values.rooms, required: true, attrs: { min: '1', max: '10', inputmode: 'numeric' } }));
     } else {
       replace(fields, common,
-        field({ name: 'specialty', label: t('search.specialty'), options: SPECIALTIES.map((s) => [s, t(`specialty.${s}`)]), value: values.specialty, required: true }),
+        field({
+          name: 'specialty',
+          label: t('search.specialty'),
+          options: [['', t('search.any_specialty')], ...(known?.specialties ?? []).map((s) => [s, label('specialty', s)])],
+          value: values.specialty,
+        }),
         field({ name: 'from', label: t('search.from'), type: 'date', value: values.from, required: true, attrs: { min: isoDay() } }),
         field({ name: 'to', label: t('search.to'), type: 'date', value: values.to, required: true, attrs: { min: isoDay() } }));
     }
@@ -231,4 +250,14 @@ export function renderSearch(container, options) {
   }
 
   if (params.kind) run(searchQuery(values), searchForm);
+  if (!knownOptions) {
+    searchOptions(api).then(() => {
+      if (signal?.aborted || !searchForm.isConnected) return;
+      // Keep what was typed meanwhile.
+      for (const [key, value] of new FormData(searchForm).entries()) values[key] = String(value).trim();
+      drawFields();
+    }, (error) => {
+      if (!signal?.aborted) fields.prepend(failure(error));
+    });
+  }
 }
