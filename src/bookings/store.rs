@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::state::BookingStatus;
+use crate::providers::local::cells_between;
 use crate::schema::{booking_events, bookings, customers, inventory_cells, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -95,10 +96,7 @@ pub fn has_room(
     expected: usize,
 ) -> QueryResult<bool> {
     use diesel::dsl::{count_star, min};
-    let (cells, tightest): (i64, Option<i32>) = inventory_cells::table
-        .filter(inventory_cells::unit_id.eq(unit_id))
-        .filter(inventory_cells::starts_at.ge(from))
-        .filter(inventory_cells::starts_at.lt(until))
+    let (cells, tightest): (i64, Option<i32>) = cells_between(unit_id, from, until)
         .select((
             count_star(),
             min(inventory_cells::capacity - inventory_cells::reserved),
@@ -120,12 +118,7 @@ pub fn reserve_cells(
     expected: usize,
 ) -> QueryResult<bool> {
     crate::providers::answer_cache::inventory_changed();
-    let in_range = inventory_cells::unit_id
-        .eq(unit_id)
-        .and(inventory_cells::starts_at.ge(from))
-        .and(inventory_cells::starts_at.lt(until));
-    let locked: Vec<DateTime<Utc>> = inventory_cells::table
-        .filter(in_range)
+    let locked: Vec<DateTime<Utc>> = cells_between(unit_id, from, until)
         .order(inventory_cells::starts_at)
         .select(inventory_cells::starts_at)
         .for_update()
@@ -134,8 +127,7 @@ pub fn reserve_cells(
         return Ok(false);
     }
     let updated = diesel::update(
-        inventory_cells::table
-            .filter(in_range)
+        cells_between(unit_id, from, until)
             .filter((inventory_cells::reserved + quantity).le(inventory_cells::capacity)),
     )
     .set(inventory_cells::reserved.eq(inventory_cells::reserved + quantity))
@@ -152,14 +144,9 @@ pub fn release_cells(
     quantity: i32,
 ) -> QueryResult<usize> {
     crate::providers::answer_cache::inventory_changed();
-    diesel::update(
-        inventory_cells::table
-            .filter(inventory_cells::unit_id.eq(unit_id))
-            .filter(inventory_cells::starts_at.ge(from))
-            .filter(inventory_cells::starts_at.lt(until)),
-    )
-    .set(inventory_cells::reserved.eq(inventory_cells::reserved - quantity))
-    .execute(conn)
+    diesel::update(cells_between(unit_id, from, until))
+        .set(inventory_cells::reserved.eq(inventory_cells::reserved - quantity))
+        .execute(conn)
 }
 
 /// Applies a transition only if the booking is still in `from`: of two racing actors one

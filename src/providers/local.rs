@@ -104,6 +104,16 @@ fn upsert_cells(conn: &mut PgConnection, cells: &[NewCell]) -> QueryResult<usize
     })
 }
 
+/// The cells of `unit_id` starting in `[from, until)`: a stay's nights, a slot, a range an
+/// admin opens or closes.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub fn cells_between(unit_id: Uuid, from: DateTime<Utc>, until: DateTime<Utc>) -> _ {
+    inventory_cells::table
+        .filter(inventory_cells::unit_id.eq(unit_id))
+        .filter(inventory_cells::starts_at.ge(from))
+        .filter(inventory_cells::starts_at.lt(until))
+}
+
 /// Closes `[from, until)`: nothing more can be sold there; what is sold stays sold.
 pub fn close_cells(
     conn: &mut PgConnection,
@@ -112,14 +122,9 @@ pub fn close_cells(
     until: DateTime<Utc>,
 ) -> QueryResult<usize> {
     crate::providers::answer_cache::inventory_changed();
-    diesel::update(
-        inventory_cells::table
-            .filter(inventory_cells::unit_id.eq(unit_id))
-            .filter(inventory_cells::starts_at.ge(from))
-            .filter(inventory_cells::starts_at.lt(until)),
-    )
-    .set(inventory_cells::capacity.eq(inventory_cells::reserved))
-    .execute(conn)
+    diesel::update(cells_between(unit_id, from, until))
+        .set(inventory_cells::capacity.eq(inventory_cells::reserved))
+        .execute(conn)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -137,10 +142,7 @@ pub fn list_cells(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> QueryResult<Vec<CellRow>> {
-    inventory_cells::table
-        .filter(inventory_cells::unit_id.eq(unit_id))
-        .filter(inventory_cells::starts_at.ge(from))
-        .filter(inventory_cells::starts_at.lt(until))
+    cells_between(unit_id, from, until)
         .order(inventory_cells::starts_at)
         .select(CellRow::as_select())
         .load(conn)
