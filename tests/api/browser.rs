@@ -8,47 +8,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasit::auth::Role;
-use wasit::startup::{AppState, Application};
 
-use crate::helpers::{
-    PASSWORD, TestApp, TestDatabase, book, manifest_dir, stay_offer, test_settings,
-};
+use crate::helpers::{PASSWORD, TestApp, book, manifest_dir, spawn_app_with, stay_offer};
 
 /// The whole run (three scenarios) takes well under a minute; this only stops a hung browser.
 const E2E_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Like `spawn_app`, but on a port known before the app is built: the sandbox bank's 3-D
-/// Secure page sends the browser back to `payments.return_url`, which must be this app.
-/// (`spawn_app_with` always binds port 0, after any customisation.)
-async fn spawn_app_on_known_port() -> (TestApp, actix_web::web::Data<AppState>) {
+/// The app on a port known before it is built: the sandbox bank's 3-D Secure page sends the
+/// browser back to `payments.return_url`, which must be this app.
+async fn spawn_app_on_known_port() -> TestApp {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         probe.local_addr().unwrap().port()
     };
-    let mut settings = test_settings();
-    settings.server.host = "127.0.0.1".into();
-    settings.server.port = port;
-    settings.payments.return_url = format!("http://127.0.0.1:{port}/");
-    let seed = settings.clone();
-    let db = tokio::task::spawn_blocking(move || TestDatabase::create(&seed))
-        .await
-        .unwrap();
-    settings.database.url = db.url.clone().into();
-    let app = Application::build(&settings).expect("build app");
-    assert_eq!(app.port(), port);
-    let state = app.state();
-    tokio::spawn(app.run_until_stopped());
-    let test_app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        settings,
-        db,
-    };
-    (test_app, state)
+    let app = spawn_app_with(|settings| {
+        settings.server.port = port;
+        settings.payments.return_url = format!("http://127.0.0.1:{port}/");
+    })
+    .await;
+    assert_eq!(app.port, port);
+    app
 }
 
 /// Runs `node tests/e2e/run.mjs <base>`, returning (success, everything it printed).
@@ -166,7 +145,7 @@ async fn slow_confirmation(app: &TestApp) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_site_and_the_console_work_in_a_real_browser() {
-    let (app, state) = spawn_app_on_known_port().await;
+    let app = spawn_app_on_known_port().await;
     let url = app.db.url.clone();
     let seeded = tokio::task::spawn_blocking(move || {
         use diesel::Connection;
@@ -195,7 +174,7 @@ async fn the_site_and_the_console_work_in_a_real_browser() {
     let agent_email = agent["user"]["email"].as_str().unwrap().to_owned();
 
     // Bookings are confirmed by a job: workers run beside the app, as in `wasit serve`.
-    let worker = wasit::jobs::worker::Worker::for_state(&state, &app.settings.jobs);
+    let worker = app.worker("e2e");
     wasit::jobs::worker::spawn_workers(&worker, 2);
 
     let base = app.address.clone();

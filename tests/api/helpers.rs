@@ -229,28 +229,32 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     pub db: TestDatabase,
+    /// The running app's own state: workers built from it are woken by its enqueues.
+    pub state: actix_web::web::Data<wasit::startup::AppState>,
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Spawns the app after `customise` has adjusted its settings (limits, throttles...).
+/// Spawns the app after `customise` has adjusted its settings (limits, throttles...). It
+/// listens on a free port of 127.0.0.1 unless `customise` names one.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         wasit::telemetry::init(&test_settings().log);
     }
     let mut settings = test_settings();
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
     customise(&mut settings);
     let seed = settings.clone();
     let db = tokio::task::spawn_blocking(move || TestDatabase::create(&seed))
         .await
         .unwrap();
     settings.database.url = db.url.clone().into();
-    settings.server.host = "127.0.0.1".into();
-    settings.server.port = 0;
     let app = Application::build(&settings).expect("build app");
     let port = app.port();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -261,6 +265,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         settings,
         db,
+        state,
     }
 }
 
@@ -489,9 +494,7 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 impl TestApp {
     /// A job worker on this app's database, named `name` (tests drive jobs explicitly).
     pub fn worker(&self, name: &str) -> wasit::jobs::worker::Worker {
-        let pool = wasit::db::build_pool(&self.settings.database);
-        let state = wasit::startup::AppState::new(&self.settings, pool).expect("state");
-        let mut worker = wasit::jobs::worker::Worker::for_state(&state, &self.settings.jobs);
+        let mut worker = wasit::jobs::worker::Worker::for_state(&self.state, &self.settings.jobs);
         worker.id = name.to_owned();
         worker
     }
