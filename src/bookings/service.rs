@@ -19,8 +19,8 @@ use super::store::{
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
 use crate::billing::money::{FeePolicy, Quote};
-use crate::customers::service::{customer_for_user, find_customer};
-use crate::customers::store::{self as customer_store, CustomerRow};
+use crate::customers::service::customer_for_user;
+use crate::customers::store::CustomerRow;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
@@ -279,31 +279,37 @@ fn nights_between(start: DateTime<Utc>, end: DateTime<Utc>, timezone: Tz) -> i64
         .num_days()
 }
 
+/// Sold out, found before writing anything: whatever showed the offer as free is out of date.
+fn sold_out_here() -> ApiError {
+    crate::providers::answer_cache::inventory_changed();
+    ApiError::SoldOut
+}
+
 fn prepare(
     conn: &mut PgConnection,
     claims: &OfferClaims,
     actor: &Actor,
     input: &NewBooking,
 ) -> Result<Prepared, ApiError> {
-    let customer = match (actor.role, input.customer_id) {
+    use crate::billing::subscriptions::{CustomerOf, customer_with_discount, fee_discount};
+    let (customer, fee_discount) = match (actor.role, input.customer_id) {
         (Role::Customer, Some(_)) => return Err(ApiError::Forbidden),
         (Role::Customer, None) => {
-            match customer_store::find_customer_of_active_user(conn, actor.user_id)? {
-                Some(customer) => customer,
+            match customer_with_discount(conn, CustomerOf::ActiveUser(actor.user_id))? {
+                Some(found) => found,
                 None => {
+                    // A first booking makes the account's customer row.
                     let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
-                    customer_for_user(conn, &user.into())?
+                    let customer = customer_for_user(conn, &user.into())?;
+                    let discount = fee_discount(conn, customer.id)?;
+                    (customer, discount)
                 }
             }
         }
-        (Role::Agent | Role::Admin, Some(customer_id)) => find_customer(conn, customer_id)
-            .map_err(|e| {
-                if matches!(e, ApiError::NotFound) {
-                    field("customer_id", "no such customer")
-                } else {
-                    e
-                }
-            })?,
+        (Role::Agent | Role::Admin, Some(customer_id)) => {
+            customer_with_discount(conn, CustomerOf::Id(customer_id))?
+                .ok_or_else(|| field("customer_id", "no such customer"))?
+        }
         (Role::Agent | Role::Admin, None) => {
             return Err(field(
                 "customer_id",
@@ -342,6 +348,7 @@ fn prepare(
         .map(|g| i32::try_from(g).unwrap_or(i32::MAX));
     let quantity = Decimal::from(claims.quantity);
     let nights = nights_between(claims.start, claims.end, timezone);
+    let mut free = None;
     let (unit, provider_price, cells) =
         match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
             Ok(AdapterSettings::Local) => {
@@ -349,11 +356,20 @@ fn prepare(
                     .unit_code
                     .parse()
                     .map_err(|_| ApiError::OfferInvalid)?;
-                let unit = provider_store::find_unit(conn, provider.id, unit_id)
-                    .map_err(|_| ApiError::SoldOut)?;
+                let Some((unit, open_cells, fewest_free)) = store::unit_with_free_cells(
+                    conn,
+                    provider.id,
+                    unit_id,
+                    claims.start,
+                    claims.end,
+                )?
+                else {
+                    return Err(sold_out_here());
+                };
                 if !unit.active {
                     return Err(ApiError::SoldOut);
                 }
+                free = Some((open_cells, fewest_free));
                 let (price, cells) = match (unit.nightly_price, unit.price) {
                     (Some(nightly), _) => {
                         let max_guests = unit.max_guests.unwrap_or(1)
@@ -413,12 +429,11 @@ fn prepare(
             }
             Err(_) => return Err(ApiError::SoldOut),
         };
-    if let Some(unit) = &unit {
+    // Every cell of the stay open, each with the rooms asked for (read without a lock).
+    if let Some((open_cells, fewest_free)) = free {
         let quantity = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
-        if !store::has_room(conn, unit.id, claims.start, claims.end, quantity, cells)? {
-            // Whatever showed this offer as free is out of date.
-            crate::providers::answer_cache::inventory_changed();
-            return Err(ApiError::SoldOut);
+        if usize::try_from(open_cells) != Ok(cells) || fewest_free.is_none_or(|f| f < quantity) {
+            return Err(sold_out_here());
         }
     }
     let contact = match &input.contact {
@@ -432,7 +447,6 @@ fn prepare(
             email: customer.email.as_deref().and_then(|e| Email::parse(e).ok()),
         },
     };
-    let fee_discount = crate::billing::subscriptions::fee_discount(conn, customer.id)?;
     Ok(Prepared {
         fee_discount,
         provider,

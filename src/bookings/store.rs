@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::state::BookingStatus;
 use crate::providers::local::cells_between;
-use crate::schema::{booking_events, bookings, customers, inventory_cells, users};
+use crate::providers::store::UnitRow;
+use crate::schema::{booking_events, bookings, customers, inventory_cells, units, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = bookings, check_for_backend(diesel::pg::Pg))]
@@ -84,25 +85,33 @@ pub fn insert_booking(conn: &mut PgConnection, new: &NewBookingRow) -> QueryResu
         .get_result(conn)
 }
 
-/// Whether every cell of `unit_id` in `[from, until)` is open with `quantity` free, read
-/// without a lock: a cheap early "sold out" for the many who lose a race for the last rooms,
-/// before they write anything. Only [`reserve_cells`] decides who gets them.
-pub fn has_room(
+/// A local unit of `provider_id` with how many of its cells start in `[from, until)` and the
+/// fewest rooms free among them, in one read and without a lock: `None` when the unit is not
+/// the provider's or has no open cell there. It lets the many who lose a race for the last
+/// rooms answer sold out before they write anything; only [`reserve_cells`] decides who gets
+/// them.
+pub fn unit_with_free_cells(
     conn: &mut PgConnection,
+    provider_id: Uuid,
     unit_id: Uuid,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-    quantity: i32,
-    expected: usize,
-) -> QueryResult<bool> {
+) -> QueryResult<Option<(UnitRow, i64, Option<i32>)>> {
     use diesel::dsl::{count_star, min};
-    let (cells, tightest): (i64, Option<i32>) = cells_between(unit_id, from, until)
+    units::table
+        .inner_join(inventory_cells::table)
+        .filter(units::id.eq(unit_id))
+        .filter(units::provider_id.eq(provider_id))
+        .filter(inventory_cells::starts_at.ge(from))
+        .filter(inventory_cells::starts_at.lt(until))
+        .group_by(units::id)
         .select((
+            UnitRow::as_select(),
             count_star(),
             min(inventory_cells::capacity - inventory_cells::reserved),
         ))
-        .first(conn)?;
-    Ok(usize::try_from(cells) == Ok(expected) && tightest.is_some_and(|free| free >= quantity))
+        .first(conn)
+        .optional()
 }
 
 /// Takes `quantity` of every cell of `unit_id` in `[from, until)`: all of them or none.

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::domain::Locale;
-use crate::schema::{customers, users};
+use crate::schema::customers;
 
 diesel::define_sql_function! {
     /// PostgreSQL's `lower(text)`: names are listed as a person would sort them, whatever
@@ -81,20 +81,6 @@ pub fn find_customer_of_user(
 ) -> QueryResult<Option<CustomerRow>> {
     customers::table
         .filter(customers::user_id.eq(user_id))
-        .select(CustomerRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// The customer row of a user whose account is not disabled, in one query.
-pub fn find_customer_of_active_user(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-) -> QueryResult<Option<CustomerRow>> {
-    customers::table
-        .inner_join(users::table.on(users::id.nullable().eq(customers::user_id)))
-        .filter(users::id.eq(user_id))
-        .filter(users::disabled_at.is_null())
         .select(CustomerRow::as_select())
         .first(conn)
         .optional()
