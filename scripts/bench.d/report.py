@@ -7,8 +7,8 @@ usage:
   report.py write RESULTS NOTES OUT_MD    -> rewrites OUT_MD (BENCHMARKS.md) and prints its tables
 
 RESULTS is the key=value file scripts/bench records every figure in. NOTES holds, per goal,
-what a profile showed and what would close the gap (`## goal: <id>` sections); the note of a
-goal is printed under it only while the goal is missed.
+what a profile showed and what closed or would close the gap (`## goal: <id>` sections),
+printed among the missed goals or the met ones.
 """
 import collections
 import json
@@ -77,7 +77,7 @@ def load(path):
 
 
 def notes_by_goal(path):
-    """`## goal: <id>` sections (shown under a missed goal) and `## note: <title>` sections
+    """`## goal: <id>` sections (shown under their goal, missed or met) and `## note: <title>` sections
     (always shown, under "Other findings"), each up to the next `## ` heading."""
     notes, current = {}, None
     try:
@@ -308,6 +308,12 @@ def write(results_path, notes_path, out_path):
                "raw profiles are in `target/bench/profile-*.txt`).", ""]
         for gid, label in missed:
             md += [f"### {label}", "", notes.get(gid, "_Not profiled yet: run `scripts/bench --profile` and write the findings in `scripts/bench.d/profile-notes.md`._"), ""]
+    met = [(gid, label) for gid, label, _, _, ok in goals if ok and gid in notes]
+    if met:
+        md += ["## Goals met: what the profile showed, and what was done", "",
+               "From `scripts/bench.d/profile-notes.md`; kept so that a goal that slips back has its history.", ""]
+        for gid, label in met:
+            md += [f"### {label}", "", notes[gid], ""]
     others = [(k[5:], v) for k, v in notes.items() if k.startswith("note:")]
     if others:
         md += ["## Other findings", ""]
