@@ -6,12 +6,8 @@ use serde_json::{Value, json};
 use wasit::auth::Role;
 
 use crate::helpers::{
-    TestApp, assert_problem, book, day, join_all, problem_fields, spawn_app, stay_offer,
+    TestApp, assert_problem, book, day, join_all, problem_fields, spawn_app, stay_offer, token,
 };
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
-}
 
 fn cells(app: &TestApp, unit_id: &str) -> Vec<(i32, i32)> {
     let mut conn = app.db.connect();

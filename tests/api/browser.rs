@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, book, manifest_dir, spawn_app_with, stay_offer};
+use crate::helpers::{PASSWORD, TestApp, held, manifest_dir, spawn_app_with, token};
 
 /// The whole run (three scenarios) takes well under a minute; this only stops a hung browser.
 const E2E_TIMEOUT: Duration = Duration::from_secs(300);
@@ -105,27 +105,10 @@ async fn slow_confirmation(app: &TestApp) -> String {
             uuid::Uuid::new_v4().simple()
         ))
         .await;
-    let token = session["access_token"].as_str().unwrap();
-    let offer = stay_offer(app, "makkah", 10, 12, 2).await;
-    let response = book(
-        app,
-        token,
-        &uuid::Uuid::new_v4().to_string(),
-        &json!({ "offer_id": offer["offer_id"] }),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-    let booking: serde_json::Value = response.json().await.unwrap();
+    let token = token(&session);
+    let booking = held(app, &token, "makkah", 10).await;
     let id = booking["id"].as_str().unwrap().to_owned();
-    let paid = app
-        .client
-        .post(app.url(&format!("/v1/bookings/{id}/pay")))
-        .bearer_auth(token)
-        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-        .json(&json!({ "card": { "number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123" } }))
-        .send()
-        .await
-        .unwrap();
+    let paid = crate::payments::pay(app, &token, &booking, crate::payments::CARD_OK).await;
     assert_eq!(paid.status(), 200, "{}", paid.text().await.unwrap());
     let url = app.db.url.clone();
     let put_off = tokio::task::spawn_blocking(move || {

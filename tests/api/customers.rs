@@ -8,11 +8,7 @@ use uuid::Uuid;
 use wasit::auth::{Role, User};
 use wasit::error::ApiError;
 
-use crate::helpers::{TestApp, assert_problem, problem_fields, spawn_app};
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{TestApp, assert_problem, problem_fields, spawn_app, token};
 
 async fn staff_token(app: &TestApp, role: Role) -> (String, String) {
     let session = app.user_with_role(role).await;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, spawn_app, token};
 
 fn maildev() -> String {
     std::env::var("WASIT_TEST_MAILDEV_URL").unwrap_or_else(|_| {
@@ -32,10 +32,6 @@ async fn inbox(app: &TestApp, to: &str) -> Vec<Value> {
                 .is_some_and(|to_list| to_list.iter().any(|a| a["address"] == to))
         })
         .collect()
-}
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A customer (unique address) books one night in a fresh local hotel; returns (email, booking).

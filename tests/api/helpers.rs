@@ -505,6 +505,25 @@ impl TestApp {
     }
 }
 
+/// The access token of a session body (sign-up, sign-in, refresh).
+pub fn token(session: &Value) -> String {
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A held booking of the first hotel offer in `city`, two nights from `check_in` days ahead.
+pub async fn held(app: &TestApp, customer: &str, city: &str, check_in: i64) -> Value {
+    let offer = stay_offer(app, city, check_in, check_in + 2, 2).await;
+    let response = book(
+        app,
+        customer,
+        &uuid::Uuid::new_v4().to_string(),
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
 /// POSTs a booking as `token` under the Idempotency-Key `key`.
 pub async fn book(app: &TestApp, token: &str, key: &str, body: &Value) -> Response {
     app.client

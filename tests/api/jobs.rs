@@ -6,11 +6,7 @@ use serde_json::{Value, json};
 use wasit::auth::Role;
 use wasit::jobs::{Job, queue, schedule};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{TestApp, assert_problem, spawn_app, token, unique_city};
 
 /// A held booking for one night `days` ahead in a fresh local hotel; returns (booking, unit id).
 async fn held_booking(
@@ -20,16 +16,7 @@ async fn held_booking(
     key: &str,
     rooms: i32,
 ) -> (Value, String) {
-    let city = format!(
-        "c{}",
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .chars()
-            .filter(|c| c.is_ascii_lowercase())
-            .take(8)
-            .collect::<String>()
-    );
+    let city = unique_city("c");
     let (_, unit) = app
         .local_hotel(admin, &city, "Inn", rooms, "300.00", 5)
         .await;

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use wasit::auth::Role;
 
 use crate::helpers::{
-    TestApp, assert_problem, book, join_all, problem_fields, spawn_app, stay_offer, unique_city,
+    TestApp, assert_problem, book, held, join_all, problem_fields, spawn_app, stay_offer, token,
+    unique_city,
 };
 
 pub const CARD_OK: &str = "4242424242424242";
@@ -20,12 +21,10 @@ pub const CARD_NO_FUNDS: &str = "4000000000009995";
 pub const CARD_RENEWAL_FAILS: &str = "4000000000000341";
 pub const CARD_3DS: &str = "4000002760003184";
 
-pub fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
-}
-
+/// A card by its number, valid for a few more years whenever the tests run.
 pub fn card(number: &str) -> Value {
-    json!({ "card": { "number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123" } })
+    let exp_year = chrono::Datelike::year(&chrono::Utc::now()) + 4;
+    json!({ "card": { "number": number, "exp_month": 12, "exp_year": exp_year, "cvc": "123" } })
 }
 
 pub fn money(value: &Value) -> Decimal {
@@ -57,19 +56,6 @@ pub async fn hotel(app: &TestApp, admin: &str, rooms: i32) -> String {
 }
 
 /// A held booking of two nights `check_in` days from now; returns the booking.
-pub async fn held(app: &TestApp, customer: &str, city: &str, check_in: i64) -> Value {
-    let offer = stay_offer(app, city, check_in, check_in + 2, 2).await;
-    let response = book(
-        app,
-        customer,
-        &Uuid::new_v4().to_string(),
-        &json!({ "offer_id": offer["offer_id"] }),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
-
 pub async fn pay(
     app: &TestApp,
     customer: &str,

@@ -4,11 +4,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app};
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, token};
 
 struct Setup {
     admin: String,

@@ -852,7 +852,8 @@ fn stripe_signature(secret: &str, body: &[u8]) -> String {
 #[tokio::test]
 async fn stripe_the_app_pays_through_stripe_and_applies_its_signed_webhook_once() {
     use crate::helpers::assert_problem;
-    use crate::payments::{held, hotel, pay, token};
+    use crate::helpers::{held, token};
+    use crate::payments::{hotel, pay};
 
     let webhook_secret = format!("whsec_{}", unique());
     let secret = webhook_secret.clone();

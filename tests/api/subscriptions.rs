@@ -8,10 +8,10 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{TestApp, assert_problem, problem_fields, spawn_app};
+use crate::helpers::{TestApp, assert_problem, held, problem_fields, spawn_app, token};
 use crate::payments::{
-    CARD_DECLINED, CARD_OK, CARD_RENEWAL_FAILS, balance, card, held, hotel, ledger, money, pay,
-    post_keyed, token,
+    CARD_DECLINED, CARD_OK, CARD_RENEWAL_FAILS, balance, card, hotel, ledger, money, pay,
+    post_keyed,
 };
 
 async fn subscribe(app: &TestApp, customer: &str, plan: &str, number: &str) -> reqwest::Response {

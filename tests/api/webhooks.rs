@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{TestApp, day, spawn_app};
+use crate::helpers::{TestApp, day, spawn_app, token};
 
 struct Receiver {
     child: Child,
@@ -68,10 +68,6 @@ impl Receiver {
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
     }
-}
-
-fn token(session: &Value) -> String {
-    session["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A local hotel whose webhooks go to the URL the receiver gets; returns (provider id, secret).
