@@ -160,47 +160,45 @@ pub enum CustomerOf {
     Id(Uuid),
 }
 
+/// Customers beside their live subscription (at most one: a unique index) and its plan.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn customers_with_plan() -> _ {
+    let canceled: &'static str = SubscriptionStatus::Canceled.as_str();
+    crate::schema::customers::table
+        .left_join(
+            subscriptions::table.on(subscriptions::customer_id
+                .eq(crate::schema::customers::id)
+                .and(subscriptions::status.ne(canceled))),
+        )
+        .left_join(
+            plan_table::table.on(plan_table::id
+                .nullable()
+                .eq(subscriptions::plan_id.nullable())),
+        )
+}
+
 /// A customer and their discount on our booking fee, in one read (a booking's first).
 pub fn customer_with_discount(
     conn: &mut PgConnection,
     of: CustomerOf,
 ) -> QueryResult<Option<(CustomerRow, i32)>> {
     use crate::schema::{customers, users};
-    // The live subscription, if any: at most one per customer (a unique index).
-    let live = subscriptions::customer_id
-        .eq(customers::id)
-        .and(subscriptions::status.ne(SubscriptionStatus::Canceled.as_str()));
+    let with_plan = (
+        CustomerRow::as_select(),
+        subscriptions::status.nullable(),
+        plan_table::fee_discount_percent.nullable(),
+    );
     let row: Option<(CustomerRow, Option<String>, Option<i32>)> = match of {
-        CustomerOf::ActiveUser(user_id) => customers::table
+        CustomerOf::ActiveUser(user_id) => customers_with_plan()
             .inner_join(users::table.on(users::id.nullable().eq(customers::user_id)))
-            .left_join(subscriptions::table.on(live))
-            .left_join(
-                plan_table::table.on(plan_table::id
-                    .nullable()
-                    .eq(subscriptions::plan_id.nullable())),
-            )
             .filter(users::id.eq(user_id))
             .filter(users::disabled_at.is_null())
-            .select((
-                CustomerRow::as_select(),
-                subscriptions::status.nullable(),
-                plan_table::fee_discount_percent.nullable(),
-            ))
+            .select(with_plan)
             .first(conn)
             .optional()?,
-        CustomerOf::Id(id) => customers::table
-            .left_join(subscriptions::table.on(live))
-            .left_join(
-                plan_table::table.on(plan_table::id
-                    .nullable()
-                    .eq(subscriptions::plan_id.nullable())),
-            )
+        CustomerOf::Id(id) => customers_with_plan()
             .filter(customers::id.eq(id))
-            .select((
-                CustomerRow::as_select(),
-                subscriptions::status.nullable(),
-                plan_table::fee_discount_percent.nullable(),
-            ))
+            .select(with_plan)
             .first(conn)
             .optional()?,
     };
