@@ -348,7 +348,6 @@ fn prepare(
         .map(|g| i32::try_from(g).unwrap_or(i32::MAX));
     let quantity = Decimal::from(claims.quantity);
     let nights = nights_between(claims.start, claims.end, timezone);
-    let mut free = None;
     let (unit, provider_price, cells) =
         match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
             Ok(AdapterSettings::Local) => {
@@ -369,7 +368,6 @@ fn prepare(
                 if !unit.active {
                     return Err(ApiError::SoldOut);
                 }
-                free = Some((open_cells, fewest_free));
                 let (price, cells) = match (unit.nightly_price, unit.price) {
                     (Some(nightly), _) => {
                         let max_guests = unit.max_guests.unwrap_or(1)
@@ -396,6 +394,13 @@ fn prepare(
                         )));
                     }
                 };
+                // Every cell of the stay open, each with the rooms asked for (no lock taken).
+                let rooms = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
+                if usize::try_from(open_cells) != Ok(cells)
+                    || fewest_free.is_none_or(|free| free < rooms)
+                {
+                    return Err(sold_out_here());
+                }
                 (Some(unit), price, cells)
             }
             Ok(AdapterSettings::Fhir(settings)) => {
@@ -429,13 +434,6 @@ fn prepare(
             }
             Err(_) => return Err(ApiError::SoldOut),
         };
-    // Every cell of the stay open, each with the rooms asked for (read without a lock).
-    if let Some((open_cells, fewest_free)) = free {
-        let quantity = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
-        if usize::try_from(open_cells) != Ok(cells) || fewest_free.is_none_or(|f| f < quantity) {
-            return Err(sold_out_here());
-        }
-    }
     let contact = match &input.contact {
         Some(contact) => contact.clone(),
         None => Contact {

@@ -106,7 +106,8 @@ pub enum Lookup<'a> {
     Off,
 }
 
-/// The answer another request is fetching, or `None` if it could not be kept (then ask).
+/// The answer another request is fetching, or `None` if that request failed or was abandoned
+/// (then ask).
 pub async fn wait(mut done: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
     done.wait_for(Option::is_some).await.ok()?.clone()
 }
@@ -146,15 +147,19 @@ impl AnswerCache {
         self.changes.load(Ordering::Acquire)
     }
 
+    /// Whether something read under `epoch` and kept at `stored` may still be used.
+    fn fresh(&self, epoch: u64, stored: Instant) -> bool {
+        epoch == self.epoch() && stored.elapsed() < self.ttl
+    }
+
     /// The active providers of `kind` in `city`, if read recently and nothing changed since.
     pub fn roster(&self, kind: ProviderKind, city: &str) -> Option<Roster> {
         if self.ttl.is_zero() {
             return None;
         }
-        let now = self.epoch();
         let rosters = self.rosters.lock().unwrap_or_else(|e| e.into_inner());
         let (epoch, stored, roster) = rosters.get(&(kind, city.to_owned()))?;
-        (*epoch == now && stored.elapsed() < self.ttl).then(|| roster.clone())
+        self.fresh(*epoch, *stored).then(|| roster.clone())
     }
 
     /// Keeps the providers of `kind` in `city` as read under the epoch `read_at`.
@@ -185,7 +190,7 @@ impl AnswerCache {
                 body,
                 epoch,
                 stored,
-            }) if *epoch == now && stored.elapsed() < self.ttl => return Lookup::Hit(body.clone()),
+            }) if self.fresh(*epoch, *stored) => return Lookup::Hit(body.clone()),
             Some(Slot::Filling { epoch, done }) if *epoch == now => {
                 return Lookup::Wait(done.clone());
             }
@@ -258,9 +263,8 @@ fn make_room(slots: &mut Slots, cache: &AnswerCache, incoming: usize) {
     if slots.bytes + incoming <= cache.budget_bytes {
         return;
     }
-    let (ttl, current) = (cache.ttl, cache.epoch());
     let usable = |slot: &Slot| match slot {
-        Slot::Ready { epoch, stored, .. } => *epoch == current && stored.elapsed() < ttl,
+        Slot::Ready { epoch, stored, .. } => cache.fresh(*epoch, *stored),
         Slot::Filling { .. } => true,
     };
     slots.map.retain(|_, slot| usable(slot));

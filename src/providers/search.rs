@@ -111,21 +111,16 @@ impl Searcher {
     /// inventory answered it, the one another request is fetching for the same question, or
     /// else asked of every provider.
     pub async fn answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
-        let fill = match self.answers.lookup(&request) {
-            Lookup::Hit(body) => {
-                crate::metrics::METRICS.search_answer("cache");
-                return Ok(body);
-            }
-            Lookup::Wait(done) => match answer_cache::wait(done).await {
-                Some(body) => {
-                    crate::metrics::METRICS.search_answer("cache");
-                    return Ok(body);
-                }
-                None => None,
-            },
-            Lookup::Fill(fill) => Some(fill),
-            Lookup::Off => None,
+        let (fill, shared) = match self.answers.lookup(&request) {
+            Lookup::Hit(body) => (None, Some(body)),
+            Lookup::Wait(done) => (None, answer_cache::wait(done).await),
+            Lookup::Fill(fill) => (Some(fill), None),
+            Lookup::Off => (None, None),
         };
+        if let Some(body) = shared {
+            crate::metrics::METRICS.search_answer("cache");
+            return Ok(body);
+        }
         crate::metrics::METRICS.search_answer("providers");
         let results = self.search(request).await?;
         let mut json = serde_json::to_vec(&results).map_err(ApiError::internal)?;
