@@ -204,17 +204,13 @@ struct Queue {
 /// What the database knows, as gauges in a registry made for this scrape.
 fn database_gauges(conn: &mut PgConnection) -> Result<Registry, ApiError> {
     let registry = Registry::new_custom(Some("wasit".into()), None).map_err(ApiError::internal)?;
-    let bookings = register(
+    counts_gauge(
+        conn,
         &registry,
-        IntGaugeVec::new(Opts::new("bookings", "Bookings by status"), &["status"])
-            .map_err(ApiError::internal)?,
-    );
-    for row in
-        diesel::sql_query("SELECT status AS label, count(*) AS n FROM bookings GROUP BY status")
-            .load::<Count>(conn)?
-    {
-        bookings.with_label_values(&[&row.label]).set(row.n);
-    }
+        Opts::new("bookings", "Bookings by status"),
+        "status",
+        "SELECT status AS label, count(*) AS n FROM bookings GROUP BY status",
+    )?;
     let depth = register(
         &registry,
         IntGaugeVec::new(
@@ -244,22 +240,32 @@ fn database_gauges(conn: &mut PgConnection) -> Result<Registry, ApiError> {
         depth.with_label_values(&[&row.kind]).set(row.depth);
         oldest.with_label_values(&[&row.kind]).set(row.oldest_seconds);
     }
-    let dead = register(
+    counts_gauge(
+        conn,
         &registry,
-        IntGaugeVec::new(
-            Opts::new("jobs_dead", "Jobs parked dead, by kind"),
-            &["kind"],
-        )
-        .map_err(ApiError::internal)?,
-    );
-    for row in diesel::sql_query(
+        Opts::new("jobs_dead", "Jobs parked dead, by kind"),
+        "kind",
         "SELECT kind AS label, count(*) AS n FROM jobs WHERE state = 'dead' GROUP BY kind",
-    )
-    .load::<Count>(conn)?
-    {
-        dead.with_label_values(&[&row.label]).set(row.n);
-    }
+    )?;
     Ok(registry)
+}
+
+/// A gauge in `registry` set from `sql`, which answers one (label, n) row per label value.
+fn counts_gauge(
+    conn: &mut PgConnection,
+    registry: &Registry,
+    opts: Opts,
+    label: &str,
+    sql: &str,
+) -> Result<(), ApiError> {
+    let gauge = register(
+        registry,
+        IntGaugeVec::new(opts, &[label]).map_err(ApiError::internal)?,
+    );
+    for row in diesel::sql_query(sql).load::<Count>(conn)? {
+        gauge.with_label_values(&[&row.label]).set(row.n);
+    }
+    Ok(())
 }
 
 fn authorised(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
