@@ -398,21 +398,30 @@ async fn silent_server() -> u16 {
     port
 }
 
-/// A provider whose server fails: every request answers 500.
-async fn failing_server() -> u16 {
+/// A provider server that reads each request and answers it with `answer`, then closes.
+async fn canned_server(answer: String) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buffer = [0u8; 4096];
                 let _ = socket.read(&mut buffer).await;
-                let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
                 let _ = socket.write_all(answer.as_bytes()).await;
             });
         }
     });
     port
+}
+
+/// A provider whose server fails: every request answers 500.
+async fn failing_server() -> u16 {
+    canned_server(
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .into(),
+    )
+    .await
 }
 
 /// A port nothing listens on: a provider that is down.
@@ -426,23 +435,12 @@ fn closed_port() -> u16 {
 
 /// A provider that answers every request with 200 and bytes that are not what it should send.
 async fn garbage_server() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 4096];
-                let _ = socket.read(&mut buffer).await;
-                let body = "<html>definitely not FHIR or iCalendar</html>";
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    port
+    let body = "<html>definitely not FHIR or iCalendar</html>";
+    canned_server(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .await
 }
 
 #[tokio::test]
