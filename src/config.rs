@@ -65,9 +65,11 @@ pub struct Settings {
     pub search: SearchSettings,
     pub bookings: BookingSettings,
     pub jobs: JobSettings,
+    pub idempotency: IdempotencySettings,
     pub email: EmailSettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
+    pub billing: BillingSettings,
     pub invoices: InvoiceSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
@@ -172,6 +174,24 @@ pub struct PaymentSettings {
     pub dunning_retry_days: Vec<u32>,
     pub renewals_cron: String,
     pub stripe: StripeSettings,
+}
+
+/// `Idempotency-Key` records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// After this long without an answer, a key's first request is taken to have died and a
+    /// retry with the key runs again.
+    pub lock_timeout_secs: u64,
+}
+
+/// Who may move how much money.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSettings {
+    /// The largest refund an agent may make at once (SAR); more needs an admin.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub staff_refund_limit: rust_decimal::Decimal,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -328,6 +348,20 @@ impl Settings {
     }
 
     fn validate_payments(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.idempotency.lock_timeout_secs) {
+            return Err(invalid(
+                "idempotency.lock_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.billing.staff_refund_limit < rust_decimal::Decimal::ZERO
+            || self.billing.staff_refund_limit.scale() > 2
+        {
+            return Err(invalid(
+                "billing.staff_refund_limit",
+                "must be an amount of SAR, zero or more",
+            ));
+        }
         let payments = &self.payments;
         if !(1..=120).contains(&payments.action_minutes) {
             return Err(invalid(

@@ -63,6 +63,9 @@ pub enum ApiError {
     InvalidRefreshToken,
     #[error("your role may not do this")]
     Forbidden,
+    /// Staff may refund up to `billing.staff_refund_limit` at once; more needs an admin.
+    #[error("refunds above {limit} SAR need an admin")]
+    RefundNeedsAdmin { limit: rust_decimal::Decimal },
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("an account with this email already exists")]
@@ -136,6 +139,7 @@ impl ApiError {
             Self::InvalidCredentials => "auth.invalid_credentials",
             Self::InvalidRefreshToken => "auth.invalid_refresh_token",
             Self::Forbidden => "auth.forbidden",
+            Self::RefundNeedsAdmin { .. } => "refund.needs_admin",
             Self::TooManyAttempts { .. } => "auth.too_many_attempts",
             Self::EmailTaken => "auth.email_taken",
             Self::NotFound => "resource.not_found",
@@ -168,7 +172,7 @@ impl ApiError {
             Self::MissingToken | Self::InvalidToken => "Unauthenticated",
             Self::InvalidCredentials => "Invalid credentials",
             Self::InvalidRefreshToken => "Invalid refresh token",
-            Self::Forbidden => "Forbidden",
+            Self::Forbidden | Self::RefundNeedsAdmin { .. } => "Forbidden",
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::EmailTaken => "Email taken",
             Self::NotFound => "Not found",
@@ -258,7 +262,7 @@ impl ResponseError for ApiError {
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::RefundNeedsAdmin { .. } => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::EmailTaken
             | Self::Conflict { .. }

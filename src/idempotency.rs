@@ -9,11 +9,17 @@
 //!   `idempotency.mismatch`;
 //! - keys are scoped to the authenticated caller (one caller cannot replay another's answer);
 //!   unauthenticated requests are not recorded (their answers may carry fresh tokens);
-//! - a 5xx answer is not kept, so the retry runs again; keys are purged after 24 hours.
+//! - a 5xx answer is not kept, so the retry runs again; keys are purged after 24 hours;
+//! - routes whose work is one transaction (a hold, a cancellation) save their answer in that
+//!   transaction with [`IdempotencyClaim::save_in`], so work never commits without its
+//!   answer; a claim left without an answer for `idempotency.lock_timeout_secs` belonged to
+//!   a request that died, and a retry with its key runs again (as Stripe describes it).
 //!
 //! Routes that must not run without a key (creating a booking) check for the header
 //! themselves with [`require_key`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use actix_web::body::{self, BoxBody, MessageBody};
@@ -21,15 +27,16 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpRequest, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::auth::AuthConfig;
+use crate::config::IdempotencySettings;
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
 use crate::http::BodyLimit;
 use crate::schema::idempotency_keys;
-use crate::startup::AppState;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -55,7 +62,7 @@ fn valid_key(value: &HeaderValue) -> Option<String> {
 
 /// The authenticated caller's scope, or `None` (not recorded).
 fn caller_scope(req: &ServiceRequest) -> Option<String> {
-    let state = req.app_data::<web::Data<AppState>>()?;
+    let auth = req.app_data::<web::Data<AuthConfig>>()?;
     let token = req
         .headers()
         .get(header::AUTHORIZATION)?
@@ -65,12 +72,51 @@ fn caller_scope(req: &ServiceRequest) -> Option<String> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))?
         .1
         .trim();
-    let claims = state.auth.tokens.verify_access(token)?;
+    let claims = auth.tokens.verify_access(token)?;
     Some(format!("user:{}", claims.sub))
 }
 
+/// A key this request holds: handlers pass it to the service, which saves the answer in
+/// the transaction that does the work.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    caller: String,
+    key: String,
+    /// The status saved in the work's transaction, if it was.
+    saved: Arc<AtomicU16>,
+}
+
+impl IdempotencyClaim {
+    /// The claim the middleware took for this request, if any.
+    pub fn of(req: &HttpRequest) -> Option<Self> {
+        req.extensions().get::<Self>().cloned()
+    }
+
+    /// Saves `body` as this key's answer with `status`, inside the caller's transaction: the
+    /// work and its answer commit together or not at all. The handler must answer exactly
+    /// this (`status` with `body` as JSON).
+    pub fn save_in(
+        &self,
+        conn: &mut PgConnection,
+        status: StatusCode,
+        body: &impl serde::Serialize,
+    ) -> QueryResult<()> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+        diesel::update(idempotency_keys::table.find((&self.caller, &self.key)))
+            .set((
+                idempotency_keys::response_status.eq(Some(status.as_u16() as i16)),
+                idempotency_keys::response_content_type.eq(Some("application/json")),
+                idempotency_keys::response_body.eq(Some(body)),
+            ))
+            .execute(conn)?;
+        self.saved.store(status.as_u16(), Ordering::Release);
+        Ok(())
+    }
+}
+
 pub async fn idempotency(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
@@ -85,10 +131,24 @@ pub async fn idempotency(
     let Some(caller) = caller_scope(&req) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let (Some(pool), Some(settings)) = (
+        req.app_data::<web::Data<PgPool>>().cloned(),
+        req.app_data::<web::Data<IdempotencySettings>>().cloned(),
+    ) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let lock_timeout = chrono::Duration::seconds(settings.lock_timeout_secs as i64);
+    run_claimed(req, next, &pool, caller, key, lock_timeout).await
+}
 
+async fn run_claimed(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    pool: &PgPool,
+    caller: String,
+    key: String,
+    lock_timeout: chrono::Duration,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     // Read the body to fingerprint the request, then hand it back for the handler.
     let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
     let payload = req.extract::<web::Payload>().await?;
@@ -100,13 +160,19 @@ pub async fn idempotency(
     let fingerprint = fingerprint(req.method(), req.path(), req.query_string(), &bytes);
     req.set_payload(actix_web::dev::Payload::from(bytes));
 
-    match claim(&state.pool, &caller, &key, &fingerprint).await {
+    match claim(pool, &caller, &key, &fingerprint, lock_timeout).await {
         Ok(Claim::First) => {}
         Ok(Claim::Replay(saved)) => return Ok(req.into_response(saved.into_response())),
         Ok(Claim::Mismatch) => return Ok(req.error_response(ApiError::IdempotencyMismatch)),
         Ok(Claim::InProgress) => return Ok(req.error_response(ApiError::IdempotencyInProgress)),
         Err(error) => return Ok(req.error_response(error)),
     }
+    let held = IdempotencyClaim {
+        caller: caller.clone(),
+        key: key.clone(),
+        saved: Arc::default(),
+    };
+    req.extensions_mut().insert(held.clone());
 
     let response = next.call(req).await?;
     let status = response.status();
@@ -120,18 +186,12 @@ pub async fn idempotency(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let outcome = if status.is_server_error() {
-        release(&state.pool, &caller, &key).await
+    let outcome = if held.saved.load(Ordering::Acquire) == status.as_u16() {
+        Ok(()) // saved with the work, in its transaction
+    } else if status.is_server_error() {
+        release(pool, &caller, &key).await
     } else {
-        save(
-            &state.pool,
-            &caller,
-            &key,
-            status,
-            content_type,
-            bytes.to_vec(),
-        )
-        .await
+        save(pool, &caller, &key, status, content_type, bytes.to_vec()).await
     };
     if let Err(error) = outcome {
         // The work is done and answered; a lost record only means a retry would run again
@@ -195,6 +255,7 @@ async fn claim(
     caller: &str,
     key: &str,
     fingerprint: &[u8],
+    lock_timeout: chrono::Duration,
 ) -> Result<Claim, ApiError> {
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     loop {
@@ -240,7 +301,22 @@ async fn claim(
                         content_type: response_content_type,
                         body: response_body.unwrap_or_default(),
                     }),
-                    Some(_) => Claim::InProgress,
+                    // No answer: its request may still run, or may have died. A claim
+                    // older than the lock timeout is taken over, by one retry only.
+                    Some(_) => {
+                        let taken = diesel::update(idempotency_keys::table.find((&caller, &key)))
+                            .filter(idempotency_keys::response_status.is_null())
+                            .filter(
+                                idempotency_keys::locked_at.lt(chrono::Utc::now() - lock_timeout),
+                            )
+                            .set(idempotency_keys::locked_at.eq(chrono::Utc::now()))
+                            .execute(conn)?;
+                        if taken == 1 {
+                            Claim::First
+                        } else {
+                            Claim::InProgress
+                        }
+                    }
                 })
             })
         })
@@ -276,11 +352,17 @@ async fn save(
     .await
 }
 
-/// Forgets a key whose first request failed on our side, so a retry runs again.
+/// Forgets a key whose first request failed on our side, so a retry runs again (unless its
+/// work saved an answer before the failure: that answer stays).
 async fn release(pool: &PgPool, caller: &str, key: &str) -> Result<(), ApiError> {
     let (caller, key) = (caller.to_owned(), key.to_owned());
     run_blocking(pool, move |conn| {
-        diesel::delete(idempotency_keys::table.find((&caller, &key))).execute(conn)?;
+        diesel::delete(
+            idempotency_keys::table
+                .find((&caller, &key))
+                .filter(idempotency_keys::response_status.is_null()),
+        )
+        .execute(conn)?;
         Ok(())
     })
     .await

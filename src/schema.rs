@@ -93,6 +93,7 @@ diesel::table! {
         response_content_type -> Nullable<Text>,
         response_body -> Nullable<Bytea>,
         created_at -> Timestamptz,
+        locked_at -> Timestamptz,
     }
 }
 

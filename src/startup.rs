@@ -67,6 +67,7 @@ impl AppState {
                 action_window: chrono::Duration::minutes(i64::from(payments.action_minutes)),
                 return_url: payments.return_url.clone(),
                 dunning_days: payments.dunning_retry_days.clone().into(),
+                staff_refund_limit: settings.billing.staff_refund_limit,
                 wake: wake.clone(),
             },
             bookings: Bookings {
@@ -132,6 +133,11 @@ impl Application {
         let state = web::Data::new(AppState::new(settings, pool)?);
         let shared = state.clone();
         let body_limit = settings.server.max_body_bytes;
+        // What the middleware needs, registered on its own (the idempotency layer knows no
+        // AppState).
+        let pool_data = web::Data::new(state.pool.clone());
+        let auth_data = web::Data::from(state.auth.clone());
+        let idempotency_data = web::Data::new(settings.idempotency.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 // The last `wrap` runs first: the request context sees the final response.
@@ -141,6 +147,9 @@ impl Application {
                 // Outermost: gzip for clients that ask (the site's scripts, big JSON pages).
                 .wrap(actix_web::middleware::Compress::default())
                 .app_data(state.clone())
+                .app_data(pool_data.clone())
+                .app_data(auth_data.clone())
+                .app_data(idempotency_data.clone())
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(fallback::path_error))
                 .app_data(web::QueryConfig::default().error_handler(fallback::query_error))

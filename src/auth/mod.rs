@@ -11,6 +11,7 @@ pub mod store;
 pub mod throttle;
 pub mod tokens;
 
+pub use crate::domain::Role;
 pub use caller::{Admin, Caller};
-pub use model::{Role, User};
+pub use model::User;
 pub use service::AuthConfig;

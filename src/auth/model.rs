@@ -1,30 +1,8 @@
 use chrono::{DateTime, Utc};
-use diesel::{AsExpression, FromSqlRow, sql_types::Text};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{Email, Locale, PhoneNumber};
-
-/// What a caller may do. Customers sign themselves up; the other roles are made by an admin
-/// (or `wasit create-user`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
-)]
-#[serde(rename_all = "lowercase")]
-#[diesel(sql_type = Text)]
-pub enum Role {
-    Customer,
-    Agent,
-    Admin,
-    Provider,
-}
-
-crate::text_enum!(Role {
-    Customer => "customer",
-    Agent => "agent",
-    Admin => "admin",
-    Provider => "provider",
-});
+use crate::domain::{Email, Locale, PhoneNumber, Role};
 
 /// An account as the API shows it (never with its password hash).
 #[derive(Debug, Clone, Serialize)]

@@ -4,8 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::caller::Admin;
-use super::model::{NewAccount, Role};
+use super::model::NewAccount;
 use super::{Caller, service};
+use crate::domain::Role;
 use crate::domain::{Email, Locale, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::http::{Json, RouteTable};

@@ -4,7 +4,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::model::{NewAccount, Role, User};
+use super::model::{NewAccount, User};
 use super::password::Passwords;
 use super::store::{self, NewRefreshToken, NewUserRow};
 use super::throttle::{self, ThrottlePolicy};
@@ -12,6 +12,7 @@ use super::tokens::{self, TokenKeys};
 use crate::config::AuthSettings;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Email;
+use crate::domain::Role;
 use crate::error::ApiError;
 
 /// Everything authentication needs, built once at start-up and shared by every worker.

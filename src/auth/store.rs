@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::model::{Role, User};
+use super::model::User;
 use crate::domain::Locale;
+use crate::domain::Role;
 use crate::schema::{refresh_tokens, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -21,13 +21,14 @@ use super::ledger::{self, Account, Source, TransactionKind};
 use super::methods::{self, Method, MethodRow, MethodView};
 use super::money::{ChargeLine, totals};
 use super::{refunds, subscriptions};
-use crate::bookings::service::{Actor, BookingKey};
+use crate::bookings::lifecycle::{self, Change, Refund};
+use crate::bookings::service::{BookingKey, payer_visibility};
 use crate::bookings::state::{BookingEvent, BookingStatus};
-use crate::bookings::store::{self as booking_store, BookingRow, NewEvent};
+use crate::bookings::store::{self as booking_store, BookingRow};
 use crate::customers::service::find_customer;
 use crate::db::{PgPool, run_blocking};
+use crate::domain::Actor;
 use crate::error::ApiError;
-use crate::jobs::{Job, queue};
 use crate::providers::store as provider_store;
 use crate::schema::{bookings, payments};
 
@@ -41,6 +42,8 @@ pub struct Billing {
     /// How long a 3-D Secure step keeps a booking's hold alive.
     pub action_window: chrono::Duration,
     pub return_url: String,
+    /// The largest refund an agent may make at once; more needs an admin.
+    pub staff_refund_limit: Decimal,
     /// Renewal retries, in days after the period ended.
     pub dunning_days: Arc<[u32]>,
     pub wake: Arc<tokio::sync::Notify>,
@@ -224,6 +227,11 @@ pub fn booking_lines(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> 
     lines
 }
 
+/// What paying for a booking charges now: the sum of its [`booking_lines`].
+pub fn due_now(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Decimal {
+    totals(&booking_lines(booking, prepaid, vat_rate)).2
+}
+
 /// How a payment attempt ended, for the handler.
 pub enum PayResult {
     /// Paid: the booking is now `pending`.
@@ -243,7 +251,7 @@ impl Billing {
         key: BookingKey,
         method: Method,
     ) -> Result<PayResult, ApiError> {
-        let visibility = actor.payer_visibility()?;
+        let visibility = payer_visibility(&actor)?;
         let (booking, customer) = run_blocking(&self.pool, move |conn| {
             let booking =
                 booking_store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
@@ -532,44 +540,25 @@ fn check_payable(booking: &BookingRow) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Moves a held booking on to the provider: `pending`, and the confirmation job.
+/// Hands a held booking on to its provider (`pending`, and the confirmation job), through
+/// the booking lifecycle.
 fn submit(
     conn: &mut PgConnection,
     booking: &BookingRow,
     actor: Option<&Actor>,
     reason: &str,
 ) -> Result<BookingRow, ApiError> {
-    let to = booking
-        .status
-        .next(BookingEvent::Submit)
-        .ok_or(ApiError::InvalidState {
-            status: booking.status.as_str(),
-        })?;
-    let updated = booking_store::transition(conn, booking.id, booking.status, to, None)?.ok_or(
-        ApiError::InvalidState {
-            status: "changed meanwhile",
-        },
-    )?;
-    booking_store::insert_event(
+    lifecycle::transition(
         conn,
-        &NewEvent {
-            booking_id: booking.id,
-            actor_id: actor.map(|a| a.user_id),
-            from_status: Some(booking.status.as_str()),
-            to_status: updated.status.as_str(),
+        booking.id,
+        &Change {
+            event: BookingEvent::Submit,
+            actor,
             reason: Some(reason),
-            request_id: actor.and_then(|a| a.request_id.as_deref()),
+            refund: Refund::Nothing,
+            audit_action: "booking.pay",
         },
-    )?;
-    queue::enqueue(
-        conn,
-        &Job::ConfirmBooking {
-            booking_id: updated.id,
-        },
-        Some(&format!("confirm:{}", updated.id)),
-        Utc::now(),
-    )?;
-    Ok(updated)
+    )
 }
 
 struct SettleContext {

@@ -17,9 +17,9 @@ use super::invoices::{self, NewInvoice, Series};
 use super::ledger::{self, Account, Source, TransactionKind};
 use super::money::{ChargeLine, allocate_refund, totals, unrefunded};
 use super::payments::{Billing, PaymentRow, PaymentStatus};
-use crate::bookings::service::Actor;
 use crate::customers::service::find_customer;
 use crate::db::run_blocking;
+use crate::domain::{Actor, Role};
 use crate::error::ApiError;
 use crate::jobs::{Job, queue};
 use crate::schema::{invoices as invoice_table, payments, refunds};
@@ -168,6 +168,11 @@ impl Billing {
     ) -> Result<RefundView, ApiError> {
         if !actor.is_staff() {
             return Err(ApiError::Forbidden);
+        }
+        if actor.role != Role::Admin && amount > self.staff_refund_limit {
+            return Err(ApiError::RefundNeedsAdmin {
+                limit: self.staff_refund_limit,
+            });
         }
         let view = run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {

@@ -5,18 +5,14 @@ use chrono::Utc;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use super::service::{
-    Actor, BookingKey, BookingView, Bookings, adapter_error, apply, record, view,
-};
+use super::lifecycle::{self, Change, Refund};
+use super::service::{BookingKey, BookingView, Bookings, view};
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{self, Visibility};
 use crate::auth::Role;
 use crate::db::run_blocking;
+use crate::domain::Actor;
 use crate::error::ApiError;
-use crate::notify::email;
-use crate::notify::templates::BookingEmail;
-use crate::providers::adapter::Adapter;
-use crate::providers::model::ProviderRef;
 use crate::providers::store as provider_store;
 use crate::schema::{bookings, providers};
 
@@ -45,9 +41,9 @@ impl Bookings {
             .provider_of_user(&actor)
             .await?
             .ok_or(ApiError::Forbidden)?;
-        let (row, provider) = {
-            let key = key.clone();
-            run_blocking(&self.pool, move |conn| {
+        let fees = self.searcher.fees;
+        let answered = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
                 let row = store::find_visible(
                     conn,
                     key.id,
@@ -55,72 +51,53 @@ impl Bookings {
                     Visibility::Provider(provider_id),
                 )?;
                 let provider = provider_store::find_provider(conn, row.provider_id)?;
-                Ok((row, provider))
-            })
-            .await?
-        };
-        let event = match (decision, row.status) {
-            (Decision::Confirm, BookingStatus::Pending) => Some(BookingEvent::ProviderConfirmed),
-            (Decision::Confirm, BookingStatus::Confirmed) => None,
-            (Decision::Refuse, BookingStatus::Pending) => Some(BookingEvent::ProviderRefused),
-            (Decision::Refuse, BookingStatus::Confirmed) => Some(BookingEvent::Cancel),
-            (_, status) => {
-                return Err(ApiError::InvalidState {
-                    status: status.as_str(),
-                });
-            }
-        };
-        if decision == Decision::Refuse
-            && let Some(provider_ref) = &row.provider_ref
-        {
-            let adapter =
-                Adapter::for_provider(&provider, &self.searcher.clients).map_err(|reason| {
-                    ApiError::internal(anyhow::anyhow!("provider {}: {reason}", provider.id))
-                })?;
-            adapter
-                .cancel(&ProviderRef(provider_ref.clone()))
-                .await
-                .map_err(adapter_error)?;
-        }
-        let fees = self.searcher.fees;
-        let wake = self.wake.clone();
-        let answered = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let mut current = row.clone();
-                if let Some(event) = event {
-                    let refund = (decision == Decision::Refuse).then_some(row.total);
-                    current = apply(conn, &row, event, refund)?;
-                    if decision == Decision::Refuse
-                        && let Some(unit_id) = current.unit_id
-                    {
-                        store::release_cells(
-                            conn,
-                            unit_id,
-                            current.starts_at,
-                            current.ends_at,
-                            current.quantity,
-                        )?;
+                let event = match (decision, row.status) {
+                    (Decision::Confirm, BookingStatus::Pending) => {
+                        Some(BookingEvent::ProviderConfirmed)
                     }
-                    let mail = match current.status {
-                        BookingStatus::Confirmed => BookingEmail::Confirmed,
-                        BookingStatus::Cancelled => BookingEmail::Cancelled,
-                        _ => BookingEmail::Failed,
-                    };
-                    email::enqueue_booking_email(conn, &current, mail)?;
-                }
+                    (Decision::Confirm, BookingStatus::Confirmed) => None,
+                    (Decision::Refuse, BookingStatus::Pending) => {
+                        Some(BookingEvent::ProviderRefused)
+                    }
+                    (Decision::Refuse, BookingStatus::Confirmed) => Some(BookingEvent::Cancel),
+                    (_, status) => {
+                        return Err(ApiError::InvalidState {
+                            status: status.as_str(),
+                        });
+                    }
+                };
                 let why = reason.as_deref().unwrap_or(match decision {
                     Decision::Confirm => "confirmed by the provider",
                     Decision::Refuse => "refused by the provider",
                 });
-                record(
-                    conn,
-                    &current,
-                    &actor,
-                    Some(row.status),
-                    current.status,
-                    Some(why),
-                    "booking.ack",
-                )?;
+                let current = match event {
+                    // The refusal is not the customer's doing: everything captured goes back.
+                    Some(event) => lifecycle::transition(
+                        conn,
+                        row.id,
+                        &Change {
+                            event,
+                            actor: Some(&actor),
+                            reason: Some(why),
+                            refund: match decision {
+                                Decision::Refuse => Refund::All,
+                                Decision::Confirm => Refund::Nothing,
+                            },
+                            audit_action: "booking.ack",
+                        },
+                    )?,
+                    None => {
+                        lifecycle::record(
+                            conn,
+                            &row,
+                            Some(&actor),
+                            Some(row.status),
+                            Some(why),
+                            "booking.ack",
+                        )?;
+                        row.clone()
+                    }
+                };
                 let ack = match decision {
                     Decision::Confirm => "confirmed",
                     Decision::Refuse => "refused",
@@ -130,13 +107,13 @@ impl Bookings {
             })
         })
         .await?;
-        wake.notify_waiters();
+        self.wake.notify_waiters();
         Ok(answered)
     }
 
     /// Job: bookings a provider with a webhook was told about but has not answered within
     /// `deadline` are flagged for an agent (once).
-    pub async fn flag_unacknowledged(&self, deadline: chrono::Duration) -> Result<usize, String> {
+    pub async fn flag_unacknowledged(&self, deadline: chrono::Duration) -> Result<usize, ApiError> {
         run_blocking(&self.pool, move |conn| {
             let listening = providers::table
                 .filter(providers::webhook_url.is_not_null())
@@ -156,6 +133,5 @@ impl Bookings {
             .execute(conn)?)
         })
         .await
-        .map_err(|e| e.describe())
     }
 }

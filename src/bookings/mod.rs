@@ -2,6 +2,8 @@
 //! the provider's refund policy, and agents booking on a client's behalf.
 
 pub mod ack;
+pub mod lifecycle;
+pub mod notice;
 pub mod policy;
 pub mod reference;
 pub mod routes;

@@ -7,16 +7,18 @@ use uuid::Uuid;
 
 use super::ack::Decision;
 use super::reference::normalise;
-use super::service::{Actor, BookingKey, Contact, NewBooking};
+use super::service::{BookingKey, Contact, NewBooking};
 use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;
+use crate::domain::Actor;
 use crate::domain::office_day_start;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::http::cursor;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
+use crate::idempotency::IdempotencyClaim;
 use crate::idempotency::require_key;
 use crate::startup::AppState;
 use crate::telemetry::RequestId;
@@ -141,7 +143,11 @@ async fn bookings_create(
     require_key(&req)?;
     let booking = state
         .bookings
-        .create(actor(&req, caller), body.parse()?)
+        .create(
+            actor(&req, caller),
+            body.parse()?,
+            IdempotencyClaim::of(&req),
+        )
         .await?;
     Ok(HttpResponse::Created().json(booking))
 }
@@ -191,26 +197,43 @@ async fn bookings_list(
     ))
 }
 
+/// `{"reason": "…"}`: why staff hand the booking on without a payment through us.
 async fn bookings_confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let booking = state
         .bookings
-        .confirm(actor(&req, caller), booking_key(&path)?)
+        .confirm(
+            actor(&req, caller),
+            booking_key(&path)?,
+            optional_reason(&body)?,
+            IdempotencyClaim::of(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(booking))
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CancelRequest {
+pub struct ReasonBody {
     reason: Option<String>,
 }
 
-/// The body is optional (`{"reason": "…"}`), but when one is sent it must be right.
+/// A body that may be empty, or `{"reason": "…"}` (kept to 500 characters); when one is
+/// sent it must be right.
+fn optional_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
+    let reason = if body.is_empty() {
+        None
+    } else {
+        crate::http::json::parse::<ReasonBody>(body)?.reason
+    };
+    Ok(reason.map(|r| r.chars().take(500).collect()))
+}
+
 async fn bookings_cancel(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -218,15 +241,14 @@ async fn bookings_cancel(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = if body.is_empty() {
-        None
-    } else {
-        crate::http::json::parse::<CancelRequest>(&body)?.reason
-    }
-    .map(|r| r.chars().take(500).collect());
     let booking = state
         .bookings
-        .cancel(actor(&req, caller), booking_key(&path)?, reason)
+        .cancel(
+            actor(&req, caller),
+            booking_key(&path)?,
+            optional_reason(&body)?,
+            IdempotencyClaim::of(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(booking))
 }

@@ -10,23 +10,23 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::lifecycle::{self, Change, Refund};
 use super::policy::CancellationPolicy;
 use super::reference::new_reference;
 use super::state::{BookingEvent, BookingStatus};
-use super::store::{
-    self, BookingFilter, BookingRow, EventView, NewBookingRow, NewEvent, Visibility,
-};
+use super::store::{self, BookingFilter, BookingRow, EventView, NewBookingRow, Visibility};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
 use crate::billing::money::{FeePolicy, Quote};
 use crate::customers::service::customer_for_user;
 use crate::customers::store::CustomerRow;
 use crate::db::{PgPool, run_blocking};
+use crate::domain::Actor;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::IdempotencyClaim;
+use crate::jobs::BookingEmail;
 use crate::jobs::{Job, queue};
-use crate::notify::templates::BookingEmail;
-use crate::notify::{email, webhooks};
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{
     AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
@@ -49,45 +49,22 @@ pub struct Bookings {
     pub ack_deadline: chrono::Duration,
 }
 
-/// Who is acting, and under which request (for the event history and the audit log).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub role: Role,
-    pub request_id: Option<String>,
+/// Whose bookings an actor may pay for: a customer their own, staff anyone's.
+pub fn payer_visibility(actor: &Actor) -> Result<Visibility, ApiError> {
+    match actor.role {
+        Role::Customer => Ok(Visibility::CustomerUser(actor.user_id)),
+        Role::Agent | Role::Admin => Ok(Visibility::Everything),
+        Role::Provider => Err(ApiError::Forbidden),
+    }
 }
 
-impl Actor {
-    pub fn is_staff(&self) -> bool {
-        matches!(self.role, Role::Agent | Role::Admin)
-    }
-
-    /// Whose bookings this actor may pay for: a customer their own, staff anyone's.
-    pub fn payer_visibility(&self) -> Result<Visibility, ApiError> {
-        match self.role {
-            Role::Customer => Ok(Visibility::CustomerUser(self.user_id)),
-            Role::Agent | Role::Admin => Ok(Visibility::Everything),
-            Role::Provider => Err(ApiError::Forbidden),
-        }
-    }
-
-    /// Money records this actor may see: `Some(user)` limits them to that customer login's
-    /// own, `None` is everything (staff); providers see none.
-    pub fn customer_scope(&self) -> Result<Option<Uuid>, ApiError> {
-        match self.role {
-            Role::Customer => Ok(Some(self.user_id)),
-            Role::Agent | Role::Admin => Ok(None),
-            Role::Provider => Err(ApiError::Forbidden),
-        }
-    }
-
-    fn visibility(&self, provider_of_user: Option<Uuid>) -> Result<Visibility, ApiError> {
-        Ok(match self.role {
-            Role::Agent | Role::Admin => Visibility::Everything,
-            Role::Customer => Visibility::CustomerUser(self.user_id),
-            Role::Provider => Visibility::Provider(provider_of_user.ok_or(ApiError::Forbidden)?),
-        })
-    }
+/// Whose bookings an actor may read; a provider login sees its provider's.
+fn visibility(actor: &Actor, provider_of_user: Option<Uuid>) -> Result<Visibility, ApiError> {
+    Ok(match actor.role {
+        Role::Agent | Role::Admin => Visibility::Everything,
+        Role::Customer => Visibility::CustomerUser(actor.user_id),
+        Role::Provider => Visibility::Provider(provider_of_user.ok_or(ApiError::Forbidden)?),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -186,14 +163,8 @@ pub(super) fn view(
         };
     }
     price.total = row.total;
-    // What paying now charges: our fee and its VAT, and the provider's price if prepaid.
-    let due_now = row.service_fee
-        + row.vat
-        + if provider.prepaid {
-            row.provider_price
-        } else {
-            Decimal::ZERO
-        };
+    // What paying now charges: exactly the lines the payment will carry.
+    let due_now = crate::billing::payments::due_now(&row, provider.prepaid, fees.vat_rate);
     let next = match row.status {
         BookingStatus::Held => NextStep {
             action: "pay",
@@ -459,7 +430,7 @@ fn prepare(
 
 /// How far a hold got on its first connection.
 enum HoldStep {
-    Held(BookingRow, ProviderRow),
+    Held(BookingView),
     /// The price moved, or an outside provider must book before the hold is written.
     Stopped(Prepared),
 }
@@ -523,14 +494,22 @@ impl HoldTerms {
     }
 }
 
+/// Where a hold's answer goes: its view, saved under the request's Idempotency-Key.
+struct HoldAnswer<'a> {
+    provider: &'a ProviderRow,
+    fees: &'a FeePolicy,
+    claim: Option<&'a IdempotencyClaim>,
+}
+
 /// Writes a hold in one transaction: the booking, its `cells` of local inventory (all of
-/// them or none: else sold out), its first event and its email.
+/// them or none: else sold out), its first event, its email and the request's answer.
 fn save_hold(
     conn: &mut PgConnection,
     row: &NewBookingRow,
     cells: usize,
     actor: &Actor,
-) -> Result<BookingRow, ApiError> {
+    answer: HoldAnswer<'_>,
+) -> Result<BookingView, ApiError> {
     conn.transaction(|conn| {
         let booking = store::insert_booking(conn, row)?;
         if let Some(unit_id) = booking.unit_id
@@ -545,17 +524,14 @@ fn save_hold(
         {
             return Err(ApiError::SoldOut);
         }
-        record(
-            conn,
-            &booking,
-            actor,
-            None,
-            BookingStatus::Held,
-            None,
-            "booking.create",
-        )?;
-        email::enqueue_booking_email(conn, &booking, BookingEmail::Held)?;
-        Ok(booking)
+        // A hold is the lifecycle's start: its history row, its audit entry, its email.
+        lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
+        lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
+        let held = view(booking, answer.provider, answer.fees, None);
+        if let Some(claim) = answer.claim {
+            claim.save_in(conn, actix_web::http::StatusCode::CREATED, &held)?;
+        }
+        Ok(held)
     })
 }
 
@@ -573,14 +549,19 @@ impl Bookings {
     /// Holds an offer: a `held` booking with its inventory reserved at once. Local inventory
     /// is checked and held on one connection; an outside provider is asked to book between
     /// the check and the write.
-    pub async fn create(&self, actor: Actor, input: NewBooking) -> Result<BookingView, ApiError> {
+    pub async fn create(
+        &self,
+        actor: Actor,
+        input: NewBooking,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<BookingView, ApiError> {
         let claims = self.verify_offer(&input.offer_id)?;
         let terms = HoldTerms {
             fees: self.searcher.fees,
             hold: self.hold,
         };
         let step = {
-            let (claims, actor) = (claims.clone(), actor.clone());
+            let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
             run_blocking(&self.pool, move |conn| {
                 let prepared = prepare(conn, &claims, &actor, &input)?;
                 if prepared.unit.is_none() || !terms.price_holds(&prepared, &claims) {
@@ -593,15 +574,18 @@ impl Bookings {
                     new_reference().map_err(ApiError::Internal)?,
                     None,
                 );
-                let booking = save_hold(conn, &row, prepared.cells, &actor)?;
-                Ok(HoldStep::Held(booking, prepared.provider))
+                let answer = HoldAnswer {
+                    provider: &prepared.provider,
+                    fees: &terms.fees,
+                    claim: claim.as_ref(),
+                };
+                let held = save_hold(conn, &row, prepared.cells, &actor, answer)?;
+                Ok(HoldStep::Held(held))
             })
             .await?
         };
         let prepared = match step {
-            HoldStep::Held(booking, provider) => {
-                return Ok(view(booking, &provider, &self.searcher.fees, None));
-            }
+            HoldStep::Held(held) => return Ok(held),
             HoldStep::Stopped(prepared) if !terms.price_holds(&prepared, &claims) => {
                 return Err(self.offer_changed(&prepared, &claims));
             }
@@ -619,9 +603,18 @@ impl Bookings {
             reference,
             Some(provider_ref.0.clone()),
         );
-        let saved = run_blocking(&self.pool, move |conn| save_hold(conn, &row, 0, &actor)).await;
+        let provider = prepared.provider.clone();
+        let saved = run_blocking(&self.pool, move |conn| {
+            let answer = HoldAnswer {
+                provider: &provider,
+                fees: &terms.fees,
+                claim: claim.as_ref(),
+            };
+            save_hold(conn, &row, 0, &actor, answer)
+        })
+        .await;
         match saved {
-            Ok(booking) => Ok(view(booking, &prepared.provider, &self.searcher.fees, None)),
+            Ok(held) => Ok(held),
             Err(error) => {
                 // The provider holds something we never recorded: give it back.
                 if let Err(cancel_error) = adapter.cancel(&provider_ref).await {
@@ -715,7 +708,7 @@ impl Bookings {
 
     /// One booking, with its history, if the actor may see it.
     pub async fn get(&self, actor: &Actor, key: BookingKey) -> Result<BookingView, ApiError> {
-        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        let visibility = visibility(actor, self.provider_of_user(actor).await?)?;
         let fees = self.searcher.fees;
         run_blocking(&self.pool, move |conn| {
             let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
@@ -737,7 +730,7 @@ impl Bookings {
         if (filter.customer_id.is_some() || filter.flagged.is_some()) && !actor.is_staff() {
             return Err(ApiError::Forbidden);
         }
-        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        let visibility = visibility(actor, self.provider_of_user(actor).await?)?;
         let fees = self.searcher.fees;
         let limit = filter.limit;
         filter.limit = limit + 1;
@@ -765,11 +758,22 @@ impl Bookings {
         .await
     }
 
-    /// Staff hand a held booking on to the provider (until payments do it).
-    pub async fn confirm(&self, actor: Actor, key: BookingKey) -> Result<BookingView, ApiError> {
+    /// Staff hand a held booking on to the provider without taking a payment through us (a
+    /// client paying cash at the office): they must say why, and it is audited.
+    pub async fn confirm(
+        &self,
+        actor: Actor,
+        key: BookingKey,
+        reason: Option<String>,
+        answer: Option<IdempotencyClaim>,
+    ) -> Result<BookingView, ApiError> {
         if !actor.is_staff() {
             return Err(ApiError::Forbidden);
         }
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| field("reason", "say why the booking goes ahead without payment"))?;
         let fees = self.searcher.fees;
         run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
@@ -784,113 +788,57 @@ impl Bookings {
                 {
                     return Err(ApiError::InvalidState { status: "expired" });
                 }
-                let updated = apply(conn, &row, BookingEvent::Submit, None)?;
-                record(
+                let updated = lifecycle::transition(
                     conn,
-                    &updated,
-                    &actor,
-                    Some(row.status),
-                    updated.status,
-                    Some("confirmed by staff"),
-                    "booking.confirm",
-                )?;
-                // The provider confirmation follows the commit, or not at all if it rolls back.
-                let job = Job::ConfirmBooking {
-                    booking_id: updated.id,
-                };
-                queue::enqueue(
-                    conn,
-                    &job,
-                    Some(&format!("confirm:{}", updated.id)),
-                    Utc::now(),
+                    row.id,
+                    &Change {
+                        event: BookingEvent::Submit,
+                        actor: Some(&actor),
+                        reason: Some(&reason),
+                        refund: Refund::Nothing,
+                        audit_action: "booking.confirm",
+                    },
                 )?;
                 let provider = provider_store::find_provider(conn, updated.provider_id)?;
-                Ok(view(updated, &provider, &fees, None))
+                answered(conn, answer.as_ref(), view(updated, &provider, &fees, None))
             })
         })
         .await
         .inspect(|_| self.wake.notify_waiters())
     }
 
-    /// Cancels a live booking: the provider's copy first (so we never record a cancellation
-    /// the provider did not make), then ours, giving back local inventory and recording the
-    /// refund the provider's policy allows.
+    /// Cancels a live booking: claimed here with the refund the provider's policy allows
+    /// and local inventory given back; the provider's copy is cancelled by a job after the
+    /// commit (and the booking flagged for an agent if that keeps failing).
     pub async fn cancel(
         &self,
         actor: Actor,
         key: BookingKey,
         reason: Option<String>,
+        answer: Option<IdempotencyClaim>,
     ) -> Result<BookingView, ApiError> {
-        let visibility = actor.visibility(self.provider_of_user(&actor).await?)?;
+        let visibility = visibility(&actor, self.provider_of_user(&actor).await?)?;
         if actor.role == Role::Provider {
             return Err(ApiError::Forbidden);
         }
-        let (row, provider) = {
-            let key = key.clone();
-            run_blocking(&self.pool, move |conn| {
-                let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
-                let provider = provider_store::find_provider(conn, row.provider_id)?;
-                Ok((row, provider))
-            })
-            .await?
-        };
-        if row.status.next(BookingEvent::Cancel).is_none() {
-            return Err(ApiError::InvalidState {
-                status: row.status.as_str(),
-            });
-        }
-        if let Some(provider_ref) = &row.provider_ref {
-            let adapter =
-                Adapter::for_provider(&provider, &self.searcher.clients).map_err(|reason| {
-                    ApiError::internal(anyhow::anyhow!("provider {}: {reason}", provider.id))
-                })?;
-            adapter
-                .cancel(&ProviderRef(provider_ref.clone()))
-                .await
-                .map_err(adapter_error)?;
-        }
-        let policy: CancellationPolicy = provider_policy(&provider);
-        let percent = policy.refund_percent(row.starts_at, Utc::now());
         let fees = self.searcher.fees;
         let view = run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
-                // The policy's share of what was captured goes back through the gateway
-                // (a job, after this commits); a held booking has nothing captured.
-                let refund = crate::billing::refunds::refund_booking(
+                let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+                let provider = provider_store::find_provider(conn, row.provider_id)?;
+                let percent = provider_policy(&provider).refund_percent(row.starts_at, Utc::now());
+                let updated = lifecycle::transition(
                     conn,
                     row.id,
-                    |paid| crate::billing::refunds::policy_share(paid, percent),
-                    &format!("booking {} cancelled ({percent}% refund)", row.reference),
-                    actor.is_staff().then_some(actor.user_id),
+                    &Change {
+                        event: BookingEvent::Cancel,
+                        actor: Some(&actor),
+                        reason: reason.as_deref(),
+                        refund: Refund::Percent(percent),
+                        audit_action: "booking.cancel",
+                    },
                 )?;
-                let updated = apply(conn, &row, BookingEvent::Cancel, Some(refund))?;
-                if let Some(unit_id) = updated.unit_id {
-                    store::release_cells(
-                        conn,
-                        unit_id,
-                        updated.starts_at,
-                        updated.ends_at,
-                        updated.quantity,
-                    )?;
-                }
-                record(
-                    conn,
-                    &updated,
-                    &actor,
-                    Some(row.status),
-                    updated.status,
-                    reason.as_deref(),
-                    "booking.cancel",
-                )?;
-                email::enqueue_booking_email(conn, &updated, BookingEmail::Cancelled)?;
-                // The provider knew of it once it was pending or confirmed.
-                if matches!(
-                    row.status,
-                    BookingStatus::Pending | BookingStatus::Confirmed
-                ) {
-                    webhooks::enqueue_booking_event(conn, &updated, "booking.cancelled")?;
-                }
-                Ok(view(updated, &provider, &fees, None))
+                answered(conn, answer.as_ref(), view(updated, &provider, &fees, None))
             })
         })
         .await?;
@@ -921,7 +869,7 @@ impl Bookings {
         actor: &Actor,
         key: BookingKey,
     ) -> Result<CancellationQuote, ApiError> {
-        let visibility = actor.visibility(self.provider_of_user(actor).await?)?;
+        let visibility = visibility(actor, self.provider_of_user(actor).await?)?;
         run_blocking(&self.pool, move |conn| {
             let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
             let provider = provider_store::find_provider(conn, row.provider_id)?;
@@ -1019,6 +967,19 @@ fn latest_payment(
     }))
 }
 
+/// Saves `view` as the answer (200) of the request's Idempotency-Key, if it has one, in the
+/// transaction that did the work.
+fn answered(
+    conn: &mut PgConnection,
+    answer: Option<&IdempotencyClaim>,
+    view: BookingView,
+) -> Result<BookingView, ApiError> {
+    if let Some(claim) = answer {
+        claim.save_in(conn, actix_web::http::StatusCode::OK, &view)?;
+    }
+    Ok(view)
+}
+
 /// A booking named by its id or its reference.
 #[derive(Debug, Clone)]
 pub struct BookingKey {
@@ -1032,61 +993,6 @@ pub(super) fn provider_policy(provider: &ProviderRow) -> CancellationPolicy {
         tracing::error!(provider_id = %provider.id, %error, "unreadable cancellation policy");
         CancellationPolicy(Vec::new())
     })
-}
-
-/// The one place a transition is applied: the state machine decides, the store applies it
-/// only if nobody moved the booking meanwhile.
-pub(super) fn apply(
-    conn: &mut PgConnection,
-    row: &BookingRow,
-    event: BookingEvent,
-    refund: Option<Decimal>,
-) -> Result<BookingRow, ApiError> {
-    let to = row.status.next(event).ok_or(ApiError::InvalidState {
-        status: row.status.as_str(),
-    })?;
-    store::transition(conn, row.id, row.status, to, refund)?.ok_or(ApiError::InvalidState {
-        status: "changed meanwhile",
-    })
-}
-
-/// The event history row, and for staff the audit entry, in the same transaction.
-pub(super) fn record(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    actor: &Actor,
-    from: Option<BookingStatus>,
-    to: BookingStatus,
-    reason: Option<&str>,
-    action: &str,
-) -> Result<(), ApiError> {
-    store::insert_event(
-        conn,
-        &NewEvent {
-            booking_id: booking.id,
-            actor_id: Some(actor.user_id),
-            from_status: from.map(BookingStatus::as_str),
-            to_status: to.as_str(),
-            reason,
-            request_id: actor.request_id.as_deref(),
-        },
-    )?;
-    if actor.is_staff() {
-        audit::record(
-            conn,
-            &AuditEntry {
-                actor_id: actor.user_id,
-                actor_role: actor.role,
-                on_behalf_of: Some(booking.customer_id),
-                action,
-                entity_type: "booking",
-                entity_id: booking.reference.clone(),
-                request_id: actor.request_id.clone(),
-                details: serde_json::json!({ "from": from.map(BookingStatus::as_str), "to": to.as_str(), "reason": reason }),
-            },
-        )?;
-    }
-    Ok(())
 }
 
 pub(super) fn adapter_error(error: AdapterError) -> ApiError {

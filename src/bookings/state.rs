@@ -69,6 +69,12 @@ impl BookingStatus {
         }
     }
 
+    /// Whether the booking ended without being used: its inventory goes back, its refund is
+    /// settled and the provider's copy is cancelled.
+    pub fn is_called_off(self) -> bool {
+        matches!(self, Self::Expired | Self::Failed | Self::Cancelled)
+    }
+
     /// Whether the booking still holds inventory.
     pub fn holds_inventory(self) -> bool {
         matches!(self, Self::Held | Self::Pending | Self::Confirmed)

@@ -1,57 +1,75 @@
 //! What the system does to bookings on its own, from jobs: expire holds, confirm with the
-//! provider (or fail after the last attempt), remind, complete. Every change is a
-//! transition through the one state machine, with a history row that names no actor.
+//! provider (or fail after the last attempt), cancel an ended booking's copy at its
+//! provider, remind, complete. Every status change goes through the lifecycle.
 
 use chrono::Utc;
 use diesel::prelude::*;
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::service::{Bookings, apply};
+use super::lifecycle::{self, Change, Refund};
+use super::service::Bookings;
 use super::state::{BookingEvent, BookingStatus};
-use super::store::{self, BookingRow, NewEvent, Visibility};
+use super::store::{self, BookingRow, Visibility};
 use crate::db::run_blocking;
 use crate::error::ApiError;
-use crate::notify::templates::BookingEmail;
-use crate::notify::{email, webhooks};
+use crate::jobs::BookingEmail;
 use crate::providers::adapter::Adapter;
 use crate::providers::model::ProviderRef;
 use crate::providers::store as provider_store;
+use crate::schema::bookings;
+
+/// Holds expired per transaction: local inventory comes back in bounded steps, each one
+/// short enough not to hold row locks for long.
+const EXPIRY_BATCH: i64 = 100;
+/// Batches per sweep: the next tick (a minute later) takes the rest.
+const EXPIRY_BATCHES: usize = 20;
+
+/// Why a job about one booking failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingJobError {
+    #[error(transparent)]
+    Database(#[from] ApiError),
+    #[error("provider {provider_id}: {reason}")]
+    Provider { provider_id: Uuid, reason: String },
+}
 
 impl Bookings {
-    /// Job: holds past their expiry become `expired` and give back what they held (with the
-    /// provider first, for external ones). A booking paid in the meantime is left alone.
-    pub async fn expire_due(&self) -> Result<usize, String> {
-        let due = run_blocking(&self.pool, |conn| {
-            use crate::schema::bookings::dsl as b;
-            let rows: Vec<BookingRow> = b::bookings
-                .filter(b::status.eq(BookingStatus::Held))
-                .filter(b::hold_expires_at.le(Utc::now()))
-                .order(b::hold_expires_at)
-                .limit(500)
-                .select(BookingRow::as_select())
-                .load(conn)?;
-            Ok(rows)
-        })
-        .await
-        .map_err(|e| e.describe())?;
+    /// Job: holds past their expiry become `expired` and give back their inventory, in
+    /// batches of [`EXPIRY_BATCH`] claimed with `SKIP LOCKED` (a payment settling the same
+    /// booking holds its row: the sweep passes it by and the lifecycle re-checks the rest).
+    /// Outside providers' copies are cancelled by one job per booking, after the commit.
+    pub async fn expire_due(&self) -> Result<usize, ApiError> {
         let mut expired = 0;
-        for row in due {
-            match self
-                .end_booking(
-                    row,
-                    BookingEvent::HoldExpired,
-                    "hold expired",
-                    RefundShare::Nothing,
-                )
-                .await
-            {
-                Ok(true) => expired += 1,
-                Ok(false) => {}
-                // One provider that cannot be reached must not hold up the others.
-                Err(error) => {
-                    tracing::warn!(%error, "could not expire a hold; the next sweep retries")
-                }
+        for _ in 0..EXPIRY_BATCHES {
+            let batch = run_blocking(&self.pool, |conn| {
+                conn.transaction(|conn| {
+                    let due: Vec<Uuid> = bookings::table
+                        .filter(bookings::status.eq(BookingStatus::Held))
+                        .filter(bookings::hold_expires_at.le(Utc::now()))
+                        .order(bookings::hold_expires_at)
+                        .limit(EXPIRY_BATCH)
+                        .select(bookings::id)
+                        .for_no_key_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    let change = Change::by_system(
+                        BookingEvent::HoldExpired,
+                        "hold expired",
+                        Refund::Nothing,
+                    );
+                    for id in &due {
+                        lifecycle::transition(conn, *id, &change)?;
+                    }
+                    Ok(due.len())
+                })
+            })
+            .await?;
+            expired += batch;
+            if batch > 0 {
+                self.wake.notify_waiters();
+            }
+            if batch < EXPIRY_BATCH as usize {
+                break;
             }
         }
         Ok(expired)
@@ -59,7 +77,7 @@ impl Bookings {
 
     /// Job: the provider confirms a pending booking. Local inventory is ours, so it is
     /// confirmed at once; an external booking was placed with the provider when it was held.
-    pub async fn confirm_with_provider(&self, booking_id: Uuid) -> Result<(), String> {
+    pub async fn confirm_with_provider(&self, booking_id: Uuid) -> Result<(), ApiError> {
         run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
                 let row =
@@ -72,200 +90,118 @@ impl Bookings {
                         "no booking with the provider to confirm"
                     )));
                 }
-                let updated = apply(conn, &row, BookingEvent::ProviderConfirmed, None)?;
-                record_system(conn, &updated, row.status, "confirmed by the provider")?;
-                webhooks::enqueue_booking_event(conn, &updated, "booking.confirmed")?;
-                email::enqueue_booking_email(conn, &updated, BookingEmail::Confirmed)?;
-                Ok(())
+                let change = Change::by_system(
+                    BookingEvent::ProviderConfirmed,
+                    "confirmed by the provider",
+                    Refund::Nothing,
+                );
+                lifecycle::transition(conn, row.id, &change).map(|_| ())
             })
         })
         .await
-        .map_err(|e| e.describe())
     }
 
     /// Job, after the last failed attempt: the booking fails and everything paid is refunded.
-    pub async fn fail_unconfirmed(&self, booking_id: Uuid, reason: &str) -> Result<(), String> {
-        let row = run_blocking(&self.pool, move |conn| {
-            Ok(store::find_visible(
-                conn,
-                Some(booking_id),
-                None,
-                Visibility::Everything,
-            )?)
-        })
-        .await
-        .map_err(|e| e.describe())?;
-        if row.status != BookingStatus::Pending {
-            return Ok(());
-        }
+    pub async fn fail_unconfirmed(&self, booking_id: Uuid, reason: &str) -> Result<(), ApiError> {
         let reason = format!("the provider did not confirm: {reason}");
-        self.end_booking(
-            row,
-            BookingEvent::ProviderRefused,
-            &reason,
-            RefundShare::All,
-        )
-        .await
-        .map(|_| ())
+        let failed = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let change = Change::by_system(BookingEvent::ProviderRefused, &reason, Refund::All);
+                lifecycle::transition(conn, booking_id, &change).map(|_| ())
+            })
+        })
+        .await;
+        match failed {
+            // Confirmed, cancelled or failed meanwhile: nothing left to fail.
+            Err(ApiError::InvalidState { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Job: an ended booking's copy at its outside provider is cancelled (idempotent at the
+    /// provider: a second cancel finds nothing). After the last attempt the booking is
+    /// flagged for an agent: the provider may still hold a room we no longer sell.
+    pub async fn cancel_at_provider(
+        &self,
+        booking_id: Uuid,
+        last_attempt: bool,
+    ) -> Result<(), BookingJobError> {
+        let (row, provider) = run_blocking(&self.pool, move |conn| {
+            let row = store::find_visible(conn, Some(booking_id), None, Visibility::Everything)?;
+            let provider = provider_store::find_provider(conn, row.provider_id)?;
+            Ok((row, provider))
+        })
+        .await?;
+        let Some(provider_ref) = row.provider_ref.filter(|_| row.status.is_called_off()) else {
+            return Ok(());
+        };
+        let cancelled = match Adapter::for_provider(&provider, &self.searcher.clients) {
+            Ok(adapter) => adapter
+                .cancel(&ProviderRef(provider_ref))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(reason) => Err(reason),
+        };
+        let Err(reason) = cancelled else {
+            return Ok(());
+        };
+        if last_attempt {
+            run_blocking(&self.pool, move |conn| {
+                Ok(lifecycle::flag(conn, booking_id)?)
+            })
+            .await?;
+        }
+        Err(BookingJobError::Provider {
+            provider_id: provider.id,
+            reason,
+        })
     }
 
     /// Job: confirmed bookings that start within the next day get their reminder. The
     /// email's dedup key makes it once per booking, however often the sweep runs.
-    pub async fn enqueue_reminders(&self) -> Result<usize, String> {
+    pub async fn enqueue_reminders(&self) -> Result<usize, ApiError> {
         let wake = self.wake.clone();
         let queued = run_blocking(&self.pool, |conn| {
-            use crate::schema::bookings::dsl as b;
-            let soon: Vec<BookingRow> = b::bookings
-                .filter(b::status.eq(BookingStatus::Confirmed))
-                .filter(b::starts_at.gt(Utc::now()))
-                .filter(b::starts_at.le(Utc::now() + chrono::Duration::hours(24)))
+            let soon: Vec<BookingRow> = bookings::table
+                .filter(bookings::status.eq(BookingStatus::Confirmed))
+                .filter(bookings::starts_at.gt(Utc::now()))
+                .filter(bookings::starts_at.le(Utc::now() + chrono::Duration::hours(24)))
                 .limit(1000)
                 .select(BookingRow::as_select())
                 .load(conn)?;
             for booking in &soon {
-                email::enqueue_booking_email(conn, booking, BookingEmail::Reminder)?;
+                lifecycle::enqueue_email(conn, booking, BookingEmail::Reminder)?;
             }
             Ok(soon.len())
         })
-        .await
-        .map_err(|e| e.describe())?;
+        .await?;
         wake.notify_waiters();
         Ok(queued)
     }
 
     /// Job: confirmed bookings that have ended become `completed`.
-    pub async fn complete_past(&self) -> Result<usize, String> {
+    pub async fn complete_past(&self) -> Result<usize, ApiError> {
         run_blocking(&self.pool, |conn| {
-            use crate::schema::bookings::dsl as b;
-            let ended: Vec<BookingRow> = b::bookings
-                .filter(b::status.eq(BookingStatus::Confirmed))
-                .filter(b::ends_at.le(Utc::now()))
-                .limit(500)
-                .select(BookingRow::as_select())
-                .load(conn)?;
-            let mut completed = 0;
-            for row in ended {
-                conn.transaction(|conn| {
-                    let moved = store::transition(
-                        conn,
-                        row.id,
-                        row.status,
-                        BookingStatus::Completed,
-                        row.refund_amount,
-                    )?;
-                    if let Some(updated) = moved {
-                        record_system(conn, &updated, row.status, "stay or appointment is over")?;
-                        completed += 1;
-                    }
-                    Ok::<_, ApiError>(())
-                })?;
-            }
-            Ok(completed)
+            conn.transaction(|conn| {
+                let ended: Vec<Uuid> = bookings::table
+                    .filter(bookings::status.eq(BookingStatus::Confirmed))
+                    .filter(bookings::ends_at.le(Utc::now()))
+                    .limit(500)
+                    .select(bookings::id)
+                    .for_no_key_update()
+                    .skip_locked()
+                    .load(conn)?;
+                let change = Change::by_system(
+                    BookingEvent::Complete,
+                    "stay or appointment is over",
+                    Refund::Nothing,
+                );
+                for id in &ended {
+                    lifecycle::transition(conn, *id, &change)?;
+                }
+                Ok(ended.len())
+            })
         })
         .await
-        .map_err(|e| e.describe())
     }
-
-    /// Ends a live booking for the system (expiry, refusal): the provider's copy first, then
-    /// ours with its inventory released. `Ok(false)` when someone moved it meanwhile.
-    async fn end_booking(
-        &self,
-        row: BookingRow,
-        event: BookingEvent,
-        reason: &str,
-        refund: RefundShare,
-    ) -> Result<bool, String> {
-        if let Some(provider_ref) = &row.provider_ref {
-            let provider_id = row.provider_id;
-            let provider = run_blocking(&self.pool, move |conn| {
-                Ok(provider_store::find_provider(conn, provider_id)?)
-            })
-            .await
-            .map_err(|e| e.describe())?;
-            let adapter = Adapter::for_provider(&provider, &self.searcher.clients)?;
-            adapter
-                .cancel(&ProviderRef(provider_ref.clone()))
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        let reason = reason.to_owned();
-        let ended = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let Some(to) = row.status.next(event) else {
-                    return Ok(false);
-                };
-                let refund = match refund {
-                    RefundShare::Nothing => Decimal::ZERO,
-                    RefundShare::All => crate::billing::refunds::refund_booking(
-                        conn,
-                        row.id,
-                        |paid| paid,
-                        &reason,
-                        None,
-                    )?,
-                };
-                // Moved meanwhile: roll back (the refund decided above with it).
-                let updated = store::transition(conn, row.id, row.status, to, Some(refund))?
-                    .ok_or(ApiError::InvalidState {
-                        status: "changed meanwhile",
-                    })?;
-                if let Some(unit_id) = updated.unit_id {
-                    store::release_cells(
-                        conn,
-                        unit_id,
-                        updated.starts_at,
-                        updated.ends_at,
-                        updated.quantity,
-                    )?;
-                }
-                record_system(conn, &updated, row.status, &reason)?;
-                let mail = if updated.status == BookingStatus::Expired {
-                    BookingEmail::Expired
-                } else {
-                    // The office follows up on every failed booking (`?flagged=true`).
-                    diesel::update(crate::schema::bookings::table.find(updated.id))
-                        .set(crate::schema::bookings::flagged_at.eq(Some(Utc::now())))
-                        .execute(conn)?;
-                    BookingEmail::Failed
-                };
-                email::enqueue_booking_email(conn, &updated, mail)?;
-                Ok(true)
-            })
-        })
-        .await;
-        match ended {
-            Err(ApiError::InvalidState { .. }) => Ok(false),
-            other => other.map_err(|e| e.describe()),
-        }
-    }
-}
-
-/// What a booking ended by the system gives back of what was paid.
-#[derive(Debug, Clone, Copy)]
-enum RefundShare {
-    /// An expired hold: nothing was captured (a payment landing later is refunded then).
-    Nothing,
-    /// The provider failed us: everything.
-    All,
-}
-
-/// The history row of a transition the system made (no actor).
-fn record_system(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    from: BookingStatus,
-    reason: &str,
-) -> Result<(), ApiError> {
-    store::insert_event(
-        conn,
-        &NewEvent {
-            booking_id: booking.id,
-            actor_id: None,
-            from_status: Some(from.as_str()),
-            to_status: booking.status.as_str(),
-            reason: Some(reason),
-            request_id: None,
-        },
-    )?;
-    Ok(())
 }

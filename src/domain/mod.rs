@@ -1,10 +1,12 @@
 //! Domain types that requests are parsed into at the edge, so the core never sees raw strings.
 
+mod actor;
 mod email;
 mod locale;
 mod phone;
 mod time;
 
+pub use actor::{Actor, Role};
 pub use email::Email;
 pub use locale::Locale;
 pub use phone::PhoneNumber;

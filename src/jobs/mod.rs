@@ -29,8 +29,11 @@ pub enum Job {
     /// Email the customer about a booking event (rendered when sent, in their language).
     SendBookingEmail {
         booking_id: Uuid,
-        event: crate::notify::templates::BookingEmail,
+        event: BookingEmail,
     },
+    /// Cancel an ended booking's copy at its outside provider (CalDAV event, FHIR
+    /// appointment); after the last attempt the booking is flagged for an agent.
+    CancelAtProvider { booking_id: Uuid },
     /// Sweep: subscriptions due for renewal or a dunning retry are charged (or ended).
     RenewSubscriptions,
     /// Sweep: payments left `processing` by a crash or a timeout are settled.
@@ -66,6 +69,7 @@ impl Job {
             Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",
+            Job::CancelAtProvider { .. } => "cancel_at_provider",
             Job::RenewSubscriptions => "renew_subscriptions",
             Job::ReconcilePayments => "reconcile_payments",
             Job::ExecuteRefund { .. } => "execute_refund",
@@ -77,7 +81,7 @@ impl Job {
     /// Sweeps run again on the next tick anyway; a provider confirmation gets more chances.
     pub fn max_attempts(&self) -> i32 {
         match self {
-            Job::ConfirmBooking { .. } => 6,
+            Job::ConfirmBooking { .. } | Job::CancelAtProvider { .. } => 6,
             // Money owed back: keep asking the gateway for about a day before a person looks.
             Job::ExecuteRefund { .. } => 10,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
@@ -95,6 +99,32 @@ impl Job {
                 Some(chrono::Duration::seconds(WEBHOOK_RETRIES[index]))
             }
             _ => None,
+        }
+    }
+}
+
+/// Which booking email to send, named in the job so it is rendered when sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingEmail {
+    Held,
+    Confirmed,
+    Cancelled,
+    Expired,
+    Failed,
+    /// A day before the stay or appointment.
+    Reminder,
+}
+
+impl BookingEmail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+            Self::Reminder => "reminder",
         }
     }
 }

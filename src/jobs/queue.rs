@@ -51,6 +51,34 @@ pub fn enqueue(
     Ok(inserted == 1)
 }
 
+/// Queues a signed webhook `event_type` with `data` for a provider, in the caller's
+/// transaction, when the provider has a webhook URL that has not answered 410 Gone. The
+/// message id (`msg_…`) is the job's dedup key and stays the same on every retry.
+pub fn enqueue_webhook(
+    conn: &mut PgConnection,
+    provider_id: uuid::Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+) -> QueryResult<()> {
+    use crate::schema::providers;
+    let (url, disabled): (Option<String>, Option<DateTime<Utc>>) = providers::table
+        .find(provider_id)
+        .select((providers::webhook_url, providers::webhook_disabled_at))
+        .first(conn)?;
+    if url.is_none() || disabled.is_some() {
+        return Ok(());
+    }
+    let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let job = Job::DeliverWebhook {
+        provider_id,
+        message_id: message_id.clone(),
+        event_type: event_type.to_owned(),
+        timestamp: Utc::now(),
+        data,
+    };
+    enqueue(conn, &job, Some(&message_id), Utc::now()).map(|_| ())
+}
+
 /// Claims up to `limit` due jobs for `worker`: queued ones whose time has come, and running
 /// ones whose lease ran out (their worker died). Concurrent workers skip each other's rows.
 pub fn claim(

@@ -61,14 +61,16 @@ impl Worker {
         }
     }
 
-    /// Claims one batch and runs it; returns how many jobs ran.
+    /// Claims one due job and runs it; returns how many ran (0 or 1). One at a time, so
+    /// every job runs under a lease of its own: a job claimed in a batch would wait behind
+    /// the others while its lease ran out, and another worker would run it again.
     pub async fn run_batch(&self) -> Result<usize, ApiError> {
         let (worker, lease) = (
             self.id.clone(),
             chrono::Duration::seconds(self.settings.lease_secs as i64),
         );
         let batch = run_blocking(&self.pool, move |conn| {
-            Ok(queue::claim(conn, &worker, 8, lease)?)
+            Ok(queue::claim(conn, &worker, 1, lease)?)
         })
         .await?;
         for job in &batch {
@@ -179,25 +181,53 @@ impl Worker {
 
     async fn execute_plain(&self, job: &Job, last_attempt: bool) -> Result<(), String> {
         match job {
-            Job::ExpireHolds => self.bookings.expire_due().await.map(|_| ()),
-            Job::CompletePastBookings => self.bookings.complete_past().await.map(|_| ()),
-            Job::SendReminders => self.bookings.enqueue_reminders().await.map(|_| ()),
+            Job::ExpireHolds => self
+                .bookings
+                .expire_due()
+                .await
+                .map(|_| ())
+                .map_err(describe),
+            Job::CompletePastBookings => self
+                .bookings
+                .complete_past()
+                .await
+                .map(|_| ())
+                .map_err(describe),
+            Job::SendReminders => self
+                .bookings
+                .enqueue_reminders()
+                .await
+                .map(|_| ())
+                .map_err(describe),
             Job::FlagUnacknowledged => self
                 .bookings
                 .flag_unacknowledged(self.bookings.ack_deadline)
                 .await
-                .map(|_| ()),
+                .map(|_| ())
+                .map_err(describe),
             Job::ConfirmBooking { booking_id } => {
-                let confirmed = self.bookings.confirm_with_provider(*booking_id).await;
+                let confirmed = self
+                    .bookings
+                    .confirm_with_provider(*booking_id)
+                    .await
+                    .map_err(describe);
                 match confirmed {
                     Err(error) if last_attempt => {
                         // Out of chances: the booking fails (and is refunded) rather than wait forever.
-                        self.bookings.fail_unconfirmed(*booking_id, &error).await?;
+                        self.bookings
+                            .fail_unconfirmed(*booking_id, &error)
+                            .await
+                            .map_err(describe)?;
                         Err(error)
                     }
                     other => other,
                 }
             }
+            Job::CancelAtProvider { booking_id } => self
+                .bookings
+                .cancel_at_provider(*booking_id, last_attempt)
+                .await
+                .map_err(|e| e.to_string()),
             Job::PurgeIdempotencyKeys => run_blocking(&self.pool, |conn| {
                 Ok(crate::idempotency::purge_older_than(
                     conn,
@@ -265,6 +295,10 @@ impl Worker {
             }
         }
     }
+}
+
+fn describe(error: ApiError) -> String {
+    error.describe()
 }
 
 /// A number in [0, 1) for retry jitter.

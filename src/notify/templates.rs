@@ -5,34 +5,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 use crate::domain::Locale;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BookingEmail {
-    Held,
-    Confirmed,
-    Cancelled,
-    Expired,
-    Failed,
-    /// A day before the stay or appointment.
-    Reminder,
-}
-
-impl BookingEmail {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Held => "held",
-            Self::Confirmed => "confirmed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-            Self::Failed => "failed",
-            Self::Reminder => "reminder",
-        }
-    }
-}
+pub use crate::jobs::BookingEmail;
 
 /// What the templates may say about a booking.
 #[derive(Debug, Clone)]

@@ -14,7 +14,6 @@ use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::bookings::store::BookingRow;
 use crate::db::{PgPool, run_blocking};
 use crate::jobs::{Job, queue};
 use crate::schema::{providers, webhook_deliveries};
@@ -37,70 +36,6 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
-}
-
-/// A new message id: `msg_` and 26 characters, stable for every retry of the message.
-pub fn new_message_id() -> String {
-    format!("msg_{}", Uuid::new_v4().simple())
-}
-
-/// The booking as a provider is told about it.
-#[derive(Debug, Serialize)]
-pub struct BookingNotice {
-    pub reference: String,
-    pub status: String,
-    pub unit_code: String,
-    pub slot_ref: Option<String>,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub quantity: i32,
-    pub guests: Option<i32>,
-    pub guest_name: String,
-    pub guest_phone: Option<String>,
-    pub provider_ref: Option<String>,
-}
-
-impl From<&BookingRow> for BookingNotice {
-    fn from(row: &BookingRow) -> Self {
-        Self {
-            reference: row.reference.clone(),
-            status: row.status.as_str().to_owned(),
-            unit_code: row.unit_code.clone(),
-            slot_ref: row.slot_ref.clone(),
-            start: row.starts_at,
-            end: row.ends_at,
-            quantity: row.quantity,
-            guests: row.guests,
-            guest_name: row.contact_name.clone(),
-            guest_phone: row.contact_phone.clone(),
-            provider_ref: row.provider_ref.clone(),
-        }
-    }
-}
-
-/// Enqueues `event_type` about `booking` for its provider, in the caller's transaction, when
-/// the provider has a webhook URL and has not answered 410 Gone.
-pub fn enqueue_booking_event(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    event_type: &str,
-) -> QueryResult<()> {
-    let (url, disabled): (Option<String>, Option<DateTime<Utc>>) = providers::table
-        .find(booking.provider_id)
-        .select((providers::webhook_url, providers::webhook_disabled_at))
-        .first(conn)?;
-    if url.is_none() || disabled.is_some() {
-        return Ok(());
-    }
-    let message_id = new_message_id();
-    let job = Job::DeliverWebhook {
-        provider_id: booking.provider_id,
-        message_id: message_id.clone(),
-        event_type: event_type.to_owned(),
-        timestamp: Utc::now(),
-        data: serde_json::to_value(BookingNotice::from(booking)).unwrap_or_default(),
-    };
-    queue::enqueue(conn, &job, Some(&message_id), Utc::now()).map(|_| ())
 }
 
 /// How one delivery attempt ended.
@@ -344,6 +279,5 @@ mod tests {
     fn secrets_need_their_prefix_and_base64() {
         assert!(signing_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none());
         assert!(signing_key("whsec_not base64!").is_none());
-        assert!(new_message_id().starts_with("msg_"));
     }
 }

@@ -27,6 +27,8 @@ pub struct ProviderView {
     pub adapter: String,
     pub adapter_settings: serde_json::Value,
     pub webhook_url: Option<String>,
+    /// Set when the webhook URL answered 410 Gone: nothing is sent until a new URL is saved.
+    pub webhook_disabled_at: Option<DateTime<Utc>>,
     pub cancellation_policy: serde_json::Value,
     /// Customers pay the provider's price through us (`true`) or at the provider.
     pub prepaid: bool,
@@ -50,6 +52,7 @@ impl From<ProviderRow> for ProviderView {
             adapter: row.adapter,
             adapter_settings,
             webhook_url: row.webhook_url,
+            webhook_disabled_at: row.webhook_disabled_at,
             cancellation_policy: row.cancellation_policy,
             prepaid: row.prepaid,
             active: row.active,

@@ -27,6 +27,8 @@ pub struct ProviderRow {
     pub cancellation_policy: serde_json::Value,
     /// Whether customers pay the provider's price through us (else at the provider).
     pub prepaid: bool,
+    /// When the webhook URL answered 410 Gone; a new URL clears it.
+    pub webhook_disabled_at: Option<DateTime<Utc>>,
 }
 
 /// Who a provider is, as offers and bookings show it.

@@ -91,7 +91,7 @@ async fn an_arabic_customer_gets_rtl_mail_and_a_calendar_entry_on_confirmation()
     app.post_ok(
         &format!("/v1/bookings/{}/confirm", booking["id"].as_str().unwrap()),
         &agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;
@@ -211,7 +211,7 @@ async fn a_reminder_goes_out_once_a_day_ahead() {
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
         &agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;

@@ -870,6 +870,8 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
         .await
         .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
+    // The hospital's appointment is cancelled by a job once ours is committed.
+    app.run_pending_jobs().await;
     assert_eq!(hospital.bookings(reference).await[0]["status"], "cancelled");
     assert_eq!(
         hospital.get(&format!("Slot/{}", slots[0])).await["status"],

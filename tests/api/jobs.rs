@@ -81,7 +81,7 @@ async fn a_confirmation_is_enqueued_with_the_transition_and_a_worker_confirms() 
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
         &agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;
@@ -184,7 +184,7 @@ async fn finished_stays_are_completed_by_the_sweep() {
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
         &agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;
@@ -371,7 +371,7 @@ async fn two_workers_run_every_job_exactly_once() {
         app.post_ok(
             &format!("/v1/bookings/{id}/confirm"),
             &agent,
-            &json!({}),
+            &json!({ "reason": "paid at the office" }),
             200,
         )
         .await;
@@ -410,7 +410,7 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
         &agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;

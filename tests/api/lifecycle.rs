@@ -429,3 +429,228 @@ fn a_worker_killed_mid_job_loses_nothing() {
         .unwrap();
     assert_eq!(unexplained, 0, "a retried job says why");
 }
+
+/// Defect 9 of issue #13: the claim, the work and the saved answer were three commits, so a
+/// crash left keys answering `idempotency.in_progress` for a day and holds nobody could learn
+/// of. Now a hold's answer commits with the hold, and a claim left without an answer past
+/// `idempotency.lock_timeout_secs` is taken over by the retry. 80 holds with distinct keys,
+/// the server SIGKILLed a quarter of a second in, restarted, every key retried: each one
+/// replays or runs once, and the holds in the database are exactly the ones answered.
+#[test]
+fn a_crash_strands_no_idempotency_key_and_orphans_no_hold() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use wasit::domain::{Email, Locale, Role};
+
+    let settings = test_settings();
+    let database = TestDatabase::create(&settings);
+    let port = free_port();
+    let secret = random_secret();
+    let start = || {
+        Server(
+            wasit("test", &database.url)
+                .env("WASIT__AUTH__JWT_SECRET", &secret)
+                .env("WASIT__SERVER__HOST", "127.0.0.1")
+                .env("WASIT__SERVER__PORT", port.to_string())
+                .env("WASIT__IDEMPOTENCY__LOCK_TIMEOUT_SECS", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .arg("serve")
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let ready = |client: &reqwest::Client| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = runtime.block_on(async {
+                client
+                    .get(format!("{base}/health/ready"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .ok()
+            });
+            if status == Some(200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut server = start();
+    ready(&client);
+    // An admin, a hotel with room for every hold, a customer and one offer to hold 80 times.
+    let email = format!("admin-{}@wasit.test", uuid::Uuid::new_v4().simple());
+    {
+        let mut conn = database.connect();
+        let passwords = wasit::auth::password::Passwords::new(&settings.auth.argon2).unwrap();
+        let account = wasit::auth::model::NewAccount {
+            email: Email::parse(&email).unwrap(),
+            password: crate::helpers::PASSWORD.into(),
+            full_name: "Admin".into(),
+            phone: None,
+            locale: Locale::En,
+            role: Role::Admin,
+            provider_id: None,
+        };
+        wasit::auth::service::create_or_reset_user(&mut conn, &passwords, &account, false).unwrap();
+    }
+    let (customer, offer) = runtime.block_on(async {
+        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+            let path = path.to_owned();
+            let mut request = client.post(format!("{base}{path}")).json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert!(status.is_success(), "{path}: {body}");
+                body
+            }
+        };
+        let admin = post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({ "email": email, "password": crate::helpers::PASSWORD }),
+        )
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let provider = post("/v1/providers", Some(&admin), serde_json::json!({ "kind": "hotel",
+            "name_ar": "فندق", "name_en": "Crash Inn", "city": "crashcity", "adapter": "local" }))
+        .await;
+        let provider = provider["id"].as_str().unwrap();
+        let unit = post(&format!("/v1/providers/{provider}/units"), Some(&admin), serde_json::json!({
+            "kind": "room_type", "name_ar": "غرفة", "name_en": "Room", "max_guests": 2,
+            "rooms": 200, "nightly_price": "100.00" }))
+        .await;
+        let today = crate::helpers::riyadh_today();
+        post(
+            &format!("/v1/providers/{provider}/units/{}/availability", unit["id"].as_str().unwrap()),
+            Some(&admin),
+            serde_json::json!({ "from": today, "to": today + chrono::Duration::days(30) }),
+        )
+        .await;
+        let customer = post("/v1/auth/register", None, serde_json::json!({
+            "email": "crash@example.com", "password": crate::helpers::PASSWORD, "full_name": "Crash Test" }))
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let results: serde_json::Value = client
+            .get(format!(
+                "{base}/v1/search?kind=hotel&city=crashcity&check_in={}&check_out={}&guests=1",
+                crate::helpers::day(5),
+                crate::helpers::day(6)
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (customer, results["offers"][0]["offer_id"].as_str().unwrap().to_owned())
+    });
+
+    let keys: Vec<String> = (0..80).map(|n| format!("crash-{n:02}")).collect();
+    // A key and its answer: (status, booking id if one was made), or none if the server died.
+    type Answer = (String, Option<(u16, Option<String>)>);
+    let burst = |keys: &[String]| -> Vec<Answer> {
+        runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for key in keys {
+                let request = client
+                    .post(format!("{base}/v1/bookings"))
+                    .bearer_auth(&customer)
+                    .header("idempotency-key", key)
+                    .json(&serde_json::json!({ "offer_id": offer, "guests": 1 }))
+                    .timeout(Duration::from_secs(20));
+                let key = key.clone();
+                tasks.spawn(async move {
+                    let answer = match request.send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let body: serde_json::Value = response.json().await.unwrap_or_default();
+                            Some((status, body["id"].as_str().map(str::to_owned)))
+                        }
+                        Err(_) => None, // the server died under it
+                    };
+                    (key, answer)
+                });
+            }
+            let mut answers = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                answers.push(joined.unwrap());
+            }
+            answers
+        })
+    };
+    let killer = {
+        let pid = server.0.id();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(250));
+            Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+        })
+    };
+    let first = burst(&keys);
+    killer.join().unwrap();
+    let _ = server.0.wait();
+    let answered_first: BTreeMap<String, String> = first
+        .iter()
+        .filter_map(|(key, answer)| match answer {
+            Some((201, Some(id))) => Some((key.clone(), id.clone())),
+            _ => None,
+        })
+        .collect();
+
+    server = start();
+    ready(&client);
+    // Past the lock timeout every claim whose request died can be taken over.
+    std::thread::sleep(Duration::from_millis(1500));
+    let retried = burst(&keys);
+    let mut answered: BTreeMap<String, String> = BTreeMap::new();
+    for (key, answer) in &retried {
+        match answer {
+            Some((201, Some(id))) => {
+                answered.insert(key.clone(), id.clone());
+            }
+            other => panic!("{key} answered {other:?} after the restart"),
+        }
+    }
+    for (key, id) in &answered_first {
+        assert_eq!(answered.get(key), Some(id), "{key} changed its answer");
+    }
+    let in_database: BTreeSet<String> = {
+        let mut conn = database.connect();
+        wasit::schema::bookings::table
+            .select(wasit::schema::bookings::id)
+            .load::<uuid::Uuid>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
+    };
+    let answered_ids: BTreeSet<String> = answered.values().cloned().collect();
+    assert_eq!(answered_ids.len(), 80, "one hold per key");
+    assert_eq!(
+        in_database,
+        answered_ids,
+        "the database holds exactly the answered holds ({} answered before the crash)",
+        answered_first.len()
+    );
+    drop(server);
+}

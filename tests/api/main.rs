@@ -19,6 +19,7 @@ mod metrics;
 mod payments;
 mod provider_ack;
 mod providers;
+mod seams;
 mod search;
 mod stripe;
 mod subscriptions;

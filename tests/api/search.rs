@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{assert_problem, day, problem_fields, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_problem, canned_server, day, problem_fields, silent_server, spawn_app, spawn_app_with,
+};
 
 fn amounts(offer: &Value) -> Vec<String> {
     offer["price"]["lines"]
@@ -382,37 +383,6 @@ async fn bad_search_parameters_are_400_naming_each() {
         let problem = assert_problem(app.search(&query).await, 400, "query.invalid").await;
         assert_eq!(problem_fields(&problem), fields, "{query}");
     }
-}
-
-/// A provider that accepts connections and never answers: no real server can be made to
-/// hang on demand, so this stands in for one.
-async fn silent_server() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    port
-}
-
-/// A provider server that reads each request and answers it with `answer`, then closes.
-async fn canned_server(answer: String) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 4096];
-                let _ = socket.read(&mut buffer).await;
-                let _ = socket.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    port
 }
 
 /// A provider whose server fails: every request answers 500.

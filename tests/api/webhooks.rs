@@ -131,7 +131,7 @@ async fn confirmed_booking(app: &TestApp, customer: &str, agent: &str, key: &str
     app.post_ok(
         &format!("/v1/bookings/{id}/confirm"),
         agent,
-        &json!({}),
+        &json!({ "reason": "paid at the office" }),
         200,
     )
     .await;

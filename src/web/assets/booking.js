@@ -196,13 +196,14 @@ export function renderBooking(container, options) {
   function confirmAtOffice(booking) {
     const button = h('button', { type: 'button', class: 'secondary' }, t('pay.at_office'));
     button.addEventListener('click', async () => {
-      const sure = await confirmDialog({
+      const reason = await confirmDialog({
         title: t('pay.at_office'), text: t('pay.at_office_text'), confirm: t('pay.at_office'), cancel: t('plans.keep'),
+        reasonLabel: t('pay.at_office_reason'),
       });
-      if (!sure) return;
+      if (!reason) return;
       await busy(button, async () => {
         try {
-          draw(await api.post(`/v1/bookings/${booking.id}/confirm`), { kind: 'success', text: t('pay.at_office_done') });
+          draw(await api.post(`/v1/bookings/${booking.id}/confirm`, { reason }), { kind: 'success', text: t('pay.at_office_done') });
         } catch (error) {
           draw(booking, { kind: 'error', text: problemText(error) });
         }

@@ -170,17 +170,27 @@ export function badge(status) {
 }
 
 /** A modal yes/no question; resolves true when confirmed. Esc or "no" resolve false. */
-export function confirmDialog({ title, text, confirm, cancel }) {
+export function confirmDialog({ title, text, confirm, cancel, reasonLabel }) {
   return new Promise((resolve) => {
     const yes = h('button', { type: 'button', class: 'danger' }, confirm);
     const no = h('button', { type: 'button', class: 'secondary' }, cancel);
     const titleId = `dialog-${++sequence}`;
+    // With reasonLabel the dialog asks why, and answers with the reason (or false).
+    const reasonId = `dialog-reason-${sequence}`;
+    const reason = reasonLabel
+      ? h('input', { id: reasonId, name: 'reason', required: '', maxlength: '500', autocomplete: 'off' })
+      : null;
     const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
       h('h2', { id: titleId }, title),
       h('p', null, text),
+      reason ? h('p', { class: 'field' }, h('label', { for: reasonId }, reasonLabel), reason) : null,
       h('div', { class: 'actions' }, yes, no));
     let answer = false;
-    yes.addEventListener('click', () => { answer = true; dialog.close(); });
+    yes.addEventListener('click', () => {
+      if (reason && !reason.value.trim()) { reason.focus(); return; }
+      answer = reason ? reason.value.trim() : true;
+      dialog.close();
+    });
     no.addEventListener('click', () => dialog.close());
     dialog.addEventListener('close', () => { dialog.remove(); resolve(answer); });
     document.body.append(dialog);

@@ -1,0 +1,292 @@
+//! The booking lifecycle: the one place a booking's status changes (docs/ARCHITECTURE.md,
+//! "The booking lifecycle"). [`transition`] runs inside the caller's transaction and:
+//!
+//! 1. claims the booking with a row lock and re-checks it (the state machine in `state.rs`
+//!    decides; an expiry re-checks the hold's deadline, which a 3-D Secure step may have
+//!    moved), so of two racing actors exactly one wins;
+//! 2. reserves the refund the change owes through the one refund path
+//!    (`billing::refunds::refund_booking`), gives back local inventory, and writes the
+//!    history row (and, for staff, the audit entry);
+//! 3. enqueues what follows as jobs in the same transaction: the provider's confirmation or
+//!    cancellation, emails, webhooks. Nothing outside the database is called before the
+//!    claim commits; an outside call that keeps failing flags the booking for an agent.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::state::{BookingEvent, BookingStatus};
+use super::store::{self, BookingRow, NewEvent};
+use crate::audit::{self, AuditEntry};
+use crate::auth::Role;
+use crate::domain::Actor;
+use crate::error::ApiError;
+use crate::jobs::{BookingEmail, Job, queue};
+use crate::schema::bookings;
+
+/// What of the captured payment a change gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refund {
+    Nothing,
+    /// A cancellation policy's percentage of what is still refundable.
+    Percent(u32),
+    /// Everything still refundable (the provider failed us).
+    All,
+}
+
+/// One requested change of a booking.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub event: BookingEvent,
+    /// Who asks; `None` is the system (a job, the payment gateway).
+    pub actor: Option<&'a Actor>,
+    pub reason: Option<&'a str>,
+    pub refund: Refund,
+    /// The audit log's name for it, when staff make it.
+    pub audit_action: &'static str,
+}
+
+impl<'a> Change<'a> {
+    /// A change the system makes (no actor, no audit entry).
+    pub fn by_system(event: BookingEvent, reason: &'a str, refund: Refund) -> Self {
+        Self {
+            event,
+            actor: None,
+            reason: Some(reason),
+            refund,
+            audit_action: "",
+        }
+    }
+}
+
+/// Applies `change` to booking `id`, or fails with 409 `booking.invalid_state` when the
+/// booking is not (or no longer) in a status the change applies to. Must run inside a
+/// transaction: the claim, its consequences and its follow-up jobs commit together.
+pub fn transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    change: &Change<'_>,
+) -> Result<BookingRow, ApiError> {
+    let row: BookingRow = bookings::table
+        .find(id)
+        .for_no_key_update()
+        .select(BookingRow::as_select())
+        .first(conn)?;
+    let to = row
+        .status
+        .next(change.event)
+        .ok_or(ApiError::InvalidState {
+            status: row.status.as_str(),
+        })?;
+    if change.event == BookingEvent::HoldExpired
+        && row.hold_expires_at.is_some_and(|at| at > Utc::now())
+    {
+        // Extended meanwhile (a 3-D Secure step): not due any more.
+        return Err(ApiError::InvalidState { status: "held" });
+    }
+    let refund_amount = if to.is_called_off() {
+        Some(reserve_refund(conn, &row, change)?)
+    } else {
+        row.refund_amount
+    };
+    let updated = store::transition(conn, row.id, row.status, to, refund_amount)?.ok_or(
+        ApiError::InvalidState {
+            status: "changed meanwhile",
+        },
+    )?;
+    if to.is_called_off()
+        && let Some(unit_id) = updated.unit_id
+    {
+        store::release_cells(
+            conn,
+            unit_id,
+            updated.starts_at,
+            updated.ends_at,
+            updated.quantity,
+        )?;
+    }
+    record(
+        conn,
+        &updated,
+        change.actor,
+        Some(row.status),
+        change.reason,
+        change.audit_action,
+    )?;
+    follow_up(conn, &updated, row.status, change)?;
+    Ok(updated)
+}
+
+/// The history row of a booking's change, and for staff its audit entry. `from` is `None`
+/// for the hold that created it.
+pub fn record(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    actor: Option<&Actor>,
+    from: Option<BookingStatus>,
+    reason: Option<&str>,
+    audit_action: &'static str,
+) -> Result<(), ApiError> {
+    store::insert_event(
+        conn,
+        &NewEvent {
+            booking_id: booking.id,
+            actor_id: actor.map(|a| a.user_id),
+            from_status: from.map(BookingStatus::as_str),
+            to_status: booking.status.as_str(),
+            reason,
+            request_id: actor.and_then(|a| a.request_id.as_deref()),
+        },
+    )?;
+    if let Some(actor) = actor.filter(|a| a.is_staff()) {
+        audit::record(
+            conn,
+            &AuditEntry {
+                actor_id: actor.user_id,
+                actor_role: actor.role,
+                on_behalf_of: Some(booking.customer_id),
+                action: audit_action,
+                entity_type: "booking",
+                entity_id: booking.reference.clone(),
+                request_id: actor.request_id.clone(),
+                details: serde_json::json!({
+                    "from": from.map(BookingStatus::as_str),
+                    "to": booking.status.as_str(),
+                    "reason": reason,
+                }),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The refund an ending booking owes, reserved on its captured payment (zero if unpaid).
+fn reserve_refund(
+    conn: &mut PgConnection,
+    row: &BookingRow,
+    change: &Change<'_>,
+) -> Result<Decimal, ApiError> {
+    use crate::billing::refunds::{policy_share, refund_booking};
+    let percent = match change.refund {
+        Refund::Nothing => return Ok(Decimal::ZERO),
+        Refund::Percent(percent) => percent,
+        Refund::All => 100,
+    };
+    let reason = format!(
+        "booking {} {} ({percent}% refund){}",
+        row.reference,
+        row.status
+            .next(change.event)
+            .map_or("ended", BookingStatus::as_str),
+        change.reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    let staff = change.actor.filter(|a| a.is_staff()).map(|a| a.user_id);
+    refund_booking(
+        conn,
+        row.id,
+        |paid| policy_share(paid, percent),
+        &reason,
+        staff,
+    )
+}
+
+/// Everything that follows a change, as jobs in the change's transaction.
+fn follow_up(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    from: BookingStatus,
+    change: &Change<'_>,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let id = booking.id;
+    match booking.status {
+        BookingStatus::Pending => {
+            queue::enqueue(
+                conn,
+                &Job::ConfirmBooking { booking_id: id },
+                Some(&format!("confirm:{id}")),
+                now,
+            )?;
+        }
+        BookingStatus::Confirmed => {
+            enqueue_webhook(conn, booking, "booking.confirmed")?;
+            enqueue_email(conn, booking, BookingEmail::Confirmed)?;
+        }
+        BookingStatus::Cancelled | BookingStatus::Expired | BookingStatus::Failed => {
+            if booking.provider_ref.is_some() {
+                queue::enqueue(
+                    conn,
+                    &Job::CancelAtProvider { booking_id: id },
+                    Some(&format!("cancel:{id}")),
+                    now,
+                )?;
+            }
+            // The provider knew of it once it was pending or confirmed, unless it is the
+            // one ending it.
+            let by_provider = change.actor.is_some_and(|a| a.role == Role::Provider);
+            if matches!(from, BookingStatus::Pending | BookingStatus::Confirmed) && !by_provider {
+                enqueue_webhook(conn, booking, "booking.cancelled")?;
+            }
+            let email = match booking.status {
+                BookingStatus::Cancelled => BookingEmail::Cancelled,
+                BookingStatus::Expired => BookingEmail::Expired,
+                _ => {
+                    // The office follows up on every failed booking (`?flagged=true`).
+                    flag(conn, id)?;
+                    BookingEmail::Failed
+                }
+            };
+            enqueue_email(conn, booking, email)?;
+        }
+        BookingStatus::Held | BookingStatus::Completed | BookingStatus::NoShow => {}
+    }
+    Ok(())
+}
+
+/// Marks a booking for an agent to follow up (`GET /v1/bookings?flagged=true`).
+pub fn flag(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<()> {
+    diesel::update(bookings::table.find(booking_id))
+        .set(bookings::flagged_at.eq(Some(Utc::now())))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Queues the customer's email about a booking, once per booking and event (no address, no
+/// mail: phone clients without email are told by the agent).
+pub fn enqueue_email(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    event: BookingEmail,
+) -> QueryResult<()> {
+    if booking.contact_email.is_none() {
+        let email: Option<String> = crate::schema::customers::table
+            .find(booking.customer_id)
+            .select(crate::schema::customers::email)
+            .first(conn)?;
+        if email.is_none() {
+            return Ok(());
+        }
+    }
+    let job = Job::SendBookingEmail {
+        booking_id: booking.id,
+        event,
+    };
+    let key = format!("email:{}:{}", event.as_str(), booking.id);
+    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
+}
+
+/// Queues a signed webhook telling the provider what became of a booking, with the booking
+/// as it stands now (the provider may be offline for hours; this is what happened then).
+pub fn enqueue_webhook(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    event_type: &str,
+) -> QueryResult<()> {
+    queue::enqueue_webhook(
+        conn,
+        booking.provider_id,
+        event_type,
+        serde_json::to_value(super::notice::BookingNotice::from(booking)).unwrap_or_default(),
+    )
+}

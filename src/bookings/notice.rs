@@ -1,0 +1,40 @@
+//! What a provider is told about a booking in a webhook.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::store::BookingRow;
+
+/// The booking as a provider is told about it.
+#[derive(Debug, Serialize)]
+pub struct BookingNotice {
+    pub reference: String,
+    pub status: String,
+    pub unit_code: String,
+    pub slot_ref: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: i32,
+    pub guests: Option<i32>,
+    pub guest_name: String,
+    pub guest_phone: Option<String>,
+    pub provider_ref: Option<String>,
+}
+
+impl From<&BookingRow> for BookingNotice {
+    fn from(row: &BookingRow) -> Self {
+        Self {
+            reference: row.reference.clone(),
+            status: row.status.as_str().to_owned(),
+            unit_code: row.unit_code.clone(),
+            slot_ref: row.slot_ref.clone(),
+            start: row.starts_at,
+            end: row.ends_at,
+            quantity: row.quantity,
+            guests: row.guests,
+            guest_name: row.contact_name.clone(),
+            guest_phone: row.contact_phone.clone(),
+            provider_ref: row.provider_ref.clone(),
+        }
+    }
+}
