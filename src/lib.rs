@@ -1,5 +1,5 @@
 //! Wasit: the booking and reservation broker behind an e-services office.
-//! See README.md for the architecture in a paragraph and DESIGN notes in each module.
+//! See docs/ARCHITECTURE.md for the layers, the booking lifecycle and the money path.
 
 pub mod audit;
 pub mod auth;
@@ -10,14 +10,16 @@ pub mod customers;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod providers;
 pub mod schema;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod web;
+pub mod worker;

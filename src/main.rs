@@ -126,11 +126,11 @@ fn check_schema(settings: &Settings) -> anyhow::Result<()> {
 /// Workers and the cron schedule beside whatever else this process runs.
 async fn start_jobs(
     settings: &Settings,
-    state: &wasit::startup::AppState,
+    state: &wasit::state::AppState,
 ) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
-    let worker = wasit::jobs::worker::Worker::for_state(state, &settings.jobs);
-    wasit::jobs::worker::spawn_workers(&worker, settings.jobs.workers);
-    wasit::jobs::schedule::start(state.pool.clone(), settings, worker.wake.clone()).await
+    let worker = wasit::worker::Worker::for_state(state, &settings.jobs);
+    wasit::worker::spawn_workers(&worker, settings.jobs.workers);
+    wasit::worker::schedule::start(state.pool.clone(), settings, worker.wake.clone()).await
 }
 
 fn worker(settings: Settings) -> anyhow::Result<()> {
@@ -139,7 +139,7 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let state = wasit::startup::AppState::new(&settings, db::build_pool(&settings.database))?;
+        let state = wasit::state::AppState::new(&settings, db::build_pool(&settings.database))?;
         let _schedule = start_jobs(&settings, &state).await?;
         tracing::info!(workers = settings.jobs.workers, "wasit worker running");
         // A job cut short here is safe: its lease runs out and another worker takes it.

@@ -7,11 +7,11 @@ use uuid::Uuid;
 use super::service::{self, AuditQuery, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor};
 use super::store::AuditFilter;
 use crate::auth::Admin;
+use crate::db::PgPool;
 use crate::domain::office_day_start;
 use crate::error::ApiError;
 use crate::http::RouteTable;
 use crate::http::query::QueryParams;
-use crate::startup::AppState;
 
 pub fn routes(table: &mut RouteTable) {
     table.get("/v1/audit", audit_list);
@@ -29,7 +29,7 @@ fn short_text(params: &mut QueryParams, name: &str) -> Option<String> {
 
 async fn audit_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -69,6 +69,6 @@ async fn audit_list(
         after: after.flatten(),
         limit,
     };
-    let page = service::list_entries(&state.pool, query).await?;
+    let page = service::list_entries(&pool, query).await?;
     Ok(HttpResponse::Ok().json(page))
 }

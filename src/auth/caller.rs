@@ -4,13 +4,15 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use uuid::Uuid;
 
+use super::AuthConfig;
 use super::Role;
 use super::service::require_role;
+use crate::domain::Actor;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::telemetry::RequestId;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
@@ -19,6 +21,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller as services see it, with this request's id for the history and audit.
+    pub fn actor(&self, req: &HttpRequest) -> Actor {
+        Actor {
+            user_id: self.user_id,
+            role: self.role,
+            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        }
+    }
+
     /// The role guard: `caller.require(&[Role::Agent, Role::Admin])?` answers 403 otherwise.
     pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
         require_role(self.role, allowed)
@@ -35,9 +46,9 @@ impl FromRequest for Caller {
 }
 
 pub(crate) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+    let auth = req
+        .app_data::<web::Data<AuthConfig>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AuthConfig is not registered")))?;
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -49,8 +60,7 @@ pub(crate) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or(ApiError::InvalidToken)?;
-    let claims = state
-        .auth
+    let claims = auth
         .tokens
         .verify_access(token)
         .ok_or(ApiError::InvalidToken)?;

@@ -3,14 +3,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::AuthConfig;
 use super::caller::Admin;
 use super::model::NewAccount;
 use super::{Caller, service};
+use crate::db::PgPool;
 use crate::domain::Role;
 use crate::domain::{Email, Locale, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::http::{Json, RouteTable};
-use crate::startup::AppState;
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -114,11 +115,12 @@ pub fn check_password(password: &str, min_length: usize) -> Result<(), String> {
 }
 
 async fn auth_register(
-    state: web::Data<AppState>,
+    auth: web::Data<AuthConfig>,
+    pool: web::Data<PgPool>,
     Json(body): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = body.parse(state.auth.password_min_length)?;
-    let session = service::register(&state.pool, &state.auth, account).await?;
+    let account = body.parse(auth.password_min_length)?;
+    let session = service::register(&pool, &auth, account).await?;
     Ok(HttpResponse::Created().json(session))
 }
 
@@ -131,12 +133,12 @@ pub struct LoginRequest {
 
 async fn auth_login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    auth: web::Data<AuthConfig>,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = client_address(&req, state.trust_forwarded_for);
-    let session =
-        service::login(&state.pool, &state.auth, body.email, body.password, address).await?;
+    let address = client_address(&req, auth.trust_forwarded_for);
+    let session = service::login(&pool, &auth, body.email, body.password, address).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
@@ -167,23 +169,24 @@ pub struct RefreshRequest {
 }
 
 async fn auth_refresh(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    auth: web::Data<AuthConfig>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = service::refresh(&state.pool, &state.auth, body.refresh_token).await?;
+    let session = service::refresh(&pool, &auth, body.refresh_token).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
 async fn auth_logout(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    service::logout(&state.pool, body.refresh_token).await?;
+    service::logout(&pool, body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn me_get(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let user = service::current_user(&state.pool, caller.user_id).await?;
+async fn me_get(pool: web::Data<PgPool>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let user = service::current_user(&pool, caller.user_id).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -202,11 +205,12 @@ pub struct CreateUserRequest {
 }
 
 async fn admin_users_create(
-    state: web::Data<AppState>,
+    auth: web::Data<AuthConfig>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     Json(body): Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = parse_account(body, state.auth.password_min_length)?;
-    let user = service::create_account(&state.pool, &state.auth, account).await?;
+    let account = parse_account(body, auth.password_min_length)?;
+    let user = service::create_account(&pool, &auth, account).await?;
     Ok(HttpResponse::Created().json(user))
 }

@@ -21,15 +21,18 @@ pub struct AuthConfig {
     pub passwords: Passwords,
     pub throttle: ThrottlePolicy,
     pub password_min_length: usize,
+    /// Whether a trusted proxy sets X-Forwarded-For (`server.trust_forwarded_for`).
+    pub trust_forwarded_for: bool,
 }
 
 impl AuthConfig {
-    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &AuthSettings, trust_forwarded_for: bool) -> anyhow::Result<Self> {
         Ok(Self {
             tokens: TokenKeys::new(settings)?,
             passwords: Passwords::new(&settings.argon2)?,
             throttle: ThrottlePolicy::from(&settings.login_throttle),
             password_min_length: settings.password_min_length,
+            trust_forwarded_for,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod methods;
 pub mod money;
+pub mod notices;
 pub mod payments;
 pub mod plans;
 pub mod refunds;

@@ -1,82 +1,12 @@
-//! SAR amounts with `rust_decimal`, never floats: 2 decimals, VAT 15 % on taxable lines,
-//! each line rounded half-up (away from zero at .5).
+//! What a customer is charged and refunded, line by line: each line's net amount, its VAT
+//! rounded on the line, and the ledger account it is credited to. Quotes (what an offer
+//! costs) are `domain::money`.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::ledger::Account;
-
-/// Rounds to halalas (0.01 SAR), half-up, always written with two decimals ("0.00").
-pub fn round_sar(amount: Decimal) -> Decimal {
-    let mut rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    rounded.rescale(2);
-    rounded
-}
-
-/// One line of a price: what it is, how much, and whether VAT applies to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PriceLine {
-    pub code: &'static str,
-    pub label_ar: &'static str,
-    pub label_en: &'static str,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub amount: Decimal,
-}
-
-/// A priced offer: the provider's price, our service fee, VAT on the fee, and the total.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Quote {
-    pub currency: &'static str,
-    pub lines: Vec<PriceLine>,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub total: Decimal,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct FeePolicy {
-    pub service_fee: Decimal,
-    pub vat_rate: Decimal,
-}
-
-impl FeePolicy {
-    pub fn quote(&self, provider_price: Decimal) -> Quote {
-        self.quote_with_discount(provider_price, 0)
-    }
-
-    /// A subscriber's quote: `discount_percent` off our fee (100 waives it).
-    pub fn quote_with_discount(&self, provider_price: Decimal, discount_percent: i32) -> Quote {
-        let provider_price = round_sar(provider_price);
-        let kept = Decimal::from(100 - discount_percent.clamp(0, 100)) / Decimal::ONE_HUNDRED;
-        let fee = round_sar(self.service_fee * kept);
-        let vat = round_sar(fee * self.vat_rate);
-        let lines = vec![
-            PriceLine {
-                code: "provider_price",
-                label_ar: "سعر مقدم الخدمة",
-                label_en: "Provider price",
-                amount: provider_price,
-            },
-            PriceLine {
-                code: "service_fee",
-                label_ar: "رسوم الخدمة",
-                label_en: "Service fee",
-                amount: fee,
-            },
-            PriceLine {
-                code: "vat",
-                label_ar: "ضريبة القيمة المضافة ١٥٪ على الرسوم",
-                label_en: "VAT 15% on the fee",
-                amount: vat,
-            },
-        ];
-        let total = lines.iter().map(|line| line.amount).sum();
-        Quote {
-            currency: "SAR",
-            lines,
-            total,
-        }
-    }
-}
+pub use crate::domain::money::round_sar;
 
 /// One line of what a customer is charged (and invoiced): the net amount, its VAT rounded
 /// on this line, and the ledger account its net amount is credited to.
@@ -259,51 +189,5 @@ mod tests {
         assert_eq!(totals(&refunded).2, dec!(478.75));
         assert!(unrefunded(&lines, &refunded).is_empty());
         assert!(allocate_refund(&unrefunded(&lines, &refunded), dec!(0.01)).is_none());
-    }
-
-    #[test]
-    fn rounds_half_up_to_halalas() {
-        assert_eq!(round_sar(dec!(1.005)), dec!(1.01));
-        assert_eq!(round_sar(dec!(1.004)), dec!(1.00));
-        assert_eq!(round_sar(dec!(2.675)), dec!(2.68));
-    }
-
-    #[test]
-    fn quote_adds_fee_and_vat_on_the_fee_only() {
-        let policy = FeePolicy {
-            service_fee: dec!(25),
-            vat_rate: dec!(0.15),
-        };
-        let quote = policy.quote(dec!(450));
-        let amounts: Vec<_> = quote.lines.iter().map(|l| l.amount).collect();
-        assert_eq!(amounts, [dec!(450.00), dec!(25.00), dec!(3.75)]);
-        assert_eq!(quote.total, dec!(478.75));
-        assert_eq!(serde_json::to_value(&quote).unwrap()["total"], "478.75");
-    }
-
-    #[test]
-    fn a_plan_discount_lowers_the_fee_and_its_vat() {
-        let policy = FeePolicy {
-            service_fee: dec!(25),
-            vat_rate: dec!(0.15),
-        };
-        let half = policy.quote_with_discount(dec!(450), 50);
-        assert_eq!(half.lines[1].amount, dec!(12.50));
-        assert_eq!(half.lines[2].amount, dec!(1.88)); // 1.875 half-up
-        assert_eq!(half.total, dec!(464.38));
-        assert_eq!(
-            policy.quote_with_discount(dec!(450), 100).total,
-            dec!(450.00)
-        );
-    }
-
-    #[test]
-    fn vat_rounds_per_line() {
-        let policy = FeePolicy {
-            service_fee: dec!(10.03),
-            vat_rate: dec!(0.15),
-        };
-        // 10.03 * 0.15 = 1.5045 -> 1.50
-        assert_eq!(policy.quote(dec!(0)).lines[2].amount, dec!(1.50));
     }
 }

@@ -18,24 +18,21 @@ use uuid::Uuid;
 use super::gateway::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, PaymentGateway};
 use super::invoices::{self, NewInvoice, Seller, Series};
 use super::ledger::{self, Account, Source, TransactionKind};
-use super::methods::{self, Method, MethodRow, MethodView};
+use super::methods::{MethodRow, MethodView};
 use super::money::{ChargeLine, totals};
 use super::{refunds, subscriptions};
-use crate::bookings::lifecycle::{self, Change, Refund};
-use crate::bookings::service::{BookingKey, payer_visibility};
-use crate::bookings::state::{BookingEvent, BookingStatus};
-use crate::bookings::store::{self as booking_store, BookingRow};
 use crate::customers::service::find_customer;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Actor;
 use crate::error::ApiError;
-use crate::providers::store as provider_store;
 use crate::schema::{bookings, payments};
 
 /// Everything money needs, built once at start-up.
 #[derive(Clone)]
 pub struct Billing {
     pub pool: PgPool,
+    /// What a booking's payment does to the booking (bookings::pay::PaymentHooks).
+    pub bookings: Arc<dyn BookingHooks>,
     pub gateway: Arc<Gateway>,
     pub seller: Arc<Seller>,
     pub vat_rate: Decimal,
@@ -199,149 +196,10 @@ pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView
     })
 }
 
-/// The lines a booking's payment charges: the provider's price when that provider is
-/// prepaid (collected on its behalf, outside our VAT), and our fee with VAT.
-pub fn booking_lines(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Vec<ChargeLine> {
-    let mut lines = Vec::new();
-    if prepaid && booking.provider_price > Decimal::ZERO {
-        lines.push(ChargeLine::new(
-            "provider_price",
-            (
-                "سعر مقدم الخدمة (محصّل نيابة عنه)",
-                "Provider price (collected on its behalf)",
-            ),
-            Account::ProviderPayable,
-            booking.provider_price,
-            Decimal::ZERO,
-        ));
-    }
-    if booking.service_fee > Decimal::ZERO {
-        lines.push(ChargeLine::new(
-            "service_fee",
-            ("رسوم الخدمة", "Service fee"),
-            Account::FeeRevenue,
-            booking.service_fee,
-            vat_rate,
-        ));
-    }
-    lines
-}
-
-/// What paying for a booking charges now: the sum of its [`booking_lines`].
-pub fn due_now(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Decimal {
-    totals(&booking_lines(booking, prepaid, vat_rate)).2
-}
-
-/// How a payment attempt ended, for the handler.
-pub enum PayResult {
-    /// Paid: the booking is now `pending`.
-    Done(PaymentView),
-    /// Nothing was due (paid at the provider, our fee waived): the booking is `pending`.
-    NothingDue,
-    /// The customer must pass a 3-D Secure step at `action_url`.
-    ActionRequired(PaymentView),
-}
-
 impl Billing {
-    /// Pays a held booking with the chosen card. Staff may pay for any booking (a card
-    /// read out on the phone); a customer only for their own.
-    pub async fn pay_booking(
-        &self,
-        actor: Actor,
-        key: BookingKey,
-        method: Method,
-    ) -> Result<PayResult, ApiError> {
-        let visibility = payer_visibility(&actor)?;
-        let (booking, customer) = run_blocking(&self.pool, move |conn| {
-            let booking =
-                booking_store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
-            let customer = find_customer(conn, booking.customer_id)?;
-            Ok((booking, customer))
-        })
-        .await?;
-        check_payable(&booking)?;
-        let method = methods::resolve(&self.pool, &self.gateway, &customer, method).await?;
-
-        let gateway = self.gateway.name();
-        let vat_rate = self.vat_rate;
-        let booking_id = booking.id;
-        let payer = actor.clone();
-        // Nothing due (a waived fee for a provider paid on site): straight to the provider.
-        let payment = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let booking: BookingRow = bookings::table
-                    .find(booking_id)
-                    .for_no_key_update()
-                    .select(BookingRow::as_select())
-                    .first(conn)?;
-                check_payable(&booking)?;
-                let provider = provider_store::find_provider(conn, booking.provider_id)?;
-                let lines = booking_lines(&booking, provider.prepaid, vat_rate);
-                let subscription = subscriptions::charge_allowance(conn, booking.customer_id)?;
-                if lines.is_empty() {
-                    submit(conn, &booking, Some(&payer), "nothing to pay")?;
-                    return Ok(None);
-                }
-                let row = insert(
-                    conn,
-                    &NewPayment {
-                        customer_id: booking.customer_id,
-                        purpose: "booking",
-                        booking_id: Some(booking.id),
-                        subscription_id: subscription,
-                        period_start: None,
-                        lines,
-                        method,
-                        gateway,
-                        created_by: payer.is_staff().then_some(payer.user_id),
-                    },
-                )?;
-                if payer.is_staff() {
-                    // A card taken on the phone: on the record, against the client.
-                    crate::audit::record(
-                        conn,
-                        &crate::audit::AuditEntry {
-                            actor_id: payer.user_id,
-                            actor_role: payer.role,
-                            on_behalf_of: Some(booking.customer_id),
-                            action: "payment.take",
-                            entity_type: "booking",
-                            entity_id: booking.reference.clone(),
-                            request_id: payer.request_id.clone(),
-                            details: serde_json::json!({
-                                "payment_id": row.id,
-                                "amount": row.amount.to_string(),
-                            }),
-                        },
-                    )?;
-                }
-                Ok(Some(row))
-            })
-        })
-        .await?;
-        let Some(payment) = payment else {
-            self.wake.notify_waiters();
-            return Ok(PayResult::NothingDue);
-        };
-        let outcome = self.charge(&payment, false, &booking.reference).await?;
-        let applied = self.apply_outcome(payment.id, outcome, Some(actor)).await?;
-        match applied.status {
-            PaymentStatus::Succeeded => Ok(PayResult::Done(applied)),
-            PaymentStatus::RequiresAction => Ok(PayResult::ActionRequired(applied)),
-            _ => Err(ApiError::PaymentDeclined {
-                reason: applied
-                    .failure_code
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: applied
-                    .failure_message
-                    .unwrap_or_else(|| "the card was declined".into()),
-            }),
-        }
-    }
-
     /// Calls the gateway for a `processing` payment. An unreachable gateway leaves the row
     /// `processing` (the charge may or may not have happened) for the reconcile sweep.
-    pub(super) async fn charge(
+    pub async fn charge(
         &self,
         payment: &PaymentRow,
         off_session: bool,
@@ -399,6 +257,7 @@ impl Billing {
         actor: Option<Actor>,
     ) -> Result<PaymentView, ApiError> {
         let context = SettleContext {
+            bookings: self.bookings.clone(),
             seller: self.seller.clone(),
             action_window: self.action_window,
             dunning_days: self.dunning_days.clone(),
@@ -528,40 +387,29 @@ pub(super) fn lock_owner(conn: &mut PgConnection, payment_id: Uuid) -> QueryResu
     Ok(())
 }
 
-fn check_payable(booking: &BookingRow) -> Result<(), ApiError> {
-    if booking.status != BookingStatus::Held {
-        return Err(ApiError::InvalidState {
-            status: booking.status.as_str(),
-        });
-    }
-    if booking.hold_expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(ApiError::InvalidState { status: "expired" });
-    }
-    Ok(())
-}
+/// What a booking's payment does to the booking. The bookings layer provides it (billing sits
+/// below bookings and never imports it).
+pub trait BookingHooks: Send + Sync {
+    /// The customer is at their bank (3-D Secure): a held booking waits until `until`.
+    fn hold_until(
+        &self,
+        conn: &mut PgConnection,
+        booking_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), ApiError>;
 
-/// Hands a held booking on to its provider (`pending`, and the confirmation job), through
-/// the booking lifecycle.
-fn submit(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    actor: Option<&Actor>,
-    reason: &str,
-) -> Result<BookingRow, ApiError> {
-    lifecycle::transition(
-        conn,
-        booking.id,
-        &Change {
-            event: BookingEvent::Submit,
-            actor,
-            reason: Some(reason),
-            refund: Refund::Nothing,
-            audit_action: "booking.pay",
-        },
-    )
+    /// Hands the held booking on to its provider, in the caller's transaction; or names the
+    /// status it ended in first, and the caller refunds the payment in full.
+    fn captured(
+        &self,
+        conn: &mut PgConnection,
+        booking_id: Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), &'static str>, ApiError>;
 }
 
 struct SettleContext {
+    bookings: Arc<dyn BookingHooks>,
     seller: Arc<Seller>,
     action_window: chrono::Duration,
     dunning_days: Arc<[u32]>,
@@ -607,11 +455,11 @@ fn settle(
                 .execute(conn)?;
             // The customer is at their bank: the hold waits for them.
             if let Some(booking_id) = payment.booking_id {
-                diesel::update(bookings::table.find(booking_id))
-                    .filter(bookings::status.eq(BookingStatus::Held))
-                    .filter(bookings::hold_expires_at.lt(Utc::now() + context.action_window))
-                    .set(bookings::hold_expires_at.eq(Utc::now() + context.action_window))
-                    .execute(conn)?;
+                context.bookings.hold_until(
+                    conn,
+                    booking_id,
+                    Utc::now() + context.action_window,
+                )?;
             }
         }
         ChargeOutcome::Succeeded { gateway_ref } => {
@@ -630,24 +478,17 @@ fn settle(
                 };
                 subscriptions::on_period_paid(conn, &captured)?;
             }
-            if let Some(booking_id) = payment.booking_id {
-                let booking: BookingRow = bookings::table
-                    .find(booking_id)
-                    .for_no_key_update()
-                    .select(BookingRow::as_select())
-                    .first(conn)?;
-                if booking.status == BookingStatus::Held {
-                    submit(conn, &booking, actor, "paid")?;
-                } else {
-                    // The hold ended (expired, cancelled) before the money came: give it back.
-                    refunds::reserve(
-                        conn,
-                        payment.id,
-                        payment.amount,
-                        &format!("paid after the booking was {}", booking.status),
-                        None,
-                    )?;
-                }
+            if let Some(booking_id) = payment.booking_id
+                && let Err(status) = context.bookings.captured(conn, booking_id, actor)?
+            {
+                // The hold ended (expired, cancelled) before the money came: give it back.
+                refunds::reserve(
+                    conn,
+                    payment.id,
+                    payment.amount,
+                    &format!("paid after the booking was {status}"),
+                    None,
+                )?;
             }
         }
     }

@@ -11,14 +11,14 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::Billing;
 use super::gateway::{ChargeOutcome, Gateway};
 use super::invoices::{self, InvoiceView};
 use super::methods::{self, MethodChoice, MethodView};
-use super::payments::PayResult;
 use super::plans::{self, PlanInput, PlanView};
 use crate::auth::Caller;
 use crate::auth::caller::{Admin, Staff};
-use crate::bookings::routes::{actor, booking_key};
+use crate::db::PgPool;
 use crate::db::run_blocking;
 use crate::domain::OFFICE_TIMEZONE;
 use crate::error::{ApiError, FieldError};
@@ -27,7 +27,6 @@ use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::idempotency::require_key;
 use crate::schema::gateway_events;
-use crate::startup::AppState;
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -38,7 +37,6 @@ pub fn routes(table: &mut RouteTable) {
         .get("/v1/subscriptions/me", subscriptions_me)
         .post("/v1/subscriptions/me/cancel", subscriptions_cancel)
         .post("/v1/subscriptions/me/change", subscriptions_change)
-        .post("/v1/bookings/{booking}/pay", bookings_pay)
         .get("/v1/payments/{payment_id}", payments_get)
         .post("/v1/payments/{payment_id}/refunds", payments_refund)
         .get("/v1/payment-methods", payment_methods_list)
@@ -54,43 +52,43 @@ pub fn routes(table: &mut RouteTable) {
 
 async fn plans_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
     let all = params
         .parsed::<bool>("include_inactive", "true or false")
         .unwrap_or(false);
     params.finish()?;
-    let vat = state.billing.vat_rate;
-    let plans = run_blocking(&state.pool, move |conn| Ok(plans::list(conn, all)?)).await?;
+    let vat = billing.vat_rate;
+    let plans = run_blocking(&pool, move |conn| Ok(plans::list(conn, all)?)).await?;
     let plans: Vec<PlanView> = plans.iter().map(|p| PlanView::new(p, vat)).collect();
     Ok(HttpResponse::Ok().json(json!({ "plans": plans })))
 }
 
 async fn plans_create(
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     Json(body): Json<PlanInput>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.validate(true)?;
-    let vat = state.billing.vat_rate;
-    let plan = run_blocking(&state.pool, move |conn| Ok(plans::insert(conn, &changes)?)).await?;
+    let vat = billing.vat_rate;
+    let plan = run_blocking(&pool, move |conn| Ok(plans::insert(conn, &changes)?)).await?;
     Ok(HttpResponse::Created().json(PlanView::new(&plan, vat)))
 }
 
 async fn plans_update(
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<String>,
     Json(body): Json<PlanInput>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.validate(false)?;
     let code = path.into_inner();
-    let vat = state.billing.vat_rate;
-    let plan = run_blocking(&state.pool, move |conn| {
-        Ok(plans::update(conn, &code, &changes)?)
-    })
-    .await?;
+    let vat = billing.vat_rate;
+    let plan = run_blocking(&pool, move |conn| Ok(plans::update(conn, &code, &changes)?)).await?;
     Ok(HttpResponse::Ok().json(PlanView::new(&plan, vat)))
 }
 
@@ -109,7 +107,7 @@ pub struct SubscribeRequest {
 
 async fn subscriptions_create(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     caller: Caller,
     Json(body): Json<SubscribeRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -132,9 +130,8 @@ async fn subscriptions_create(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let subscription = state
-        .billing
-        .subscribe(actor(&req, caller), body.customer_id, body.plan, method)
+    let subscription = billing
+        .subscribe(caller.actor(&req), body.customer_id, body.plan, method)
         .await?;
     Ok(HttpResponse::Created().json(subscription))
 }
@@ -148,7 +145,7 @@ fn customer_param(req: &HttpRequest) -> Result<Option<Uuid>, ApiError> {
 
 async fn subscriptions_me(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer_param(&req)?;
@@ -158,9 +155,8 @@ async fn subscriptions_me(
             "is required for staff",
         )]));
     }
-    let subscription = state
-        .billing
-        .my_subscription(actor(&req, caller), customer_id)
+    let subscription = billing
+        .my_subscription(caller.actor(&req), customer_id)
         .await?;
     Ok(HttpResponse::Ok().json(subscription))
 }
@@ -181,14 +177,13 @@ pub struct CancelSubscriptionRequest {
 
 async fn subscriptions_cancel(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     caller: Caller,
     Json(body): Json<CancelSubscriptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let subscription = state
-        .billing
+    let subscription = billing
         .cancel_subscription(
-            actor(&req, caller),
+            caller.actor(&req),
             body.customer_id,
             matches!(body.at, CancelAt::PeriodEnd),
         )
@@ -205,66 +200,31 @@ pub struct ChangePlanRequest {
 
 async fn subscriptions_change(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     caller: Caller,
     Json(body): Json<ChangePlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_key(&req)?;
-    let subscription = state
-        .billing
-        .change_plan(actor(&req, caller), body.customer_id, body.plan, Utc::now())
+    let subscription = billing
+        .change_plan(caller.actor(&req), body.customer_id, body.plan, Utc::now())
         .await?;
     Ok(HttpResponse::Ok().json(subscription))
 }
 
 // --- booking payments, payments, refunds, cards
 
-async fn bookings_pay(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    Json(body): Json<MethodChoice>,
-) -> Result<HttpResponse, ApiError> {
-    require_key(&req)?;
-    let key = booking_key(&path)?;
-    let mut errors = Vec::new();
-    let method = body.validate("", Utc::now(), &mut errors);
-    let Some(method) = method.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let actor = actor(&req, caller);
-    let result = state
-        .billing
-        .pay_booking(actor.clone(), key.clone(), method)
-        .await?;
-    let booking = state.bookings.get(&actor, key).await?;
-    Ok(match result {
-        PayResult::Done(payment) => {
-            HttpResponse::Ok().json(json!({ "payment": payment, "booking": booking }))
-        }
-        PayResult::NothingDue => {
-            HttpResponse::Ok().json(json!({ "payment": null, "booking": booking }))
-        }
-        PayResult::ActionRequired(payment) => {
-            HttpResponse::Accepted().json(json!({ "payment": payment, "booking": booking }))
-        }
-    })
-}
-
 async fn payments_get(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&req, caller);
-    let payment = state.billing.get(&actor, path.into_inner()).await?;
+    let actor = caller.actor(&req);
+    let payment = billing.get(&actor, path.into_inner()).await?;
     let id = payment.id;
-    let refunds = run_blocking(&state.pool, move |conn| {
-        Ok(super::refunds::of_payment(conn, id)?)
-    })
-    .await?;
+    let refunds =
+        run_blocking(&pool, move |conn| Ok(super::refunds::of_payment(conn, id)?)).await?;
     let refunds: Vec<super::refunds::RefundView> = refunds.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(json!({ "payment": payment, "refunds": refunds })))
 }
@@ -279,7 +239,7 @@ pub struct RefundRequest {
 
 async fn payments_refund(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     staff: Staff,
     path: web::Path<Uuid>,
     Json(body): Json<RefundRequest>,
@@ -298,21 +258,20 @@ async fn payments_refund(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let refund = state
-        .billing
-        .refund_payment(actor(&req, staff.0), path.into_inner(), body.amount, reason)
+    let refund = billing
+        .refund_payment(staff.0.actor(&req), path.into_inner(), body.amount, reason)
         .await?;
     Ok(HttpResponse::Accepted().json(refund))
 }
 
 async fn payment_methods_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer_param(&req)?;
-    let actor = actor(&req, caller);
-    let cards = run_blocking(&state.pool, move |conn| {
+    let actor = caller.actor(&req);
+    let cards = run_blocking(&pool, move |conn| {
         let customer = match (actor.customer_scope()?, customer_id) {
             (Some(_), Some(_)) => return Err(ApiError::Forbidden),
             (Some(user_id), None) => {
@@ -351,7 +310,7 @@ fn invoice_scope(
 
 async fn invoices_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -359,8 +318,8 @@ async fn invoices_list(
     let limit = params.limit();
     let after = params.cursor::<Uuid>();
     params.finish()?;
-    let scope = actor(&req, caller).customer_scope()?;
-    let (rows, more) = run_blocking(&state.pool, move |conn| {
+    let scope = caller.actor(&req).customer_scope()?;
+    let (rows, more) = run_blocking(&pool, move |conn| {
         let customer = match (invoice_scope(conn, scope)?, customer_id) {
             (Some(_), Some(_)) => return Err(ApiError::Forbidden),
             (Some(None), None) => return Ok((Vec::new(), false)),
@@ -381,13 +340,13 @@ async fn invoices_list(
 }
 
 async fn find_invoice(
-    state: &AppState,
+    pool: &PgPool,
     req: &HttpRequest,
     caller: Caller,
     id: Uuid,
 ) -> Result<InvoiceView, ApiError> {
-    let scope = actor(req, caller).customer_scope()?;
-    run_blocking(&state.pool, move |conn| {
+    let scope = caller.actor(req).customer_scope()?;
+    run_blocking(pool, move |conn| {
         let customer = match invoice_scope(conn, scope)? {
             Some(None) => return Err(ApiError::NotFound),
             Some(Some(own)) => Some(own),
@@ -401,21 +360,21 @@ async fn find_invoice(
 
 async fn invoices_get(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = find_invoice(&state, &req, caller, path.into_inner()).await?;
+    let invoice = find_invoice(&pool, &req, caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(invoice))
 }
 
 async fn invoices_print(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = find_invoice(&state, &req, caller, path.into_inner()).await?;
+    let invoice = find_invoice(&pool, &req, caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
@@ -427,10 +386,11 @@ async fn invoices_print(
 /// Stripe's events, verified by `Stripe-Signature` and applied once each.
 async fn stripe_webhook(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let Gateway::Stripe(stripe) = state.billing.gateway.as_ref() else {
+    let Gateway::Stripe(stripe) = billing.gateway.as_ref() else {
         return Err(ApiError::NotFound);
     };
     let signature = req
@@ -446,7 +406,7 @@ async fn stripe_webhook(
         )])
     })?;
     let event_id = event.id.clone();
-    let seen = run_blocking(&state.pool, move |conn| {
+    let seen = run_blocking(&pool, move |conn| {
         Ok(gateway_events::table
             .find(("stripe", event_id))
             .count()
@@ -478,13 +438,10 @@ async fn stripe_webhook(
         _ => None,
     };
     if let Some((gateway_ref, outcome)) = outcome {
-        state
-            .billing
-            .apply_gateway_outcome(gateway_ref, outcome)
-            .await?;
+        billing.apply_gateway_outcome(gateway_ref, outcome).await?;
     }
     let (id, kind) = (event.id, event.kind);
-    run_blocking(&state.pool, move |conn| {
+    run_blocking(&pool, move |conn| {
         diesel::insert_into(gateway_events::table)
             .values((
                 gateway_events::gateway.eq("stripe"),
@@ -499,8 +456,8 @@ async fn stripe_webhook(
     Ok(HttpResponse::Ok().json(json!({ "received": true })))
 }
 
-fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
-    match state.billing.gateway.as_ref() {
+fn sandbox_only(billing: &Billing) -> Result<(), ApiError> {
+    match billing.gateway.as_ref() {
         Gateway::Sandbox(_) => Ok(()),
         _ => Err(ApiError::NotFound),
     }
@@ -508,11 +465,11 @@ fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
 
 /// The sandbox's stand-in for a bank's 3-D Secure page.
 async fn sandbox_3ds_page(
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    sandbox_only(&state)?;
-    let charge_ref = crate::notify::templates::escape(&path);
+    sandbox_only(&billing)?;
+    let charge_ref = crate::http::escape_html(&path);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(format!(
@@ -539,11 +496,11 @@ pub struct SandboxAnswer {
 /// The sandbox's bank answering: applied as the gateway's webhook would be, then the
 /// browser goes back to the site.
 async fn sandbox_3ds_answer(
-    state: web::Data<AppState>,
+    billing: web::Data<Billing>,
     path: web::Path<String>,
     form: web::Form<SandboxAnswer>,
 ) -> Result<HttpResponse, ApiError> {
-    sandbox_only(&state)?;
+    sandbox_only(&billing)?;
     let charge_ref = path.into_inner();
     let outcome = match form.result.as_str() {
         "approve" => ChargeOutcome::Succeeded {
@@ -561,12 +518,11 @@ async fn sandbox_3ds_answer(
             )]));
         }
     };
-    let payment = state
-        .billing
+    let payment = billing
         .apply_gateway_outcome(charge_ref, outcome)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mut target = state.billing.return_url.clone();
+    let mut target = billing.return_url.clone();
     target.push(if target.contains('?') { '&' } else { '?' });
     target.push_str(&format!(
         "payment={}&status={}",

@@ -21,6 +21,7 @@ use super::gateway::{ChargeOutcome, PaymentGateway};
 use super::ledger::Account;
 use super::methods::{self, Method, MethodRow, MethodView};
 use super::money::{ChargeLine, round_sar};
+use super::notices::enqueue_subscription_email;
 use super::payments::{self, Billing, NewPayment, PaymentRow, PaymentStatus};
 use super::plans::{self, PlanRow, PlanView};
 use super::refunds;
@@ -30,7 +31,7 @@ use crate::customers::store::CustomerRow;
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::error::{ApiError, FieldError};
-use crate::notify::billing_mail::{SubscriptionEmail, enqueue_subscription_email};
+use crate::jobs::SubscriptionEmail;
 use crate::schema::{payments as payment_table, plans as plan_table, subscriptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@
 pub mod ack;
 pub mod lifecycle;
 pub mod notice;
-pub mod policy;
+pub mod pay;
 pub mod reference;
 pub mod routes;
 pub mod service;

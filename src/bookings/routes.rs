@@ -1,17 +1,20 @@
 //! `/v1/bookings…`: extract, call the service, map the result.
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::ack::Decision;
+use super::pay::PayResult;
 use super::reference::normalise;
+use super::service::Bookings;
 use super::service::{BookingKey, Contact, NewBooking};
 use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;
-use crate::domain::Actor;
+use crate::billing::methods::MethodChoice;
 use crate::domain::office_day_start;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
@@ -20,14 +23,13 @@ use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::idempotency::IdempotencyClaim;
 use crate::idempotency::require_key;
-use crate::startup::AppState;
-use crate::telemetry::RequestId;
 
 pub fn routes(table: &mut RouteTable) {
     table
         .post("/v1/bookings", bookings_create)
         .get("/v1/bookings", bookings_list)
         .get("/v1/bookings/{booking}", bookings_get)
+        .post("/v1/bookings/{booking}/pay", bookings_pay)
         .post("/v1/bookings/{booking}/confirm", bookings_confirm)
         .post("/v1/bookings/{booking}/cancel", bookings_cancel)
         .get("/v1/bookings/{booking}/cancellation", bookings_cancellation)
@@ -36,14 +38,6 @@ pub fn routes(table: &mut RouteTable) {
             bookings_retry_confirmation,
         )
         .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack);
-}
-
-pub(crate) fn actor(req: &HttpRequest, caller: Caller) -> Actor {
-    Actor {
-        user_id: caller.user_id,
-        role: caller.role,
-        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
-    }
 }
 
 /// `{booking}` is the id or the reference (`WS-7K3F9Q`, any case).
@@ -136,15 +130,14 @@ impl CreateBookingRequest {
 
 async fn bookings_create(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     Json(body): Json<CreateBookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_key(&req)?;
-    let booking = state
-        .bookings
+    let booking = bookings
         .create(
-            actor(&req, caller),
+            caller.actor(&req),
             body.parse()?,
             IdempotencyClaim::of(&req),
         )
@@ -154,20 +147,19 @@ async fn bookings_create(
 
 async fn bookings_get(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = state
-        .bookings
-        .get(&actor(&req, caller), booking_key(&path)?)
+    let booking = bookings
+        .get(&caller.actor(&req), booking_key(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(booking))
 }
 
 async fn bookings_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -191,24 +183,55 @@ async fn bookings_list(
         after,
         limit,
     };
-    let (bookings, next) = state.bookings.list(&actor(&req, caller), filter).await?;
+    let (bookings, next) = bookings.list(&caller.actor(&req), filter).await?;
     Ok(HttpResponse::Ok().json(
         json!({ "bookings": bookings, "next_cursor": next.map(|(at, id)| cursor::encode(at, id)) }),
     ))
 }
 
+/// Pays a held booking: 200 paid (or nothing was due), 202 when the bank asks for a 3-D
+/// Secure step first.
+async fn bookings_pay(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+    Json(body): Json<MethodChoice>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let key = booking_key(&path)?;
+    let mut errors = Vec::new();
+    let method = body.validate("", Utc::now(), &mut errors);
+    let Some(method) = method.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let actor = caller.actor(&req);
+    let result = bookings.pay(actor.clone(), key.clone(), method).await?;
+    let booking = bookings.get(&actor, key).await?;
+    Ok(match result {
+        PayResult::Done(payment) => {
+            HttpResponse::Ok().json(json!({ "payment": payment, "booking": booking }))
+        }
+        PayResult::NothingDue => {
+            HttpResponse::Ok().json(json!({ "payment": null, "booking": booking }))
+        }
+        PayResult::ActionRequired(payment) => {
+            HttpResponse::Accepted().json(json!({ "payment": payment, "booking": booking }))
+        }
+    })
+}
+
 /// `{"reason": "…"}`: why staff hand the booking on without a payment through us.
 async fn bookings_confirm(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = state
-        .bookings
+    let booking = bookings
         .confirm(
-            actor(&req, caller),
+            caller.actor(&req),
             booking_key(&path)?,
             optional_reason(&body)?,
             IdempotencyClaim::of(&req),
@@ -236,15 +259,14 @@ fn optional_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
 
 async fn bookings_cancel(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = state
-        .bookings
+    let booking = bookings
         .cancel(
-            actor(&req, caller),
+            caller.actor(&req),
             booking_key(&path)?,
             optional_reason(&body)?,
             IdempotencyClaim::of(&req),
@@ -256,26 +278,24 @@ async fn bookings_cancel(
 /// What cancelling now would refund, before the customer decides.
 async fn bookings_cancellation(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let quote = state
-        .bookings
-        .cancellation_quote(&actor(&req, caller), booking_key(&path)?)
+    let quote = bookings
+        .cancellation_quote(&caller.actor(&req), booking_key(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(quote))
 }
 
 async fn bookings_retry_confirmation(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = state
-        .bookings
-        .retry_confirmation(actor(&req, caller), booking_key(&path)?)
+    let booking = bookings
+        .retry_confirmation(caller.actor(&req), booking_key(&path)?)
         .await?;
     Ok(HttpResponse::Accepted().json(booking))
 }
@@ -290,16 +310,15 @@ pub struct AckRequest {
 /// A provider login confirms or refuses one of its own bookings.
 async fn provider_bookings_ack(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    bookings: web::Data<Bookings>,
     caller: Caller,
     path: web::Path<String>,
     Json(body): Json<AckRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.reason.map(|r| r.chars().take(500).collect());
-    let booking = state
-        .bookings
+    let booking = bookings
         .acknowledge(
-            actor(&req, caller),
+            caller.actor(&req),
             booking_key(&path)?,
             body.decision,
             reason,

@@ -11,17 +11,16 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::lifecycle::{self, Change, Refund};
-use super::policy::CancellationPolicy;
 use super::reference::new_reference;
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{self, BookingFilter, BookingRow, EventView, NewBookingRow, Visibility};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
-use crate::billing::money::{FeePolicy, Quote};
 use crate::customers::service::customer_for_user;
 use crate::customers::store::CustomerRow;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Actor;
+use crate::domain::money::{FeePolicy, Quote};
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::IdempotencyClaim;
@@ -32,6 +31,7 @@ use crate::providers::model::{
     AdapterSettings, BookingRequest, ProviderKind, ProviderOffer, ProviderRef,
 };
 use crate::providers::offer::{OfferClaims, OfferIdError};
+use crate::providers::policy::CancellationPolicy;
 use crate::providers::search::{Searcher, UnitSummary};
 use crate::providers::store::{self as provider_store, ProviderRow, ProviderSummary, UnitRow};
 use crate::schema::providers;
@@ -40,6 +40,8 @@ use crate::schema::providers;
 #[derive(Clone)]
 pub struct Bookings {
     pub pool: PgPool,
+    /// Money: paying for a booking, refunds.
+    pub billing: crate::billing::Billing,
     pub searcher: Arc<Searcher>,
     /// How long a held booking keeps its inventory before it expires unpaid.
     pub hold: chrono::Duration,
@@ -150,21 +152,17 @@ pub struct ContactView {
 pub(super) fn view(
     row: BookingRow,
     provider: &ProviderRow,
-    fees: &crate::billing::money::FeePolicy,
+    fees: &FeePolicy,
     events: Option<Vec<EventView>>,
 ) -> BookingView {
-    let mut price = fees.quote(row.provider_price);
     // The booking keeps the amounts it was made with, whatever the fee is today.
-    for line in &mut price.lines {
-        line.amount = match line.code {
-            "provider_price" => row.provider_price,
-            "service_fee" => row.service_fee,
-            _ => row.vat,
-        };
-    }
-    price.total = row.total;
+    let price = Quote {
+        provider_price: row.provider_price,
+        service_fee: row.service_fee,
+        vat: row.vat,
+    };
     // What paying now charges: exactly the lines the payment will carry.
-    let due_now = crate::billing::payments::due_now(&row, provider.prepaid, fees.vat_rate);
+    let due_now = super::pay::due_now(&row, provider.prepaid, fees.vat_rate);
     let next = match row.status {
         BookingStatus::Held => NextStep {
             action: "pay",
@@ -445,7 +443,7 @@ struct HoldTerms {
 impl HoldTerms {
     /// Whether the offer's total is still what the provider's price comes to today.
     fn price_holds(&self, prepared: &Prepared, claims: &OfferClaims) -> bool {
-        self.fees.quote(prepared.provider_price).total == claims.total
+        self.fees.quote(prepared.provider_price).total() == claims.total
     }
 
     fn row(
@@ -481,10 +479,10 @@ impl HoldTerms {
             channel: if actor.is_staff() { "phone" } else { "web" }.into(),
             created_by: actor.is_staff().then_some(actor.user_id),
             provider_ref,
-            provider_price: quote.lines[0].amount,
-            service_fee: quote.lines[1].amount,
-            vat: quote.lines[2].amount,
-            total: quote.total,
+            provider_price: quote.provider_price,
+            service_fee: quote.service_fee,
+            vat: quote.vat,
+            total: quote.total(),
             contact_name: prepared.contact.name.clone(),
             contact_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
             contact_email: prepared.contact.email.as_ref().map(|e| e.to_string()),

@@ -1,4 +1,4 @@
-//! The booking state machine, in one place (DESIGN.md §3):
+//! The booking state machine, in one place (docs/ARCHITECTURE.md §3):
 //!
 //! ```text
 //! held --pay / agent confirm--> pending --provider confirms--> confirmed --> completed | no_show

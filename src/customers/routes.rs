@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::service::{self, NewCustomer};
 use crate::auth::caller::Staff;
+use crate::db::PgPool;
 use crate::domain::{Email, Locale, PhoneNumber};
 use crate::error::{ApiError, FieldError};
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn routes(table: &mut RouteTable) {
@@ -71,18 +71,18 @@ fn request_id(req: &HttpRequest) -> Option<String> {
 
 async fn customers_create(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     Staff(staff): Staff,
     Json(body): Json<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.parse()?;
-    let customer = service::create_customer(&state.pool, staff, new, request_id(&req)).await?;
+    let customer = service::create_customer(&pool, staff, new, request_id(&req)).await?;
     Ok(HttpResponse::Created().json(customer))
 }
 
 async fn customers_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _staff: Staff,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -109,15 +109,15 @@ async fn customers_list(
             "phone passed checks but is missing"
         )));
     };
-    let customers = service::find_by_phone(&state.pool, phone, name_prefix).await?;
+    let customers = service::find_by_phone(&pool, phone, name_prefix).await?;
     Ok(HttpResponse::Ok().json(json!({ "customers": customers })))
 }
 
 async fn customers_get(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _staff: Staff,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = service::get_customer(&state.pool, path.into_inner()).await?;
+    let customer = service::get_customer(&pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(customer))
 }

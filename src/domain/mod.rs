@@ -3,6 +3,7 @@
 mod actor;
 mod email;
 mod locale;
+pub mod money;
 mod phone;
 mod time;
 

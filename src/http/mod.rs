@@ -8,4 +8,12 @@ pub mod query;
 pub mod route_table;
 
 pub use json::{BodyLimit, Json};
+
+/// Text made safe inside HTML (emails, printed invoices): the four characters that matter.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
 pub use route_table::RouteTable;

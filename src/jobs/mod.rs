@@ -1,11 +1,9 @@
-//! Scheduled and follow-up work: a queue in PostgreSQL (`queue`), workers that claim and run
-//! jobs on any instance (`worker`), and cron entries that only enqueue (`schedule`).
+//! Follow-up work as data: the job payloads (`Job`) and the queue in PostgreSQL (`queue`),
+//! which any capability enqueues to in its own transaction. Nothing here runs a job: the
+//! worker (`crate::worker`) claims them and hands each kind to the capability that does it.
 //! Every job is safe to run twice: a job may be retried after a crash or a lost lease.
 
 pub mod queue;
-pub mod routes;
-pub mod schedule;
-pub mod worker;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -43,7 +41,7 @@ pub enum Job {
     /// Email the customer about their subscription (started, renewed, declined, ended).
     SendSubscriptionEmail {
         subscription_id: Uuid,
-        event: crate::notify::billing_mail::SubscriptionEmail,
+        event: SubscriptionEmail,
         payment_id: Option<Uuid>,
     },
     /// Email an invoice or credit note with its printable page attached.
@@ -125,6 +123,27 @@ impl BookingEmail {
             Self::Expired => "expired",
             Self::Failed => "failed",
             Self::Reminder => "reminder",
+        }
+    }
+}
+
+/// Which subscription email to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionEmail {
+    Started,
+    Renewed,
+    PaymentFailed,
+    Canceled,
+}
+
+impl SubscriptionEmail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Renewed => "renewed",
+            Self::PaymentFailed => "payment-failed",
+            Self::Canceled => "canceled",
         }
     }
 }

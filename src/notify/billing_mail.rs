@@ -8,7 +8,6 @@ use diesel::prelude::*;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::email::Mailer;
@@ -18,67 +17,8 @@ use crate::billing::plans;
 use crate::billing::subscriptions::SubscriptionRow;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::{Locale, OFFICE_TIMEZONE};
-use crate::jobs::{Job, queue};
+use crate::jobs::SubscriptionEmail;
 use crate::schema::{customers, invoices as invoice_table, payments, subscriptions};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionEmail {
-    Started,
-    Renewed,
-    PaymentFailed,
-    Canceled,
-}
-
-impl SubscriptionEmail {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Started => "started",
-            Self::Renewed => "renewed",
-            Self::PaymentFailed => "payment-failed",
-            Self::Canceled => "canceled",
-        }
-    }
-}
-
-/// Queues a subscription email. `payment_id` names the charge for `Renewed` and
-/// `PaymentFailed` (each renewal or failure is its own mail).
-pub fn enqueue_subscription_email(
-    conn: &mut PgConnection,
-    subscription_id: Uuid,
-    event: SubscriptionEmail,
-    payment_id: Option<Uuid>,
-) -> QueryResult<()> {
-    let job = Job::SendSubscriptionEmail {
-        subscription_id,
-        event,
-        payment_id,
-    };
-    let entity = payment_id.unwrap_or(subscription_id);
-    let key = format!("email:subscription-{}:{entity}", event.as_str());
-    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
-}
-
-/// Queues the email of an invoice or credit note (when its customer has an address).
-pub fn enqueue_invoice_email(conn: &mut PgConnection, invoice: &InvoiceRow) -> QueryResult<()> {
-    let email: Option<String> = customers::table
-        .find(invoice.customer_id)
-        .select(customers::email)
-        .first(conn)?;
-    if email.is_none() {
-        return Ok(());
-    }
-    let job = Job::SendInvoiceEmail {
-        invoice_id: invoice.id,
-    };
-    queue::enqueue(
-        conn,
-        &job,
-        Some(&format!("email:invoice:{}", invoice.id)),
-        Utc::now(),
-    )
-    .map(|_| ())
-}
 
 fn day(at: DateTime<Utc>) -> String {
     at.with_timezone(&OFFICE_TIMEZONE)

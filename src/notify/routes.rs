@@ -6,11 +6,12 @@ use uuid::Uuid;
 
 use super::webhooks;
 use crate::auth::Admin;
+use crate::bookings::service::Bookings;
+use crate::db::PgPool;
 use crate::db::run_blocking;
 use crate::error::ApiError;
 use crate::http::RouteTable;
 use crate::http::query::QueryParams;
-use crate::startup::AppState;
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -26,7 +27,7 @@ pub fn routes(table: &mut RouteTable) {
 
 async fn webhook_deliveries_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -35,7 +36,7 @@ async fn webhook_deliveries_list(
     let before = params.parsed::<i64>("before", "a delivery id");
     let limit = params.limit();
     params.finish()?;
-    let deliveries = run_blocking(&state.pool, move |conn| {
+    let deliveries = run_blocking(&pool, move |conn| {
         crate::providers::store::find_provider(conn, provider_id)?;
         Ok(webhooks::list_deliveries(conn, provider_id, before, limit)?)
     })
@@ -47,18 +48,19 @@ async fn webhook_deliveries_list(
 }
 
 async fn webhook_deliveries_resend(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    bookings: web::Data<Bookings>,
     _admin: Admin,
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (provider_id, message_id) = path.into_inner();
-    let queued = run_blocking(&state.pool, move |conn| {
+    let queued = run_blocking(&pool, move |conn| {
         Ok(webhooks::resend(conn, provider_id, &message_id)?)
     })
     .await?;
     if !queued {
         return Err(ApiError::NotFound);
     }
-    state.bookings.wake.notify_waiters();
+    bookings.wake.notify_waiters();
     Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
 }

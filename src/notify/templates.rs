@@ -31,12 +31,7 @@ pub struct Rendered {
     pub html: String,
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub(crate) use crate::http::escape_html as escape;
 
 fn local(at: DateTime<Utc>, timezone: Tz) -> String {
     at.with_timezone(&timezone)

@@ -12,6 +12,7 @@ pub mod fhir;
 pub mod local;
 pub mod model;
 pub mod offer;
+pub mod policy;
 pub mod routes;
 pub mod search;
 pub mod service;

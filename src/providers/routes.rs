@@ -12,14 +12,16 @@ use super::local::ClinicHours;
 use super::model::{AdapterSettings, AvailabilityQuery, ProviderKind, SlotQuery, StayQuery};
 use super::offer::OfferIdError;
 use super::search::SearchRequest;
+use super::search::Searcher;
 use super::service::{self, OpenAvailability, check_adapter_fits, parse_timezone};
 use super::store::{NewProviderRow, NewUnitRow, ProviderChanges, ProviderFilter};
 use crate::auth::Admin;
-use crate::bookings::policy::CancellationPolicy;
+use crate::config::SearchSettings;
+use crate::db::PgPool;
 use crate::error::{ApiError, FieldError};
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::startup::AppState;
+use crate::providers::policy::CancellationPolicy;
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -152,7 +154,7 @@ pub struct CreateProviderRequest {
 }
 
 async fn providers_create(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     Json(body): Json<CreateProviderRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -186,7 +188,7 @@ async fn providers_create(
                 cancellation_policy: policy,
                 prepaid: body.prepaid,
             };
-            let created = service::create_provider(&state.pool, row).await?;
+            let created = service::create_provider(&pool, row).await?;
             Ok(HttpResponse::Created().json(created))
         }
         Err(e) => {
@@ -198,7 +200,7 @@ async fn providers_create(
 
 async fn providers_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -206,17 +208,16 @@ async fn providers_list(
     let city = params.text("city").map(str::to_lowercase);
     let active = params.parsed::<bool>("active", "true or false");
     params.finish()?;
-    let providers =
-        service::list_providers(&state.pool, ProviderFilter { kind, city, active }).await?;
+    let providers = service::list_providers(&pool, ProviderFilter { kind, city, active }).await?;
     Ok(HttpResponse::Ok().json(json!({ "providers": providers })))
 }
 
 async fn providers_get(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let provider = service::get_provider(&state.pool, path.into_inner()).await?;
+    let provider = service::get_provider(&pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(service::ProviderView::from(provider)))
 }
 
@@ -244,13 +245,13 @@ pub struct UpdateProviderRequest {
 }
 
 async fn providers_update(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
     Json(body): Json<UpdateProviderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let current = service::get_provider(&state.pool, id).await?;
+    let current = service::get_provider(&pool, id).await?;
     let mut errors = Vec::new();
     let mut changes = ProviderChanges {
         name_ar: body.name_ar.map(|v| name(&mut errors, "name_ar", &v)),
@@ -288,12 +289,12 @@ async fn providers_update(
         }
     }
     validation(errors)?;
-    let updated = service::update_provider(&state.pool, id, changes).await?;
+    let updated = service::update_provider(&pool, id, changes).await?;
     Ok(HttpResponse::Ok().json(updated))
 }
 
 async fn providers_deactivate(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -301,16 +302,16 @@ async fn providers_deactivate(
         active: Some(false),
         ..Default::default()
     };
-    let updated = service::update_provider(&state.pool, path.into_inner(), changes).await?;
+    let updated = service::update_provider(&pool, path.into_inner(), changes).await?;
     Ok(HttpResponse::Ok().json(updated))
 }
 
 async fn providers_rotate_secret(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let rotated = service::rotate_webhook_secret(&state.pool, path.into_inner()).await?;
+    let rotated = service::rotate_webhook_secret(&pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(rotated))
 }
 
@@ -362,7 +363,7 @@ fn in_range(
 }
 
 async fn units_create(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
     Json(body): Json<CreateUnitRequest>,
@@ -411,16 +412,16 @@ async fn units_create(
         },
     };
     validation(errors)?;
-    let unit = service::create_unit(&state.pool, row).await?;
+    let unit = service::create_unit(&pool, row).await?;
     Ok(HttpResponse::Created().json(unit))
 }
 
 async fn units_list(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let units = service::list_units(&state.pool, path.into_inner()).await?;
+    let units = service::list_units(&pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({ "units": units })))
 }
 
@@ -469,7 +470,7 @@ fn clock_time(
 }
 
 async fn availability_open(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<(Uuid, Uuid)>,
     Json(body): Json<OpenAvailabilityRequest>,
@@ -530,7 +531,7 @@ async fn availability_open(
             weekdays,
         },
     };
-    let written = service::open_availability(&state.pool, provider_id, unit_id, open).await?;
+    let written = service::open_availability(&pool, provider_id, unit_id, open).await?;
     Ok(HttpResponse::Ok().json(json!({ "cells_written": written })))
 }
 
@@ -543,7 +544,7 @@ pub struct CloseAvailabilityRequest {
 }
 
 async fn availability_close(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<(Uuid, Uuid)>,
     Json(body): Json<CloseAvailabilityRequest>,
@@ -553,13 +554,13 @@ async fn availability_close(
     check_range(&mut errors, body.from, body.to);
     validation(errors)?;
     let closed =
-        service::close_availability(&state.pool, provider_id, unit_id, body.from, body.to).await?;
+        service::close_availability(&pool, provider_id, unit_id, body.from, body.to).await?;
     Ok(HttpResponse::Ok().json(json!({ "cells_closed": closed })))
 }
 
 async fn availability_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -582,7 +583,7 @@ async fn availability_list(
             "dates passed checks but are missing"
         )));
     };
-    let cells = service::list_availability(&state.pool, provider_id, unit_id, from, to).await?;
+    let cells = service::list_availability(&pool, provider_id, unit_id, from, to).await?;
     Ok(HttpResponse::Ok().json(json!({ "cells": cells })))
 }
 
@@ -703,10 +704,11 @@ fn parse_search(
 
 async fn search_get(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    search_limits: web::Data<SearchSettings>,
+    searcher: web::Data<Searcher>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_search(&req, &state.search_limits)?;
-    let body = state.searcher.answer(request).await?;
+    let request = parse_search(&req, &search_limits)?;
+    let body = searcher.answer(request).await?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
@@ -714,8 +716,8 @@ async fn search_get(
 
 /// What a search form can offer: each kind's cities with an active provider, and the
 /// specialties of our own clinics (an outside hospital's are matched by name when searched).
-async fn search_options(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (cities, specialties) = service::search_options(&state.pool).await?;
+async fn search_options(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+    let (cities, specialties) = service::search_options(&pool).await?;
     let cities_of = |kind: ProviderKind| -> Vec<&String> {
         cities
             .iter()
@@ -733,10 +735,10 @@ async fn search_options(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 
 /// Decodes an offer id, so a client can show an offer again or learn it went stale.
 async fn offers_get(
-    state: web::Data<AppState>,
+    searcher: web::Data<Searcher>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match state.searcher.signer.verify(&path.into_inner(), Utc::now()) {
+    match searcher.signer.verify(&path.into_inner(), Utc::now()) {
         Ok(claims) => Ok(HttpResponse::Ok().json(json!({
             "provider_id": claims.provider_id,
             "unit_code": claims.unit_code,

@@ -18,8 +18,8 @@ use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
 use super::store::{self, ProviderRow, ProviderSummary};
-use crate::billing::money::{FeePolicy, Quote};
 use crate::db::{PgPool, run_blocking};
+use crate::domain::money::{FeePolicy, Quote};
 use crate::error::ApiError;
 
 /// What one search needs, built once at start-up.
@@ -292,8 +292,8 @@ impl Searcher {
         }
         offers.sort_by(|a, b| {
             a.price
-                .total
-                .cmp(&b.price.total)
+                .total()
+                .cmp(&b.price.total())
                 .then(a.start.cmp(&b.start))
                 .then(a.offer_id.cmp(&b.offer_id))
         });
@@ -338,8 +338,8 @@ impl Searcher {
             end: offer.end,
             quantity: offer.quantity,
             guests,
-            provider_price: price.lines[0].amount,
-            total: price.total,
+            provider_price: price.provider_price,
+            total: price.total(),
             expires_at: expires_at.timestamp(),
         };
         Offer {

@@ -172,8 +172,8 @@ async fn a_retried_email_keeps_its_message_id_and_mail_waits_while_smtp_is_down(
     let mut settings = down.settings.clone();
     settings.email = crate::helpers::test_settings().email;
     let pool = wasit::db::build_pool(&settings.database);
-    let state = wasit::startup::AppState::new(&settings, pool).unwrap();
-    let worker = wasit::jobs::worker::Worker::for_state(&state, &settings.jobs);
+    let state = wasit::state::AppState::new(&settings, pool).unwrap();
+    let worker = wasit::worker::Worker::for_state(&state, &settings.jobs);
     worker.drain().await.unwrap();
     diesel::sql_query(
         "INSERT INTO jobs (kind, payload) SELECT kind, payload FROM jobs WHERE kind = 'send_booking_email'",
@@ -218,7 +218,7 @@ async fn a_reminder_goes_out_once_a_day_ahead() {
     app.run_pending_jobs().await;
     let pool = wasit::db::build_pool(&app.settings.database);
     // Two days ahead: no reminder yet.
-    wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
+    wasit::worker::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
         .await
         .unwrap();
     app.run_pending_jobs().await;
@@ -239,7 +239,7 @@ async fn a_reminder_goes_out_once_a_day_ahead() {
         diesel::sql_query("DELETE FROM jobs WHERE kind = 'send_reminders'")
             .execute(&mut conn)
             .unwrap();
-        wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
+        wasit::worker::schedule::enqueue_tick(&pool, wasit::jobs::Job::SendReminders)
             .await
             .unwrap();
         app.run_pending_jobs().await;

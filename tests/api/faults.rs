@@ -160,7 +160,7 @@ async fn a_database_restart_under_load_costs_503s_only_while_it_is_down_and_lose
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    let worker = wasit::jobs::worker::Worker::for_state(&state, &settings.jobs);
+    let worker = wasit::worker::Worker::for_state(&state, &settings.jobs);
     tokio::spawn(worker.run());
 
     // Jobs due before, during and after the outage.

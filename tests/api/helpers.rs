@@ -230,7 +230,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: TestDatabase,
     /// The running app's own state: workers built from it are woken by its enqueues.
-    pub state: actix_web::web::Data<wasit::startup::AppState>,
+    pub state: actix_web::web::Data<wasit::state::AppState>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -493,8 +493,8 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 
 impl TestApp {
     /// A job worker on this app's database, named `name` (tests drive jobs explicitly).
-    pub fn worker(&self, name: &str) -> wasit::jobs::worker::Worker {
-        let mut worker = wasit::jobs::worker::Worker::for_state(&self.state, &self.settings.jobs);
+    pub fn worker(&self, name: &str) -> wasit::worker::Worker {
+        let mut worker = wasit::worker::Worker::for_state(&self.state, &self.settings.jobs);
         worker.id = name.to_owned();
         worker
     }

@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
-use wasit::jobs::{Job, queue, schedule};
+use wasit::jobs::{Job, queue};
+use wasit::worker::schedule;
 
 use crate::helpers::{TestApp, assert_problem, spawn_app, token, unique_city};
 

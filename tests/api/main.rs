@@ -14,6 +14,7 @@ mod fhir;
 mod health;
 mod helpers;
 mod jobs;
+mod layers;
 mod lifecycle;
 mod metrics;
 mod payments;

@@ -237,7 +237,7 @@ async fn an_unanswered_booking_is_flagged_for_an_agent_until_the_provider_answer
     )
     .unwrap();
     let pool = wasit::db::build_pool(&app.settings.database);
-    wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::FlagUnacknowledged)
+    wasit::worker::schedule::enqueue_tick(&pool, wasit::jobs::Job::FlagUnacknowledged)
         .await
         .unwrap();
     app.run_pending_jobs().await;

@@ -374,7 +374,7 @@ async fn an_unreachable_provider_does_not_keep_local_rooms_held() {
         .unwrap();
     }
     let pool = wasit::db::build_pool(&app.settings.database);
-    wasit::jobs::schedule::enqueue_tick(&pool, wasit::jobs::Job::ExpireHolds)
+    wasit::worker::schedule::enqueue_tick(&pool, wasit::jobs::Job::ExpireHolds)
         .await
         .unwrap();
     // One pass of the worker: the sweep, and whatever it queued that is due.

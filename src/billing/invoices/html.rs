@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::InvoiceView;
 use super::zatca::qr_svg;
-use crate::notify::templates::escape;
+use crate::http::escape_html as escape;
 
 fn sar(amount: Decimal) -> String {
     format!("{amount:.2}")

@@ -143,7 +143,7 @@ pub fn issue(
         ))
         .returning(InvoiceRow::as_returning())
         .get_result(conn)?;
-    crate::notify::billing_mail::enqueue_invoice_email(conn, &row)?;
+    crate::billing::notices::enqueue_invoice_email(conn, &row)?;
     Ok(row)
 }
 

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::Job;
-use super::queue::{self, JobRow};
 use crate::bookings::service::Bookings;
 use crate::config::JobSettings;
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
+use crate::jobs::Job;
+use crate::jobs::queue::{self, JobRow};
 
 #[derive(Clone)]
 pub struct Worker {
@@ -35,20 +35,6 @@ enum Outcome {
 }
 
 impl Worker {
-    /// A worker sharing the app's pool and wake-up signal, named `<host>-<pid>`.
-    pub fn for_state(state: &crate::startup::AppState, settings: &JobSettings) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "wasit".into());
-        Self {
-            id: format!("{host}-{}", std::process::id()),
-            pool: state.pool.clone(),
-            bookings: state.bookings.clone(),
-            wake: state.bookings.wake.clone(),
-            mailer: state.mailer.clone(),
-            billing: state.billing.clone(),
-            settings: settings.clone(),
-        }
-    }
-
     /// Runs every due job it can claim, in batches, until none is left; returns how many ran.
     pub async fn drain(&self) -> Result<usize, ApiError> {
         let mut total = 0;

@@ -5,13 +5,14 @@ use serde_json::json;
 
 use diesel::prelude::*;
 
-use super::queue;
 use crate::auth::Admin;
+use crate::bookings::service::Bookings;
+use crate::db::PgPool;
 use crate::db::run_blocking;
 use crate::error::ApiError;
 use crate::http::RouteTable;
 use crate::http::query::QueryParams;
-use crate::startup::AppState;
+use crate::jobs::queue;
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -23,7 +24,7 @@ const STATES: [&str; 4] = ["queued", "running", "done", "dead"];
 
 async fn admin_jobs_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
@@ -34,7 +35,7 @@ async fn admin_jobs_list(
     let before = params.parsed::<i64>("before", "a job id");
     let limit = params.limit();
     params.finish()?;
-    let jobs = run_blocking(&state.pool, move |conn| {
+    let jobs = run_blocking(&pool, move |conn| {
         Ok(queue::list(conn, job_state.as_deref(), before, limit)?)
     })
     .await?;
@@ -45,12 +46,13 @@ async fn admin_jobs_list(
 }
 
 async fn admin_jobs_retry(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    bookings: web::Data<Bookings>,
     _admin: Admin,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let retried = run_blocking(&state.pool, move |conn| {
+    let retried = run_blocking(&pool, move |conn| {
         match queue::retry(conn, id)? {
             Some(job) => Ok(job),
             None => {
@@ -67,6 +69,6 @@ async fn admin_jobs_retry(
         }
     })
     .await?;
-    state.bookings.wake.notify_waiters();
+    bookings.wake.notify_waiters();
     Ok(HttpResponse::Ok().json(retried))
 }

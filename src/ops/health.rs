@@ -4,13 +4,13 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::db::PgPool;
 use crate::db::{self, run_blocking};
 use crate::error::ApiError;
 use crate::http::RouteTable;
-use crate::startup::AppState;
 
 /// The contract, compiled in so the binary serves the spec it was built with.
-pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -23,8 +23,8 @@ async fn health_live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn health_ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    run_blocking(&state.pool, |conn| {
+async fn health_ready(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+    run_blocking(&pool, |conn| {
         db::ping(conn).map_err(|e| ApiError::Unavailable(anyhow::Error::new(e)))
     })
     .await?;

@@ -8,10 +8,10 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
-use super::Job;
-use super::queue;
 use crate::config::Settings;
 use crate::db::{PgPool, run_blocking};
+use crate::jobs::Job;
+use crate::jobs::queue;
 
 /// Enqueues one tick of a sweep; returns whether this instance's copy was the one kept.
 pub async fn enqueue_tick(pool: &PgPool, job: Job) -> Result<bool, crate::error::ApiError> {

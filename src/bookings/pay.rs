@@ -1,0 +1,244 @@
+//! Paying for a booking: the lines it charges (our fee with VAT, and the provider's price
+//! when the provider is prepaid), the payment through the gateway, and the booking handed
+//! on to its provider once the money is captured. Billing moves the money; the booking's
+//! side of it (the hand-on, or a refund when the hold ended first) is `PaymentHooks`.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::lifecycle::{self, Change, Refund};
+use super::service::{BookingKey, Bookings};
+use super::state::{BookingEvent, BookingStatus};
+use super::store::{self, BookingRow};
+use crate::billing::gateway::PaymentGateway;
+use crate::billing::ledger::Account;
+use crate::billing::methods::{self, Method};
+use crate::billing::money::{ChargeLine, totals};
+use crate::billing::payments::{self, BookingHooks, NewPayment, PaymentStatus, PaymentView};
+use crate::customers::service::find_customer;
+use crate::db::run_blocking;
+use crate::domain::Actor;
+use crate::error::ApiError;
+use crate::providers::store as provider_store;
+use crate::schema::bookings;
+
+/// The lines a booking's payment charges: the provider's price when that provider is
+/// prepaid (collected on its behalf, outside our VAT), and our fee with VAT.
+pub fn booking_lines(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Vec<ChargeLine> {
+    let mut lines = Vec::new();
+    if prepaid && booking.provider_price > Decimal::ZERO {
+        lines.push(ChargeLine::new(
+            "provider_price",
+            (
+                "سعر مقدم الخدمة (محصّل نيابة عنه)",
+                "Provider price (collected on its behalf)",
+            ),
+            Account::ProviderPayable,
+            booking.provider_price,
+            Decimal::ZERO,
+        ));
+    }
+    if booking.service_fee > Decimal::ZERO {
+        lines.push(ChargeLine::new(
+            "service_fee",
+            ("رسوم الخدمة", "Service fee"),
+            Account::FeeRevenue,
+            booking.service_fee,
+            vat_rate,
+        ));
+    }
+    lines
+}
+
+/// What paying for a booking charges now: the sum of its [`booking_lines`].
+pub fn due_now(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Decimal {
+    totals(&booking_lines(booking, prepaid, vat_rate)).2
+}
+
+/// How a payment attempt ended, for the handler.
+pub enum PayResult {
+    /// Paid: the booking is now `pending`.
+    Done(PaymentView),
+    /// Nothing was due (paid at the provider, our fee waived): the booking is `pending`.
+    NothingDue,
+    /// The customer must pass a 3-D Secure step at `action_url`.
+    ActionRequired(PaymentView),
+}
+
+impl Bookings {
+    /// Pays a held booking with the chosen card. Staff may pay for any booking (a card
+    /// read out on the phone); a customer only for their own.
+    pub async fn pay(
+        &self,
+        actor: Actor,
+        key: BookingKey,
+        method: Method,
+    ) -> Result<PayResult, ApiError> {
+        let visibility = super::service::payer_visibility(&actor)?;
+        let (booking, customer) = run_blocking(&self.pool, move |conn| {
+            let booking = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+            let customer = find_customer(conn, booking.customer_id)?;
+            Ok((booking, customer))
+        })
+        .await?;
+        check_payable(&booking)?;
+        let method = methods::resolve(&self.pool, &self.billing.gateway, &customer, method).await?;
+
+        let gateway = self.billing.gateway.name();
+        let vat_rate = self.billing.vat_rate;
+        let booking_id = booking.id;
+        let payer = actor.clone();
+        // Nothing due (a waived fee for a provider paid on site): straight to the provider.
+        let payment = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let booking: BookingRow = bookings::table
+                    .find(booking_id)
+                    .for_no_key_update()
+                    .select(BookingRow::as_select())
+                    .first(conn)?;
+                check_payable(&booking)?;
+                let provider = provider_store::find_provider(conn, booking.provider_id)?;
+                let lines = booking_lines(&booking, provider.prepaid, vat_rate);
+                let subscription =
+                    crate::billing::subscriptions::charge_allowance(conn, booking.customer_id)?;
+                if lines.is_empty() {
+                    submit(conn, &booking, Some(&payer), "nothing to pay")?;
+                    return Ok(None);
+                }
+                let row = payments::insert(
+                    conn,
+                    &NewPayment {
+                        customer_id: booking.customer_id,
+                        purpose: "booking",
+                        booking_id: Some(booking.id),
+                        subscription_id: subscription,
+                        period_start: None,
+                        lines,
+                        method,
+                        gateway,
+                        created_by: payer.is_staff().then_some(payer.user_id),
+                    },
+                )?;
+                if payer.is_staff() {
+                    // A card taken on the phone: on the record, against the client.
+                    crate::audit::record(
+                        conn,
+                        &crate::audit::AuditEntry {
+                            actor_id: payer.user_id,
+                            actor_role: payer.role,
+                            on_behalf_of: Some(booking.customer_id),
+                            action: "payment.take",
+                            entity_type: "booking",
+                            entity_id: booking.reference.clone(),
+                            request_id: payer.request_id.clone(),
+                            details: serde_json::json!({
+                                "payment_id": row.id,
+                                "amount": row.amount.to_string(),
+                            }),
+                        },
+                    )?;
+                }
+                Ok(Some(row))
+            })
+        })
+        .await?;
+        let Some(payment) = payment else {
+            self.wake.notify_waiters();
+            return Ok(PayResult::NothingDue);
+        };
+        let outcome = self
+            .billing
+            .charge(&payment, false, &booking.reference)
+            .await?;
+        let applied = self
+            .billing
+            .apply_outcome(payment.id, outcome, Some(actor))
+            .await?;
+        match applied.status {
+            PaymentStatus::Succeeded => Ok(PayResult::Done(applied)),
+            PaymentStatus::RequiresAction => Ok(PayResult::ActionRequired(applied)),
+            _ => Err(ApiError::PaymentDeclined {
+                reason: applied
+                    .failure_code
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: applied
+                    .failure_message
+                    .unwrap_or_else(|| "the card was declined".into()),
+            }),
+        }
+    }
+}
+
+fn check_payable(booking: &BookingRow) -> Result<(), ApiError> {
+    if booking.status != BookingStatus::Held {
+        return Err(ApiError::InvalidState {
+            status: booking.status.as_str(),
+        });
+    }
+    if booking.hold_expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::InvalidState { status: "expired" });
+    }
+    Ok(())
+}
+
+/// Hands a held booking on to its provider (`pending`, and the confirmation job), through
+/// the booking lifecycle.
+fn submit(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    actor: Option<&Actor>,
+    reason: &str,
+) -> Result<BookingRow, ApiError> {
+    lifecycle::transition(
+        conn,
+        booking.id,
+        &Change {
+            event: BookingEvent::Submit,
+            actor,
+            reason: Some(reason),
+            refund: Refund::Nothing,
+            audit_action: "booking.pay",
+        },
+    )
+}
+
+/// The booking's side of its payment, for billing (which sits below bookings): a 3-D Secure
+/// step extends the hold; once captured, a held booking goes on to its provider, and one
+/// that ended first (expired, cancelled) is named so billing refunds the payment in full.
+pub struct PaymentHooks;
+
+impl BookingHooks for PaymentHooks {
+    fn hold_until(
+        &self,
+        conn: &mut PgConnection,
+        booking_id: Uuid,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        diesel::update(bookings::table.find(booking_id))
+            .filter(bookings::status.eq(BookingStatus::Held))
+            .filter(bookings::hold_expires_at.lt(until))
+            .set(bookings::hold_expires_at.eq(until))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn captured(
+        &self,
+        conn: &mut PgConnection,
+        booking_id: Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), &'static str>, ApiError> {
+        let booking: BookingRow = bookings::table
+            .find(booking_id)
+            .for_no_key_update()
+            .select(BookingRow::as_select())
+            .first(conn)?;
+        if booking.status != BookingStatus::Held {
+            return Ok(Err(booking.status.as_str()));
+        }
+        submit(conn, &booking, actor, "paid")?;
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,159 @@
+//! `AppState`: everything the service builds once from its settings (the pool, the
+//! adapters' clients, the gateway, the mailer and each capability's service), and the
+//! handles that give each handler the one piece it asks for (`web::Data<Bookings>`, …), so
+//! no capability depends on this file.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use secrecy::ExposeSecret;
+
+use crate::auth::AuthConfig;
+use crate::billing::Billing;
+use crate::bookings::service::Bookings;
+use crate::config::{IdempotencySettings, JobSettings, SearchSettings, Settings};
+use crate::db::PgPool;
+use crate::domain::money::FeePolicy;
+use crate::notify::email::Mailer;
+use crate::ops::scrape::MetricsAccess;
+use crate::providers::adapter::HttpClients;
+use crate::providers::answer_cache::AnswerCache;
+use crate::providers::offer::OfferSigner;
+use crate::providers::search::Searcher;
+use crate::worker::Worker;
+
+/// At most this much memory holds kept search answers: over a thousand typical answers, while
+/// a kept answer lives about a second.
+const SEARCH_CACHE_BYTES: usize = 4 << 20;
+
+/// What every handler may reach, built once and shared by all workers.
+pub struct AppState {
+    pub pool: PgPool,
+    pub auth: Arc<AuthConfig>,
+    pub searcher: Arc<Searcher>,
+    pub bookings: Bookings,
+    pub mailer: Arc<crate::notify::email::Mailer>,
+    pub billing: crate::billing::Billing,
+    pub search_limits: SearchSettings,
+    pub metrics_token: Option<secrecy::SecretString>,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let searcher = Searcher {
+            pool: pool.clone(),
+            clients: HttpClients::new(settings.search.provider_timeout())?,
+            fees: FeePolicy {
+                service_fee: settings.pricing.service_fee,
+                vat_rate: settings.pricing.vat_rate,
+            },
+            signer: OfferSigner::new(settings.auth.jwt_secret.expose_secret().as_bytes()),
+            provider_timeout: settings.search.provider_timeout(),
+            offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
+            answers: AnswerCache::new(settings.search.cache_ttl(), SEARCH_CACHE_BYTES),
+        };
+        let searcher = Arc::new(searcher);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let payments = &settings.payments;
+        let billing = crate::billing::Billing {
+            pool: pool.clone(),
+            bookings: Arc::new(crate::bookings::pay::PaymentHooks),
+            gateway: Arc::new(crate::billing::gateway::Gateway::from_settings(payments)?),
+            seller: Arc::new((&settings.invoices).into()),
+            vat_rate: settings.pricing.vat_rate,
+            action_window: chrono::Duration::minutes(i64::from(payments.action_minutes)),
+            return_url: payments.return_url.clone(),
+            dunning_days: payments.dunning_retry_days.clone().into(),
+            staff_refund_limit: settings.billing.staff_refund_limit,
+            wake: wake.clone(),
+        };
+        Ok(Self {
+            bookings: Bookings {
+                pool: pool.clone(),
+                billing: billing.clone(),
+                searcher: searcher.clone(),
+                hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
+                wake,
+                ack_deadline: chrono::Duration::minutes(i64::from(
+                    settings.bookings.ack_deadline_minutes,
+                )),
+            },
+            billing,
+            mailer: Arc::new(crate::notify::email::Mailer::from_settings(
+                &settings.email,
+            )?),
+            pool,
+            auth: Arc::new(AuthConfig::new(
+                &settings.auth,
+                settings.server.trust_forwarded_for,
+            )?),
+            searcher,
+            search_limits: settings.search.clone(),
+            metrics_token: settings.metrics.token.clone(),
+        })
+    }
+}
+
+impl AppState {
+    /// The pieces handlers and middleware ask for, each its own `web::Data`.
+    pub fn handles(&self, settings: &Settings) -> Handles {
+        Handles {
+            pool: web::Data::new(self.pool.clone()),
+            auth: web::Data::from(self.auth.clone()),
+            searcher: web::Data::from(self.searcher.clone()),
+            bookings: web::Data::new(self.bookings.clone()),
+            billing: web::Data::new(self.billing.clone()),
+            mailer: web::Data::from(self.mailer.clone()),
+            search_limits: web::Data::new(self.search_limits.clone()),
+            idempotency: web::Data::new(settings.idempotency.clone()),
+            metrics: web::Data::new(MetricsAccess {
+                token: self.metrics_token.clone(),
+            }),
+        }
+    }
+}
+
+/// What `App` registers: cheap to clone into every server worker.
+#[derive(Clone)]
+pub struct Handles {
+    pool: web::Data<PgPool>,
+    auth: web::Data<AuthConfig>,
+    searcher: web::Data<Searcher>,
+    bookings: web::Data<Bookings>,
+    billing: web::Data<Billing>,
+    mailer: web::Data<Mailer>,
+    search_limits: web::Data<SearchSettings>,
+    idempotency: web::Data<IdempotencySettings>,
+    metrics: web::Data<MetricsAccess>,
+}
+
+impl Handles {
+    pub fn register(&self, config: &mut web::ServiceConfig) {
+        config
+            .app_data(self.pool.clone())
+            .app_data(self.auth.clone())
+            .app_data(self.searcher.clone())
+            .app_data(self.bookings.clone())
+            .app_data(self.billing.clone())
+            .app_data(self.mailer.clone())
+            .app_data(self.search_limits.clone())
+            .app_data(self.idempotency.clone())
+            .app_data(self.metrics.clone());
+    }
+}
+
+impl Worker {
+    /// A worker sharing the app's pool and wake-up signal, named `<host>-<pid>`.
+    pub fn for_state(state: &AppState, settings: &JobSettings) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "wasit".into());
+        Self {
+            id: format!("{host}-{}", std::process::id()),
+            pool: state.pool.clone(),
+            bookings: state.bookings.clone(),
+            wake: state.bookings.wake.clone(),
+            mailer: state.mailer.clone(),
+            billing: state.billing.clone(),
+            settings: settings.clone(),
+        }
+    }
+}
