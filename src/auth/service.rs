@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::model::{NewAccount, User};
 use super::password::Passwords;
 use super::store::{self, NewRefreshToken, NewUserRow};
-use super::throttle::{self, ThrottlePolicy};
+use super::throttle::{self, Reservation, Subject, ThrottlePolicy};
 use super::tokens::{self, TokenKeys};
 use crate::config::AuthSettings;
 use crate::db::{PgPool, run_blocking};
@@ -110,6 +110,21 @@ pub async fn create_account(
     .await
 }
 
+/// Whether `password` matches `stored`, on the blocking pool and holding no connection.
+async fn verify_password(
+    auth: &std::sync::Arc<AuthConfig>,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, ApiError> {
+    let auth = auth.clone();
+    tokio::task::spawn_blocking(move || auth.passwords.verify(&password, stored.as_deref()))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Every attempt is counted as a failure before its password is checked, in one locked step
+/// with the block check (`throttle::reserve`), so a burst gets at most the limit checked and
+/// the rest answer 429 unhashed. A right password takes its count back.
 pub async fn login(
     pool: &PgPool,
     auth: &std::sync::Arc<AuthConfig>,
@@ -119,36 +134,45 @@ pub async fn login(
 ) -> Result<Session, ApiError> {
     // An unparseable email cannot have an account; treat it like any unknown one.
     let email = Email::parse(&email).map(|e| e.to_string()).unwrap_or(email);
+    let account_subject = auth.throttle.account(&email);
+    let subjects: Vec<Subject> = std::iter::once(account_subject.clone())
+        .chain(client_address.as_deref().map(|a| auth.throttle.address(a)))
+        .collect();
+    let policy = auth.throttle.clone();
+    let lookup = email.clone();
+    let (reserved, user) = run_blocking(pool, move |conn| {
+        let subjects: Vec<&Subject> = subjects.iter().collect();
+        match throttle::reserve(conn, &policy, &subjects, Utc::now())? {
+            Reservation::Blocked(wait) => Err(ApiError::TooManyAttempts {
+                retry_after_secs: u64::try_from(wait.num_seconds() + 1).unwrap_or(1),
+            }),
+            Reservation::Granted(reserved) => {
+                let user =
+                    store::find_user_by_email(conn, &lookup)?.filter(|u| u.disabled_at.is_none());
+                Ok((reserved, user))
+            }
+        }
+    })
+    .await?;
+    // Verified even for no account (against a decoy), so timing does not tell them apart.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = verify_password(auth, password, stored).await?;
+    let user = match user {
+        Some(user) if verified => user,
+        // Already counted: nothing more to write.
+        _ => {
+            tracing::info!(email = %email, "failed login");
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
     let auth = auth.clone();
     run_blocking(pool, move |conn| {
-        let now = Utc::now();
-        let account_subject = auth.throttle.account(&email);
-        let address_subject = client_address.as_deref().map(|a| auth.throttle.address(a));
-        let subjects: Vec<_> = std::iter::once(&account_subject)
-            .chain(address_subject.as_ref())
-            .collect();
-        if let Some(wait) = throttle::blocked_for(conn, &subjects, now)? {
-            return Err(ApiError::TooManyAttempts {
-                retry_after_secs: u64::try_from(wait.num_seconds() + 1).unwrap_or(1),
-            });
-        }
-        let user = store::find_user_by_email(conn, &email)?.filter(|u| u.disabled_at.is_none());
-        let verified = auth
-            .passwords
-            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()));
-        let user = match user {
-            Some(user) if verified => user,
-            _ => {
-                for subject in &subjects {
-                    throttle::record_failure(conn, &auth.throttle, subject, now)?;
-                }
-                tracing::info!(email = %email, "failed login");
-                return Err(ApiError::InvalidCredentials);
-            }
-        };
-        // The address counter is not cleared: one good account must not launder an
-        // address's guesses at other accounts.
+        // The address counter is only given back this attempt, not cleared: one good account
+        // must not launder an address's guesses at other accounts.
         throttle::clear(conn, &account_subject)?;
+        for address in reserved.iter().filter(|r| r.key() != account_subject.key) {
+            throttle::release(conn, address)?;
+        }
         start_session(conn, &auth.tokens, user.into(), Uuid::new_v4())
     })
     .await

@@ -1,10 +1,16 @@
 //! Slows password guessing: after `max` failed logins for one account (or from one client
 //! address) within the window, further attempts get 429 until a lock-out passes, and each
 //! failure after that doubles the lock-out. State lives in PostgreSQL so every instance
-//! shares it; the row lock serialises concurrent failures, so a burst cannot slip past.
+//! shares it.
+//!
+//! An attempt is counted as a failure *before* its password is checked ([`reserve`]): the
+//! check and the count happen under one row lock, so however many attempts arrive at once,
+//! at most `max` get their password checked and the rest are refused without hashing. An
+//! attempt whose password turns out right takes its count back ([`clear`], [`release`]).
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use crate::config::LoginThrottleSettings;
 use crate::schema::login_throttles;
@@ -87,49 +93,145 @@ pub struct ThrottleRow {
     pub blocked_until: Option<DateTime<Utc>>,
 }
 
-/// How long the longest current block among `subjects` still lasts, if any.
-pub fn blocked_for(
-    conn: &mut PgConnection,
-    subjects: &[&Subject],
-    now: DateTime<Utc>,
-) -> QueryResult<Option<Duration>> {
-    let keys: Vec<&str> = subjects.iter().map(|s| s.key.as_str()).collect();
-    let until: Option<DateTime<Utc>> = login_throttles::table
-        .filter(login_throttles::subject.eq_any(keys))
-        .filter(login_throttles::blocked_until.gt(now))
-        .select(diesel::dsl::max(login_throttles::blocked_until))
-        .first::<Option<DateTime<Utc>>>(conn)?;
-    Ok(until.map(|until| until - now))
+/// One attempt's place in one subject's count, taken before its password was checked.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    /// The row before this attempt was counted; `None` if it had no failures.
+    previous: Option<ThrottleRow>,
+    /// The row as this attempt left it.
+    counted: ThrottleRow,
+    max_failures: u32,
 }
 
-pub fn record_failure(
+impl Reserved {
+    pub fn key(&self) -> &str {
+        &self.counted.subject
+    }
+}
+
+#[derive(Debug)]
+pub enum Reservation {
+    /// The attempt may go ahead; it already counts as a failure for every subject.
+    Granted(Vec<Reserved>),
+    /// A subject is locked out for this much longer; nothing was counted.
+    Blocked(Duration),
+}
+
+/// Why the reserving transaction rolls back.
+enum Abort {
+    Blocked(Duration),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error)
+    }
+}
+
+/// Checks every subject for a block and, if none is blocked, counts one failure for each,
+/// in one transaction holding their rows locked: concurrent attempts queue on the locks, so
+/// the attempt that reaches the limit blocks every one after it.
+pub fn reserve(
     conn: &mut PgConnection,
     policy: &ThrottlePolicy,
+    subjects: &[&Subject],
+    now: DateTime<Utc>,
+) -> QueryResult<Reservation> {
+    // Rows are always locked in key order, so two attempts can never deadlock.
+    let mut subjects = subjects.to_vec();
+    subjects.sort_by(|a, b| a.key.cmp(&b.key));
+    subjects.dedup_by(|a, b| a.key == b.key);
+    let outcome = conn.transaction(|conn| {
+        let mut locked = Vec::with_capacity(subjects.len());
+        for subject in &subjects {
+            locked.push(lock(conn, subject, now)?);
+        }
+        let blocked_until = locked
+            .iter()
+            .filter_map(|row| row.blocked_until)
+            .filter(|until| *until > now)
+            .max();
+        if let Some(until) = blocked_until {
+            // Rolls back, so the rows made only to be locked do not stay behind.
+            return Err(Abort::Blocked(until - now));
+        }
+        let mut reserved = Vec::with_capacity(subjects.len());
+        for (subject, row) in subjects.iter().zip(locked) {
+            let previous = (row.failures > 0).then_some(row);
+            let next = policy.after_failure(subject, previous.as_ref(), now);
+            let counted = diesel::update(login_throttles::table.find(&subject.key))
+                .set(&next)
+                .returning(ThrottleRow::as_returning())
+                .get_result(conn)?;
+            reserved.push(Reserved {
+                previous,
+                counted,
+                max_failures: subject.max_failures,
+            });
+        }
+        Ok(reserved)
+    });
+    match outcome {
+        Ok(reserved) => Ok(Reservation::Granted(reserved)),
+        Err(Abort::Blocked(wait)) => Ok(Reservation::Blocked(wait)),
+        Err(Abort::Db(error)) => Err(error),
+    }
+}
+
+/// The subject's row, made (with no failures) if missing, locked until the transaction ends.
+fn lock(
+    conn: &mut PgConnection,
     subject: &Subject,
     now: DateTime<Utc>,
 ) -> QueryResult<ThrottleRow> {
+    diesel::insert_into(login_throttles::table)
+        .values(ThrottleRow {
+            subject: subject.key.clone(),
+            failures: 0,
+            last_failure_at: now,
+            blocked_until: None,
+        })
+        .on_conflict(login_throttles::subject)
+        .do_update()
+        .set(login_throttles::subject.eq(excluded(login_throttles::subject)))
+        .returning(ThrottleRow::as_returning())
+        .get_result(conn)
+}
+
+/// Takes back a reservation whose password was right. If nothing was counted since, the row
+/// goes back to what it was; otherwise one failure comes off, lifting the block if that
+/// brings the count under the limit.
+pub fn release(conn: &mut PgConnection, reserved: &Reserved) -> QueryResult<()> {
     conn.transaction(|conn| {
-        // Make sure a row exists, then lock it: concurrent failures queue on the lock.
-        diesel::insert_into(login_throttles::table)
-            .values(ThrottleRow {
-                subject: subject.key.clone(),
-                failures: 0,
-                last_failure_at: now,
-                blocked_until: None,
-            })
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        let previous: ThrottleRow = login_throttles::table
-            .find(&subject.key)
+        let key = reserved.key();
+        let Some(current) = login_throttles::table
+            .find(key)
             .select(ThrottleRow::as_select())
             .for_update()
-            .first(conn)?;
-        let previous = (previous.failures > 0).then_some(previous);
-        let next = policy.after_failure(subject, previous.as_ref(), now);
-        diesel::update(login_throttles::table.find(&subject.key))
-            .set(&next)
-            .execute(conn)?;
-        Ok(next)
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(());
+        };
+        let restored = if current == reserved.counted {
+            reserved.previous.clone()
+        } else {
+            let failures = current.failures - 1;
+            let under_limit = u32::try_from(failures).is_ok_and(|f| f < reserved.max_failures);
+            (failures > 0).then(|| ThrottleRow {
+                failures,
+                blocked_until: current.blocked_until.filter(|_| !under_limit),
+                ..current
+            })
+        };
+        match restored {
+            Some(row) => diesel::update(login_throttles::table.find(key))
+                .set(&row)
+                .execute(conn)?,
+            None => diesel::delete(login_throttles::table.find(key)).execute(conn)?,
+        };
+        Ok(())
     })
 }
 
