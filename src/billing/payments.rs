@@ -199,6 +199,7 @@ pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView
 impl Billing {
     /// Calls the gateway for a `processing` payment. An unreachable gateway leaves the row
     /// `processing` (the charge may or may not have happened) for the reconcile sweep.
+    #[tracing::instrument(skip_all, fields(payment_id = %payment.id))]
     pub async fn charge(
         &self,
         payment: &PaymentRow,
@@ -250,6 +251,7 @@ impl Billing {
     /// Applies a gateway's answer to a payment, once: a second delivery of the same answer
     /// (a webhook repeated, a reconcile racing the request) finds the row already moved and
     /// changes nothing. Returns the payment as it now stands.
+    #[tracing::instrument(skip(self, outcome, actor), err(level = "debug"))]
     pub async fn apply_outcome(
         &self,
         payment_id: Uuid,
@@ -314,7 +316,8 @@ impl Billing {
 
     /// Job: payments left `processing` (a crash or a timeout between charge and record)
     /// are charged again with the same idempotency key, which returns the original charge.
-    pub async fn reconcile_processing(&self) -> Result<usize, String> {
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile_processing(&self) -> Result<usize, ApiError> {
         let stale = run_blocking(&self.pool, |conn| {
             Ok(payments::table
                 .filter(payments::status.eq(PaymentStatus::Processing.as_str()))
@@ -323,16 +326,13 @@ impl Billing {
                 .select(PaymentRow::as_select())
                 .load(conn)?)
         })
-        .await
-        .map_err(|e| e.describe())?;
+        .await?;
         let mut settled = 0;
         for payment in stale {
             let off_session = payment.purpose == "subscription";
             match self.charge(&payment, off_session, "reconcile").await {
                 Ok(outcome) => {
-                    self.apply_outcome(payment.id, outcome, None)
-                        .await
-                        .map_err(|e| e.describe())?;
+                    self.apply_outcome(payment.id, outcome, None).await?;
                     settled += 1;
                 }
                 Err(error) => tracing::warn!(payment_id = %payment.id, error = %error.describe(),

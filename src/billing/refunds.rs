@@ -68,6 +68,7 @@ impl From<RefundRow> for RefundView {
 
 /// Decides a refund of `amount` from a captured payment and enqueues its execution.
 /// Fails with 409 `refund.exceeds_captured` when that would refund more than was captured.
+#[tracing::instrument(skip(conn, reason))]
 pub fn reserve(
     conn: &mut PgConnection,
     payment_id: Uuid,
@@ -159,6 +160,7 @@ pub fn refundable(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Deci
 
 impl Billing {
     /// Staff refund part or all of a payment (a goodwill gesture, a correction).
+    #[tracing::instrument(skip(self, actor, reason), fields(user_id = %actor.user_id))]
     pub async fn refund_payment(
         &self,
         actor: Actor,
@@ -206,7 +208,8 @@ impl Billing {
 
     /// Job: executes a decided refund through the gateway (its id is the idempotency key,
     /// so a retried job refunds once), then writes the credit note and the ledger reversal.
-    pub async fn execute_refund(&self, refund_id: Uuid) -> Result<(), String> {
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn execute_refund(&self, refund_id: Uuid) -> Result<(), ApiError> {
         let found = run_blocking(&self.pool, move |conn| {
             let refund: RefundRow = refunds::table
                 .find(refund_id)
@@ -218,8 +221,7 @@ impl Billing {
                 .first(conn)?;
             Ok((refund, payment))
         })
-        .await
-        .map_err(|e| e.describe())?;
+        .await?;
         let (refund, payment) = found;
         if refund.status != "pending" {
             return Ok(()); // already done: a job may run twice
@@ -274,7 +276,6 @@ impl Billing {
             })
         })
         .await
-        .map_err(|e| e.describe())
     }
 }
 

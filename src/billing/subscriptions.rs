@@ -805,7 +805,7 @@ impl Billing {
 
     /// Job: subscriptions whose period ended (renew, or end when cancelled at period end)
     /// and those whose next dunning retry is due. `now` is the clock (tests move it).
-    pub async fn renew_due(&self, now: DateTime<Utc>) -> Result<usize, String> {
+    pub async fn renew_due(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
         let due: Vec<SubscriptionRow> = run_blocking(&self.pool, move |conn| {
             Ok(subscriptions::table
                 .filter(
@@ -821,8 +821,7 @@ impl Billing {
                 .select(SubscriptionRow::as_select())
                 .load(conn)?)
         })
-        .await
-        .map_err(|e| e.describe())?;
+        .await?;
         let mut handled = 0;
         for sub in due {
             match self.renew_one(sub, now).await {

@@ -63,6 +63,7 @@ impl<'a> Change<'a> {
 /// Applies `change` to booking `id`, or fails with 409 `booking.invalid_state` when the
 /// booking is not (or no longer) in a status the change applies to. Must run inside a
 /// transaction: the claim, its consequences and its follow-up jobs commit together.
+#[tracing::instrument(skip_all, fields(booking_id = %id, event = ?change.event), err(level = "debug"))]
 pub fn transition(
     conn: &mut PgConnection,
     id: Uuid,

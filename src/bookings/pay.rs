@@ -70,6 +70,7 @@ pub enum PayResult {
 impl Bookings {
     /// Pays a held booking with the chosen card. Staff may pay for any booking (a card
     /// read out on the phone); a customer only for their own.
+    #[tracing::instrument(skip_all, fields(user_id = %actor.user_id, booking = ?key))]
     pub async fn pay(
         &self,
         actor: Actor,

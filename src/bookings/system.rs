@@ -13,7 +13,7 @@ use super::store::{self, BookingRow, Visibility};
 use crate::db::run_blocking;
 use crate::error::ApiError;
 use crate::jobs::BookingEmail;
-use crate::providers::adapter::Adapter;
+use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::ProviderRef;
 use crate::providers::store as provider_store;
 use crate::schema::bookings;
@@ -29,8 +29,12 @@ const EXPIRY_BATCHES: usize = 20;
 pub enum BookingJobError {
     #[error(transparent)]
     Database(#[from] ApiError),
-    #[error("provider {provider_id}: {reason}")]
-    Provider { provider_id: Uuid, reason: String },
+    #[error("provider {provider_id}: {error}")]
+    Provider {
+        provider_id: Uuid,
+        #[source]
+        error: AdapterError,
+    },
 }
 
 impl Bookings {
@@ -38,6 +42,7 @@ impl Bookings {
     /// batches of [`EXPIRY_BATCH`] claimed with `SKIP LOCKED` (a payment settling the same
     /// booking holds its row: the sweep passes it by and the lifecycle re-checks the rest).
     /// Outside providers' copies are cancelled by one job per booking, after the commit.
+    #[tracing::instrument(skip_all)]
     pub async fn expire_due(&self) -> Result<usize, ApiError> {
         let mut expired = 0;
         for _ in 0..EXPIRY_BATCHES {
@@ -77,6 +82,7 @@ impl Bookings {
 
     /// Job: the provider confirms a pending booking. Local inventory is ours, so it is
     /// confirmed at once; an external booking was placed with the provider when it was held.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn confirm_with_provider(&self, booking_id: Uuid) -> Result<(), ApiError> {
         run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
@@ -102,6 +108,7 @@ impl Bookings {
     }
 
     /// Job, after the last failed attempt: the booking fails and everything paid is refunded.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn fail_unconfirmed(&self, booking_id: Uuid, reason: &str) -> Result<(), ApiError> {
         let reason = format!("the provider did not confirm: {reason}");
         let failed = run_blocking(&self.pool, move |conn| {
@@ -121,6 +128,7 @@ impl Bookings {
     /// Job: an ended booking's copy at its outside provider is cancelled (idempotent at the
     /// provider: a second cancel finds nothing). After the last attempt the booking is
     /// flagged for an agent: the provider may still hold a room we no longer sell.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn cancel_at_provider(
         &self,
         booking_id: Uuid,
@@ -136,13 +144,10 @@ impl Bookings {
             return Ok(());
         };
         let cancelled = match Adapter::for_provider(&provider, &self.searcher.clients) {
-            Ok(adapter) => adapter
-                .cancel(&ProviderRef(provider_ref))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(reason) => Err(reason),
+            Ok(adapter) => adapter.cancel(&ProviderRef(provider_ref)).await,
+            Err(misconfigured) => Err(misconfigured),
         };
-        let Err(reason) = cancelled else {
+        let Err(error) = cancelled else {
             return Ok(());
         };
         if last_attempt {
@@ -153,12 +158,13 @@ impl Bookings {
         }
         Err(BookingJobError::Provider {
             provider_id: provider.id,
-            reason,
+            error,
         })
     }
 
     /// Job: confirmed bookings that start within the next day get their reminder. The
     /// email's dedup key makes it once per booking, however often the sweep runs.
+    #[tracing::instrument(skip_all)]
     pub async fn enqueue_reminders(&self) -> Result<usize, ApiError> {
         let wake = self.wake.clone();
         let queued = run_blocking(&self.pool, |conn| {
@@ -180,6 +186,7 @@ impl Bookings {
     }
 
     /// Job: confirmed bookings that have ended become `completed`.
+    #[tracing::instrument(skip_all)]
     pub async fn complete_past(&self) -> Result<usize, ApiError> {
         run_blocking(&self.pool, |conn| {
             conn.transaction(|conn| {

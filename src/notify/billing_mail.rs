@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use uuid::Uuid;
 
-use super::email::Mailer;
+use super::email::{MailError, Mailer};
 use super::templates::{self, Rendered};
 use crate::billing::invoices::{self, InvoiceRow};
 use crate::billing::plans;
@@ -121,8 +121,8 @@ fn message(
     message_id: String,
     rendered: Rendered,
     attachment: Option<(String, String)>,
-) -> Result<Message, String> {
-    let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+) -> Result<Message, MailError> {
+    let to: Mailbox = to.parse()?;
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
     let body = match attachment {
         Some((name, html)) => MultiPart::mixed()
@@ -136,7 +136,7 @@ fn message(
         .subject(rendered.subject)
         .message_id(Some(format!("<{message_id}@{}>", mailer.domain)))
         .multipart(body)
-        .map_err(|e| format!("building the email: {e}"))
+        .map_err(|e| MailError::Build(e.to_string()))
 }
 
 /// Renders and sends one subscription email as things stand now.
@@ -146,7 +146,7 @@ pub async fn send_subscription_email(
     subscription_id: Uuid,
     event: SubscriptionEmail,
     payment_id: Option<Uuid>,
-) -> Result<(), String> {
+) -> Result<(), MailError> {
     let loaded = run_blocking(pool, move |conn| {
         let sub: SubscriptionRow = subscriptions::table
             .find(subscription_id)
@@ -165,8 +165,7 @@ pub async fn send_subscription_email(
         let reader = reader(conn, sub.customer_id)?;
         Ok((sub, plan, amount, reader))
     })
-    .await
-    .map_err(|e| e.describe())?;
+    .await?;
     let (sub, plan, amount, (to, name, locale)) = loaded;
     let Some(to) = to else { return Ok(()) };
     let facts = SubscriptionFacts {
@@ -192,7 +191,7 @@ pub async fn send_invoice_email(
     pool: &PgPool,
     mailer: &Mailer,
     invoice_id: Uuid,
-) -> Result<(), String> {
+) -> Result<(), MailError> {
     let loaded = run_blocking(pool, move |conn| {
         let invoice: InvoiceRow = invoice_table::table
             .find(invoice_id)
@@ -202,8 +201,7 @@ pub async fn send_invoice_email(
         let view = invoices::views(conn, vec![invoice])?.remove(0);
         Ok((view, reader))
     })
-    .await
-    .map_err(|e| e.describe())?;
+    .await?;
     let (view, (to, name, locale)) = loaded;
     let Some(to) = to else { return Ok(()) };
     let credit = view.kind == "credit_note";

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use diesel::prelude::*;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
@@ -21,7 +20,7 @@ use crate::bookings::store::BookingRow;
 use crate::config::{EmailBackend, EmailSettings, SmtpTls};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Locale;
-use crate::jobs::{Job, queue};
+use crate::error::ApiError;
 use crate::schema::{bookings, customers, providers};
 
 pub enum Transport {
@@ -95,32 +94,37 @@ impl Mailer {
         )
     }
 
-    pub(super) async fn send(&self, message: Message) -> Result<(), String> {
+    pub(super) async fn send(&self, message: Message) -> Result<(), MailError> {
         let sent = self.deliver(message).await;
         crate::metrics::METRICS.email(sent.is_ok());
         sent
     }
 
-    async fn deliver(&self, message: Message) -> Result<(), String> {
+    async fn deliver(&self, message: Message) -> Result<(), MailError> {
         match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("SMTP: {e}")),
-            Transport::File(file) => file
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("mail file: {e}")),
-            Transport::Memory(sent) => {
-                sent.lock()
-                    .map_err(|_| "memory mailer poisoned".to_owned())?
-                    .push(message);
-                Ok(())
-            }
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ())?,
+            Transport::File(file) => file.send(message).await.map(|_| ())?,
+            Transport::Memory(sent) => sent.lock().map_err(|_| MailError::Poisoned)?.push(message),
         }
+        Ok(())
     }
+}
+
+/// Why an email could not be sent; the job retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{}", .0.describe())]
+    Database(#[from] ApiError),
+    #[error("recipient: {0}")]
+    Recipient(#[from] lettre::address::AddressError),
+    #[error("building the email: {0}")]
+    Build(String),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("mail file: {0}")]
+    File(#[from] lettre::transport::file::Error),
+    #[error("the memory mailer's lock is poisoned")]
+    Poisoned,
 }
 
 /// The address a booking's emails go to: its contact email, else its customer's.
@@ -134,31 +138,13 @@ fn recipient(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<Optio
         .first(conn)
 }
 
-/// Enqueues `event`'s email for `booking` in the caller's transaction (no address, no mail:
-/// phone clients without email are told by the agent).
-pub fn enqueue_booking_email(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    event: BookingEmail,
-) -> QueryResult<()> {
-    if recipient(conn, booking)?.is_none() {
-        return Ok(());
-    }
-    let job = Job::SendBookingEmail {
-        booking_id: booking.id,
-        event,
-    };
-    let key = format!("email:{}:{}", event.as_str(), booking.id);
-    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
-}
-
 /// Renders and sends one booking email as the booking stands now.
 pub async fn send_booking_email(
     pool: &PgPool,
     mailer: &Mailer,
     booking_id: Uuid,
     event: BookingEmail,
-) -> Result<(), String> {
+) -> Result<(), MailError> {
     let loaded = run_blocking(pool, move |conn| {
         let booking: BookingRow = bookings::table
             .find(booking_id)
@@ -180,11 +166,10 @@ pub async fn send_booking_email(
             .first(conn)?;
         Ok((booking, to, locale, provider))
     })
-    .await
-    .map_err(|e| e.describe())?;
+    .await?;
     let (booking, to, locale, (name_ar, name_en, city, timezone)) = loaded;
     let Some(to) = to else { return Ok(()) };
-    let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+    let to: Mailbox = to.parse()?;
     let facts = BookingFacts {
         reference: booking.reference.clone(),
         guest_name: booking.contact_name.clone(),
@@ -222,13 +207,13 @@ fn compose(
     event: BookingEmail,
     locale: Locale,
     facts: &BookingFacts,
-) -> Result<Message, String> {
+) -> Result<Message, MailError> {
     let rendered = templates::render(event, locale, facts);
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
     let body = if event == BookingEmail::Confirmed {
         let ics = templates::calendar_entry(facts).into_bytes();
         let content_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| MailError::Build(e.to_string()))?;
         MultiPart::mixed()
             .multipart(alternative)
             .singlepart(Attachment::new(format!("{}.ics", facts.reference)).body(ics, content_type))
@@ -245,7 +230,7 @@ fn compose(
             mailer.domain
         )))
         .multipart(body)
-        .map_err(|e| format!("building the email: {e}"))
+        .map_err(|e| MailError::Build(e.to_string()))
 }
 
 #[cfg(test)]

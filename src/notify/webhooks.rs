@@ -49,7 +49,8 @@ pub enum Delivered {
 }
 
 /// A failed attempt, and how long the receiver asked us to wait (`Retry-After`).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct Failed {
     pub error: String,
     pub retry_after: Option<Duration>,

@@ -96,11 +96,13 @@ pub enum Adapter {
 impl Adapter {
     /// The adapter for an external provider; `Err` (a reason to show) when its stored
     /// settings or time zone no longer parse. Local providers are searched in SQL instead.
-    pub fn for_provider(provider: &ProviderRow, clients: &HttpClients) -> Result<Self, String> {
-        let timezone: Tz = provider
-            .timezone
-            .parse()
-            .map_err(|_| format!("unknown time zone `{}`", provider.timezone))?;
+    pub fn for_provider(
+        provider: &ProviderRow,
+        clients: &HttpClients,
+    ) -> Result<Self, AdapterError> {
+        let timezone: Tz = provider.timezone.parse().map_err(|_| {
+            AdapterError::Internal(format!("unknown time zone `{}`", provider.timezone))
+        })?;
         match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
             Ok(AdapterSettings::Fhir(settings)) => Ok(Adapter::Fhir(FhirAdapter::new(
                 settings,
@@ -112,8 +114,13 @@ impl Adapter {
                 timezone,
                 clients.caldav.clone(),
             ))),
-            Ok(AdapterSettings::Local) => Err("local providers have no remote adapter".into()),
-            Err(error) => Err(format!("misconfigured: {}: {}", error.field, error.message)),
+            Ok(AdapterSettings::Local) => Err(AdapterError::Internal(
+                "local providers have no remote adapter".into(),
+            )),
+            Err(error) => Err(AdapterError::Internal(format!(
+                "misconfigured: {}: {}",
+                error.field, error.message
+            ))),
         }
     }
 

@@ -224,7 +224,7 @@ impl Searcher {
     ) -> Vec<(Uuid, Outcome, Duration)> {
         let started = Instant::now();
         let outcome = match Adapter::for_provider(&provider, &self.clients) {
-            Err(reason) => Outcome::Failed(ProviderStatusKind::Error, reason),
+            Err(reason) => Outcome::Failed(ProviderStatusKind::Error, reason.to_string()),
             Ok(adapter) => {
                 match tokio::time::timeout(self.provider_timeout, adapter.search(&query)).await {
                     Ok(Ok(offers)) => Outcome::Offers(offers),

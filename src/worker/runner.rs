@@ -8,11 +8,15 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::bookings::service::Bookings;
+use crate::bookings::system::BookingJobError;
 use crate::config::JobSettings;
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
 use crate::jobs::Job;
 use crate::jobs::queue::{self, JobRow};
+use crate::notify::email::{self, MailError};
+use crate::notify::{billing_mail, webhooks};
+use tracing::Instrument;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -68,7 +72,11 @@ impl Worker {
     async fn run_one(&self, row: &JobRow) -> Result<(), ApiError> {
         let span =
             tracing::info_span!("job", job_id = row.id, kind = %row.kind, attempt = row.attempts);
-        let _entered = span.enter();
+        // The span follows the job across its awaits (an entered guard would not).
+        self.run_in_span(row).instrument(span).await
+    }
+
+    async fn run_in_span(&self, row: &JobRow) -> Result<(), ApiError> {
         let outcome = match serde_json::from_value::<Job>(row.payload.clone()) {
             Err(error) => Outcome::Unrunnable(format!("the payload no longer parses: {error}")),
             Ok(job) => {
@@ -76,15 +84,18 @@ impl Worker {
                 let delay = job
                     .retry_delay(row.attempts)
                     .unwrap_or_else(|| queue::backoff(row.attempts, jitter()));
-                match tokio::time::timeout(limit, self.execute(&job, row)).await {
-                    Ok(Ok(())) => Outcome::Done,
-                    Ok(Err((error, asked))) => {
-                        let asked = asked
+                let ran = tokio::time::timeout(limit, self.execute(&job, row))
+                    .await
+                    .unwrap_or(Err(JobError::TimedOut(limit)));
+                match ran {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => {
+                        let asked = error
+                            .retry_after()
                             .and_then(|d| chrono::Duration::from_std(d).ok())
                             .unwrap_or_default();
-                        Outcome::Failed(error, delay.max(asked))
+                        Outcome::Failed(error.to_string(), delay.max(asked))
                     }
-                    Err(_) => Outcome::Failed(format!("did not finish within {limit:?}"), delay),
                 }
             }
         };
@@ -132,88 +143,35 @@ impl Worker {
         }
     }
 
-    /// Runs a job; an error may carry how long the other side asked us to wait.
-    async fn execute(&self, job: &Job, row: &JobRow) -> Result<(), (String, Option<Duration>)> {
-        let plain = |error: String| (error, None);
+    /// Runs a job: the one registry of job kinds, each handed to the capability that does it.
+    /// Long because it is one arm per kind, and each arm only calls.
+    async fn execute(&self, job: &Job, row: &JobRow) -> Result<(), JobError> {
         let last_attempt = row.attempts >= row.max_attempts;
         match job {
-            Job::DeliverWebhook {
-                provider_id,
-                message_id,
-                event_type,
-                timestamp,
-                data,
-            } => {
-                let message = crate::notify::webhooks::Message {
-                    provider_id: *provider_id,
-                    message_id,
-                    event_type,
-                    timestamp: *timestamp,
-                    data,
-                    attempt: row.attempts,
-                };
-                crate::notify::webhooks::deliver(
-                    &self.pool,
-                    &self.bookings.searcher.clients.webhooks,
-                    &message,
-                )
-                .await
-                .map(|_| ())
-                .map_err(|failed| (failed.error, failed.retry_after))
-            }
-            other => self.execute_plain(other, last_attempt).await.map_err(plain),
-        }
-    }
-
-    async fn execute_plain(&self, job: &Job, last_attempt: bool) -> Result<(), String> {
-        match job {
-            Job::ExpireHolds => self
-                .bookings
-                .expire_due()
-                .await
-                .map(|_| ())
-                .map_err(describe),
-            Job::CompletePastBookings => self
-                .bookings
-                .complete_past()
-                .await
-                .map(|_| ())
-                .map_err(describe),
-            Job::SendReminders => self
-                .bookings
-                .enqueue_reminders()
-                .await
-                .map(|_| ())
-                .map_err(describe),
+            Job::ExpireHolds => self.bookings.expire_due().await.map(drop)?,
+            Job::CompletePastBookings => self.bookings.complete_past().await.map(drop)?,
+            Job::SendReminders => self.bookings.enqueue_reminders().await.map(drop)?,
             Job::FlagUnacknowledged => self
                 .bookings
                 .flag_unacknowledged(self.bookings.ack_deadline)
                 .await
-                .map(|_| ())
-                .map_err(describe),
+                .map(drop)?,
             Job::ConfirmBooking { booking_id } => {
-                let confirmed = self
-                    .bookings
-                    .confirm_with_provider(*booking_id)
-                    .await
-                    .map_err(describe);
-                match confirmed {
-                    Err(error) if last_attempt => {
-                        // Out of chances: the booking fails (and is refunded) rather than wait forever.
+                if let Err(error) = self.bookings.confirm_with_provider(*booking_id).await {
+                    if last_attempt {
+                        // Out of chances: the booking fails (and is refunded) rather than wait.
                         self.bookings
-                            .fail_unconfirmed(*booking_id, &error)
-                            .await
-                            .map_err(describe)?;
-                        Err(error)
+                            .fail_unconfirmed(*booking_id, &error.describe())
+                            .await?;
                     }
-                    other => other,
+                    return Err(error.into());
                 }
             }
-            Job::CancelAtProvider { booking_id } => self
-                .bookings
-                .cancel_at_provider(*booking_id, last_attempt)
-                .await
-                .map_err(|e| e.to_string()),
+            Job::CancelAtProvider { booking_id } => {
+                self.bookings
+                    .cancel_at_provider(*booking_id, last_attempt)
+                    .await?
+            }
             Job::PurgeIdempotencyKeys => run_blocking(&self.pool, |conn| {
                 Ok(crate::idempotency::purge_older_than(
                     conn,
@@ -221,44 +179,57 @@ impl Worker {
                 )?)
             })
             .await
-            .map(|_| ())
-            .map_err(|e| e.describe()),
-            Job::DeliverWebhook { .. } => Err("delivered elsewhere".into()),
-            Job::RenewSubscriptions => self.billing.renew_due(chrono::Utc::now()).await.map(|_| ()),
-            Job::ReconcilePayments => self.billing.reconcile_processing().await.map(|_| ()),
-            Job::ExecuteRefund { refund_id } => self.billing.execute_refund(*refund_id).await,
+            .map(drop)?,
+            Job::RenewSubscriptions => {
+                self.billing.renew_due(chrono::Utc::now()).await.map(drop)?
+            }
+            Job::ReconcilePayments => self.billing.reconcile_processing().await.map(drop)?,
+            Job::ExecuteRefund { refund_id } => self.billing.execute_refund(*refund_id).await?,
             Job::SendSubscriptionEmail {
                 subscription_id,
                 event,
                 payment_id,
             } => {
-                crate::notify::billing_mail::send_subscription_email(
+                billing_mail::send_subscription_email(
                     &self.pool,
                     &self.mailer,
                     *subscription_id,
                     *event,
                     *payment_id,
                 )
-                .await
+                .await?
             }
             Job::SendInvoiceEmail { invoice_id } => {
-                crate::notify::billing_mail::send_invoice_email(
-                    &self.pool,
-                    &self.mailer,
-                    *invoice_id,
-                )
-                .await
+                billing_mail::send_invoice_email(&self.pool, &self.mailer, *invoice_id).await?
             }
             Job::SendBookingEmail { booking_id, event } => {
-                crate::notify::email::send_booking_email(
+                email::send_booking_email(&self.pool, &self.mailer, *booking_id, *event).await?
+            }
+            Job::DeliverWebhook {
+                provider_id,
+                message_id,
+                event_type,
+                timestamp,
+                data,
+            } => {
+                let message = webhooks::Message {
+                    provider_id: *provider_id,
+                    message_id,
+                    event_type,
+                    timestamp: *timestamp,
+                    data,
+                    attempt: row.attempts,
+                };
+                webhooks::deliver(
                     &self.pool,
-                    &self.mailer,
-                    *booking_id,
-                    *event,
+                    &self.bookings.searcher.clients.webhooks,
+                    &message,
                 )
                 .await
+                .map(drop)?
             }
         }
+        Ok(())
     }
 
     /// Runs until the process stops: drains the queue, then sleeps until woken by a local
@@ -283,8 +254,30 @@ impl Worker {
     }
 }
 
-fn describe(error: ApiError) -> String {
-    error.describe()
+/// Why a job's run failed. The queue records its text (with the whole cause) and retries
+/// after the job's backoff, or after what the other side asked for.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("{}", .0.describe())]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Booking(#[from] BookingJobError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Webhook(#[from] webhooks::Failed),
+    #[error("did not finish within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl JobError {
+    /// How long the other side asked us to wait (a webhook receiver's `Retry-After`).
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Webhook(failed) => failed.retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// A number in [0, 1) for retry jitter.

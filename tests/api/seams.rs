@@ -576,3 +576,190 @@ fn booking_events(app: &TestApp, id: &str) -> Vec<String> {
         .load(&mut conn)
         .unwrap()
 }
+
+/// Issue #13, "one money path": every cause of a refund (a customer's cancel, a provider's
+/// refusal, a booking the provider never confirmed, a payment that lands after its hold
+/// ended, a plan change, a staff refund) is reserved on its payment and executed by the one
+/// refund job: each gets its gateway refund and credit note, and the ledger's clearing
+/// account ends at captured − refunded.
+#[tokio::test]
+async fn every_refund_cause_goes_through_the_one_refund_path() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = hotel(&app, &admin, 10).await;
+    let customer = token(&app.register("causes@example.com").await);
+    let paid = |check_in: i64| {
+        let (app, customer, city) = (&app, customer.clone(), city.clone());
+        async move {
+            let booking = held(app, &customer, &city, check_in).await;
+            let response = pay(app, &customer, &booking, CARD_OK).await;
+            assert_eq!(response.status(), 200);
+            booking["id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // 1. The customer cancels (ten days ahead: the policy gives everything back).
+    let cancelled = paid(10).await;
+    app.post_ok(
+        &format!("/v1/bookings/{cancelled}/cancel"),
+        &customer,
+        &json!({}),
+        200,
+    )
+    .await;
+    // 2. The provider refuses a pending booking.
+    let provider_id: String = {
+        let mut conn = app.db.connect();
+        wasit::schema::bookings::table
+            .find(cancelled.parse::<Uuid>().unwrap())
+            .select(wasit::schema::bookings::provider_id)
+            .first::<Uuid>(&mut conn)
+            .unwrap()
+            .to_string()
+    };
+    let email = format!("desk-{}@example.com", Uuid::new_v4().simple());
+    app.post_ok(
+        "/v1/admin/users",
+        &admin,
+        &json!({ "email": email, "password": crate::helpers::PASSWORD, "full_name": "Desk", "role": "provider", "provider_id": provider_id }),
+        201,
+    )
+    .await;
+    let desk = token(
+        &app.login(&email, crate::helpers::PASSWORD)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+    );
+    let refused = paid(12).await;
+    app.post_ok(
+        &format!("/v1/provider/bookings/{refused}/ack"),
+        &desk,
+        &json!({ "decision": "refuse" }),
+        200,
+    )
+    .await;
+    // 3. The provider never confirms: the confirmation job's last attempt fails it.
+    let unconfirmed = paid(14).await;
+    app.worker("w")
+        .bookings
+        .fail_unconfirmed(unconfirmed.parse().unwrap(), "no answer")
+        .await
+        .unwrap();
+    // 4. The money lands after the hold expired.
+    let late = held(&app, &customer, &city, 16).await;
+    let started: Value = pay(&app, &customer, &late, CARD_3DS)
+        .await
+        .json()
+        .await
+        .unwrap();
+    {
+        let mut conn = app.db.connect();
+        diesel::sql_query(
+            "UPDATE bookings SET hold_expires_at = now() - interval '1 second' WHERE id = $1",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(late["id"].as_str().unwrap().parse::<Uuid>().unwrap())
+        .execute(&mut conn)
+        .unwrap();
+    }
+    app.worker("sweeper").bookings.expire_due().await.unwrap();
+    answer_3ds(
+        &app,
+        started["payment"]["action_url"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    // 5. A plan change credits the unused time.
+    let mut body = crate::payments::card(CARD_OK);
+    body["plan"] = json!("business");
+    assert_eq!(
+        post_keyed(&app, "/v1/subscriptions", &customer, &body)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        post_keyed(
+            &app,
+            "/v1/subscriptions/me/change",
+            &customer,
+            &json!({ "plan": "plus" })
+        )
+        .await
+        .status(),
+        200
+    );
+    // 6. Staff refund part of a payment.
+    let goodwill = paid(18).await;
+    let payment: Value = app
+        .get_authed(&format!("/v1/bookings/{goodwill}"), &customer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payment_id = payment["payment"]["id"].as_str().unwrap();
+    assert_eq!(
+        post_keyed(
+            &app,
+            &format!("/v1/payments/{payment_id}/refunds"),
+            &admin,
+            &json!({ "amount": "10.00", "reason": "goodwill" })
+        )
+        .await
+        .status(),
+        202
+    );
+    app.run_pending_jobs().await;
+
+    let mut conn = app.db.connect();
+    // Every refund went through the gateway and got its credit note.
+    let refunds: Vec<(Uuid, String, Decimal)> = wasit::schema::refunds::table
+        .select((
+            wasit::schema::refunds::id,
+            wasit::schema::refunds::status,
+            wasit::schema::refunds::amount,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(refunds.len(), 6, "one refund per cause: {refunds:?}");
+    for (id, status, amount) in &refunds {
+        assert_eq!(status, "succeeded", "refund {id} of {amount}");
+        let notes: i64 = wasit::schema::invoices::table
+            .filter(wasit::schema::invoices::refund_id.eq(id))
+            .filter(wasit::schema::invoices::series.eq("CRN"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(notes, 1, "refund {id} has its credit note");
+    }
+    // Each booking cause names its refund on the booking.
+    for (id, status) in [
+        (&cancelled, "cancelled"),
+        (&refused, "failed"),
+        (&unconfirmed, "failed"),
+    ] {
+        let now = booking(&app, &customer, id).await;
+        assert_eq!(now["status"], status);
+        assert_eq!(now["refund_amount"], now["payment"]["amount"], "{now}");
+        assert_eq!(
+            now["payment"]["refunded"], now["payment"]["amount"],
+            "{now}"
+        );
+    }
+    let (captured, refunded): (Option<Decimal>, Option<Decimal>) = wasit::schema::payments::table
+        .filter(wasit::schema::payments::status.eq("succeeded"))
+        .select((
+            diesel::dsl::sum(wasit::schema::payments::amount),
+            diesel::dsl::sum(wasit::schema::payments::refunded),
+        ))
+        .first(&mut conn)
+        .unwrap();
+    let (balances, unbalanced) = ledger(&app);
+    assert_eq!(unbalanced, 0);
+    assert_eq!(
+        balance(&balances, "gateway_clearing"),
+        captured.unwrap() - refunded.unwrap(),
+        "clearing = captured − refunded"
+    );
+}
