@@ -63,7 +63,13 @@ impl Bookings {
                         Refund::Nothing,
                     );
                     for id in &due {
-                        lifecycle::transition(conn, *id, &change)?;
+                        // A savepoint each: one booking that cannot expire (it is logged)
+                        // must not keep the rest of the batch holding rooms.
+                        if let Err(error) =
+                            conn.transaction(|conn| lifecycle::transition(conn, *id, &change))
+                        {
+                            tracing::error!(booking_id = %id, error = %error.describe(), "could not expire a hold");
+                        }
                     }
                     Ok(due.len())
                 })

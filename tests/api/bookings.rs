@@ -802,29 +802,8 @@ async fn idempotency_keys_are_purged_after_a_day() {
 /// takes the room out of search, and a cancel removes it.
 #[tokio::test]
 async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it() {
-    let dav = std::env::var("WASIT_TEST_CALDAV_URL").unwrap_or_else(|_| {
-        panic!("start the CalDAV test server: tests/peers/caldav/start.sh 5232 and export WASIT_TEST_CALDAV_URL=…")
-    });
-    let dav = dav.trim_end_matches('/').to_owned();
-    let root = format!("/{}", uuid::Uuid::new_v4().simple());
-    let calendar = format!("{root}/std/");
-    wasit::providers::adapter::install_crypto_provider();
+    let (dav, calendar) = crate::helpers::radicale_calendar().await;
     let http = reqwest::Client::new();
-    for (method, path) in [
-        ("MKCOL", format!("{root}/")),
-        ("MKCALENDAR", calendar.clone()),
-    ] {
-        let status = http
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{dav}{path}"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 201, "{method} {path}");
-    }
     let feed = || async {
         http.get(format!("{dav}{calendar}"))
             .send()

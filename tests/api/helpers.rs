@@ -601,3 +601,70 @@ pub async fn canned_server(answer: String) -> u16 {
     });
     port
 }
+
+impl TestApp {
+    /// PATCHes as `token` and asserts 200, returning the body.
+    pub async fn patch_ok(&self, path: &str, token: &str, body: &Value) -> Value {
+        let response = self
+            .client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, 200, "PATCH {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A provider login ("the front desk") for `provider`, made by `admin`; its access token.
+    pub async fn provider_desk(&self, admin: &str, provider: &str) -> String {
+        let email = format!("desk-{}@provider.example", uuid::Uuid::new_v4().simple());
+        self.post_ok(
+            "/v1/admin/users",
+            admin,
+            &json!({ "email": email, "password": PASSWORD, "full_name": "Front desk", "role": "provider", "provider_id": provider }),
+            201,
+        )
+        .await;
+        token(
+            &self
+                .login(&email, PASSWORD)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+/// A new, empty calendar collection on the CalDAV test server (Radicale, started by
+/// scripts/test). Returns the server's base URL and the calendar's path (`/…/std/`).
+pub async fn radicale_calendar() -> (String, String) {
+    let dav = std::env::var("WASIT_TEST_CALDAV_URL")
+        .expect("run scripts/test: it starts the CalDAV test server")
+        .trim_end_matches('/')
+        .to_owned();
+    let root = format!("/{}", uuid::Uuid::new_v4().simple());
+    let calendar = format!("{root}/std/");
+    wasit::providers::adapter::install_crypto_provider();
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("MKCOL", format!("{root}/")),
+        ("MKCALENDAR", calendar.clone()),
+    ] {
+        let status = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{dav}{path}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 201, "{method} {path}");
+    }
+    (dav, calendar)
+}

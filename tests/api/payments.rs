@@ -1012,15 +1012,12 @@ async fn a_provider_paid_on_site_is_not_charged_through_us() {
     let (provider_id, _) = app
         .local_hotel(&admin, &city, "Pay At Desk", 3, "450.00", 30)
         .await;
-    let response = app
-        .client
-        .patch(app.url(&format!("/v1/providers/{provider_id}")))
-        .bearer_auth(&admin)
-        .json(&json!({ "prepaid": false }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    app.patch_ok(
+        &format!("/v1/providers/{provider_id}"),
+        &admin,
+        &json!({ "prepaid": false }),
+    )
+    .await;
     let customer = token(&app.register("desk@example.com").await);
     let booking = held(&app, &customer, &city, 10).await;
     assert_eq!(booking["price"]["total"], "928.75");

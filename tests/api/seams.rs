@@ -13,8 +13,8 @@ use uuid::Uuid;
 use wasit::auth::Role;
 
 use crate::helpers::{
-    TestApp, assert_problem, book, canned_server, held, join_all, problem_fields, silent_server,
-    spawn_app, spawn_app_with, stay_offer, token, unique_city,
+    TestApp, assert_problem, book, canned_server, held, join_all, problem_fields,
+    radicale_calendar, silent_server, spawn_app, spawn_app_with, stay_offer, token, unique_city,
 };
 use crate::payments::{
     CARD_3DS, CARD_OK, answer_3ds, balance, hotel, ledger, money, pay, post_keyed,
@@ -23,29 +23,7 @@ use crate::payments::{
 /// A hotel on the real CalDAV server (Radicale) with one calendar of `rooms` rooms, in a city
 /// of its own. Returns (provider id, city, the calendar's URL).
 async fn caldav_hotel(app: &TestApp, admin: &str, rooms: u32) -> (String, String, String) {
-    let dav = std::env::var("WASIT_TEST_CALDAV_URL")
-        .expect("run scripts/test: it starts the CalDAV test server")
-        .trim_end_matches('/')
-        .to_owned();
-    let root = format!("/{}", Uuid::new_v4().simple());
-    let calendar = format!("{root}/std/");
-    wasit::providers::adapter::install_crypto_provider();
-    let http = reqwest::Client::new();
-    for (method, path) in [
-        ("MKCOL", format!("{root}/")),
-        ("MKCALENDAR", calendar.clone()),
-    ] {
-        let status = http
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{dav}{path}"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 201, "{method} {path}");
-    }
+    let (dav, calendar) = radicale_calendar().await;
     let city = unique_city("dav");
     let hotel = json!({ "kind": "hotel", "name_ar": "فندق", "name_en": "Dav Hotel", "city": city,
         "adapter": "caldav", "prepaid": true,
@@ -82,30 +60,13 @@ async fn a_provider_refusal_refunds_what_was_captured() {
         .local_hotel(&admin, &city, "On Site", 3, "450.00", 30)
         .await;
     // Paid on site: we charge only our fee.
-    let response = app
-        .client
-        .patch(app.url(&format!("/v1/providers/{provider}")))
-        .bearer_auth(&admin)
-        .json(&json!({ "prepaid": false }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let email = format!("desk-{}@example.com", Uuid::new_v4().simple());
-    app.post_ok(
-        "/v1/admin/users",
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
         &admin,
-        &json!({ "email": email, "password": crate::helpers::PASSWORD, "full_name": "Desk", "role": "provider", "provider_id": provider }),
-        201,
+        &json!({ "prepaid": false }),
     )
     .await;
-    let desk = token(
-        &app.login(&email, crate::helpers::PASSWORD)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
-    );
+    let desk = app.provider_desk(&admin, &provider).await;
     let customer = token(&app.register("refused@example.com").await);
     let held = held(&app, &customer, &city, 10).await;
     let paid: Value = pay(&app, &customer, &held, CARD_OK)
@@ -291,15 +252,12 @@ async fn a_job_claimed_with_others_is_not_run_twice_when_they_outlast_its_lease(
             }
         });
     }
-    let response = app
-        .client
-        .patch(app.url(&format!("/v1/providers/{provider}")))
-        .bearer_auth(&admin)
-        .json(&json!({ "webhook_url": format!("http://127.0.0.1:{port}/hooks") }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
+        &admin,
+        &json!({ "webhook_url": format!("http://127.0.0.1:{port}/hooks") }),
+    )
+    .await;
     {
         let mut conn = app.db.connect();
         for n in 0..3 {
@@ -354,17 +312,14 @@ async fn an_unreachable_provider_does_not_keep_local_rooms_held() {
     let local = held(&app, &customer, &local_city, 4).await;
     // The hotel's calendar server stops answering; then every hold is past its time.
     let silent = silent_server().await;
-    let response = app
-        .client
-        .patch(app.url(&format!("/v1/providers/{dav_provider}")))
-        .bearer_auth(&admin)
-        .json(&json!({ "adapter_settings": { "base_url": format!("http://127.0.0.1:{silent}"),
+    app.patch_ok(
+        &format!("/v1/providers/{dav_provider}"),
+        &admin,
+        &json!({ "adapter_settings": { "base_url": format!("http://127.0.0.1:{silent}"),
             "room_types": [{ "code": "std", "calendar_path": "/x/std/", "name_ar": "غرفة", "name_en": "Room",
-                "rooms": 3, "max_guests": 2, "nightly_price": "300.00" }] } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+                "rooms": 3, "max_guests": 2, "nightly_price": "300.00" }] } }),
+    )
+    .await;
     {
         let mut conn = app.db.connect();
         diesel::sql_query(
@@ -482,19 +437,12 @@ async fn a_provider_turned_off_by_410_says_so_until_a_new_url() {
     let gone =
         canned_server("HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into())
             .await;
+    let path = format!("/v1/providers/{provider}");
     let patch = |url: String| {
-        let (app, admin, provider) = (&app, admin.clone(), provider.clone());
+        let (app, admin, path) = (&app, admin.clone(), path.clone());
         async move {
-            let response = app
-                .client
-                .patch(app.url(&format!("/v1/providers/{provider}")))
-                .bearer_auth(&admin)
-                .json(&json!({ "webhook_url": url }))
-                .send()
+            app.patch_ok(&path, &admin, &json!({ "webhook_url": url }))
                 .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
         }
     };
     let on = patch(format!("http://127.0.0.1:{gone}/hooks")).await;
@@ -617,21 +565,7 @@ async fn every_refund_cause_goes_through_the_one_refund_path() {
             .unwrap()
             .to_string()
     };
-    let email = format!("desk-{}@example.com", Uuid::new_v4().simple());
-    app.post_ok(
-        "/v1/admin/users",
-        &admin,
-        &json!({ "email": email, "password": crate::helpers::PASSWORD, "full_name": "Desk", "role": "provider", "provider_id": provider_id }),
-        201,
-    )
-    .await;
-    let desk = token(
-        &app.login(&email, crate::helpers::PASSWORD)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
-    );
+    let desk = app.provider_desk(&admin, &provider_id).await;
     let refused = paid(12).await;
     app.post_ok(
         &format!("/v1/provider/bookings/{refused}/ack"),
