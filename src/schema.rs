@@ -292,6 +292,8 @@ diesel::table! {
         exp_month -> Int4,
         exp_year -> Int4,
         created_at -> Timestamptz,
+        fingerprint -> Nullable<Text>,
+        saved_at -> Nullable<Timestamptz>,
     }
 }
 

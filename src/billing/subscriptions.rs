@@ -513,12 +513,14 @@ impl Billing {
             let this = self.clone();
             return run_blocking(&self.pool, move |conn| {
                 conn.transaction(|conn| {
+                    // Kept for the renewals: saved now, as a payment's card is once it paid.
+                    let method_id = methods::keep_card(conn, method.as_ref().map(|m| m.id))?;
                     let sub = insert_subscription(
                         conn,
                         customer.id,
                         &plan,
                         status,
-                        method.as_ref().map(|m| m.id),
+                        method_id,
                         (now, end),
                         created_by,
                     )?;
