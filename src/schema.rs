@@ -81,6 +81,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         gateway -> Nullable<Text>,
         gateway_customer_ref -> Nullable<Text>,
+        trial_used_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -117,7 +117,7 @@ pub struct SubscriptionView {
     pub dunning_attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub card: Option<MethodView>,
-    /// Paid bookings this period, against the plan's allowance.
+    /// Bookings this period against the plan's allowance (see [`bookings_used`]).
     pub bookings_used: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration: Option<Proration>,
@@ -206,19 +206,51 @@ pub fn customer_with_discount(
     Ok(row.map(|(customer, status, percent)| (customer, discount_for(status, percent))))
 }
 
+/// The bookings this period counts against the plan's allowance: the customer's bookings
+/// that left `held` for their provider since the period began (now `pending`, `confirmed`,
+/// `completed` or `no_show`), whether anything was paid or nothing was due, and those still
+/// `held` whose payment is under way. Cancelled, failed and expired bookings do not count:
+/// they gave the customer nothing.
 fn bookings_used(conn: &mut PgConnection, sub: &SubscriptionRow) -> QueryResult<i64> {
-    payment_table::table
-        .filter(payment_table::subscription_id.eq(sub.id))
-        .filter(payment_table::purpose.eq("booking"))
-        .filter(payment_table::status.ne(PaymentStatus::Failed.as_str()))
-        .filter(payment_table::created_at.ge(sub.current_period_start))
+    use crate::schema::{booking_events, bookings};
+    // Bookings' statuses as stored (bookings' `BookingStatus`: billing sits below bookings
+    // and names them by their text).
+    const HELD: &str = "held";
+    const PENDING: &str = "pending";
+    const SUBMITTED: [&str; 4] = [PENDING, "confirmed", "completed", "no_show"];
+    let submitted: i64 = bookings::table
+        .filter(bookings::customer_id.eq(sub.customer_id))
+        .filter(bookings::status.eq_any(SUBMITTED))
+        .filter(diesel::dsl::exists(
+            booking_events::table
+                .filter(booking_events::booking_id.eq(bookings::id))
+                .filter(booking_events::from_status.eq(HELD))
+                .filter(booking_events::to_status.eq(PENDING))
+                .filter(booking_events::at.ge(sub.current_period_start)),
+        ))
         .count()
-        .get_result(conn)
+        .get_result(conn)?;
+    let being_paid: i64 = bookings::table
+        .filter(bookings::customer_id.eq(sub.customer_id))
+        .filter(bookings::status.eq(HELD))
+        .filter(diesel::dsl::exists(
+            payment_table::table
+                .filter(payment_table::booking_id.eq(bookings::id.nullable()))
+                .filter(payment_table::status.eq_any([
+                    PaymentStatus::Processing.as_str(),
+                    PaymentStatus::RequiresAction.as_str(),
+                ]))
+                .filter(payment_table::created_at.ge(sub.current_period_start)),
+        ))
+        .count()
+        .get_result(conn)?;
+    Ok(submitted + being_paid)
 }
 
-/// Checks the plan's booking allowance before a booking is charged (the subscription row
-/// stays locked until the payment row is written, so racing payments count each other).
-/// Returns the subscription the payment counts against, if any.
+/// Checks the plan's booking allowance before a booking is paid, or sent on with nothing to
+/// pay (the subscription row stays locked until the payment row is written or the booking
+/// has left `held`, so racing payments count each other). Returns the subscription the
+/// payment counts against, if any.
 pub fn charge_allowance(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -461,8 +493,10 @@ impl Billing {
         .await
     }
 
-    /// Signs a customer up. A trial or a free plan charges nothing now; otherwise the first
-    /// period is charged at once and the subscription exists only if that succeeds.
+    /// Signs a customer up. A free plan, or a plan's trial, charges nothing now; otherwise
+    /// the first period is charged at once and the subscription exists only if that
+    /// succeeds. A customer gets one trial ever, on any plan: one who had a trial is charged
+    /// at once, like a plan without one.
     pub async fn subscribe(
         &self,
         actor: Actor,
@@ -470,7 +504,7 @@ impl Billing {
         plan_code: String,
         method: Option<Method>,
     ) -> Result<SubscriptionView, ApiError> {
-        let (customer, plan) = {
+        let (customer, plan, trial_used) = {
             let actor = actor.clone();
             run_blocking(&self.pool, move |conn| {
                 let customer = customer_of(conn, &actor, customer_id)?;
@@ -483,7 +517,8 @@ impl Billing {
                 if live(conn, customer.id)?.is_some() {
                     return Err(exists());
                 }
-                Ok((customer, plan))
+                let trial_used = trial_used(conn, customer.id)?;
+                Ok((customer, plan, trial_used))
             })
             .await?
         };
@@ -501,7 +536,8 @@ impl Billing {
         };
         let now = Utc::now();
         let created_by = actor.is_staff().then_some(actor.user_id);
-        if plan.is_free() || plan.trial_days > 0 {
+        let trial = !plan.is_free() && plan.trial_days > 0 && !trial_used;
+        if plan.is_free() || trial {
             let (status, end) = if plan.is_free() {
                 (SubscriptionStatus::Active, plan.interval().after(now))
             } else {
@@ -511,8 +547,15 @@ impl Billing {
                 )
             };
             let this = self.clone();
-            return run_blocking(&self.pool, move |conn| {
+            let plan = plan.clone();
+            let method = method.clone();
+            let made = run_blocking(&self.pool, move |conn| {
                 conn.transaction(|conn| {
+                    // The customer's one trial, taken here: a sign-up racing this one that
+                    // took it first leaves this one to be charged below.
+                    if trial && !take_trial(conn, customer.id, now)? {
+                        return Ok(None);
+                    }
                     // Kept for the renewals: saved now, as a payment's card is once it paid.
                     let method_id = methods::keep_card(conn, method.as_ref().map(|m| m.id))?;
                     let sub = insert_subscription(
@@ -524,10 +567,13 @@ impl Billing {
                         (now, end),
                         created_by,
                     )?;
-                    this.subscription_view(conn, sub, None)
+                    this.subscription_view(conn, sub, None).map(Some)
                 })
             })
-            .await;
+            .await?;
+            if let Some(view) = made {
+                return Ok(view);
+            }
         }
         let method = method.expect("a paid plan has a card");
         let vat_rate = self.vat_rate;
@@ -657,7 +703,9 @@ impl Billing {
 
     /// Moves to another plan now. The old plan's unused time is credited back to the card
     /// (a refund of that share of what this period cost); a paid plan's first period is
-    /// charged in full and starts now. During a trial only the plan changes.
+    /// charged in full and starts now. A change during a trial ends the trial: nothing is
+    /// credited, and a paid plan is charged in full now (a trial is for the plan it began
+    /// on, not a way to try every plan for free).
     ///
     /// Changes of one subscription take turns on its row lock, and each decides under it:
     /// one already made answers `subscription.same_plan`, and one whose new plan is still
@@ -712,8 +760,7 @@ impl Billing {
                             "a paid plan needs a saved card; cancel and subscribe with one",
                         )]));
                     }
-                    let trialing = sub.status() == SubscriptionStatus::Trialing;
-                    if new_plan.is_free() || trialing {
+                    if new_plan.is_free() {
                         let (updated, credit) = apply_change(conn, &sub, &new_plan, now, &actor)?;
                         return Ok(ChangeStep::Made(updated, credit));
                     }
@@ -1001,26 +1048,13 @@ fn apply_change(
         }
         _ => Decimal::ZERO,
     };
-    let keeps_trial = sub.status() == SubscriptionStatus::Trialing && !new_plan.is_free();
-    let (start, end, status) = if keeps_trial {
-        (
-            sub.current_period_start,
-            sub.current_period_end,
-            SubscriptionStatus::Trialing,
-        )
-    } else {
-        (
-            now,
-            new_plan.interval().after(now),
-            SubscriptionStatus::Active,
-        )
-    };
+    // A new period starts now (a trial ends here: its plan was not paid for).
     let updated: SubscriptionRow = diesel::update(subscriptions::table.find(sub.id))
         .set((
             subscriptions::plan_id.eq(new_plan.id),
-            subscriptions::status.eq(status.as_str()),
-            subscriptions::current_period_start.eq(start),
-            subscriptions::current_period_end.eq(end),
+            subscriptions::status.eq(SubscriptionStatus::Active.as_str()),
+            subscriptions::current_period_start.eq(now),
+            subscriptions::current_period_end.eq(new_plan.interval().after(now)),
             subscriptions::cancel_at_period_end.eq(false),
         ))
         .returning(SubscriptionRow::as_returning())
@@ -1036,6 +1070,24 @@ fn apply_change(
     }
     audit_staff(conn, actor, &updated, "subscription.change_plan")?;
     Ok((updated, credit))
+}
+
+/// Whether the customer has had their one trial.
+fn trial_used(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<bool> {
+    crate::schema::customers::table
+        .find(customer_id)
+        .select(crate::schema::customers::trial_used_at.is_not_null())
+        .first(conn)
+}
+
+/// Takes the customer's one trial; false when it was already taken.
+fn take_trial(conn: &mut PgConnection, customer_id: Uuid, now: DateTime<Utc>) -> QueryResult<bool> {
+    use crate::schema::customers;
+    diesel::update(customers::table.find(customer_id))
+        .filter(customers::trial_used_at.is_null())
+        .set(customers::trial_used_at.eq(now))
+        .execute(conn)
+        .map(|taken| taken == 1)
 }
 
 fn exists() -> ApiError {
