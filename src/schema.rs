@@ -81,6 +81,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         gateway -> Nullable<Text>,
         gateway_customer_ref -> Nullable<Text>,
+        trial_used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -292,6 +293,8 @@ diesel::table! {
         exp_month -> Int4,
         exp_year -> Int4,
         created_at -> Timestamptz,
+        fingerprint -> Nullable<Text>,
+        saved_at -> Nullable<Timestamptz>,
     }
 }
 

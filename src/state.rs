@@ -58,7 +58,10 @@ impl AppState {
         let billing = crate::billing::Billing {
             pool: pool.clone(),
             bookings: Arc::new(crate::bookings::pay::PaymentHooks),
-            gateway: Arc::new(crate::billing::gateway::Gateway::from_settings(payments)?),
+            gateway: Arc::new(crate::billing::gateway::Gateway::from_settings(
+                payments,
+                settings.auth.jwt_secret.expose_secret().as_bytes(),
+            )?),
             seller: Arc::new((&settings.invoices).into()),
             vat_rate: settings.pricing.vat_rate,
             action_window: chrono::Duration::minutes(i64::from(payments.action_minutes)),

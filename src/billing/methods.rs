@@ -1,5 +1,12 @@
 //! Saved cards: how a customer pays. A card number passes through to the gateway and is
-//! never stored; we keep the gateway's id, the brand, the last four digits and the expiry.
+//! never stored; we keep the gateway's id, the brand, the last four digits, the expiry and
+//! the gateway's fingerprint of the number.
+//!
+//! A card typed into a payment gets a row at once (the payment names it), but is *saved*
+//! (listed, and payable by its id) only when a payment with it succeeds or a subscription
+//! keeps it for its renewals, and then once per card: a customer who types the same card
+//! again pays with the copy already saved. Declined payments and payments that lost a race
+//! leave their row unsaved and out of sight.
 
 use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
@@ -11,7 +18,7 @@ use crate::customers::store::CustomerRow;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::OFFICE_TIMEZONE;
 use crate::error::{ApiError, FieldError};
-use crate::schema::{customers, payment_methods};
+use crate::schema::{customers, payment_methods, payments, subscriptions};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payment_methods, check_for_backend(diesel::pg::Pg))]
@@ -25,6 +32,9 @@ pub struct MethodRow {
     pub exp_month: i32,
     pub exp_year: i32,
     pub created_at: DateTime<Utc>,
+    pub fingerprint: Option<String>,
+    /// When it was saved; `None` while only a payment that has not succeeded used it.
+    pub saved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,8 +206,9 @@ pub(super) fn gateway_error(error: GatewayError) -> ApiError {
     }
 }
 
-/// The card to charge for `customer`: a saved one of theirs, or a new one saved now (the
-/// customer's gateway record is made on first use).
+/// The card to charge for `customer`: a saved one of theirs, or a new one, given to the
+/// gateway now (the customer's gateway record is made on first use) and saved by
+/// [`keep_card`] once it has paid.
 pub async fn resolve(
     pool: &PgPool,
     gateway: &Gateway,
@@ -211,6 +222,7 @@ pub async fn resolve(
                 payment_methods::table
                     .filter(payment_methods::id.eq(id))
                     .filter(payment_methods::customer_id.eq(customer_id))
+                    .filter(payment_methods::saved_at.is_not_null())
                     .select(MethodRow::as_select())
                     .first(conn)
                     .optional()?
@@ -242,6 +254,7 @@ pub async fn resolve(
                 payment_methods::last4.eq(&saved.last4),
                 payment_methods::exp_month.eq(saved.exp_month as i32),
                 payment_methods::exp_year.eq(saved.exp_year as i32),
+                payment_methods::fingerprint.eq(&saved.fingerprint),
             ))
             .returning(MethodRow::as_returning())
             .get_result(conn)?)
@@ -290,10 +303,85 @@ async fn gateway_customer(
     .await
 }
 
+/// Saves the card a payment succeeded with, or a subscription keeps for its renewals
+/// (`None`: no card, nothing to do). When the customer already has this card saved (the
+/// same fingerprint), whatever names the new copy (its payment, a subscription just made
+/// with it) moves to the saved one, and the copy stays unsaved. Returns the saved card.
+pub fn keep_card(
+    conn: &mut PgConnection,
+    method_id: Option<Uuid>,
+) -> Result<Option<Uuid>, ApiError> {
+    let Some(method_id) = method_id else {
+        return Ok(None);
+    };
+    let card: MethodRow = payment_methods::table
+        .find(method_id)
+        .select(MethodRow::as_select())
+        .first(conn)?;
+    if card.saved_at.is_some() {
+        return Ok(Some(card.id));
+    }
+    if let Some(saved) = saved_copy(conn, &card)? {
+        move_to(conn, card.id, saved)?;
+        return Ok(Some(saved));
+    }
+    // Two payments with the same new card can succeed at once: the unique index lets one
+    // save it, the other waits for it and then finds its copy. The savepoint keeps the
+    // caller's transaction usable after that refusal.
+    let saving = conn.transaction(|conn| {
+        diesel::update(payment_methods::table.find(card.id))
+            .set(payment_methods::saved_at.eq(diesel::dsl::now))
+            .execute(conn)
+    });
+    match saving {
+        Ok(_) => Ok(Some(card.id)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            let saved = saved_copy(conn, &card)?.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "a saved card vanished while saving its copy"
+                ))
+            })?;
+            move_to(conn, card.id, saved)?;
+            Ok(Some(saved))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The customer's saved copy of this card, by its fingerprint.
+fn saved_copy(conn: &mut PgConnection, card: &MethodRow) -> QueryResult<Option<Uuid>> {
+    let Some(fingerprint) = card.fingerprint.as_deref() else {
+        return Ok(None);
+    };
+    payment_methods::table
+        .filter(payment_methods::customer_id.eq(card.customer_id))
+        .filter(payment_methods::gateway.eq(&card.gateway))
+        .filter(payment_methods::fingerprint.eq(fingerprint))
+        .filter(payment_methods::saved_at.is_not_null())
+        .select(payment_methods::id)
+        .first(conn)
+        .optional()
+}
+
+/// Points what names the card `from` at the card `to`.
+fn move_to(conn: &mut PgConnection, from: Uuid, to: Uuid) -> QueryResult<()> {
+    diesel::update(payments::table.filter(payments::payment_method_id.eq(from)))
+        .set(payments::payment_method_id.eq(to))
+        .execute(conn)?;
+    diesel::update(subscriptions::table.filter(subscriptions::payment_method_id.eq(from)))
+        .set(subscriptions::payment_method_id.eq(to))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The customer's saved cards, newest first.
 pub fn list(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<Vec<MethodRow>> {
     payment_methods::table
         .filter(payment_methods::customer_id.eq(customer_id))
+        .filter(payment_methods::saved_at.is_not_null())
         .order(payment_methods::created_at.desc())
         .select(MethodRow::as_select())
         .load(conn)

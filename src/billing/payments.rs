@@ -470,6 +470,7 @@ fn settle(
                     payments::action_url.eq(None::<String>),
                 ))
                 .execute(conn)?;
+            super::methods::keep_card(conn, payment.payment_method_id)?;
             record_capture(conn, &context.seller, payment)?;
             if payment.purpose == "subscription" {
                 let captured = PaymentRow {

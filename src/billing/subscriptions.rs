@@ -117,7 +117,7 @@ pub struct SubscriptionView {
     pub dunning_attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub card: Option<MethodView>,
-    /// Paid bookings this period, against the plan's allowance.
+    /// Bookings this period against the plan's allowance (see [`bookings_used`]).
     pub bookings_used: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration: Option<Proration>,
@@ -206,19 +206,51 @@ pub fn customer_with_discount(
     Ok(row.map(|(customer, status, percent)| (customer, discount_for(status, percent))))
 }
 
+/// The bookings this period counts against the plan's allowance: the customer's bookings
+/// that left `held` for their provider since the period began (now `pending`, `confirmed`,
+/// `completed` or `no_show`), whether anything was paid or nothing was due, and those still
+/// `held` whose payment is under way. Cancelled, failed and expired bookings do not count:
+/// they gave the customer nothing.
 fn bookings_used(conn: &mut PgConnection, sub: &SubscriptionRow) -> QueryResult<i64> {
-    payment_table::table
-        .filter(payment_table::subscription_id.eq(sub.id))
-        .filter(payment_table::purpose.eq("booking"))
-        .filter(payment_table::status.ne(PaymentStatus::Failed.as_str()))
-        .filter(payment_table::created_at.ge(sub.current_period_start))
+    use crate::schema::{booking_events, bookings};
+    // Bookings' statuses as stored (bookings' `BookingStatus`: billing sits below bookings
+    // and names them by their text).
+    const HELD: &str = "held";
+    const PENDING: &str = "pending";
+    const SUBMITTED: [&str; 4] = [PENDING, "confirmed", "completed", "no_show"];
+    let submitted: i64 = bookings::table
+        .filter(bookings::customer_id.eq(sub.customer_id))
+        .filter(bookings::status.eq_any(SUBMITTED))
+        .filter(diesel::dsl::exists(
+            booking_events::table
+                .filter(booking_events::booking_id.eq(bookings::id))
+                .filter(booking_events::from_status.eq(HELD))
+                .filter(booking_events::to_status.eq(PENDING))
+                .filter(booking_events::at.ge(sub.current_period_start)),
+        ))
         .count()
-        .get_result(conn)
+        .get_result(conn)?;
+    let being_paid: i64 = bookings::table
+        .filter(bookings::customer_id.eq(sub.customer_id))
+        .filter(bookings::status.eq(HELD))
+        .filter(diesel::dsl::exists(
+            payment_table::table
+                .filter(payment_table::booking_id.eq(bookings::id.nullable()))
+                .filter(payment_table::status.eq_any([
+                    PaymentStatus::Processing.as_str(),
+                    PaymentStatus::RequiresAction.as_str(),
+                ]))
+                .filter(payment_table::created_at.ge(sub.current_period_start)),
+        ))
+        .count()
+        .get_result(conn)?;
+    Ok(submitted + being_paid)
 }
 
-/// Checks the plan's booking allowance before a booking is charged (the subscription row
-/// stays locked until the payment row is written, so racing payments count each other).
-/// Returns the subscription the payment counts against, if any.
+/// Checks the plan's booking allowance before a booking is paid, or sent on with nothing to
+/// pay (the subscription row stays locked until the payment row is written or the booking
+/// has left `held`, so racing payments count each other). Returns the subscription the
+/// payment counts against, if any.
 pub fn charge_allowance(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -461,8 +493,10 @@ impl Billing {
         .await
     }
 
-    /// Signs a customer up. A trial or a free plan charges nothing now; otherwise the first
-    /// period is charged at once and the subscription exists only if that succeeds.
+    /// Signs a customer up. A free plan, or a plan's trial, charges nothing now; otherwise
+    /// the first period is charged at once and the subscription exists only if that
+    /// succeeds. A customer gets one trial ever, on any plan: one who had a trial is charged
+    /// at once, like a plan without one.
     pub async fn subscribe(
         &self,
         actor: Actor,
@@ -470,7 +504,7 @@ impl Billing {
         plan_code: String,
         method: Option<Method>,
     ) -> Result<SubscriptionView, ApiError> {
-        let (customer, plan) = {
+        let (customer, plan, trial_used) = {
             let actor = actor.clone();
             run_blocking(&self.pool, move |conn| {
                 let customer = customer_of(conn, &actor, customer_id)?;
@@ -483,7 +517,8 @@ impl Billing {
                 if live(conn, customer.id)?.is_some() {
                     return Err(exists());
                 }
-                Ok((customer, plan))
+                let trial_used = trial_used(conn, customer.id)?;
+                Ok((customer, plan, trial_used))
             })
             .await?
         };
@@ -501,7 +536,8 @@ impl Billing {
         };
         let now = Utc::now();
         let created_by = actor.is_staff().then_some(actor.user_id);
-        if plan.is_free() || plan.trial_days > 0 {
+        let trial = !plan.is_free() && plan.trial_days > 0 && !trial_used;
+        if plan.is_free() || trial {
             let (status, end) = if plan.is_free() {
                 (SubscriptionStatus::Active, plan.interval().after(now))
             } else {
@@ -511,21 +547,33 @@ impl Billing {
                 )
             };
             let this = self.clone();
-            return run_blocking(&self.pool, move |conn| {
+            let plan = plan.clone();
+            let method = method.clone();
+            let made = run_blocking(&self.pool, move |conn| {
                 conn.transaction(|conn| {
+                    // The customer's one trial, taken here: a sign-up racing this one that
+                    // took it first leaves this one to be charged below.
+                    if trial && !take_trial(conn, customer.id, now)? {
+                        return Ok(None);
+                    }
+                    // Kept for the renewals: saved now, as a payment's card is once it paid.
+                    let method_id = methods::keep_card(conn, method.as_ref().map(|m| m.id))?;
                     let sub = insert_subscription(
                         conn,
                         customer.id,
                         &plan,
                         status,
-                        method.as_ref().map(|m| m.id),
+                        method_id,
                         (now, end),
                         created_by,
                     )?;
-                    this.subscription_view(conn, sub, None)
+                    this.subscription_view(conn, sub, None).map(Some)
                 })
             })
-            .await;
+            .await?;
+            if let Some(view) = made {
+                return Ok(view);
+            }
         }
         let method = method.expect("a paid plan has a card");
         let vat_rate = self.vat_rate;
@@ -655,7 +703,14 @@ impl Billing {
 
     /// Moves to another plan now. The old plan's unused time is credited back to the card
     /// (a refund of that share of what this period cost); a paid plan's first period is
-    /// charged in full and starts now. During a trial only the plan changes.
+    /// charged in full and starts now. A change during a trial ends the trial: nothing is
+    /// credited, and a paid plan is charged in full now (a trial is for the plan it began
+    /// on, not a way to try every plan for free).
+    ///
+    /// Changes of one subscription take turns on its row lock, and each decides under it:
+    /// one already made answers `subscription.same_plan`, and one whose new plan is still
+    /// being charged `payment.in_progress`, so the period is credited once and the new plan
+    /// charged once however many changes race.
     pub async fn change_plan(
         &self,
         actor: Actor,
@@ -663,140 +718,149 @@ impl Billing {
         plan_code: String,
         now: DateTime<Utc>,
     ) -> Result<SubscriptionView, ApiError> {
-        let (sub, old_plan, new_plan, paid) = {
+        let step = {
             let actor = actor.clone();
+            let line_vat = self.vat_rate;
+            let gateway = self.gateway.name();
             run_blocking(&self.pool, move |conn| {
-                let customer = customer_of(conn, &actor, customer_id)?;
-                let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
-                let new_plan = plans::find_by_code(conn, &plan_code)
-                    .optional()?
-                    .filter(|p| p.active)
-                    .ok_or_else(|| {
-                        ApiError::Validation(vec![FieldError::new("plan", "no such plan")])
-                    })?;
-                if new_plan.id == sub.plan_id {
-                    return Err(ApiError::Conflict {
-                        code: "subscription.same_plan",
-                        detail: "the subscription is already on this plan".into(),
-                    });
-                }
-                if sub.status() == SubscriptionStatus::PastDue {
-                    return Err(ApiError::Conflict {
-                        code: "subscription.past_due",
-                        detail: "a renewal is overdue; the plan can change once it is paid".into(),
-                    });
-                }
-                let old_plan = plans::find(conn, sub.plan_id)?;
-                let paid: Option<PaymentRow> = payment_table::table
-                    .filter(payment_table::subscription_id.eq(sub.id))
-                    .filter(payment_table::period_start.eq(sub.current_period_start))
-                    .filter(payment_table::status.eq(PaymentStatus::Succeeded.as_str()))
-                    .select(PaymentRow::as_select())
-                    .first(conn)
-                    .optional()?;
-                Ok((sub, old_plan, new_plan, paid))
+                conn.transaction(|conn| {
+                    let customer = customer_of(conn, &actor, customer_id)?;
+                    // Locked until this transaction ends.
+                    let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
+                    let new_plan = plans::find_by_code(conn, &plan_code)
+                        .optional()?
+                        .filter(|p| p.active)
+                        .ok_or_else(|| {
+                            ApiError::Validation(vec![FieldError::new("plan", "no such plan")])
+                        })?;
+                    if new_plan.id == sub.plan_id {
+                        return Err(ApiError::Conflict {
+                            code: "subscription.same_plan",
+                            detail: "the subscription is already on this plan".into(),
+                        });
+                    }
+                    if sub.status() == SubscriptionStatus::PastDue {
+                        return Err(ApiError::Conflict {
+                            code: "subscription.past_due",
+                            detail: "a renewal is overdue; the plan can change once it is paid"
+                                .into(),
+                        });
+                    }
+                    if payment_open(conn, sub.id)? {
+                        return Err(ApiError::Conflict {
+                            code: "payment.in_progress",
+                            detail: "a payment for this subscription (another plan change, or \
+                                     a renewal) is under way; try again once it is settled"
+                                .into(),
+                        });
+                    }
+                    if !new_plan.is_free() && sub.payment_method_id.is_none() {
+                        return Err(ApiError::Validation(vec![FieldError::new(
+                            "plan",
+                            "a paid plan needs a saved card; cancel and subscribe with one",
+                        )]));
+                    }
+                    if new_plan.is_free() {
+                        let (updated, credit) = apply_change(conn, &sub, &new_plan, now, &actor)?;
+                        return Ok(ChangeStep::Made(updated, credit));
+                    }
+                    // The new plan's charge, written under the lock: until it is settled,
+                    // other changes of this subscription are refused.
+                    let method = crate::schema::payment_methods::table
+                        .find(sub.payment_method_id.unwrap_or_default())
+                        .select(MethodRow::as_select())
+                        .first(conn)?;
+                    let payment = payments::insert(
+                        conn,
+                        &NewPayment {
+                            customer_id: sub.customer_id,
+                            purpose: "subscription",
+                            booking_id: None,
+                            subscription_id: Some(sub.id),
+                            period_start: Some(now),
+                            lines: vec![plan_line(&new_plan, line_vat)],
+                            method,
+                            gateway,
+                            created_by: actor.is_staff().then_some(actor.user_id),
+                        },
+                    )?;
+                    Ok(ChangeStep::Charge(Box::new(PendingChange {
+                        payment,
+                        sub,
+                        new_plan,
+                    })))
+                })
             })
             .await?
         };
-        let credit = match (&paid, sub.status()) {
-            (Some(paid), SubscriptionStatus::Active) => {
-                proration_credit(paid, sub.current_period_start, sub.current_period_end, now)
-            }
-            _ => Decimal::ZERO,
-        };
-        let trialing = sub.status() == SubscriptionStatus::Trialing;
-        let needs_charge = !new_plan.is_free() && !trialing;
-        if !new_plan.is_free() && sub.payment_method_id.is_none() {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "plan",
-                "a paid plan needs a saved card; cancel and subscribe with one",
-            )]));
-        }
-        let mut charged = Decimal::ZERO;
-        let mut new_payment = None;
-        if needs_charge {
-            let line = plan_line(&new_plan, self.vat_rate);
-            let gateway = self.gateway.name();
-            let created_by = actor.is_staff().then_some(actor.user_id);
-            let sub_id = sub.id;
-            let customer_id = sub.customer_id;
-            let method_id = sub.payment_method_id;
-            let payment = run_blocking(&self.pool, move |conn| {
-                let method = crate::schema::payment_methods::table
-                    .find(method_id.unwrap_or_default())
-                    .select(MethodRow::as_select())
-                    .first(conn)?;
-                Ok(payments::insert(
-                    conn,
-                    &NewPayment {
-                        customer_id,
-                        purpose: "subscription",
-                        booking_id: None,
-                        subscription_id: Some(sub_id),
-                        period_start: Some(now),
-                        lines: vec![line],
-                        method,
-                        gateway,
-                        created_by,
-                    },
-                )?)
-            })
-            .await?;
-            let outcome = without_action(
-                self.charge(&payment, false, &format!("Wasit {} plan", new_plan.code))
-                    .await?,
-            );
-            if !matches!(outcome, ChargeOutcome::Succeeded { .. }) {
-                return Err(declined(
-                    self.apply_outcome(payment.id, outcome, None).await?,
-                ));
-            }
-            charged = payment.amount;
-            new_payment = Some((payment.id, outcome));
-        }
-        let this = self.clone();
-        let old_name = old_plan.name_en.clone();
-        let (end, status) = if trialing && !new_plan.is_free() {
-            (sub.current_period_end, SubscriptionStatus::Trialing)
-        } else {
-            (new_plan.interval().after(now), SubscriptionStatus::Active)
-        };
-        let start = if trialing && !new_plan.is_free() {
-            sub.current_period_start
-        } else {
-            now
-        };
-        let actor_for_tx = actor.clone();
-        let updated = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let updated: SubscriptionRow = diesel::update(subscriptions::table.find(sub.id))
-                    .set((
-                        subscriptions::plan_id.eq(new_plan.id),
-                        subscriptions::status.eq(status.as_str()),
-                        subscriptions::current_period_start.eq(start),
-                        subscriptions::current_period_end.eq(end),
-                        subscriptions::cancel_at_period_end.eq(false),
-                    ))
-                    .returning(SubscriptionRow::as_returning())
-                    .get_result(conn)?;
-                if let (Some(paid), true) = (&paid, credit > Decimal::ZERO) {
-                    refunds::reserve(
-                        conn,
-                        paid.id,
-                        credit,
-                        &format!("unused time on the {old_name} plan"),
-                        actor_for_tx.is_staff().then_some(actor_for_tx.user_id),
-                    )?;
+        let (updated, credit, charged) = match step {
+            ChangeStep::Made(updated, credit) => (updated, credit, Decimal::ZERO),
+            ChangeStep::Charge(pending) => {
+                let PendingChange {
+                    payment,
+                    sub,
+                    new_plan,
+                } = *pending;
+                let outcome = without_action(
+                    self.charge(&payment, false, &format!("Wasit {} plan", new_plan.code))
+                        .await?,
+                );
+                if !matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+                    return Err(declined(
+                        self.apply_outcome(payment.id, outcome, None).await?,
+                    ));
                 }
-                audit_staff(conn, &actor_for_tx, &updated, "subscription.change_plan")?;
-                Ok(updated)
-            })
-        })
-        .await?;
-        if let Some((payment_id, outcome)) = new_payment {
-            self.apply_outcome(payment_id, outcome, Some(actor)).await?;
-        }
+                let made = {
+                    let actor = actor.clone();
+                    run_blocking(&self.pool, move |conn| {
+                        conn.transaction(|conn| {
+                            let current: SubscriptionRow = subscriptions::table
+                                .find(sub.id)
+                                .for_no_key_update()
+                                .select(SubscriptionRow::as_select())
+                                .first(conn)?;
+                            // Cancelled, renewed or gone past due while the card was charged.
+                            let moved = current.plan_id != sub.plan_id
+                                || current.status != sub.status
+                                || current.current_period_start != sub.current_period_start;
+                            if moved {
+                                return Ok(None);
+                            }
+                            apply_change(conn, &current, &new_plan, now, &actor).map(Some)
+                        })
+                    })
+                    .await?
+                };
+                self.apply_outcome(payment.id, outcome, Some(actor)).await?;
+                let Some((updated, credit)) = made else {
+                    let payment_id = payment.id;
+                    let amount = payment.amount;
+                    run_blocking(&self.pool, move |conn| {
+                        conn.transaction(|conn| {
+                            payments::lock_owner(conn, payment_id)?;
+                            refunds::reserve(
+                                conn,
+                                payment_id,
+                                amount,
+                                "the plan change could not be made",
+                                None,
+                            )
+                        })
+                    })
+                    .await?;
+                    self.wake.notify_waiters();
+                    return Err(ApiError::Conflict {
+                        code: "subscription.changed",
+                        detail: "the subscription changed while the new plan was being paid; \
+                                 the charge is refunded"
+                            .into(),
+                    });
+                };
+                (updated, credit, payment.amount)
+            }
+        };
         self.wake.notify_waiters();
+        let this = self.clone();
         run_blocking(&self.pool, move |conn| {
             this.subscription_view(conn, updated, Some(Proration { credit, charged }))
         })
@@ -929,6 +993,101 @@ fn lock_customer(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<()> 
         .for_no_key_update()
         .execute(conn)
         .map(|_| ())
+}
+
+/// What a plan change decided under its subscription's lock.
+enum ChangeStep {
+    /// Nothing to charge: the change is made, with this credit.
+    Made(SubscriptionRow, Decimal),
+    /// The new plan's first period is to be charged.
+    Charge(Box<PendingChange>),
+}
+
+struct PendingChange {
+    /// Written, not yet sent to the gateway.
+    payment: PaymentRow,
+    /// As it was when the change was decided.
+    sub: SubscriptionRow,
+    new_plan: PlanRow,
+}
+
+/// Whether a payment for this subscription is still open (a plan change being charged, a
+/// renewal under way, or one a crash left `processing` for the reconcile sweep).
+fn payment_open(conn: &mut PgConnection, subscription_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        payment_table::table
+            .filter(payment_table::subscription_id.eq(subscription_id))
+            .filter(payment_table::status.eq_any([
+                PaymentStatus::Processing.as_str(),
+                PaymentStatus::RequiresAction.as_str(),
+            ])),
+    ))
+    .get_result(conn)
+}
+
+/// Moves a locked subscription to `new_plan` as of `now`, and credits the unused share of
+/// the period it paid for (refunded to the card). Returns it, and the credit.
+fn apply_change(
+    conn: &mut PgConnection,
+    sub: &SubscriptionRow,
+    new_plan: &PlanRow,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<(SubscriptionRow, Decimal), ApiError> {
+    let old_plan = plans::find(conn, sub.plan_id)?;
+    let paid: Option<PaymentRow> = payment_table::table
+        .filter(payment_table::subscription_id.eq(sub.id))
+        .filter(payment_table::period_start.eq(sub.current_period_start))
+        .filter(payment_table::status.eq(PaymentStatus::Succeeded.as_str()))
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .optional()?;
+    let credit = match (&paid, sub.status()) {
+        (Some(paid), SubscriptionStatus::Active) => {
+            proration_credit(paid, sub.current_period_start, sub.current_period_end, now)
+        }
+        _ => Decimal::ZERO,
+    };
+    // A new period starts now (a trial ends here: its plan was not paid for).
+    let updated: SubscriptionRow = diesel::update(subscriptions::table.find(sub.id))
+        .set((
+            subscriptions::plan_id.eq(new_plan.id),
+            subscriptions::status.eq(SubscriptionStatus::Active.as_str()),
+            subscriptions::current_period_start.eq(now),
+            subscriptions::current_period_end.eq(new_plan.interval().after(now)),
+            subscriptions::cancel_at_period_end.eq(false),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?;
+    if let (Some(paid), true) = (&paid, credit > Decimal::ZERO) {
+        refunds::reserve(
+            conn,
+            paid.id,
+            credit,
+            &format!("unused time on the {} plan", old_plan.name_en),
+            actor.is_staff().then_some(actor.user_id),
+        )?;
+    }
+    audit_staff(conn, actor, &updated, "subscription.change_plan")?;
+    Ok((updated, credit))
+}
+
+/// Whether the customer has had their one trial.
+fn trial_used(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<bool> {
+    crate::schema::customers::table
+        .find(customer_id)
+        .select(crate::schema::customers::trial_used_at.is_not_null())
+        .first(conn)
+}
+
+/// Takes the customer's one trial; false when it was already taken.
+fn take_trial(conn: &mut PgConnection, customer_id: Uuid, now: DateTime<Utc>) -> QueryResult<bool> {
+    use crate::schema::customers;
+    diesel::update(customers::table.find(customer_id))
+        .filter(customers::trial_used_at.is_null())
+        .set(customers::trial_used_at.eq(now))
+        .execute(conn)
+        .map(|taken| taken == 1)
 }
 
 fn exists() -> ApiError {

@@ -21,6 +21,7 @@ mod payments;
 mod provider_ack;
 mod providers;
 mod seams;
+mod seams_billing;
 mod search;
 mod stripe;
 mod subscriptions;

@@ -284,6 +284,14 @@ async fn stripe_refuses_bad_cards_when_saving() {
         (saved.brand.as_str(), saved.last4.as_str()),
         ("visa", "4242")
     );
+    // The same card typed in has the same fingerprint, which is how it is saved once.
+    let typed_copy = gateway
+        .save_card(&customer, &typed("4242424242424242"))
+        .await
+        .expect("typed card saved");
+    assert!(saved.fingerprint.is_some(), "{saved:?}");
+    assert_eq!(typed_copy.fingerprint, saved.fingerprint);
+    assert_ne!(typed_copy.gateway_ref, saved.gateway_ref);
     // A token nobody issued.
     assert!(matches!(
         gateway
@@ -522,6 +530,7 @@ async fn stripe_sends_our_idempotency_key_and_retries_with_it() {
         last4: "4242".into(),
         exp_month: 12,
         exp_year: 2030,
+        fingerprint: None,
     };
     let mut request = charge_of("cus_wire", &card, dec!(100.00), "charge-key-1");
     request.off_session = true;

@@ -35,6 +35,9 @@ pub struct SavedCard {
     pub last4: String,
     pub exp_month: u32,
     pub exp_year: u32,
+    /// The gateway's fingerprint of the card number: the same card, typed again or by
+    /// token, has the same one (per gateway account), so it is saved once. Never the number.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,9 +143,16 @@ pub enum Gateway {
 }
 
 impl Gateway {
-    pub fn from_settings(settings: &crate::config::PaymentSettings) -> anyhow::Result<Self> {
+    /// `root_secret` keys the sandbox's card fingerprints (the JWT secret, under a label of
+    /// its own).
+    pub fn from_settings(
+        settings: &crate::config::PaymentSettings,
+        root_secret: &[u8],
+    ) -> anyhow::Result<Self> {
         Ok(match settings.gateway {
-            crate::config::GatewayKind::Sandbox => Self::Sandbox(sandbox::Sandbox),
+            crate::config::GatewayKind::Sandbox => {
+                Self::Sandbox(sandbox::Sandbox::new(root_secret))
+            }
             crate::config::GatewayKind::Stripe => {
                 Self::Stripe(stripe::Stripe::new(&settings.stripe)?)
             }

@@ -12,8 +12,11 @@
 //!
 //! Any other valid number behaves like 4242. The sandbox keeps no state: a saved card's id
 //! names its behaviour, and a charge's id is derived from its idempotency key, so repeating
-//! a charge with the same key gives the same charge.
+//! a charge with the same key gives the same charge. A card's fingerprint is an HMAC of its
+//! number under a key derived from the deployment's secret, so the same number always has
+//! the same one and the number cannot be recovered from it.
 
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -69,8 +72,34 @@ pub fn authentication_path(charge_ref: &str) -> String {
     format!("/sandbox/3ds/{charge_ref}")
 }
 
-#[derive(Debug, Default, Clone)]
-pub struct Sandbox;
+#[derive(Clone)]
+pub struct Sandbox {
+    fingerprint_key: Vec<u8>,
+}
+
+impl Sandbox {
+    /// `root_secret`: the deployment's secret; the fingerprint key is derived from it under
+    /// a label, so the two uses never mix.
+    pub fn new(root_secret: &[u8]) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(root_secret)
+            .expect("HMAC takes any key length");
+        mac.update(b"wasit sandbox card fingerprint key v1");
+        Self {
+            fingerprint_key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    /// The card number's fingerprint: 32 hex digits of an HMAC-SHA256 under our key.
+    fn fingerprint(&self, number: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.fingerprint_key)
+            .expect("HMAC takes any key length");
+        mac.update(number.as_bytes());
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
 
 fn digest(parts: &[&str]) -> String {
     let mut hash = Sha256::new();
@@ -147,6 +176,7 @@ impl PaymentGateway for Sandbox {
                     last4: number[number.len().saturating_sub(4)..].to_owned(),
                     exp_month: *exp_month,
                     exp_year: *exp_year,
+                    fingerprint: Some(self.fingerprint(number)),
                 })
             }
             CardInput::Token(_) => Err(GatewayError::CardRefused {
@@ -199,7 +229,7 @@ mod tests {
     use rust_decimal::dec;
 
     async fn charge_with(number: &str, key: &str, off_session: bool) -> ChargeOutcome {
-        let sandbox = Sandbox;
+        let sandbox = Sandbox::new(b"test secret");
         let card = CardInput::Card {
             number: number.into(),
             exp_month: 12,
@@ -261,5 +291,36 @@ mod tests {
         let other = charge_with("4242424242424242", "key-2", false).await;
         assert_eq!(first, again);
         assert_ne!(first, other);
+    }
+
+    #[tokio::test]
+    async fn a_card_has_one_keyed_fingerprint_that_is_not_its_number() {
+        let save = |sandbox: Sandbox, number: &'static str| async move {
+            let card = CardInput::Card {
+                number: number.into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            };
+            let saved = sandbox.save_card("cus_sb_x", &card).await.unwrap();
+            (saved.gateway_ref, saved.fingerprint.unwrap())
+        };
+        let ours = Sandbox::new(b"one secret");
+        let (first_ref, first) = save(ours.clone(), "4242424242424242").await;
+        let (again_ref, again) = save(ours.clone(), "4242424242424242").await;
+        assert_ne!(
+            first_ref, again_ref,
+            "each save is a payment method of its own"
+        );
+        assert_eq!(first, again, "the same number has the same fingerprint");
+        assert_ne!(first, save(ours, "4000000000000002").await.1);
+        assert_ne!(
+            first,
+            save(Sandbox::new(b"another secret"), "4242424242424242")
+                .await
+                .1,
+            "the fingerprint is keyed"
+        );
+        assert!(!first.contains("4242"), "{first}");
     }
 }

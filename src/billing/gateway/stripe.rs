@@ -263,6 +263,9 @@ struct CardDetails {
     last4: String,
     exp_month: u32,
     exp_year: u32,
+    /// Stripe's fingerprint of the card number (the same for every copy of the card).
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -471,6 +474,7 @@ impl PaymentGateway for Stripe {
             last4: card.last4,
             exp_month: card.exp_month,
             exp_year: card.exp_year,
+            fingerprint: card.fingerprint,
         })
     }
 
