@@ -175,7 +175,7 @@ async function customerJourney({ page, shot }) {
   await page.getByRole('button', { name: /Approve/ }).click();
   await page.waitForURL((url) => url.pathname === '/' && url.hash.startsWith('#/booking/'));
   check(!page.url().includes('payment='), 'the return address keeps ?payment=');
-  await page.getByText('تم التحقق من البطاقة ونجح الدفع.').waitFor();
+  await page.locator('#main').getByText('تم التحقق من البطاقة ونجح الدفع.').waitFor();
   await waitForStatus(page, 'confirmed');
   await shot('customer-3ds-return-ar.png');
 
@@ -241,7 +241,7 @@ async function customerJourney({ page, shot }) {
   await shot('customer-plans-ar.png');
   await page.getByRole('button', { name: 'إلغاء في نهاية الفترة' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'إلغاء في نهاية الفترة' }).click();
-  await page.getByText('سينتهي اشتراكك في نهاية الفترة الحالية.').waitFor();
+  await page.locator('#main').getByText('سينتهي اشتراكك في نهاية الفترة الحالية.').waitFor();
 
   // The same pages in English.
   await page.getByRole('button', { name: 'English' }).click();
@@ -309,7 +309,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await page.getByRole('button', { name: /^ادفع/ }).click();
   const bank = await bankWindow;
   await bank.getByRole('button', { name: /Approve/ }).click();
-  await page.getByText('تم التحقق من البطاقة ونجح الدفع.').waitFor();
+  await page.locator('#main').getByText('تم التحقق من البطاقة ونجح الدفع.').waitFor();
   await waitForStatus(page, 'confirmed');
   check(bank.isClosed(), "the bank's window was left open");
 
@@ -334,7 +334,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
     await page.getByRole('navigation').getByRole('link', { name: 'بانتظار التأكيد' }).click();
     const row = page.locator(`tr[data-reference="${slow}"]`);
     await row.getByRole('button', { name: 'أعد طلب التأكيد' }).click();
-    await page.getByText(`أُعيد طلب التأكيد من المزوّد للحجز ${slow}`).waitFor();
+    await page.locator('#main').getByText(`أُعيد طلب التأكيد من المزوّد للحجز ${slow}`).waitFor();
     await row.getByRole('link', { name: slow }).click();
     await waitForStatus(page, 'confirmed');
     await shot('agent-retried-booking-ar.png');
