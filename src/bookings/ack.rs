@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::lifecycle::{self, Change, Refund};
-use super::service::{BookingKey, BookingView, Bookings, view};
+use super::service::{BookingKey, Bookings};
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{self, Visibility};
+use super::view::{BookingView, view};
 use crate::auth::Role;
 use crate::db::run_blocking;
 use crate::domain::Actor;
