@@ -1,4 +1,4 @@
--- The SQL transaction one booking hold runs (src/bookings/service.rs `create`, the
+-- The SQL transaction one booking hold runs (src/bookings/hold.rs `create`, the
 -- `conn.transaction` block), which scripts/bench runs with pgbench beside the HTTP load:
 -- insert the booking, lock its night, take a room, write the event, look up the customer's
 -- address and enqueue the "held" email, in one transaction. (The server's job workers then

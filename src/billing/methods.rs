@@ -111,7 +111,6 @@ impl MethodChoice {
         now: DateTime<Utc>,
         errors: &mut Vec<FieldError>,
     ) -> Option<Method> {
-        let field = |name: &str| format!("{prefix}{name}");
         let given = [
             self.payment_method_id.is_some(),
             self.card.is_some(),
@@ -122,7 +121,7 @@ impl MethodChoice {
         .count();
         if given != 1 {
             errors.push(FieldError::new(
-                field("payment_method_id"),
+                format!("{prefix}payment_method_id"),
                 "give exactly one of payment_method_id, card or token",
             ));
             return None;
@@ -134,16 +133,30 @@ impl MethodChoice {
             let ok = token.len() <= 255 && token.starts_with("pm_") && token.is_ascii();
             if !ok {
                 errors.push(FieldError::new(
-                    field("token"),
+                    format!("{prefix}token"),
                     "must be a gateway token (pm_…)",
                 ));
                 return None;
             }
             return Some(Method::New(CardInput::Token(token)));
         }
-        let card = self.card?;
+        let card = self.card?.validate(prefix, now, errors)?;
+        Some(Method::New(card))
+    }
+}
+
+impl CardFields {
+    /// Checks a typed card: every problem is named, and an expiry in the past only once
+    /// the rest is well formed.
+    fn validate(
+        self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<CardInput> {
+        let field = |name: &str| format!("{prefix}card.{name}");
         let before = errors.len();
-        let number: String = card
+        let number: String = self
             .number
             .chars()
             .filter(|c| !matches!(c, ' ' | '-'))
@@ -153,40 +166,40 @@ impl MethodChoice {
             || !luhn_valid(&number)
         {
             errors.push(FieldError::new(
-                field("card.number"),
+                field("number"),
                 "is not a valid card number",
             ));
         }
-        if !(1..=12).contains(&card.exp_month) {
-            errors.push(FieldError::new(field("card.exp_month"), "must be 1 to 12"));
+        if !(1..=12).contains(&self.exp_month) {
+            errors.push(FieldError::new(field("exp_month"), "must be 1 to 12"));
         }
-        if !(2000..=2100).contains(&card.exp_year) {
+        if !(2000..=2100).contains(&self.exp_year) {
             errors.push(FieldError::new(
-                field("card.exp_year"),
+                field("exp_year"),
                 "must be a four-digit year",
             ));
         }
         let today = now.with_timezone(&OFFICE_TIMEZONE).date_naive();
         if errors.len() == before
-            && (card.exp_year as i32, card.exp_month) < (today.year(), today.month())
+            && (self.exp_year as i32, self.exp_month) < (today.year(), today.month())
         {
             errors.push(FieldError::new(
-                field("card.exp_year"),
+                field("exp_year"),
                 format!(
                     "the card expired at the end of {:02}/{}",
-                    card.exp_month, card.exp_year
+                    self.exp_month, self.exp_year
                 ),
             ));
         }
-        if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(FieldError::new(field("card.cvc"), "must be 3 or 4 digits"));
+        if !(3..=4).contains(&self.cvc.len()) || !self.cvc.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(FieldError::new(field("cvc"), "must be 3 or 4 digits"));
         }
-        (errors.len() == before).then_some(Method::New(CardInput::Card {
+        (errors.len() == before).then_some(CardInput::Card {
             number,
-            exp_month: card.exp_month,
-            exp_year: card.exp_year,
-            cvc: card.cvc,
-        }))
+            exp_month: self.exp_month,
+            exp_year: self.exp_year,
+            cvc: self.cvc,
+        })
     }
 }
 

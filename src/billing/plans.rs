@@ -153,6 +153,28 @@ pub struct PlanChanges {
 impl PlanInput {
     /// Checks each given field; `creating` also requires the ones a plan cannot lack.
     pub fn validate(self, creating: bool) -> Result<PlanChanges, ApiError> {
+        let mut errors = self.missing_or_fixed(creating);
+        errors.extend(self.text_problems());
+        errors.extend(self.number_problems());
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(PlanChanges {
+            code: self.code,
+            name_ar: self.name_ar.map(|n| n.trim().to_owned()),
+            name_en: self.name_en.map(|n| n.trim().to_owned()),
+            price: self.price.map(|p| p.round_dp(2)),
+            billing_interval: self.interval.map(|i| i.as_str().to_owned()),
+            trial_days: self.trial_days.or(creating.then_some(0)),
+            fee_discount_percent: self.fee_discount_percent.or(creating.then_some(0)),
+            bookings_per_period: self.bookings_per_period,
+            active: self.active,
+        })
+    }
+
+    /// A new plan needs its code, names, price and interval; an existing one keeps its code
+    /// (customers subscribe by it).
+    fn missing_or_fixed(&self, creating: bool) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if creating {
             for (name, missing) in [
@@ -169,6 +191,11 @@ impl PlanInput {
         } else if self.code.is_some() {
             errors.push(FieldError::new("code", "cannot change; create a new plan"));
         }
+        errors
+    }
+
+    fn text_problems(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
         if let Some(code) = &self.code {
             let ok = (2..=32).contains(&code.len())
                 && code.starts_with(|c: char| c.is_ascii_lowercase())
@@ -190,6 +217,11 @@ impl PlanInput {
                 errors.push(FieldError::new(name, "must be 1 to 100 characters"));
             }
         }
+        errors
+    }
+
+    fn number_problems(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
         if let Some(price) = self.price {
             // The free tier is the seeded `basic` plan; a plan made here costs something.
             if price <= Decimal::ZERO || price > Decimal::from(1_000_000) {
@@ -222,20 +254,7 @@ impl PlanInput {
                 "must be between 1 and 100000, or null for unlimited",
             ));
         }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        Ok(PlanChanges {
-            code: self.code,
-            name_ar: self.name_ar.map(|n| n.trim().to_owned()),
-            name_en: self.name_en.map(|n| n.trim().to_owned()),
-            price: self.price.map(|p| p.round_dp(2)),
-            billing_interval: self.interval.map(|i| i.as_str().to_owned()),
-            trial_days: self.trial_days.or(creating.then_some(0)),
-            fee_discount_percent: self.fee_discount_percent.or(creating.then_some(0)),
-            bookings_per_period: self.bookings_per_period,
-            active: self.active,
-        })
+        errors
     }
 }
 

@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::lifecycle::{self, Change, Refund};
-use super::service::{BookingKey, BookingView, Bookings, view};
+use super::service::{BookingKey, Bookings};
 use super::state::{BookingEvent, BookingStatus};
-use super::store::{self, Visibility};
+use super::store::{self, BookingRow, Visibility};
+use super::view::{BookingView, view};
 use crate::auth::Role;
 use crate::db::run_blocking;
 use crate::domain::Actor;
@@ -21,6 +22,46 @@ use crate::schema::{bookings, providers};
 pub enum Decision {
     Confirm,
     Refuse,
+}
+
+impl Decision {
+    /// The transition an answer makes from `status`; `None` when a confirmed booking is
+    /// simply acknowledged again.
+    fn event_from(self, status: BookingStatus) -> Result<Option<BookingEvent>, ApiError> {
+        match (self, status) {
+            (Self::Confirm, BookingStatus::Pending) => Ok(Some(BookingEvent::ProviderConfirmed)),
+            (Self::Confirm, BookingStatus::Confirmed) => Ok(None),
+            (Self::Refuse, BookingStatus::Pending) => Ok(Some(BookingEvent::ProviderRefused)),
+            (Self::Refuse, BookingStatus::Confirmed) => Ok(Some(BookingEvent::Cancel)),
+            (_, status) => Err(ApiError::InvalidState {
+                status: status.as_str(),
+            }),
+        }
+    }
+
+    /// The reason recorded when the provider gave none.
+    fn default_reason(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirmed by the provider",
+            Self::Refuse => "refused by the provider",
+        }
+    }
+
+    /// The refusal is not the customer's doing: everything captured goes back.
+    fn refund(self) -> Refund {
+        match self {
+            Self::Refuse => Refund::All,
+            Self::Confirm => Refund::Nothing,
+        }
+    }
+
+    /// What `bookings.provider_ack` keeps.
+    fn ack(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirmed",
+            Self::Refuse => "refused",
+        }
+    }
 }
 
 impl Bookings {
@@ -51,58 +92,8 @@ impl Bookings {
                     Visibility::Provider(provider_id),
                 )?;
                 let provider = provider_store::find_provider(conn, row.provider_id)?;
-                let event = match (decision, row.status) {
-                    (Decision::Confirm, BookingStatus::Pending) => {
-                        Some(BookingEvent::ProviderConfirmed)
-                    }
-                    (Decision::Confirm, BookingStatus::Confirmed) => None,
-                    (Decision::Refuse, BookingStatus::Pending) => {
-                        Some(BookingEvent::ProviderRefused)
-                    }
-                    (Decision::Refuse, BookingStatus::Confirmed) => Some(BookingEvent::Cancel),
-                    (_, status) => {
-                        return Err(ApiError::InvalidState {
-                            status: status.as_str(),
-                        });
-                    }
-                };
-                let why = reason.as_deref().unwrap_or(match decision {
-                    Decision::Confirm => "confirmed by the provider",
-                    Decision::Refuse => "refused by the provider",
-                });
-                let current = match event {
-                    // The refusal is not the customer's doing: everything captured goes back.
-                    Some(event) => lifecycle::transition(
-                        conn,
-                        row.id,
-                        &Change {
-                            event,
-                            actor: Some(&actor),
-                            reason: Some(why),
-                            refund: match decision {
-                                Decision::Refuse => Refund::All,
-                                Decision::Confirm => Refund::Nothing,
-                            },
-                            audit_action: "booking.ack",
-                        },
-                    )?,
-                    None => {
-                        lifecycle::record(
-                            conn,
-                            &row,
-                            Some(&actor),
-                            Some(row.status),
-                            Some(why),
-                            "booking.ack",
-                        )?;
-                        row.clone()
-                    }
-                };
-                let ack = match decision {
-                    Decision::Confirm => "confirmed",
-                    Decision::Refuse => "refused",
-                };
-                let acked = store::set_ack(conn, current.id, ack)?;
+                let why = reason.as_deref().unwrap_or(decision.default_reason());
+                let acked = apply_answer(conn, row, decision, &actor, why)?;
                 Ok(view(acked, &provider, &fees, None))
             })
         })
@@ -134,4 +125,40 @@ impl Bookings {
         })
         .await
     }
+}
+
+/// In the caller's transaction: the transition the answer makes (or, for a confirmation
+/// repeated, just its history row), then the answer kept on the booking.
+fn apply_answer(
+    conn: &mut PgConnection,
+    row: BookingRow,
+    decision: Decision,
+    actor: &Actor,
+    why: &str,
+) -> Result<BookingRow, ApiError> {
+    let current = match decision.event_from(row.status)? {
+        Some(event) => lifecycle::transition(
+            conn,
+            row.id,
+            &Change {
+                event,
+                actor: Some(actor),
+                reason: Some(why),
+                refund: decision.refund(),
+                audit_action: "booking.ack",
+            },
+        )?,
+        None => {
+            lifecycle::record(
+                conn,
+                &row,
+                Some(actor),
+                Some(row.status),
+                Some(why),
+                "booking.ack",
+            )?;
+            row
+        }
+    };
+    Ok(store::set_ack(conn, current.id, decision.ack())?)
 }

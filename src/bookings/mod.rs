@@ -2,12 +2,15 @@
 //! the provider's refund policy, and agents booking on a client's behalf.
 
 pub mod ack;
+pub mod hold;
 pub mod lifecycle;
 pub mod notice;
 pub mod pay;
+mod prepare;
 pub mod reference;
 pub mod routes;
 pub mod service;
 pub mod state;
 pub mod store;
 pub mod system;
+pub mod view;

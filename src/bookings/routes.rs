@@ -7,10 +7,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ack::Decision;
+use super::hold::{Contact, NewBooking};
 use super::pay::PayResult;
 use super::reference::normalise;
-use super::service::Bookings;
-use super::service::{BookingKey, Contact, NewBooking};
+use super::service::{BookingKey, Bookings};
 use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;

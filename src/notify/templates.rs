@@ -41,6 +41,7 @@ fn local(at: DateTime<Utc>, timezone: Tz) -> String {
 
 /// Subject and paragraphs for one event in one language.
 fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, Vec<String>) {
+    // Long on purpose: the whole message table, every event in Arabic then English, in one place.
     let reference = &facts.reference;
     let provider = &facts.provider_name;
     let start = local(facts.start, facts.timezone);

@@ -74,17 +74,123 @@ struct Endpoint {
     disabled_at: Option<DateTime<Utc>>,
 }
 
+impl Endpoint {
+    /// The current secret's signature, then the previous secret's during a rotation's
+    /// overlap, so a receiver still on the old secret accepts the message.
+    fn signatures(&self, message_id: &str, timestamp: i64, body: &[u8]) -> Vec<String> {
+        let previous = self.previous.as_ref().filter(|_| {
+            self.rotated_at
+                .is_some_and(|at| at + ROTATION_OVERLAP > Utc::now())
+        });
+        [Some(&self.secret), previous]
+            .into_iter()
+            .flatten()
+            .filter_map(|secret| signing_key(secret))
+            .map(|key| sign(&key, message_id, timestamp, body))
+            .collect()
+    }
+}
+
+/// How the receiver answered one attempt.
+struct Answer {
+    /// `None` when no answer came.
+    status: Option<i32>,
+    retry_after: Option<Duration>,
+    /// Why the attempt failed, if it did.
+    error: Option<String>,
+}
+
+impl Answer {
+    fn of(sent: &reqwest::Result<reqwest::Response>) -> Self {
+        match sent {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let error =
+                    (!status.is_success()).then(|| format!("the endpoint answered {status}"));
+                Self {
+                    status: Some(i32::from(status.as_u16())),
+                    retry_after,
+                    error,
+                }
+            }
+            Err(error) => Self {
+                status: None,
+                retry_after: None,
+                error: Some(format!("could not deliver: {error}")),
+            },
+        }
+    }
+}
+
+fn failed(error: String) -> Failed {
+    Failed {
+        error,
+        retry_after: None,
+    }
+}
+
 pub async fn deliver(
     pool: &PgPool,
     client: &reqwest::Client,
     message: &Message<'_>,
 ) -> Result<Delivered, Failed> {
-    let failed = |error: String| Failed {
-        error,
-        retry_after: None,
+    let endpoint = load_endpoint(pool, message.provider_id).await?;
+    let Some(url) = endpoint
+        .url
+        .as_deref()
+        .filter(|_| endpoint.disabled_at.is_none())
+    else {
+        return Ok(Delivered::Skipped);
     };
-    let provider_id = message.provider_id;
-    let endpoint: Endpoint = run_blocking(pool, move |conn| {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": message.event_type,
+        "timestamp": message.timestamp,
+        "data": message.data,
+    }))
+    .map_err(|e| failed(e.to_string()))?;
+    // A fresh timestamp per attempt: receivers reject old ones (5 minutes by the spec).
+    let now = Utc::now().timestamp();
+    let signatures = endpoint.signatures(message.message_id, now, &body);
+    let started = Instant::now();
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", message.message_id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signatures.join(" "))
+        .body(body)
+        .send()
+        .await;
+    let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    let Answer {
+        status,
+        retry_after,
+        error,
+    } = Answer::of(&sent);
+    log_attempt(pool, message, status, latency_ms, error.clone()).await;
+    crate::metrics::METRICS.webhook_delivery(match (status, &error) {
+        (Some(410), _) => "gone",
+        (_, None) => "delivered",
+        _ => "failed",
+    });
+    match (status, error) {
+        (Some(410), _) => {
+            turn_off(pool, message.provider_id).await?;
+            Ok(Delivered::Gone)
+        }
+        (_, None) => Ok(Delivered::Accepted),
+        (_, Some(error)) => Err(Failed { error, retry_after }),
+    }
+}
+
+async fn load_endpoint(pool: &PgPool, provider_id: Uuid) -> Result<Endpoint, Failed> {
+    run_blocking(pool, move |conn| {
         Ok(providers::table
             .find(provider_id)
             .select((
@@ -97,78 +203,22 @@ pub async fn deliver(
             .first(conn)?)
     })
     .await
+    .map_err(|e| failed(e.describe()))
+}
+
+/// A 410 Gone means the receiver wants no more: no webhook goes out until an admin sets a
+/// new URL.
+async fn turn_off(pool: &PgPool, provider_id: Uuid) -> Result<(), Failed> {
+    run_blocking(pool, move |conn| {
+        diesel::update(providers::table.find(provider_id))
+            .set(providers::webhook_disabled_at.eq(Some(Utc::now())))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
     .map_err(|e| failed(e.describe()))?;
-    let Some(url) = endpoint.url.filter(|_| endpoint.disabled_at.is_none()) else {
-        return Ok(Delivered::Skipped);
-    };
-    let body = serde_json::to_vec(&serde_json::json!({
-        "type": message.event_type,
-        "timestamp": message.timestamp,
-        "data": message.data,
-    }))
-    .map_err(|e| failed(e.to_string()))?;
-    // A fresh timestamp per attempt: receivers reject old ones (5 minutes by the spec).
-    let now = Utc::now().timestamp();
-    let mut signatures = Vec::new();
-    for secret in std::iter::once(Some(&endpoint.secret)).chain(std::iter::once(
-        endpoint.previous.as_ref().filter(|_| {
-            endpoint
-                .rotated_at
-                .is_some_and(|at| at + ROTATION_OVERLAP > Utc::now())
-        }),
-    )) {
-        if let Some(key) = secret.and_then(|s| signing_key(s)) {
-            signatures.push(sign(&key, message.message_id, now, &body));
-        }
-    }
-    let started = Instant::now();
-    let sent = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("webhook-id", message.message_id)
-        .header("webhook-timestamp", now.to_string())
-        .header("webhook-signature", signatures.join(" "))
-        .body(body)
-        .send()
-        .await;
-    let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-    let (status, retry_after, error) = match &sent {
-        Ok(response) => {
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let error = (!status.is_success()).then(|| format!("the endpoint answered {status}"));
-            (Some(i32::from(status.as_u16())), retry_after, error)
-        }
-        Err(error) => (None, None, Some(format!("could not deliver: {error}"))),
-    };
-    log_attempt(pool, message, status, latency_ms, error.clone()).await;
-    crate::metrics::METRICS.webhook_delivery(match (status, &error) {
-        (Some(410), _) => "gone",
-        (_, None) => "delivered",
-        _ => "failed",
-    });
-    match (status, error) {
-        (Some(410), _) => {
-            let provider_id = message.provider_id;
-            run_blocking(pool, move |conn| {
-                diesel::update(providers::table.find(provider_id))
-                    .set(providers::webhook_disabled_at.eq(Some(Utc::now())))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .map_err(|e| failed(e.describe()))?;
-            tracing::warn!(%provider_id, "webhook endpoint answered 410 Gone: webhooks turned off");
-            Ok(Delivered::Gone)
-        }
-        (_, None) => Ok(Delivered::Accepted),
-        (_, Some(error)) => Err(Failed { error, retry_after }),
-    }
+    tracing::warn!(%provider_id, "webhook endpoint answered 410 Gone: webhooks turned off");
+    Ok(())
 }
 
 async fn log_attempt(

@@ -179,87 +179,132 @@ pub fn seed(
         if existing > 0 {
             return Ok(None);
         }
-        let timezone = chrono_tz::Asia::Riyadh;
-        let until = today + Duration::days(DAYS_OPEN);
-        let (mut provider_count, mut unit_count, mut cells) = (0, 0, 0);
-        for hotel in HOTELS {
-            let provider = store::insert_provider(
-                conn,
-                &new_provider(
-                    ProviderKind::Hotel,
-                    hotel.city,
-                    hotel.name_ar,
-                    hotel.name_en,
-                )?,
-            )?;
-            provider_count += 1;
-            for (name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
-                let unit = store::insert_unit(
-                    conn,
-                    &NewUnitRow {
-                        provider_id: provider.id,
-                        kind: "room_type".into(),
-                        name_ar: (*name_ar).into(),
-                        name_en: (*name_en).into(),
-                        max_guests: Some(*max_guests),
-                        rooms: Some(*rooms),
-                        nightly_price: Some(Decimal::from(*price)),
-                        specialty: None,
-                        practitioner: None,
-                        slot_minutes: None,
-                        price: None,
-                    },
-                )?;
-                unit_count += 1;
-                cells += local::open_nights(conn, unit.id, today, until, *rooms, timezone)?;
-            }
-        }
-        let hours = ClinicHours {
-            day_start: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
-            day_end: NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default(),
-            weekdays: vec![
-                Weekday::Sun,
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-            ],
+        let open = Open {
+            today,
+            until: today + Duration::days(DAYS_OPEN),
+            timezone: chrono_tz::Asia::Riyadh,
         };
-        for hospital in HOSPITALS {
-            let provider = store::insert_provider(
-                conn,
-                &new_provider(
-                    ProviderKind::Hospital,
-                    hospital.city,
-                    hospital.name_ar,
-                    hospital.name_en,
-                )?,
-            )?;
-            provider_count += 1;
-            for (name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
-                let unit = store::insert_unit(
-                    conn,
-                    &NewUnitRow {
-                        provider_id: provider.id,
-                        kind: "clinic_service".into(),
-                        name_ar: (*name_ar).into(),
-                        name_en: (*name_en).into(),
-                        max_guests: None,
-                        rooms: None,
-                        nightly_price: None,
-                        specialty: Some((*specialty).into()),
-                        practitioner: Some((*practitioner).into()),
-                        slot_minutes: Some(*minutes),
-                        price: Some(Decimal::from(*price)),
-                    },
-                )?;
-                unit_count += 1;
-                cells +=
-                    local::open_slots(conn, unit.id, today, until, *minutes, &hours, timezone)?;
-            }
+        let (mut unit_count, mut cells) = (0, 0);
+        for hotel in HOTELS {
+            let (units, opened) = seed_hotel(conn, hotel, &open)?;
+            unit_count += units;
+            cells += opened;
         }
-        Ok(Some((provider_count, unit_count, cells)))
+        let hours = clinic_hours();
+        for hospital in HOSPITALS {
+            let (units, opened) = seed_hospital(conn, hospital, &hours, &open)?;
+            unit_count += units;
+            cells += opened;
+        }
+        Ok(Some((HOTELS.len() + HOSPITALS.len(), unit_count, cells)))
     })
+}
+
+/// The days every demo unit is open, in the demo's one time zone.
+struct Open {
+    today: NaiveDate,
+    until: NaiveDate,
+    timezone: chrono_tz::Tz,
+}
+
+/// One hotel with its room types, each open every night: (units, cells).
+fn seed_hotel(
+    conn: &mut PgConnection,
+    hotel: &DemoHotel,
+    open: &Open,
+) -> anyhow::Result<(usize, usize)> {
+    let provider = store::insert_provider(
+        conn,
+        &new_provider(
+            ProviderKind::Hotel,
+            hotel.city,
+            hotel.name_ar,
+            hotel.name_en,
+        )?,
+    )?;
+    let mut cells = 0;
+    for (name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
+        let unit = store::insert_unit(
+            conn,
+            &NewUnitRow {
+                provider_id: provider.id,
+                kind: "room_type".into(),
+                name_ar: (*name_ar).into(),
+                name_en: (*name_en).into(),
+                max_guests: Some(*max_guests),
+                rooms: Some(*rooms),
+                nightly_price: Some(Decimal::from(*price)),
+                specialty: None,
+                practitioner: None,
+                slot_minutes: None,
+                price: None,
+            },
+        )?;
+        cells += local::open_nights(conn, unit.id, open.today, open.until, *rooms, open.timezone)?;
+    }
+    Ok((hotel.rooms.len(), cells))
+}
+
+/// Clinic hours of the demo: Sunday to Thursday, 9 to 4.
+fn clinic_hours() -> ClinicHours {
+    ClinicHours {
+        day_start: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+        day_end: NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default(),
+        weekdays: vec![
+            Weekday::Sun,
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+        ],
+    }
+}
+
+/// One hospital with its clinics, each open in clinic hours: (units, cells).
+fn seed_hospital(
+    conn: &mut PgConnection,
+    hospital: &DemoHospital,
+    hours: &ClinicHours,
+    open: &Open,
+) -> anyhow::Result<(usize, usize)> {
+    let provider = store::insert_provider(
+        conn,
+        &new_provider(
+            ProviderKind::Hospital,
+            hospital.city,
+            hospital.name_ar,
+            hospital.name_en,
+        )?,
+    )?;
+    let mut cells = 0;
+    for (name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
+        let unit = store::insert_unit(
+            conn,
+            &NewUnitRow {
+                provider_id: provider.id,
+                kind: "clinic_service".into(),
+                name_ar: (*name_ar).into(),
+                name_en: (*name_en).into(),
+                max_guests: None,
+                rooms: None,
+                nightly_price: None,
+                specialty: Some((*specialty).into()),
+                practitioner: Some((*practitioner).into()),
+                slot_minutes: Some(*minutes),
+                price: Some(Decimal::from(*price)),
+            },
+        )?;
+        cells += local::open_slots(
+            conn,
+            unit.id,
+            open.today,
+            open.until,
+            *minutes,
+            hours,
+            open.timezone,
+        )?;
+    }
+    Ok((hospital.clinics.len(), cells))
 }
 
 fn new_provider(

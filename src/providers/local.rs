@@ -232,81 +232,87 @@ pub fn search_slots(
     query: &SlotQuery,
     limit: i64,
 ) -> QueryResult<Vec<(Uuid, ProviderOffer)>> {
+    let now = Utc::now();
+    let mut offers = Vec::new();
+    for zone in time_zones(providers) {
+        let ids = providers_in(providers, zone);
+        let rows = free_slots(conn, &ids, query, zone, now, limit)?;
+        offers.extend(rows.into_iter().filter_map(slot_offer));
+    }
+    offers.sort_by(|(_, a), (_, b)| a.start.cmp(&b.start).then(a.unit_code.cmp(&b.unit_code)));
+    offers.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(offers)
+}
+
+/// The free slots after `now` of providers in one time zone, whose local dates bound the
+/// window.
+fn free_slots(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    query: &SlotQuery,
+    zone: Tz,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<FreeSlot>> {
     use crate::schema::units;
     use diesel::sql_types::Bool;
 
-    let now = Utc::now();
     let any_specialty = query.specialty.is_none();
     let specialty = query
         .specialty
         .as_deref()
         .map(str::to_lowercase)
         .unwrap_or_default();
-    let mut offers = Vec::new();
-    for zone in time_zones(providers) {
-        let ids = providers_in(providers, zone);
-        let from = local_midnight(query.from, zone);
-        let until = local_midnight(query.to.succ_opt().unwrap_or(query.to), zone);
-        let rows: Vec<FreeSlot> = units::table
-            .inner_join(inventory_cells::table)
-            .filter(units::provider_id.eq_any(&ids))
-            .filter(units::kind.eq("clinic_service"))
-            .filter(units::active.eq(true))
-            .filter(
-                units::specialty
-                    .eq(&specialty)
-                    .or(any_specialty.into_sql::<Bool>().nullable()),
-            )
-            .filter(inventory_cells::starts_at.ge(from))
-            .filter(inventory_cells::starts_at.gt(now))
-            .filter(inventory_cells::starts_at.lt(until))
-            .filter(inventory_cells::reserved.lt(inventory_cells::capacity))
-            .order((inventory_cells::starts_at, units::id))
-            .limit(limit)
-            .select((
-                units::provider_id,
-                units::id,
-                units::name_ar,
-                units::name_en,
-                units::specialty,
-                units::practitioner,
-                units::price,
-                inventory_cells::starts_at,
-                inventory_cells::ends_at,
-            ))
-            .load(conn)?;
-        offers.extend(rows.into_iter().filter_map(
-            |(
-                provider_id,
-                unit_id,
-                name_ar,
-                name_en,
-                specialty,
-                practitioner,
-                price,
-                start,
-                end,
-            )| {
-                let offer = ProviderOffer {
-                    unit_code: unit_id.to_string(),
-                    unit_name_ar: name_ar,
-                    unit_name_en: name_en,
-                    start,
-                    end,
-                    quantity: 1,
-                    provider_price: price?,
-                    slot_ref: None,
-                    specialty,
-                    practitioner,
-                    max_guests: None,
-                };
-                Some((provider_id, offer))
-            },
-        ));
-    }
-    offers.sort_by(|(_, a), (_, b)| a.start.cmp(&b.start).then(a.unit_code.cmp(&b.unit_code)));
-    offers.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(offers)
+    let from = local_midnight(query.from, zone);
+    let until = local_midnight(query.to.succ_opt().unwrap_or(query.to), zone);
+    units::table
+        .inner_join(inventory_cells::table)
+        .filter(units::provider_id.eq_any(ids))
+        .filter(units::kind.eq("clinic_service"))
+        .filter(units::active.eq(true))
+        .filter(
+            units::specialty
+                .eq(&specialty)
+                .or(any_specialty.into_sql::<Bool>().nullable()),
+        )
+        .filter(inventory_cells::starts_at.ge(from))
+        .filter(inventory_cells::starts_at.gt(now))
+        .filter(inventory_cells::starts_at.lt(until))
+        .filter(inventory_cells::reserved.lt(inventory_cells::capacity))
+        .order((inventory_cells::starts_at, units::id))
+        .limit(limit)
+        .select((
+            units::provider_id,
+            units::id,
+            units::name_ar,
+            units::name_en,
+            units::specialty,
+            units::practitioner,
+            units::price,
+            inventory_cells::starts_at,
+            inventory_cells::ends_at,
+        ))
+        .load(conn)
+}
+
+/// A free slot as an offer of its provider; a service without a price offers nothing.
+fn slot_offer(
+    (provider_id, unit_id, name_ar, name_en, specialty, practitioner, price, start, end): FreeSlot,
+) -> Option<(Uuid, ProviderOffer)> {
+    let offer = ProviderOffer {
+        unit_code: unit_id.to_string(),
+        unit_name_ar: name_ar,
+        unit_name_en: name_en,
+        start,
+        end,
+        quantity: 1,
+        provider_price: price?,
+        slot_ref: None,
+        specialty,
+        practitioner,
+        max_guests: None,
+    };
+    Some((provider_id, offer))
 }
 
 /// A free slot, as [`search_slots`] reads it.

@@ -588,104 +588,15 @@ async fn availability_list(
 }
 
 /// Reads and checks the search parameters; every problem is named.
-fn parse_search(
-    req: &HttpRequest,
-    limits: &crate::config::SearchSettings,
-) -> Result<SearchRequest, ApiError> {
+fn parse_search(req: &HttpRequest, limits: &SearchSettings) -> Result<SearchRequest, ApiError> {
     let mut params = QueryParams::from_request(req)?;
     let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
     let city = params.required_text("city").map(|c| c.to_lowercase());
     let limit = usize::try_from(params.limit()).unwrap_or(50);
     let today = Utc::now().date_naive();
-    let horizon = today + chrono::Duration::days(i64::from(limits.horizon_days));
     let availability = match kind {
-        Some(ProviderKind::Hotel) => {
-            let check_in = params.required_date("check_in");
-            let check_out = params.required_date("check_out");
-            let guests = params.required::<u32>("guests", "a whole number");
-            let rooms = params.parsed::<u32>("rooms", "a whole number").unwrap_or(1);
-            if let Some(check_in) = check_in {
-                if check_in < today {
-                    params.error("check_in", "must not be in the past");
-                } else if check_in > horizon {
-                    params.error(
-                        "check_in",
-                        format!("must be within {} days", limits.horizon_days),
-                    );
-                }
-            }
-            if let (Some(check_in), Some(check_out)) = (check_in, check_out) {
-                let nights = (check_out - check_in).num_days();
-                if nights < 1 {
-                    params.error("check_out", "must be after check_in");
-                } else if nights > i64::from(limits.max_stay_nights) {
-                    params.error(
-                        "check_out",
-                        format!("a stay is at most {} nights", limits.max_stay_nights),
-                    );
-                }
-            }
-            let guests_valid = guests.is_some_and(|g| (1..=limits.max_guests).contains(&g));
-            if guests.is_some() && !guests_valid {
-                params.error(
-                    "guests",
-                    format!("must be between 1 and {}", limits.max_guests),
-                );
-            }
-            if rooms == 0 || rooms > limits.max_rooms {
-                params.error(
-                    "rooms",
-                    format!("must be between 1 and {}", limits.max_rooms),
-                );
-            } else if guests_valid && guests.is_some_and(|g| rooms > g) {
-                params.error("rooms", "cannot exceed guests");
-            }
-            match (check_in, check_out, guests) {
-                (Some(check_in), Some(check_out), Some(guests)) => {
-                    Some(AvailabilityQuery::Stay(StayQuery {
-                        check_in,
-                        check_out,
-                        guests,
-                        rooms,
-                    }))
-                }
-                _ => None,
-            }
-        }
-        Some(ProviderKind::Hospital) => {
-            let from = params.required_date("from");
-            let to = params.required_date("to");
-            let specialty = params.text("specialty").map(str::to_lowercase);
-            if let Some(from) = from {
-                if from < today {
-                    params.error("from", "must not be in the past");
-                } else if from > horizon {
-                    params.error(
-                        "from",
-                        format!("must be within {} days", limits.horizon_days),
-                    );
-                }
-            }
-            if let (Some(from), Some(to)) = (from, to) {
-                let days = (to - from).num_days();
-                if days < 0 {
-                    params.error("to", "must not be before from");
-                } else if days >= i64::from(limits.max_window_days) {
-                    params.error(
-                        "to",
-                        format!("a window is at most {} days", limits.max_window_days),
-                    );
-                }
-            }
-            match (from, to) {
-                (Some(from), Some(to)) => Some(AvailabilityQuery::Slots(SlotQuery {
-                    specialty,
-                    from,
-                    to,
-                })),
-                _ => None,
-            }
-        }
+        Some(ProviderKind::Hotel) => stay_query(&mut params, limits, today),
+        Some(ProviderKind::Hospital) => slot_query(&mut params, limits, today),
         None => None,
     };
     params.finish()?;
@@ -700,6 +611,99 @@ fn parse_search(
             "search parameters passed checks but did not parse"
         ))),
     }
+}
+
+/// A search's first day (`check_in`, `from`) is today or later, within the horizon.
+fn check_first_day(
+    params: &mut QueryParams,
+    name: &str,
+    day: Option<NaiveDate>,
+    today: NaiveDate,
+    limits: &SearchSettings,
+) {
+    let horizon = today + chrono::Duration::days(i64::from(limits.horizon_days));
+    if let Some(day) = day {
+        if day < today {
+            params.error(name, "must not be in the past");
+        } else if day > horizon {
+            params.error(name, format!("must be within {} days", limits.horizon_days));
+        }
+    }
+}
+
+/// A hotel search: the stay's dates, guests and rooms, each within the limits. Problems
+/// go to `params`; `None` when a required one is missing.
+fn stay_query(
+    params: &mut QueryParams,
+    limits: &SearchSettings,
+    today: NaiveDate,
+) -> Option<AvailabilityQuery> {
+    let check_in = params.required_date("check_in");
+    let check_out = params.required_date("check_out");
+    let guests = params.required::<u32>("guests", "a whole number");
+    let rooms = params.parsed::<u32>("rooms", "a whole number").unwrap_or(1);
+    check_first_day(params, "check_in", check_in, today, limits);
+    if let (Some(check_in), Some(check_out)) = (check_in, check_out) {
+        let nights = (check_out - check_in).num_days();
+        if nights < 1 {
+            params.error("check_out", "must be after check_in");
+        } else if nights > i64::from(limits.max_stay_nights) {
+            params.error(
+                "check_out",
+                format!("a stay is at most {} nights", limits.max_stay_nights),
+            );
+        }
+    }
+    let guests_valid = guests.is_some_and(|g| (1..=limits.max_guests).contains(&g));
+    if guests.is_some() && !guests_valid {
+        params.error(
+            "guests",
+            format!("must be between 1 and {}", limits.max_guests),
+        );
+    }
+    if rooms == 0 || rooms > limits.max_rooms {
+        params.error(
+            "rooms",
+            format!("must be between 1 and {}", limits.max_rooms),
+        );
+    } else if guests_valid && guests.is_some_and(|g| rooms > g) {
+        params.error("rooms", "cannot exceed guests");
+    }
+    Some(AvailabilityQuery::Stay(StayQuery {
+        check_in: check_in?,
+        check_out: check_out?,
+        guests: guests?,
+        rooms,
+    }))
+}
+
+/// A hospital search: a window of days from `from` to `to`, optionally one specialty.
+/// Problems go to `params`; `None` when a date is missing.
+fn slot_query(
+    params: &mut QueryParams,
+    limits: &SearchSettings,
+    today: NaiveDate,
+) -> Option<AvailabilityQuery> {
+    let from = params.required_date("from");
+    let to = params.required_date("to");
+    let specialty = params.text("specialty").map(str::to_lowercase);
+    check_first_day(params, "from", from, today, limits);
+    if let (Some(from), Some(to)) = (from, to) {
+        let days = (to - from).num_days();
+        if days < 0 {
+            params.error("to", "must not be before from");
+        } else if days >= i64::from(limits.max_window_days) {
+            params.error(
+                "to",
+                format!("a window is at most {} days", limits.max_window_days),
+            );
+        }
+    }
+    Some(AvailabilityQuery::Slots(SlotQuery {
+        specialty,
+        from: from?,
+        to: to?,
+    }))
 }
 
 async fn search_get(

@@ -16,17 +16,8 @@ fn percent(rate: Decimal) -> String {
     format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize())
 }
 
-pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
-    let (title_ar, title_en) = match invoice.kind {
-        "credit_note" => ("إشعار دائن", "Credit note"),
-        _ => ("فاتورة ضريبية مبسطة", "Simplified tax invoice"),
-    };
-    let issued = invoice
-        .issued_at
-        .with_timezone(&timezone)
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
-    let seller = &invoice.seller;
+/// One table row per charged line, each label in both languages.
+fn line_rows(invoice: &InvoiceView) -> String {
     let mut rows = String::new();
     for line in &invoice.lines {
         rows.push_str(&format!(
@@ -40,7 +31,12 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
             sar(line.gross()),
         ));
     }
-    let original = invoice
+    rows
+}
+
+/// A credit note names the invoice it corrects; an invoice, nothing.
+fn original_note(invoice: &InvoiceView) -> String {
+    invoice
         .original_invoice_number
         .as_deref()
         .map(|number| {
@@ -49,7 +45,22 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
                 escape(number)
             )
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
+    let (title_ar, title_en) = match invoice.kind {
+        "credit_note" => ("إشعار دائن", "Credit note"),
+        _ => ("فاتورة ضريبية مبسطة", "Simplified tax invoice"),
+    };
+    let issued = invoice
+        .issued_at
+        .with_timezone(&timezone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let seller = &invoice.seller;
+    let rows = line_rows(invoice);
+    let original = original_note(invoice);
     format!(
         r#"<!doctype html>
 <html lang="ar" dir="rtl">

@@ -1,0 +1,317 @@
+//! Holding an offer: a `held` booking with its inventory taken at once, never overbooking.
+//! Local inventory is checked and held on one connection; an outside provider books between
+//! the check and the write, and is released if the write fails.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::lifecycle;
+use super::prepare::{Prepared, nights_between, prepare, timezone_of};
+use super::reference::new_reference;
+use super::service::Bookings;
+use super::state::BookingStatus;
+use super::store::{self, NewBookingRow};
+use super::view::{BookingView, view};
+use crate::db::run_blocking;
+use crate::domain::Actor;
+use crate::domain::money::FeePolicy;
+use crate::domain::{Email, PhoneNumber};
+use crate::error::ApiError;
+use crate::idempotency::IdempotencyClaim;
+use crate::jobs::BookingEmail;
+use crate::providers::adapter::{Adapter, AdapterError};
+use crate::providers::model::{BookingRequest, ProviderKind, ProviderOffer, ProviderRef};
+use crate::providers::offer::{OfferClaims, OfferIdError};
+use crate::providers::store::ProviderRow;
+
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub name: String,
+    pub phone: Option<PhoneNumber>,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBooking {
+    pub offer_id: String,
+    /// Staff book for a client; customers book for themselves and must not name one.
+    pub customer_id: Option<Uuid>,
+    pub guests: Option<u32>,
+    pub contact: Option<Contact>,
+}
+
+/// How far a hold got on its first connection.
+enum HoldStep {
+    Held(BookingView),
+    /// The price moved, or an outside provider must book before the hold is written.
+    Stopped(Prepared),
+}
+
+/// What writing a hold needs of the service, to take onto a blocking thread.
+#[derive(Clone, Copy)]
+struct HoldTerms {
+    fees: FeePolicy,
+    hold: chrono::Duration,
+}
+
+impl HoldTerms {
+    /// Whether the offer's total is still what the provider's price comes to today.
+    fn price_holds(&self, prepared: &Prepared, claims: &OfferClaims) -> bool {
+        self.fees.quote(prepared.provider_price).total() == claims.total
+    }
+
+    fn row(
+        &self,
+        prepared: &Prepared,
+        claims: &OfferClaims,
+        actor: &Actor,
+        reference: String,
+        provider_ref: Option<String>,
+    ) -> NewBookingRow {
+        // Offers are quoted to everyone alike; a subscriber's discount applies on booking.
+        let quote = self
+            .fees
+            .quote_with_discount(prepared.provider_price, prepared.fee_discount);
+        // A local unit's names are ours to read; an outside provider's are the offer's.
+        let (unit_name_ar, unit_name_en) = match &prepared.unit {
+            Some(unit) => (unit.name_ar.clone(), unit.name_en.clone()),
+            None => (claims.unit_name_ar.clone(), claims.unit_name_en.clone()),
+        };
+        NewBookingRow {
+            reference,
+            customer_id: prepared.customer.id,
+            provider_id: prepared.provider.id,
+            unit_id: prepared.unit.as_ref().map(|u| u.id),
+            unit_code: claims.unit_code.clone(),
+            slot_ref: claims.slot_ref.clone(),
+            starts_at: claims.start,
+            ends_at: claims.end,
+            quantity: i32::try_from(claims.quantity).unwrap_or(i32::MAX),
+            guests: prepared.guests,
+            status: BookingStatus::Held,
+            hold_expires_at: Some(Utc::now() + self.hold),
+            channel: if actor.is_staff() { "phone" } else { "web" }.into(),
+            created_by: actor.is_staff().then_some(actor.user_id),
+            provider_ref,
+            provider_price: quote.provider_price,
+            service_fee: quote.service_fee,
+            vat: quote.vat,
+            total: quote.total(),
+            contact_name: prepared.contact.name.clone(),
+            contact_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
+            contact_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+            unit_name_ar,
+            unit_name_en,
+        }
+    }
+}
+
+/// Where a hold's answer goes: its view, saved under the request's Idempotency-Key.
+struct HoldAnswer<'a> {
+    provider: &'a ProviderRow,
+    fees: &'a FeePolicy,
+    claim: Option<&'a IdempotencyClaim>,
+}
+
+/// Writes a hold in one transaction: the booking, its `cells` of local inventory (all of
+/// them or none: else sold out), its first event, its email and the request's answer.
+fn save_hold(
+    conn: &mut PgConnection,
+    row: &NewBookingRow,
+    cells: usize,
+    actor: &Actor,
+    answer: HoldAnswer<'_>,
+) -> Result<BookingView, ApiError> {
+    conn.transaction(|conn| {
+        let booking = store::insert_booking(conn, row)?;
+        if let Some(unit_id) = booking.unit_id
+            && !store::reserve_cells(
+                conn,
+                unit_id,
+                booking.starts_at,
+                booking.ends_at,
+                booking.quantity,
+                cells,
+            )?
+        {
+            return Err(ApiError::SoldOut);
+        }
+        // A hold is the lifecycle's start: its history row, its audit entry, its email.
+        lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
+        lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
+        let held = view(booking, answer.provider, answer.fees, None);
+        if let Some(claim) = answer.claim {
+            claim.save_in(conn, actix_web::http::StatusCode::CREATED, &held)?;
+        }
+        Ok(held)
+    })
+}
+
+impl Bookings {
+    fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
+        self.searcher
+            .signer
+            .verify(offer_id, Utc::now())
+            .map_err(|e| match e {
+                OfferIdError::Invalid => ApiError::OfferInvalid,
+                OfferIdError::Expired => ApiError::OfferExpired,
+            })
+    }
+
+    /// Holds an offer: a `held` booking with its inventory reserved at once. Local inventory
+    /// is checked and held on one connection; an outside provider is asked to book between
+    /// the check and the write.
+    pub async fn create(
+        &self,
+        actor: Actor,
+        input: NewBooking,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<BookingView, ApiError> {
+        let claims = self.verify_offer(&input.offer_id)?;
+        let terms = HoldTerms {
+            fees: self.searcher.fees,
+            hold: self.hold,
+        };
+        let step = {
+            let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
+            run_blocking(&self.pool, move |conn| {
+                let prepared = prepare(conn, &claims, &actor, &input)?;
+                if prepared.unit.is_none() || !terms.price_holds(&prepared, &claims) {
+                    return Ok(HoldStep::Stopped(prepared));
+                }
+                let row = terms.row(
+                    &prepared,
+                    &claims,
+                    &actor,
+                    new_reference().map_err(ApiError::Internal)?,
+                    None,
+                );
+                let answer = HoldAnswer {
+                    provider: &prepared.provider,
+                    fees: &terms.fees,
+                    claim: claim.as_ref(),
+                };
+                let held = save_hold(conn, &row, prepared.cells, &actor, answer)?;
+                Ok(HoldStep::Held(held))
+            })
+            .await?
+        };
+        let prepared = match step {
+            HoldStep::Held(held) => return Ok(held),
+            HoldStep::Stopped(prepared) if !terms.price_holds(&prepared, &claims) => {
+                return Err(self.offer_changed(&prepared, &claims));
+            }
+            HoldStep::Stopped(prepared) => prepared,
+        };
+
+        let reference = new_reference().map_err(ApiError::Internal)?;
+        let (adapter, provider_ref) = self
+            .book_with_provider(&prepared, &claims, &reference)
+            .await?;
+        let row = terms.row(
+            &prepared,
+            &claims,
+            &actor,
+            reference,
+            Some(provider_ref.0.clone()),
+        );
+        let provider = prepared.provider.clone();
+        let saved = run_blocking(&self.pool, move |conn| {
+            let answer = HoldAnswer {
+                provider: &provider,
+                fees: &terms.fees,
+                claim: claim.as_ref(),
+            };
+            save_hold(conn, &row, 0, &actor, answer)
+        })
+        .await;
+        match saved {
+            Ok(held) => Ok(held),
+            Err(error) => {
+                // The provider holds something we never recorded: give it back.
+                if let Err(cancel_error) = adapter.cancel(&provider_ref).await {
+                    tracing::error!(error = %cancel_error, provider_ref = %provider_ref.0, "could not release an unrecorded provider booking");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn offer_changed(&self, prepared: &Prepared, claims: &OfferClaims) -> ApiError {
+        let fresh = ProviderOffer {
+            unit_code: claims.unit_code.clone(),
+            unit_name_ar: prepared
+                .unit
+                .as_ref()
+                .map(|u| u.name_ar.clone())
+                .unwrap_or_default(),
+            unit_name_en: prepared
+                .unit
+                .as_ref()
+                .map(|u| u.name_en.clone())
+                .unwrap_or_default(),
+            start: claims.start,
+            end: claims.end,
+            quantity: claims.quantity,
+            provider_price: prepared.provider_price,
+            slot_ref: claims.slot_ref.clone(),
+            specialty: prepared.unit.as_ref().and_then(|u| u.specialty.clone()),
+            practitioner: prepared.unit.as_ref().and_then(|u| u.practitioner.clone()),
+            max_guests: prepared
+                .unit
+                .as_ref()
+                .and_then(|u| u.max_guests)
+                .and_then(|g| u32::try_from(g).ok()),
+        };
+        let nights = (prepared.provider.kind == ProviderKind::Hotel)
+            .then(|| timezone_of(&prepared.provider).ok())
+            .flatten()
+            .map(|tz| u32::try_from(nights_between(claims.start, claims.end, tz)).unwrap_or(0));
+        let offer = self
+            .searcher
+            .offer_for(&prepared.provider, fresh, claims.guests, nights);
+        ApiError::OfferChanged {
+            fresh: Box::new(serde_json::to_value(offer).unwrap_or_default()),
+        }
+    }
+
+    async fn book_with_provider(
+        &self,
+        prepared: &Prepared,
+        claims: &OfferClaims,
+        reference: &str,
+    ) -> Result<(Adapter, ProviderRef), ApiError> {
+        let adapter = Adapter::for_provider(&prepared.provider, &self.searcher.clients).map_err(
+            |reason| {
+                ApiError::internal(anyhow::anyhow!(
+                    "provider {}: {reason}",
+                    prepared.provider.id
+                ))
+            },
+        )?;
+        let request = BookingRequest {
+            reference: reference.to_owned(),
+            unit_code: claims.unit_code.clone(),
+            slot_ref: claims.slot_ref.clone(),
+            start: claims.start,
+            end: claims.end,
+            quantity: claims.quantity,
+            guest_name: prepared.contact.name.clone(),
+            guest_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
+            guest_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+        };
+        let provider_ref = adapter.book(&request).await.map_err(adapter_error)?;
+        Ok((adapter, provider_ref))
+    }
+}
+
+fn adapter_error(error: AdapterError) -> ApiError {
+    match error {
+        AdapterError::SoldOut => ApiError::SoldOut,
+        AdapterError::Timeout(_) | AdapterError::Unavailable(_) => {
+            ApiError::Unavailable(anyhow::anyhow!("provider: {error}"))
+        }
+        other => ApiError::internal(anyhow::anyhow!("provider: {other}")),
+    }
+}

@@ -1,0 +1,306 @@
+//! Checking an offer before it is held, against things as they stand now: whom it is for
+//! (and their plan's fee discount), whether the provider still takes it, and the provider's
+//! price for it by adapter. Nothing is written or locked here.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::hold::{Contact, NewBooking};
+use super::service::field;
+use super::store;
+use crate::auth::Role;
+use crate::customers::service::customer_for_user;
+use crate::customers::store::CustomerRow;
+use crate::domain::Actor;
+use crate::domain::{Email, PhoneNumber};
+use crate::error::ApiError;
+use crate::providers::model::{AdapterSettings, CaldavSettings, FhirSettings, ProviderKind};
+use crate::providers::offer::OfferClaims;
+use crate::providers::store::{self as provider_store, ProviderRow, UnitRow};
+
+/// What an offer turns into after checking it against today's provider, unit and customer.
+pub(super) struct Prepared {
+    pub(super) provider: ProviderRow,
+    pub(super) unit: Option<UnitRow>,
+    pub(super) customer: CustomerRow,
+    pub(super) guests: Option<i32>,
+    /// The provider's price for this offer as it stands now.
+    pub(super) provider_price: Decimal,
+    /// How many inventory cells a local booking spans (nights, or one slot).
+    pub(super) cells: usize,
+    pub(super) contact: Contact,
+    /// Off our fee, from the customer's subscription plan.
+    pub(super) fee_discount: i32,
+}
+
+/// The provider's price for an offer now, with the local unit and how many of its cells the
+/// booking spans (no unit and no cells for an outside provider).
+struct Priced {
+    unit: Option<UnitRow>,
+    provider_price: Decimal,
+    cells: usize,
+}
+
+pub(super) fn timezone_of(provider: &ProviderRow) -> Result<Tz, ApiError> {
+    provider.timezone.parse().map_err(|_| {
+        ApiError::internal(anyhow::anyhow!(
+            "provider {} has a bad time zone",
+            provider.id
+        ))
+    })
+}
+
+/// Local nights between two instants of a provider (its cells start at local midnight).
+pub(super) fn nights_between(start: DateTime<Utc>, end: DateTime<Utc>, timezone: Tz) -> i64 {
+    (end.with_timezone(&timezone).date_naive() - start.with_timezone(&timezone).date_naive())
+        .num_days()
+}
+
+/// Sold out, found before writing anything: whatever showed the offer as free is out of date.
+fn sold_out_here() -> ApiError {
+    crate::providers::answer_cache::inventory_changed();
+    ApiError::SoldOut
+}
+
+pub(super) fn prepare(
+    conn: &mut PgConnection,
+    claims: &OfferClaims,
+    actor: &Actor,
+    input: &NewBooking,
+) -> Result<Prepared, ApiError> {
+    let (customer, fee_discount) = customer_and_discount(conn, actor, input.customer_id)?;
+    let (provider, timezone) = bookable_provider(conn, claims)?;
+    let guests = input
+        .guests
+        .or(claims.guests)
+        .map(|g| i32::try_from(g).unwrap_or(i32::MAX));
+    let Priced {
+        unit,
+        provider_price,
+        cells,
+    } = price_now(conn, &provider, claims, guests, timezone)?;
+    let contact = contact_for(input, &customer);
+    Ok(Prepared {
+        fee_discount,
+        provider,
+        unit,
+        customer,
+        guests,
+        provider_price,
+        cells,
+        contact,
+    })
+}
+
+/// Whom the booking is for, with their plan's discount on our fee: a customer books for
+/// themselves, staff for the client they name.
+fn customer_and_discount(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    customer_id: Option<Uuid>,
+) -> Result<(CustomerRow, i32), ApiError> {
+    use crate::billing::subscriptions::{CustomerOf, customer_with_discount, fee_discount};
+    match (actor.role, customer_id) {
+        (Role::Customer, Some(_)) => Err(ApiError::Forbidden),
+        (Role::Customer, None) => {
+            match customer_with_discount(conn, CustomerOf::ActiveUser(actor.user_id))? {
+                Some(found) => Ok(found),
+                None => {
+                    // A first booking makes the account's customer row.
+                    let user = crate::auth::store::find_active_user(conn, actor.user_id)?;
+                    let customer = customer_for_user(conn, &user.into())?;
+                    let discount = fee_discount(conn, customer.id)?;
+                    Ok((customer, discount))
+                }
+            }
+        }
+        (Role::Agent | Role::Admin, Some(customer_id)) => {
+            customer_with_discount(conn, CustomerOf::Id(customer_id))?
+                .ok_or_else(|| field("customer_id", "no such customer"))
+        }
+        (Role::Agent | Role::Admin, None) => Err(field(
+            "customer_id",
+            "is required when booking for a client",
+        )),
+        (Role::Provider, _) => Err(ApiError::Forbidden),
+    }
+}
+
+/// The offer's provider with its time zone, if it is still active and the offer has not
+/// begun: a gone or inactive provider reads as sold out.
+fn bookable_provider(
+    conn: &mut PgConnection,
+    claims: &OfferClaims,
+) -> Result<(ProviderRow, Tz), ApiError> {
+    let provider =
+        provider_store::find_provider(conn, claims.provider_id).map_err(|_| ApiError::SoldOut)?;
+    if !provider.active {
+        return Err(ApiError::SoldOut);
+    }
+    let timezone = timezone_of(&provider)?;
+    // Tonight's stay can be booked until its night is over; an appointment until it begins.
+    let (bookable_until, passed) = match provider.kind {
+        ProviderKind::Hotel => (
+            claims
+                .start
+                .with_timezone(&timezone)
+                .date_naive()
+                .succ_opt()
+                .map_or(claims.end, |next| {
+                    crate::domain::local_midnight(next, timezone)
+                }),
+            "the stay's first night is over",
+        ),
+        ProviderKind::Hospital => (claims.start, "the appointment has begun"),
+    };
+    if bookable_until <= Utc::now() {
+        return Err(field("offer_id", passed));
+    }
+    Ok((provider, timezone))
+}
+
+/// The price by the provider's adapter: our own unit and cells, an outside hospital's
+/// schedule, or an outside hotel's room type. Unreadable settings read as sold out.
+fn price_now(
+    conn: &mut PgConnection,
+    provider: &ProviderRow,
+    claims: &OfferClaims,
+    guests: Option<i32>,
+    timezone: Tz,
+) -> Result<Priced, ApiError> {
+    let nights = nights_between(claims.start, claims.end, timezone);
+    match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
+        Ok(AdapterSettings::Local) => local_price(conn, provider, claims, guests, nights),
+        Ok(AdapterSettings::Fhir(settings)) => fhir_price(&settings, claims),
+        Ok(AdapterSettings::Caldav(settings)) => caldav_price(&settings, claims, guests, nights),
+        Err(_) => Err(ApiError::SoldOut),
+    }
+}
+
+/// A unit of ours: still active, and every cell of the stay (or its one slot) open with the
+/// rooms asked for.
+fn local_price(
+    conn: &mut PgConnection,
+    provider: &ProviderRow,
+    claims: &OfferClaims,
+    guests: Option<i32>,
+    nights: i64,
+) -> Result<Priced, ApiError> {
+    let unit_id: Uuid = claims
+        .unit_code
+        .parse()
+        .map_err(|_| ApiError::OfferInvalid)?;
+    let Some((unit, open_cells, fewest_free)) =
+        store::unit_with_free_cells(conn, provider.id, unit_id, claims.start, claims.end)?
+    else {
+        return Err(sold_out_here());
+    };
+    if !unit.active {
+        return Err(ApiError::SoldOut);
+    }
+    let (provider_price, cells) = unit_price(&unit, claims, guests, nights)?;
+    // Every cell of the stay open, each with the rooms asked for (no lock taken).
+    let rooms = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
+    if usize::try_from(open_cells) != Ok(cells) || fewest_free.is_none_or(|free| free < rooms) {
+        return Err(sold_out_here());
+    }
+    Ok(Priced {
+        unit: Some(unit),
+        provider_price,
+        cells,
+    })
+}
+
+/// A room type's price for its nights and rooms (the guests must fit), or a clinic
+/// service's price for its one slot; with the cells each spans.
+fn unit_price(
+    unit: &UnitRow,
+    claims: &OfferClaims,
+    guests: Option<i32>,
+    nights: i64,
+) -> Result<(Decimal, usize), ApiError> {
+    match (unit.nightly_price, unit.price) {
+        (Some(nightly), _) => {
+            let max_guests =
+                unit.max_guests.unwrap_or(1) * i32::try_from(claims.quantity).unwrap_or(1);
+            match guests {
+                None => return Err(field("guests", "is required for a hotel stay")),
+                Some(g) if g < 1 || g > max_guests => {
+                    return Err(field(
+                        "guests",
+                        format!("must be between 1 and {max_guests} for this room"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            Ok((
+                nightly * Decimal::from(nights) * Decimal::from(claims.quantity),
+                usize::try_from(nights).unwrap_or(0),
+            ))
+        }
+        (None, Some(price)) => Ok((price, 1)),
+        (None, None) => Err(ApiError::internal(anyhow::anyhow!(
+            "unit {} has no price",
+            unit.id
+        ))),
+    }
+}
+
+/// An outside hospital: the price its settings give the offer's schedule.
+fn fhir_price(settings: &FhirSettings, claims: &OfferClaims) -> Result<Priced, ApiError> {
+    let schedule = settings
+        .schedules
+        .iter()
+        .find(|s| s.schedule_id == claims.unit_code)
+        .ok_or(ApiError::SoldOut)?;
+    Ok(Priced {
+        unit: None,
+        provider_price: schedule.price,
+        cells: 0,
+    })
+}
+
+/// An outside hotel: its room type's nightly price for the nights and rooms, if the guests
+/// (when given) fit.
+fn caldav_price(
+    settings: &CaldavSettings,
+    claims: &OfferClaims,
+    guests: Option<i32>,
+    nights: i64,
+) -> Result<Priced, ApiError> {
+    let room = settings
+        .room_types
+        .iter()
+        .find(|r| r.code == claims.unit_code)
+        .ok_or(ApiError::SoldOut)?;
+    let max_guests = room.max_guests * claims.quantity;
+    if guests.is_some_and(|g| g < 1 || g > i32::try_from(max_guests).unwrap_or(i32::MAX)) {
+        return Err(field(
+            "guests",
+            format!("must be between 1 and {max_guests} for this room"),
+        ));
+    }
+    Ok(Priced {
+        unit: None,
+        provider_price: room.nightly_price * Decimal::from(nights) * Decimal::from(claims.quantity),
+        cells: 0,
+    })
+}
+
+/// Who the provider should expect: the contact given, else the customer as we know them.
+fn contact_for(input: &NewBooking, customer: &CustomerRow) -> Contact {
+    match &input.contact {
+        Some(contact) => contact.clone(),
+        None => Contact {
+            name: customer.full_name.clone(),
+            phone: customer
+                .phone
+                .as_deref()
+                .and_then(|p| PhoneNumber::parse(p).ok()),
+            email: customer.email.as_deref().and_then(|e| Email::parse(e).ok()),
+        },
+    }
+}

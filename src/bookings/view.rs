@@ -1,0 +1,173 @@
+//! What a client reads of a booking: the amounts it was made with, what paying now charges,
+//! the next step so a client need not know the state machine, and its latest payment.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::state::BookingStatus;
+use super::store::{BookingRow, EventView};
+use crate::domain::money::{FeePolicy, Quote};
+use crate::error::ApiError;
+use crate::providers::search::UnitSummary;
+use crate::providers::store::{ProviderRow, ProviderSummary};
+
+/// What to do next with a booking, so a client need not know the state machine.
+#[derive(Debug, Serialize)]
+pub struct NextStep {
+    /// `pay` (before `hold_expires_at`), `await_confirmation`, or `none`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BookingView {
+    pub id: Uuid,
+    pub reference: String,
+    pub status: BookingStatus,
+    pub customer_id: Uuid,
+    pub provider: ProviderSummary,
+    pub unit: UnitSummary,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: i32,
+    pub guests: Option<i32>,
+    pub channel: String,
+    pub created_by: Option<Uuid>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub price: Quote,
+    /// What paying charges: our fee and its VAT, plus the provider's price when the
+    /// provider is prepaid (otherwise that is paid at the provider).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub due_now: Decimal,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub refund_amount: Option<Decimal>,
+    pub contact: ContactView,
+    pub next: NextStep,
+    /// The provider's answer (`confirmed` or `refused`), once it gave one.
+    pub provider_ack: Option<String>,
+    /// Set when the provider did not answer in time: an agent should follow up.
+    pub flagged_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+    /// The booking's latest payment (single-booking reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<BookingPayment>,
+}
+
+/// What a booking page needs of its payment: its state, and the invoice to link to.
+#[derive(Debug, Serialize)]
+pub struct BookingPayment {
+    pub id: Uuid,
+    pub status: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub refunded: Decimal,
+    pub invoice_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+pub(super) fn view(
+    row: BookingRow,
+    provider: &ProviderRow,
+    fees: &FeePolicy,
+    events: Option<Vec<EventView>>,
+) -> BookingView {
+    // The booking keeps the amounts it was made with, whatever the fee is today.
+    let price = Quote {
+        provider_price: row.provider_price,
+        service_fee: row.service_fee,
+        vat: row.vat,
+    };
+    // What paying now charges: exactly the lines the payment will carry.
+    let due_now = super::pay::due_now(&row, provider.prepaid, fees.vat_rate);
+    let next = match row.status {
+        BookingStatus::Held => NextStep {
+            action: "pay",
+            before: row.hold_expires_at,
+        },
+        BookingStatus::Pending => NextStep {
+            action: "await_confirmation",
+            before: None,
+        },
+        _ => NextStep {
+            action: "none",
+            before: None,
+        },
+    };
+    BookingView {
+        id: row.id,
+        reference: row.reference,
+        status: row.status,
+        customer_id: row.customer_id,
+        provider: ProviderSummary::from(provider),
+        unit: UnitSummary {
+            code: row.unit_code,
+            name_ar: row.unit_name_ar,
+            name_en: row.unit_name_en,
+        },
+        start: row.starts_at,
+        end: row.ends_at,
+        quantity: row.quantity,
+        guests: row.guests,
+        channel: row.channel,
+        created_by: row.created_by,
+        hold_expires_at: row
+            .hold_expires_at
+            .filter(|_| row.status == BookingStatus::Held),
+        price,
+        due_now,
+        refund_amount: row.refund_amount,
+        contact: ContactView {
+            name: row.contact_name,
+            phone: row.contact_phone,
+            email: row.contact_email,
+        },
+        next,
+        provider_ack: row.provider_ack,
+        flagged_at: row.flagged_at,
+        created_at: row.created_at,
+        events,
+        payment: None,
+    }
+}
+
+pub(super) fn latest_payment(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+) -> Result<Option<BookingPayment>, ApiError> {
+    use crate::schema::payments;
+    let row: Option<(Uuid, String, Decimal, Decimal)> = payments::table
+        .filter(payments::booking_id.eq(booking_id))
+        .order(payments::created_at.desc())
+        .select((
+            payments::id,
+            payments::status,
+            payments::amount,
+            payments::refunded,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, status, amount, refunded)) = row else {
+        return Ok(None);
+    };
+    let invoice_id = crate::billing::invoices::of_payment(conn, id)?.map(|i| i.id);
+    Ok(Some(BookingPayment {
+        id,
+        status,
+        amount,
+        refunded,
+        invoice_id,
+    }))
+}
