@@ -87,62 +87,13 @@ impl Bookings {
         check_payable(&booking)?;
         let method = methods::resolve(&self.pool, &self.billing.gateway, &customer, method).await?;
 
-        let gateway = self.billing.gateway.name();
-        let vat_rate = self.billing.vat_rate;
-        let booking_id = booking.id;
-        let payer = actor.clone();
-        // Nothing due (a waived fee for a provider paid on site): straight to the provider.
+        let terms = PaymentTerms {
+            gateway: self.billing.gateway.name(),
+            vat_rate: self.billing.vat_rate,
+        };
+        let (booking_id, payer) = (booking.id, actor.clone());
         let payment = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let booking: BookingRow = bookings::table
-                    .find(booking_id)
-                    .for_no_key_update()
-                    .select(BookingRow::as_select())
-                    .first(conn)?;
-                check_payable(&booking)?;
-                let provider = provider_store::find_provider(conn, booking.provider_id)?;
-                let lines = booking_lines(&booking, provider.prepaid, vat_rate);
-                let subscription =
-                    crate::billing::subscriptions::charge_allowance(conn, booking.customer_id)?;
-                if lines.is_empty() {
-                    submit(conn, &booking, Some(&payer), "nothing to pay")?;
-                    return Ok(None);
-                }
-                let row = payments::insert(
-                    conn,
-                    &NewPayment {
-                        customer_id: booking.customer_id,
-                        purpose: "booking",
-                        booking_id: Some(booking.id),
-                        subscription_id: subscription,
-                        period_start: None,
-                        lines,
-                        method,
-                        gateway,
-                        created_by: payer.is_staff().then_some(payer.user_id),
-                    },
-                )?;
-                if payer.is_staff() {
-                    // A card taken on the phone: on the record, against the client.
-                    crate::audit::record(
-                        conn,
-                        &crate::audit::AuditEntry {
-                            actor_id: payer.user_id,
-                            actor_role: payer.role,
-                            on_behalf_of: Some(booking.customer_id),
-                            action: "payment.take",
-                            entity_type: "booking",
-                            entity_id: booking.reference.clone(),
-                            request_id: payer.request_id.clone(),
-                            details: serde_json::json!({
-                                "payment_id": row.id,
-                                "amount": row.amount.to_string(),
-                            }),
-                        },
-                    )?;
-                }
-                Ok(Some(row))
-            })
+            conn.transaction(|conn| start_payment(conn, booking_id, &payer, method, terms))
         })
         .await?;
         let Some(payment) = payment else {
@@ -170,6 +121,73 @@ impl Bookings {
             }),
         }
     }
+}
+
+/// What a booking's payment row needs from billing's settings.
+#[derive(Clone, Copy)]
+struct PaymentTerms {
+    gateway: &'static str,
+    vat_rate: Decimal,
+}
+
+/// Under the booking's lock: re-checks it is payable and within the customer's plan
+/// allowance, then writes the `processing` payment (audited when staff take the card).
+/// `None` when nothing is due (a waived fee at a provider paid on site): the booking goes
+/// straight on to its provider.
+fn start_payment(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    payer: &Actor,
+    method: methods::MethodRow,
+    terms: PaymentTerms,
+) -> Result<Option<payments::PaymentRow>, ApiError> {
+    let booking: BookingRow = bookings::table
+        .find(booking_id)
+        .for_no_key_update()
+        .select(BookingRow::as_select())
+        .first(conn)?;
+    check_payable(&booking)?;
+    let provider = provider_store::find_provider(conn, booking.provider_id)?;
+    let lines = booking_lines(&booking, provider.prepaid, terms.vat_rate);
+    let subscription = crate::billing::subscriptions::charge_allowance(conn, booking.customer_id)?;
+    if lines.is_empty() {
+        submit(conn, &booking, Some(payer), "nothing to pay")?;
+        return Ok(None);
+    }
+    let row = payments::insert(
+        conn,
+        &NewPayment {
+            customer_id: booking.customer_id,
+            purpose: "booking",
+            booking_id: Some(booking.id),
+            subscription_id: subscription,
+            period_start: None,
+            lines,
+            method,
+            gateway: terms.gateway,
+            created_by: payer.is_staff().then_some(payer.user_id),
+        },
+    )?;
+    if payer.is_staff() {
+        // A card taken on the phone: on the record, against the client.
+        crate::audit::record(
+            conn,
+            &crate::audit::AuditEntry {
+                actor_id: payer.user_id,
+                actor_role: payer.role,
+                on_behalf_of: Some(booking.customer_id),
+                action: "payment.take",
+                entity_type: "booking",
+                entity_id: booking.reference.clone(),
+                request_id: payer.request_id.clone(),
+                details: serde_json::json!({
+                    "payment_id": row.id,
+                    "amount": row.amount.to_string(),
+                }),
+            },
+        )?;
+    }
+    Ok(Some(row))
 }
 
 fn check_payable(booking: &BookingRow) -> Result<(), ApiError> {

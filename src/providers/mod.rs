@@ -15,5 +15,7 @@ pub mod offer;
 pub mod policy;
 pub mod routes;
 pub mod search;
+pub mod search_routes;
 pub mod service;
 pub mod store;
+pub mod unit_routes;

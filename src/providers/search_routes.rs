@@ -1,0 +1,187 @@
+//! `/v1/search` and `/v1/search/options` (anyone: what is free, and what a search form can
+//! offer) and `/v1/offers/{offer_id}` (an offer read back from its signed id).
+
+use super::model::{AvailabilityQuery, ProviderKind, SlotQuery, StayQuery};
+use super::offer::OfferIdError;
+use super::search::SearchRequest;
+use super::search::Searcher;
+use super::service::{self};
+use crate::config::SearchSettings;
+use crate::db::PgPool;
+use crate::error::ApiError;
+use crate::http::query::QueryParams;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{NaiveDate, Utc};
+use serde_json::json;
+
+/// Reads and checks the search parameters; every problem is named.
+fn parse_search(req: &HttpRequest, limits: &SearchSettings) -> Result<SearchRequest, ApiError> {
+    let mut params = QueryParams::from_request(req)?;
+    let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
+    let city = params.required_text("city").map(|c| c.to_lowercase());
+    let limit = usize::try_from(params.limit()).unwrap_or(50);
+    let today = Utc::now().date_naive();
+    let availability = match kind {
+        Some(ProviderKind::Hotel) => stay_query(&mut params, limits, today),
+        Some(ProviderKind::Hospital) => slot_query(&mut params, limits, today),
+        None => None,
+    };
+    params.finish()?;
+    match (kind, city, availability) {
+        (Some(kind), Some(city), Some(availability)) => Ok(SearchRequest {
+            kind,
+            city,
+            availability,
+            limit,
+        }),
+        _ => Err(ApiError::internal(anyhow::anyhow!(
+            "search parameters passed checks but did not parse"
+        ))),
+    }
+}
+
+/// A search's first day (`check_in`, `from`) is today or later, within the horizon.
+fn check_first_day(
+    params: &mut QueryParams,
+    name: &str,
+    day: Option<NaiveDate>,
+    today: NaiveDate,
+    limits: &SearchSettings,
+) {
+    let horizon = today + chrono::Duration::days(i64::from(limits.horizon_days));
+    if let Some(day) = day {
+        if day < today {
+            params.error(name, "must not be in the past");
+        } else if day > horizon {
+            params.error(name, format!("must be within {} days", limits.horizon_days));
+        }
+    }
+}
+
+/// A hotel search: the stay's dates, guests and rooms, each within the limits. Problems
+/// go to `params`; `None` when a required one is missing.
+fn stay_query(
+    params: &mut QueryParams,
+    limits: &SearchSettings,
+    today: NaiveDate,
+) -> Option<AvailabilityQuery> {
+    let check_in = params.required_date("check_in");
+    let check_out = params.required_date("check_out");
+    let guests = params.required::<u32>("guests", "a whole number");
+    let rooms = params.parsed::<u32>("rooms", "a whole number").unwrap_or(1);
+    check_first_day(params, "check_in", check_in, today, limits);
+    if let (Some(check_in), Some(check_out)) = (check_in, check_out) {
+        let nights = (check_out - check_in).num_days();
+        if nights < 1 {
+            params.error("check_out", "must be after check_in");
+        } else if nights > i64::from(limits.max_stay_nights) {
+            params.error(
+                "check_out",
+                format!("a stay is at most {} nights", limits.max_stay_nights),
+            );
+        }
+    }
+    let guests_valid = guests.is_some_and(|g| (1..=limits.max_guests).contains(&g));
+    if guests.is_some() && !guests_valid {
+        params.error(
+            "guests",
+            format!("must be between 1 and {}", limits.max_guests),
+        );
+    }
+    if rooms == 0 || rooms > limits.max_rooms {
+        params.error(
+            "rooms",
+            format!("must be between 1 and {}", limits.max_rooms),
+        );
+    } else if guests_valid && guests.is_some_and(|g| rooms > g) {
+        params.error("rooms", "cannot exceed guests");
+    }
+    Some(AvailabilityQuery::Stay(StayQuery {
+        check_in: check_in?,
+        check_out: check_out?,
+        guests: guests?,
+        rooms,
+    }))
+}
+
+/// A hospital search: a window of days from `from` to `to`, optionally one specialty.
+/// Problems go to `params`; `None` when a date is missing.
+fn slot_query(
+    params: &mut QueryParams,
+    limits: &SearchSettings,
+    today: NaiveDate,
+) -> Option<AvailabilityQuery> {
+    let from = params.required_date("from");
+    let to = params.required_date("to");
+    let specialty = params.text("specialty").map(str::to_lowercase);
+    check_first_day(params, "from", from, today, limits);
+    if let (Some(from), Some(to)) = (from, to) {
+        let days = (to - from).num_days();
+        if days < 0 {
+            params.error("to", "must not be before from");
+        } else if days >= i64::from(limits.max_window_days) {
+            params.error(
+                "to",
+                format!("a window is at most {} days", limits.max_window_days),
+            );
+        }
+    }
+    Some(AvailabilityQuery::Slots(SlotQuery {
+        specialty,
+        from: from?,
+        to: to?,
+    }))
+}
+
+pub(super) async fn search_get(
+    req: HttpRequest,
+    search_limits: web::Data<SearchSettings>,
+    searcher: web::Data<Searcher>,
+) -> Result<HttpResponse, ApiError> {
+    let request = parse_search(&req, &search_limits)?;
+    let body = searcher.answer(request).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
+}
+
+/// What a search form can offer: each kind's cities with an active provider, and the
+/// specialties of our own clinics (an outside hospital's are matched by name when searched).
+pub(super) async fn search_options(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+    let (cities, specialties) = service::search_options(&pool).await?;
+    let cities_of = |kind: ProviderKind| -> Vec<&String> {
+        cities
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, city)| city)
+            .collect()
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=60"))
+        .json(json!({
+            "hotel": { "cities": cities_of(ProviderKind::Hotel) },
+            "hospital": { "cities": cities_of(ProviderKind::Hospital), "specialties": specialties },
+        })))
+}
+
+/// Decodes an offer id, so a client can show an offer again or learn it went stale.
+pub(super) async fn offers_get(
+    searcher: web::Data<Searcher>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    match searcher.signer.verify(&path.into_inner(), Utc::now()) {
+        Ok(claims) => Ok(HttpResponse::Ok().json(json!({
+            "provider_id": claims.provider_id,
+            "unit_code": claims.unit_code,
+            "start": claims.start,
+            "end": claims.end,
+            "quantity": claims.quantity,
+            "guests": claims.guests,
+            "total": claims.total.to_string(),
+            "currency": "SAR",
+            "expires_at": chrono::DateTime::from_timestamp(claims.expires_at, 0),
+        }))),
+        Err(OfferIdError::Invalid) => Err(ApiError::OfferInvalid),
+        Err(OfferIdError::Expired) => Err(ApiError::OfferExpired),
+    }
+}
