@@ -361,6 +361,8 @@ async fn resubscribing_gives_no_second_trial() {
     let first = subscribed(&app, &customer, "plus").await;
     assert_eq!(first["status"], "trialing");
     assert!(payments_of(&app, &first).is_empty());
+    // The site reads this to stop offering a trial the customer can no longer have.
+    assert_eq!(first["trial_used"], true, "{first}");
     cancel_now(&app, &customer).await;
 
     let again = subscribed(&app, &customer, "plus").await;
@@ -387,6 +389,9 @@ async fn resubscribing_gives_no_second_trial() {
 
     // Someone who never had one still gets their trial.
     let newcomer = token(&app.register("trial-newcomer@example.com").await);
+    let basic = subscribed(&app, &newcomer, "basic").await;
+    assert_eq!(basic["trial_used"], false, "{basic}");
+    cancel_now(&app, &newcomer).await;
     assert_eq!(
         subscribed(&app, &newcomer, "gold").await["status"],
         "trialing"

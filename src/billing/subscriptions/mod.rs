@@ -129,6 +129,8 @@ pub struct SubscriptionView {
     pub card: Option<MethodView>,
     /// Bookings this period against the plan's allowance (see [`bookings_used`]).
     pub bookings_used: i64,
+    /// Whether the customer has had their one trial: a new subscription is charged at once.
+    pub trial_used: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration: Option<Proration>,
 }
@@ -392,6 +394,11 @@ impl Billing {
             plan: PlanView::new(&plan, self.vat_rate),
             status: sub.status(),
             bookings_used: bookings_used(conn, &sub)?,
+            trial_used: crate::schema::customers::table
+                .find(sub.customer_id)
+                .select(crate::schema::customers::trial_used_at)
+                .first::<Option<DateTime<Utc>>>(conn)?
+                .is_some(),
             current_period_start: sub.current_period_start,
             current_period_end: sub.current_period_end,
             cancel_at_period_end: sub.cancel_at_period_end,

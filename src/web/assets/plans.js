@@ -75,9 +75,13 @@ export function renderPlans(container, { api, signal, onLogin }) {
     }
   }
 
+  // A customer gets one trial ever: after it, a plan with trial days is charged at once.
+  const trialOf = (plan, sub) => (sub?.trial_used ? 0 : plan.trial_days);
+
   function planCard(plan, sub) {
+    const trial = trialOf(plan, sub);
     const perks = [
-      plan.trial_days ? t('plans.trial', { days: plan.trial_days }) : null,
+      trial ? t('plans.trial', { days: trial }) : null,
       plan.fee_discount_percent === 100 ? t('plans.no_fee')
         : plan.fee_discount_percent ? t('plans.fee_discount', { percent: plan.fee_discount_percent }) : t('plans.full_fee'),
       plan.bookings_per_period === null ? t('plans.unlimited_bookings') : t('plans.bookings_per', { count: plan.bookings_per_period }),
@@ -91,7 +95,7 @@ export function renderPlans(container, { api, signal, onLogin }) {
       if (!api.user) { onLogin(); return; }
       if (live) switchTo(plan, choose, slot);
       else if (free(plan)) subscribe(plan, null, choose, slot);
-      else replace(slot, subscribeForm(plan));
+      else replace(slot, subscribeForm(plan, trial));
     });
     return h('article', { class: `plan${mine ? ' mine' : ''}`, 'aria-labelledby': `plan-${plan.code}` },
       h('h2', { id: `plan-${plan.code}` }, name(plan)),
@@ -103,10 +107,10 @@ export function renderPlans(container, { api, signal, onLogin }) {
       slot);
   }
 
-  function subscribeForm(plan) {
-    const submit = h('button', { type: 'submit' }, plan.trial_days ? t('plans.start_trial', { days: plan.trial_days }) : t('plans.subscribe', { price: money(plan.price_with_vat) }));
+  function subscribeForm(plan, trial) {
+    const submit = h('button', { type: 'submit' }, trial ? t('plans.start_trial', { days: trial }) : t('plans.subscribe', { price: money(plan.price_with_vat) }));
     const el = form({ class: 'subscribe' }, [
-      plan.trial_days ? h('p', { class: 'muted' }, t('plans.trial_note')) : null,
+      trial ? h('p', { class: 'muted' }, t('plans.trial_note')) : null,
       cardFields(),
       h('div', { class: 'actions' }, submit),
     ], async (data, formEl) => {
