@@ -172,3 +172,37 @@ fn the_import_reader_sees_groups_and_paths() {
         ["db", "auth", "billing", "jobs", "schema", "metrics"]
     );
 }
+
+/// docs/ARCHITECTURE.md §3: the lifecycle is the only writer of `bookings.status`. The store's
+/// conditional UPDATE is called from `bookings/lifecycle.rs` alone, and no other file sets
+/// the column.
+#[test]
+fn only_the_lifecycle_changes_a_booking_status() {
+    let src = crate::helpers::manifest_dir().join("src");
+    let mut files = Vec::new();
+    visit(&src, &mut files);
+    let mut writers = Vec::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let calls_store = line.contains("store::transition(");
+            let sets_status = line.contains("bookings::status.eq(") && !line.contains("filter");
+            if (calls_store && relative != "bookings/lifecycle.rs")
+                || (sets_status && relative != "bookings/store.rs")
+            {
+                writers.push(format!("src/{relative}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        writers.is_empty(),
+        "bookings.status written outside the lifecycle:\n{}",
+        writers.join("\n")
+    );
+}
