@@ -258,13 +258,28 @@ impl Billing {
         outcome: ChargeOutcome,
         actor: Option<Actor>,
     ) -> Result<PaymentView, ApiError> {
+        self.apply_outcome_answered(payment_id, outcome, actor, None)
+            .await
+            .map(|(view, _)| view)
+    }
+
+    /// [`Self::apply_outcome`], and in the same transaction `answer`: what the request that
+    /// paid answers, written with the payment (so an idempotent retry replays it even if the
+    /// process dies right after the commit). Returns the payment and `answer`'s body.
+    pub async fn apply_outcome_answered(
+        &self,
+        payment_id: Uuid,
+        outcome: ChargeOutcome,
+        actor: Option<Actor>,
+        answer: Option<PaymentAnswer>,
+    ) -> Result<(PaymentView, Option<serde_json::Value>), ApiError> {
         let context = SettleContext {
             bookings: self.bookings.clone(),
             seller: self.seller.clone(),
             action_window: self.action_window,
             dunning_days: self.dunning_days.clone(),
         };
-        let view = run_blocking(&self.pool, move |conn| {
+        let (view, body) = run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
                 lock_owner(conn, payment_id)?;
                 let payment: PaymentRow = payments::table
@@ -283,12 +298,17 @@ impl Billing {
                     .find(payment_id)
                     .select(PaymentRow::as_select())
                     .first(conn)?;
-                Ok(view(conn, row)?)
+                let view = view(conn, row)?;
+                let body = match answer {
+                    Some(answer) => answer(conn, &view)?,
+                    None => None,
+                };
+                Ok((view, body))
             })
         })
         .await?;
         self.wake.notify_waiters();
-        Ok(view)
+        Ok((view, body))
     }
 
     /// A gateway's asynchronous answer (the 3-D Secure result, by webhook or the sandbox's
@@ -386,6 +406,14 @@ pub(super) fn lock_owner(conn: &mut PgConnection, payment_id: Uuid) -> QueryResu
     }
     Ok(())
 }
+
+/// The answer of the request that made a payment, written in the transaction that settles
+/// it: given the settled payment, it saves and returns the body (or `None` to let the request
+/// answer on its own, e.g. a decline).
+pub type PaymentAnswer = Box<
+    dyn FnOnce(&mut PgConnection, &PaymentView) -> Result<Option<serde_json::Value>, ApiError>
+        + Send,
+>;
 
 /// What a booking's payment does to the booking. The bookings layer provides it (billing sits
 /// below bookings and never imports it).

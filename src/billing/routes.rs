@@ -25,7 +25,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::cursor;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::idempotency::require_key;
+use crate::idempotency::{IdempotencyClaim, require_key};
 use crate::schema::gateway_events;
 
 pub fn routes(table: &mut RouteTable) {
@@ -206,7 +206,13 @@ async fn subscriptions_change(
 ) -> Result<HttpResponse, ApiError> {
     require_key(&req)?;
     let subscription = billing
-        .change_plan(caller.actor(&req), body.customer_id, body.plan, Utc::now())
+        .change_plan(
+            caller.actor(&req),
+            body.customer_id,
+            body.plan,
+            Utc::now(),
+            IdempotencyClaim::of(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(subscription))
 }

@@ -3,6 +3,7 @@
 //! on to its provider once the money is captured. Billing moves the money; the booking's
 //! side of it (the hand-on, or a refund when the hold ended first) is `PaymentHooks`.
 
+use actix_web::http::StatusCode;
 use chrono::Utc;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -20,7 +21,9 @@ use crate::billing::payments::{self, BookingHooks, NewPayment, PaymentStatus, Pa
 use crate::customers::service::find_customer;
 use crate::db::run_blocking;
 use crate::domain::Actor;
+use crate::domain::money::FeePolicy;
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyClaim;
 use crate::providers::store as provider_store;
 use crate::schema::bookings;
 
@@ -57,14 +60,12 @@ pub fn due_now(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Decima
     totals(&booking_lines(booking, prepaid, vat_rate)).2
 }
 
-/// How a payment attempt ended, for the handler.
-pub enum PayResult {
-    /// Paid: the booking is now `pending`.
-    Done(PaymentView),
-    /// Nothing was due (paid at the provider, our fee waived): the booking is `pending`.
-    NothingDue,
-    /// The customer must pass a 3-D Secure step at `action_url`.
-    ActionRequired(PaymentView),
+/// What paying answers: 200 when paid (or nothing was due: the booking is `pending`), 202
+/// when the customer must first pass a 3-D Secure step at the payment's `action_url`; the
+/// body is `{"payment": …, "booking": …}` as saved for the request's Idempotency-Key.
+pub struct PayAnswer {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
 }
 
 impl Bookings {
@@ -76,7 +77,8 @@ impl Bookings {
         actor: Actor,
         key: BookingKey,
         method: Method,
-    ) -> Result<PayResult, ApiError> {
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<PayAnswer, ApiError> {
         let visibility = super::service::payer_visibility(&actor)?;
         let (booking, customer) = run_blocking(&self.pool, move |conn| {
             let booking = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
@@ -91,26 +93,51 @@ impl Bookings {
             gateway: self.billing.gateway.name(),
             vat_rate: self.billing.vat_rate,
         };
-        let (booking_id, payer) = (booking.id, actor.clone());
-        let payment = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| start_payment(conn, booking_id, &payer, method, terms))
+        let fees = self.searcher.fees;
+        let (booking_id, payer, nothing_due) = (booking.id, actor.clone(), claim.clone());
+        let started = run_blocking(&self.pool, move |conn| {
+            conn.transaction(
+                |conn| match start_payment(conn, booking_id, &payer, method, terms)? {
+                    Some(payment) => Ok(Err(payment)),
+                    // Nothing due: handed on already; the answer commits with it.
+                    None => answer(conn, nothing_due.as_ref(), booking_id, &fees, None).map(Ok),
+                },
+            )
         })
         .await?;
-        let Some(payment) = payment else {
-            self.wake.notify_waiters();
-            return Ok(PayResult::NothingDue);
+        let payment = match started {
+            Ok(done) => {
+                self.wake.notify_waiters();
+                return Ok(done);
+            }
+            Err(payment) => payment,
         };
         let outcome = self
             .billing
             .charge(&payment, false, &booking.reference)
             .await?;
-        let applied = self
+        let settled: payments::PaymentAnswer = Box::new(move |conn, paid| {
+            if !matches!(
+                paid.status,
+                PaymentStatus::Succeeded | PaymentStatus::RequiresAction
+            ) {
+                return Ok(None); // declined: the request answers 402 on its own
+            }
+            answer(conn, claim.as_ref(), booking_id, &fees, Some(paid)).map(|a| Some(a.body))
+        });
+        let (applied, body) = self
             .billing
-            .apply_outcome(payment.id, outcome, Some(actor))
+            .apply_outcome_answered(payment.id, outcome, Some(actor), Some(settled))
             .await?;
-        match applied.status {
-            PaymentStatus::Succeeded => Ok(PayResult::Done(applied)),
-            PaymentStatus::RequiresAction => Ok(PayResult::ActionRequired(applied)),
+        match (applied.status, body) {
+            (PaymentStatus::Succeeded, Some(body)) => Ok(PayAnswer {
+                status: StatusCode::OK,
+                body,
+            }),
+            (PaymentStatus::RequiresAction, Some(body)) => Ok(PayAnswer {
+                status: StatusCode::ACCEPTED,
+                body,
+            }),
             _ => Err(ApiError::PaymentDeclined {
                 reason: applied
                     .failure_code
@@ -121,6 +148,33 @@ impl Bookings {
             }),
         }
     }
+}
+
+/// The answer to a payment request, built and saved under its Idempotency-Key in the
+/// transaction that made the payment's outcome (or handed on a booking with nothing due).
+fn answer(
+    conn: &mut PgConnection,
+    claim: Option<&IdempotencyClaim>,
+    booking_id: Uuid,
+    fees: &FeePolicy,
+    payment: Option<&PaymentView>,
+) -> Result<PayAnswer, ApiError> {
+    let row: BookingRow = bookings::table
+        .find(booking_id)
+        .select(BookingRow::as_select())
+        .first(conn)?;
+    let body = serde_json::json!({
+        "payment": payment,
+        "booking": super::service::full_view(conn, row, fees)?,
+    });
+    let status = match payment.map(|p| p.status) {
+        Some(PaymentStatus::RequiresAction) => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    if let Some(claim) = claim {
+        claim.save_in(conn, status, &body)?;
+    }
+    Ok(PayAnswer { status, body })
 }
 
 /// What a booking's payment row needs from billing's settings.

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::ack::Decision;
 use super::hold::{Contact, NewBooking};
-use super::pay::PayResult;
 use super::reference::normalise;
 use super::service::{BookingKey, Bookings};
 use super::state::BookingStatus;
@@ -205,20 +204,11 @@ async fn bookings_pay(
     let Some(method) = method.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let actor = caller.actor(&req);
-    let result = bookings.pay(actor.clone(), key.clone(), method).await?;
-    let booking = bookings.get(&actor, key).await?;
-    Ok(match result {
-        PayResult::Done(payment) => {
-            HttpResponse::Ok().json(json!({ "payment": payment, "booking": booking }))
-        }
-        PayResult::NothingDue => {
-            HttpResponse::Ok().json(json!({ "payment": null, "booking": booking }))
-        }
-        PayResult::ActionRequired(payment) => {
-            HttpResponse::Accepted().json(json!({ "payment": payment, "booking": booking }))
-        }
-    })
+    let paid = bookings
+        .pay(caller.actor(&req), key, method, IdempotencyClaim::of(&req))
+        .await?;
+    // Exactly what was saved for the request's Idempotency-Key with the payment.
+    Ok(HttpResponse::build(paid.status).json(paid.body))
 }
 
 /// `{"reason": "…"}`: why staff hand the booking on without a payment through us.

@@ -13,12 +13,13 @@ use uuid::Uuid;
 
 use super::lifecycle::{self, Change, Refund};
 use super::state::{BookingEvent, BookingStatus};
-use super::store::{self, BookingFilter, Visibility};
+use super::store::{self, BookingFilter, BookingRow, Visibility};
 use super::view::{BookingView, latest_payment, view};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Actor;
+use crate::domain::money::FeePolicy;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::IdempotencyClaim;
 use crate::jobs::{Job, queue};
@@ -85,12 +86,7 @@ impl Bookings {
         let fees = self.searcher.fees;
         run_blocking(&self.pool, move |conn| {
             let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
-            let provider = provider_store::find_provider(conn, row.provider_id)?;
-            let events = store::list_events(conn, row.id)?;
-            let payment = latest_payment(conn, row.id)?;
-            let mut view = view(row, &provider, &fees, Some(events));
-            view.payment = payment;
-            Ok(view)
+            full_view(conn, row, &fees)
         })
         .await
     }
@@ -321,6 +317,20 @@ fn answered(
     if let Some(claim) = answer {
         claim.save_in(conn, actix_web::http::StatusCode::OK, &view)?;
     }
+    Ok(view)
+}
+
+/// One booking as `GET /v1/bookings/{b}` shows it: with its history and its latest payment.
+pub(super) fn full_view(
+    conn: &mut PgConnection,
+    row: BookingRow,
+    fees: &FeePolicy,
+) -> Result<BookingView, ApiError> {
+    let provider = provider_store::find_provider(conn, row.provider_id)?;
+    let events = store::list_events(conn, row.id)?;
+    let payment = latest_payment(conn, row.id)?;
+    let mut view = view(row, &provider, fees, Some(events));
+    view.payment = payment;
     Ok(view)
 }
 

@@ -697,3 +697,66 @@ async fn every_refund_cause_goes_through_the_one_refund_path() {
         "clearing = captured − refunded"
     );
 }
+
+/// Defect 9 for payments and plan changes: their answer is saved with the work, in the
+/// transaction that settles the payment or makes the change, and the request answers
+/// exactly those bytes; a retry replays them.
+#[tokio::test]
+async fn a_payment_and_a_plan_change_answer_what_their_transaction_saved() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = hotel(&app, &admin, 3).await;
+    let customer = token(&app.register("answers@example.com").await);
+    let booking = held(&app, &customer, &city, 10).await;
+    let pay_path = format!("/v1/bookings/{}/pay", booking["id"].as_str().unwrap());
+    let mut change_body = crate::payments::card(CARD_OK);
+    change_body["plan"] = json!("business");
+    assert_eq!(
+        post_keyed(&app, "/v1/subscriptions", &customer, &change_body)
+            .await
+            .status(),
+        201
+    );
+    for (path, body, key) in [
+        (
+            pay_path.as_str(),
+            crate::payments::card(CARD_OK),
+            "pay-once",
+        ),
+        (
+            "/v1/subscriptions/me/change",
+            json!({ "plan": "plus" }),
+            "change-once",
+        ),
+    ] {
+        let send = || {
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&customer)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+        };
+        let first = send().await.unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        let first_body = first.bytes().await.unwrap();
+        let saved: (Option<i16>, Option<Vec<u8>>) = {
+            let mut conn = app.db.connect();
+            use wasit::schema::idempotency_keys::dsl as k;
+            k::idempotency_keys
+                .filter(k::key.eq(key))
+                .select((k::response_status, k::response_body))
+                .first(&mut conn)
+                .unwrap()
+        };
+        assert_eq!(saved.0, Some(200), "{path}");
+        assert_eq!(
+            saved.1.as_deref(),
+            Some(first_body.as_ref()),
+            "{path}: the answer is what was saved"
+        );
+        let again = send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.bytes().await.unwrap(), first_body, "{path}");
+    }
+}

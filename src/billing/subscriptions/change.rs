@@ -21,6 +21,7 @@ use crate::billing::refunds;
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::IdempotencyClaim;
 use crate::schema::{payments as payment_table, subscriptions};
 
 impl Billing {
@@ -40,27 +41,46 @@ impl Billing {
         customer_id: Option<Uuid>,
         plan_code: String,
         now: DateTime<Utc>,
+        claim: Option<IdempotencyClaim>,
     ) -> Result<SubscriptionView, ApiError> {
-        let step = {
-            let actor = actor.clone();
+        let decided = {
+            let (actor, claim) = (actor.clone(), claim.clone());
             let this = self.clone();
             run_blocking(&self.pool, move |conn| {
                 conn.transaction(|conn| {
-                    this.decide_change(conn, &actor, customer_id, &plan_code, now)
+                    match this.decide_change(conn, &actor, customer_id, &plan_code, now)? {
+                        ChangeStep::Made(updated, credit) => this
+                            .answer_change(conn, claim.as_ref(), updated, credit, Decimal::ZERO)
+                            .map(Ok),
+                        ChangeStep::Charge(pending) => Ok(Err(pending)),
+                    }
                 })
             })
             .await?
         };
-        let (updated, credit, charged) = match step {
-            ChangeStep::Made(updated, credit) => (updated, credit, Decimal::ZERO),
-            ChangeStep::Charge(pending) => self.charge_change(*pending, actor, now).await?,
+        let view = match decided {
+            Ok(view) => view,
+            Err(pending) => self.charge_change(*pending, actor, now, claim).await?,
         };
         self.wake.notify_waiters();
-        let this = self.clone();
-        run_blocking(&self.pool, move |conn| {
-            this.subscription_view(conn, updated, Some(Proration { credit, charged }))
-        })
-        .await
+        Ok(view)
+    }
+
+    /// The changed subscription as the request answers it, saved under its Idempotency-Key
+    /// in the transaction that made the change.
+    fn answer_change(
+        &self,
+        conn: &mut PgConnection,
+        claim: Option<&IdempotencyClaim>,
+        updated: SubscriptionRow,
+        credit: Decimal,
+        charged: Decimal,
+    ) -> Result<SubscriptionView, ApiError> {
+        let view = self.subscription_view(conn, updated, Some(Proration { credit, charged }))?;
+        if let Some(claim) = claim {
+            claim.save_in(conn, actix_web::http::StatusCode::OK, &view)?;
+        }
+        Ok(view)
     }
 
     /// Under the subscription's lock (taken by `live`, held until the caller's transaction
@@ -118,7 +138,8 @@ impl Billing {
         pending: PendingChange,
         actor: Actor,
         now: DateTime<Utc>,
-    ) -> Result<(SubscriptionRow, Decimal, Decimal), ApiError> {
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<SubscriptionView, ApiError> {
         let PendingChange {
             payment,
             sub,
@@ -134,14 +155,21 @@ impl Billing {
             ));
         }
         let made = {
-            let actor = actor.clone();
+            let (actor, this, charged) = (actor.clone(), self.clone(), payment.amount);
             run_blocking(&self.pool, move |conn| {
-                conn.transaction(|conn| finish_change(conn, &sub, &new_plan, now, &actor))
+                conn.transaction(
+                    |conn| match finish_change(conn, &sub, &new_plan, now, &actor)? {
+                        Some((updated, credit)) => this
+                            .answer_change(conn, claim.as_ref(), updated, credit, charged)
+                            .map(Some),
+                        None => Ok(None),
+                    },
+                )
             })
             .await?
         };
         self.apply_outcome(payment.id, outcome, Some(actor)).await?;
-        let Some((updated, credit)) = made else {
+        let Some(view) = made else {
             self.refund_lost_change(payment.id, payment.amount).await?;
             return Err(ApiError::Conflict {
                 code: "subscription.changed",
@@ -150,7 +178,7 @@ impl Billing {
                     .into(),
             });
         };
-        Ok((updated, credit, payment.amount))
+        Ok(view)
     }
 
     /// Refunds in full a new plan's charge whose change could not be made.
