@@ -58,6 +58,18 @@ impl From<&MethodRow> for MethodView {
     }
 }
 
+/// The card a payment or subscription names, as a client sees it (none when it names none).
+pub fn card_view(conn: &mut PgConnection, id: Option<Uuid>) -> QueryResult<Option<MethodView>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(payment_methods::table
+        .find(id)
+        .select(MethodRow::as_select())
+        .first(conn)
+        .optional()?
+        .as_ref()
+        .map(MethodView::from))
+}
+
 /// A card as typed into the form.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

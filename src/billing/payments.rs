@@ -167,16 +167,7 @@ pub struct PaymentView {
 
 pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView> {
     let invoice_id = invoices::of_payment(conn, row.id)?.map(|i| i.id);
-    let card = match row.payment_method_id {
-        Some(id) => crate::schema::payment_methods::table
-            .find(id)
-            .select(MethodRow::as_select())
-            .first(conn)
-            .optional()?
-            .as_ref()
-            .map(MethodView::from),
-        None => None,
-    };
+    let card = super::methods::card_view(conn, row.payment_method_id)?;
     Ok(PaymentView {
         id: row.id,
         status: row.status(),

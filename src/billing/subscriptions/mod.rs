@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use super::gateway::ChargeOutcome;
 use super::ledger::Account;
-use super::methods::{MethodRow, MethodView};
+use super::methods::MethodView;
 use super::money::ChargeLine;
 use super::payments::{self, Billing, PaymentStatus};
 use super::plans::{self, PlanRow, PlanView};
@@ -378,16 +378,7 @@ impl Billing {
         proration: Option<Proration>,
     ) -> Result<SubscriptionView, ApiError> {
         let plan = plans::find(conn, sub.plan_id)?;
-        let card = match sub.payment_method_id {
-            Some(id) => crate::schema::payment_methods::table
-                .find(id)
-                .select(MethodRow::as_select())
-                .first(conn)
-                .optional()?
-                .as_ref()
-                .map(MethodView::from),
-            None => None,
-        };
+        let card = crate::billing::methods::card_view(conn, sub.payment_method_id)?;
         Ok(SubscriptionView {
             id: sub.id,
             customer_id: sub.customer_id,
