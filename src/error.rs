@@ -368,6 +368,20 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
     }
 }
 
+/// A reference to something that does not exist: the field the client named, where the
+/// constraint says which; otherwise the thing referred to went away meanwhile (409).
+fn foreign_key_error(constraint: Option<&str>) -> ApiError {
+    match constraint {
+        Some("users_provider_id_fkey") => {
+            ApiError::Validation(vec![FieldError::new("provider_id", "no such provider")])
+        }
+        _ => ApiError::Conflict {
+            code: "conflict",
+            detail: "the request refers to something that no longer exists".into(),
+        },
+    }
+}
+
 impl From<DieselError> for ApiError {
     fn from(error: DieselError) -> Self {
         match error {
@@ -378,6 +392,9 @@ impl From<DieselError> for ApiError {
                 | DatabaseErrorKind::ExclusionViolation,
                 info,
             ) => constraint_error(info.constraint_name()),
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                foreign_key_error(info.constraint_name())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable(anyhow::Error::new(error))
             }

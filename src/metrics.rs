@@ -122,7 +122,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+        let labels = [method_label(method), route, status.as_str()];
         self.http_requests.with_label_values(&labels).inc();
         self.http_seconds
             .with_label_values(&labels)
@@ -163,5 +163,25 @@ impl Metrics {
         } else {
             self.smtp_failures.inc();
         }
+    }
+}
+
+/// A request's method as a label from a fixed set: any caller can send `ANYWORD`, and each
+/// new label value would be a series kept for the life of the process.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(super::method_label("PATCH"), "PATCH");
+        assert_eq!(super::method_label("ANYWORD"), "other");
+        assert_eq!(super::method_label("get"), "other");
     }
 }

@@ -20,6 +20,17 @@ impl QueryParams {
             actix_web::web::Query::<HashMap<String, String>>::from_query(req.query_string())
                 .map_err(|e| ApiError::InvalidQuery(vec![FieldError::new("query", e.to_string())]))?
                 .into_inner();
+        // NUL and other control characters never belong in a parameter, and PostgreSQL
+        // refuses NUL in text: answer 400 naming each one, before any lookup.
+        let mut controls: Vec<FieldError> = values
+            .iter()
+            .filter(|(_, value)| value.chars().any(char::is_control))
+            .map(|(name, _)| FieldError::new(name, "must not contain control characters"))
+            .collect();
+        if !controls.is_empty() {
+            controls.sort_by(|a, b| a.field.cmp(&b.field));
+            return Err(ApiError::InvalidQuery(controls));
+        }
         Ok(Self {
             values,
             errors: Vec::new(),

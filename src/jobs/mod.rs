@@ -57,6 +57,24 @@ pub enum Job {
 }
 
 impl Job {
+    /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
+    pub const KINDS: [&'static str; 14] = [
+        "expire_holds",
+        "confirm_booking",
+        "complete_past_bookings",
+        "send_reminders",
+        "flag_unacknowledged",
+        "purge_idempotency_keys",
+        "deliver_webhook",
+        "send_booking_email",
+        "cancel_at_provider",
+        "renew_subscriptions",
+        "reconcile_payments",
+        "execute_refund",
+        "send_subscription_email",
+        "send_invoice_email",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Job::ExpireHolds => "expire_holds",
@@ -176,6 +194,45 @@ mod schedule_tests {
 #[cfg(test)]
 mod tests {
     use super::Job;
+
+    #[test]
+    fn every_kind_is_listed() {
+        let id = uuid::Uuid::new_v4();
+        let every = [
+            Job::ExpireHolds,
+            Job::ConfirmBooking { booking_id: id },
+            Job::CompletePastBookings,
+            Job::SendReminders,
+            Job::FlagUnacknowledged,
+            Job::PurgeIdempotencyKeys,
+            Job::SendBookingEmail {
+                booking_id: id,
+                event: super::BookingEmail::Held,
+            },
+            Job::CancelAtProvider { booking_id: id },
+            Job::RenewSubscriptions,
+            Job::ReconcilePayments,
+            Job::ExecuteRefund { refund_id: id },
+            Job::SendSubscriptionEmail {
+                subscription_id: id,
+                event: super::SubscriptionEmail::Started,
+                payment_id: None,
+            },
+            Job::SendInvoiceEmail { invoice_id: id },
+            Job::DeliverWebhook {
+                provider_id: id,
+                message_id: "msg_1".into(),
+                event_type: "booking.confirmed".into(),
+                timestamp: chrono::Utc::now(),
+                data: serde_json::json!({}),
+            },
+        ];
+        let mut kinds: Vec<&str> = every.iter().map(Job::kind).collect();
+        kinds.sort_unstable();
+        let mut listed = Job::KINDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(kinds, listed);
+    }
 
     #[test]
     fn jobs_round_trip_through_their_json() {

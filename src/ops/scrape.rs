@@ -11,9 +11,11 @@ use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use secrecy::ExposeSecret;
 
 use crate::auth::Role;
+use crate::bookings::state::BookingStatus;
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
 use crate::http::RouteTable;
+use crate::jobs::Job;
 use crate::metrics::{METRICS, register};
 
 /// Who may scrape besides admins: the bearer token Prometheus presents (`metrics.token`).
@@ -46,11 +48,12 @@ struct Queue {
 /// What the database knows, as gauges in a registry made for this scrape.
 fn database_gauges(conn: &mut PgConnection) -> Result<Registry, ApiError> {
     let registry = Registry::new_custom(Some("wasit".into()), None).map_err(ApiError::internal)?;
+    let statuses: Vec<&str> = BookingStatus::ALL.iter().map(|s| s.as_str()).collect();
     counts_gauge(
         conn,
         &registry,
         Opts::new("bookings", "Bookings by status"),
-        "status",
+        ("status", &statuses),
         "SELECT status AS label, count(*) AS n FROM bookings GROUP BY status",
     )?;
     let depth = register(
@@ -72,6 +75,11 @@ fn database_gauges(conn: &mut PgConnection) -> Result<Registry, ApiError> {
         )
         .map_err(ApiError::internal)?,
     );
+    // Every known kind reports, zero included: a gauge that vanishes at zero reads as "no data".
+    for kind in Job::KINDS {
+        depth.with_label_values(&[kind]).set(0);
+        oldest.with_label_values(&[kind]).set(0.0);
+    }
     for row in diesel::sql_query(
         "SELECT kind, count(*) AS depth, \
          coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now())), 0)::float8 \
@@ -86,24 +94,28 @@ fn database_gauges(conn: &mut PgConnection) -> Result<Registry, ApiError> {
         conn,
         &registry,
         Opts::new("jobs_dead", "Jobs parked dead, by kind"),
-        "kind",
+        ("kind", &Job::KINDS),
         "SELECT kind AS label, count(*) AS n FROM jobs WHERE state = 'dead' GROUP BY kind",
     )?;
     Ok(registry)
 }
 
-/// A gauge in `registry` set from `sql`, which answers one (label, n) row per label value.
+/// A gauge in `registry` set from `sql`, which answers one (label, n) row per label value;
+/// every `known` value reports, zero when `sql` has no row for it.
 fn counts_gauge(
     conn: &mut PgConnection,
     registry: &Registry,
     opts: Opts,
-    label: &str,
+    (label, known): (&str, &[&str]),
     sql: &str,
 ) -> Result<(), ApiError> {
     let gauge = register(
         registry,
         IntGaugeVec::new(opts, &[label]).map_err(ApiError::internal)?,
     );
+    for value in known {
+        gauge.with_label_values(&[*value]).set(0);
+    }
     for row in diesel::sql_query(sql).load::<Count>(conn)? {
         gauge.with_label_values(&[&row.label]).set(row.n);
     }

@@ -77,7 +77,7 @@ pub struct NewProviderRow {
 }
 
 /// A partial update: `None` leaves a column as it is.
-#[derive(Debug, Default, AsChangeset)]
+#[derive(Debug, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = providers)]
 pub struct ProviderChanges {
     pub name_ar: Option<String>,
@@ -182,6 +182,13 @@ pub fn update_provider(
     id: Uuid,
     changes: &ProviderChanges,
 ) -> QueryResult<ProviderRow> {
+    if *changes == ProviderChanges::default() {
+        // `PATCH {}` changes nothing (diesel refuses an empty SET): the provider as it is.
+        return providers::table
+            .find(id)
+            .select(ProviderRow::as_select())
+            .first(conn);
+    }
     crate::providers::answer_cache::inventory_changed();
     diesel::update(providers::table.find(id))
         .set(changes)

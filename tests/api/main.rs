@@ -11,6 +11,7 @@ mod email;
 mod errors;
 mod faults;
 mod fhir;
+mod hardening;
 mod health;
 mod helpers;
 mod jobs;
