@@ -171,6 +171,8 @@ pub enum GatewayKind {
 #[serde(deny_unknown_fields)]
 pub struct PaymentSettings {
     pub gateway: GatewayKind,
+    /// Production runs on the sandbox gateway (no money moves) only when this says so.
+    pub allow_sandbox: bool,
     pub action_minutes: u32,
     pub return_url: String,
     pub dunning_retry_days: Vec<u32>,
@@ -346,6 +348,7 @@ impl Settings {
             .build()?
             .try_deserialize()?;
         settings.validate()?;
+        settings.validate_for(environment)?;
         Ok(settings)
     }
 }
@@ -380,6 +383,9 @@ mod tests {
         }
     }
 
+    /// Production as the tests run it: no real gateway, so the sandbox on purpose.
+    const SANDBOX_ON_PURPOSE: (&str, &str) = ("WASIT__PAYMENTS__ALLOW_SANDBOX", "true");
+
     #[test]
     fn every_environment_file_loads() {
         for environment in [
@@ -387,8 +393,18 @@ mod tests {
             Environment::Test,
             Environment::Production,
         ] {
-            load(environment, &[]).unwrap_or_else(|e| panic!("{environment:?}: {e}"));
+            load(environment, &[SANDBOX_ON_PURPOSE])
+                .unwrap_or_else(|e| panic!("{environment:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox_gateway_unless_told() {
+        assert_eq!(
+            rejected_key(load(Environment::Production, &[])),
+            "payments.gateway"
+        );
+        assert!(load(Environment::Development, &[]).is_ok());
     }
 
     #[test]
@@ -397,7 +413,7 @@ mod tests {
             load(Environment::Development, &[]).unwrap().log.format,
             LogFormat::Pretty
         );
-        let production = load(Environment::Production, &[]).unwrap();
+        let production = load(Environment::Production, &[SANDBOX_ON_PURPOSE]).unwrap();
         assert_eq!(production.log.format, LogFormat::Json);
         assert_eq!(production.server.host, "0.0.0.0");
         assert_eq!(

@@ -5,9 +5,9 @@ use secrecy::ExposeSecret;
 
 use super::{
     Argon2Settings, AuthSettings, BillingSettings, BookingSettings, ConfigError, DatabaseSettings,
-    EmailSettings, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings, LogSettings,
-    LoginThrottleSettings, MIN_JWT_SECRET_BYTES, PaymentSettings, PricingSettings, SearchSettings,
-    ServerSettings, Settings, StripeSettings, invalid,
+    EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
+    LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MetricsSettings, PaymentSettings,
+    PricingSettings, SearchSettings, ServerSettings, Settings, StripeSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -30,7 +30,26 @@ impl Settings {
         validate_jobs(&self.jobs)?;
         validate_email(&self.email)?;
         validate_pricing(&self.pricing)?;
+        validate_metrics(&self.metrics)?;
         validate_log(&self.log)
+    }
+}
+
+impl Settings {
+    /// What only some environments forbid: production on the sandbox gateway (any card
+    /// "pays", an invoice is issued, no money moves) unless `payments.allow_sandbox` says so.
+    pub fn validate_for(&self, environment: Environment) -> Result<(), ConfigError> {
+        if environment == Environment::Production
+            && self.payments.gateway == GatewayKind::Sandbox
+            && !self.payments.allow_sandbox
+        {
+            return Err(invalid(
+                "payments.gateway",
+                "is the sandbox, which moves no money: set payments.gateway = \"stripe\", or \
+                 payments.allow_sandbox = true to run production on the sandbox on purpose",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -242,7 +261,11 @@ fn validate_stripe(stripe: &StripeSettings) -> Result<(), ConfigError> {
              (WASIT__PAYMENTS__STRIPE__SECRET_KEY)",
         ));
     }
-    if stripe.webhook_secret.is_none() {
+    if stripe
+        .webhook_secret
+        .as_ref()
+        .is_none_or(|s| s.expose_secret().trim().is_empty())
+    {
         return Err(invalid(
             "payments.stripe.webhook_secret",
             "must be set when payments.gateway is stripe \
@@ -332,6 +355,21 @@ fn validate_pricing(pricing: &PricingSettings) -> Result<(), ConfigError> {
     }
     if pricing.vat_rate.is_sign_negative() || pricing.vat_rate >= rust_decimal::Decimal::ONE {
         return Err(invalid("pricing.vat_rate", "must be between 0 and 1"));
+    }
+    Ok(())
+}
+
+/// A token that is set must be a token: an empty one would let anyone scrape.
+fn validate_metrics(metrics: &MetricsSettings) -> Result<(), ConfigError> {
+    if metrics
+        .token
+        .as_ref()
+        .is_some_and(|t| t.expose_secret().trim().len() < 16)
+    {
+        return Err(invalid(
+            "metrics.token",
+            "when set, must be at least 16 characters (WASIT__METRICS__TOKEN)",
+        ));
     }
     Ok(())
 }

@@ -59,6 +59,26 @@ fn a_bad_configuration_value_stops_start_up_naming_the_key() {
     }
 }
 
+/// Issue #14, point 1: production on the sandbox gateway (any card "pays", no money moves)
+/// refuses to start unless `payments.allow_sandbox` says so; an empty metrics token too.
+#[test]
+fn production_refuses_the_sandbox_gateway_unless_told_and_an_empty_metrics_token() {
+    let settings = test_settings();
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+    let refused = wasit("production", &url).arg("serve").output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("payments.gateway"), "{stderr}");
+    let empty_token = wasit("test", &url)
+        .env("WASIT__METRICS__TOKEN", "")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(empty_token.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&empty_token.stderr);
+    assert!(stderr.contains("metrics.token"), "{stderr}");
+}
+
 #[test]
 fn migrate_creates_the_database_and_is_idempotent_and_create_user_makes_an_admin() {
     let settings = test_settings();
@@ -173,6 +193,8 @@ fn serve_logs_json_in_production_and_stops_gracefully_on_sigterm() {
     let port = free_port();
     let mut server = Server(
         wasit("production", &database.url)
+            // No real gateway here: production runs on the sandbox only when told to.
+            .env("WASIT__PAYMENTS__ALLOW_SANDBOX", "true")
             .env("WASIT__SERVER__HOST", "127.0.0.1")
             .env("WASIT__SERVER__PORT", port.to_string())
             .env("WASIT__SERVER__WORKERS", "1")
@@ -277,6 +299,8 @@ fn the_worker_command_runs_jobs_until_sigterm() {
     }
     let mut worker = Server(
         wasit("production", &database.url)
+            // No real gateway here: production runs on the sandbox only when told to.
+            .env("WASIT__PAYMENTS__ALLOW_SANDBOX", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .arg("worker")
