@@ -34,11 +34,44 @@ impl std::ops::Deref for PgPool {
     }
 }
 
+/// PostgreSQL's timeouts, set on every connection the pool opens (`database.*_ms`).
+#[derive(Debug, Clone, Copy)]
+struct Guards {
+    statement_ms: u64,
+    lock_ms: u64,
+    idle_in_transaction_ms: u64,
+}
+
+impl From<&DatabaseSettings> for Guards {
+    fn from(settings: &DatabaseSettings) -> Self {
+        Self {
+            statement_ms: settings.statement_timeout_ms,
+            lock_ms: settings.lock_timeout_ms,
+            idle_in_transaction_ms: settings.idle_in_transaction_timeout_ms,
+        }
+    }
+}
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Guards {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::connection::SimpleConnection::batch_execute(
+            conn,
+            &format!(
+                "SET statement_timeout = {}; SET lock_timeout = {}; \
+                 SET idle_in_transaction_session_timeout = {}",
+                self.statement_ms, self.lock_ms, self.idle_in_transaction_ms
+            ),
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 /// Builds the pool without connecting, so the service starts (and reports not-ready) while
 /// the database is down rather than refusing to start.
 pub fn build_pool(settings: &DatabaseSettings) -> PgPool {
     let manager = ConnectionManager::<PgConnection>::new(settings.url.expose_secret());
     let pool = Pool::builder()
+        .connection_customizer(Box::new(Guards::from(settings)))
         .max_size(settings.pool_max_size)
         .min_idle(Some(0))
         .connection_timeout(settings.connect_timeout())

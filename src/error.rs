@@ -405,6 +405,13 @@ impl From<DieselError> for ApiError {
             {
                 ApiError::Unavailable(anyhow::Error::new(error))
             }
+            // The pool's guards (`database.*_timeout_ms`) cancelled a statement that waited
+            // or ran too long: the database is too busy right now, try again.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().starts_with("canceling statement due to") =>
+            {
+                ApiError::Unavailable(anyhow::Error::new(error))
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

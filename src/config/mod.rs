@@ -247,6 +247,10 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub pool_max_size: u32,
     pub connect_timeout_secs: u64,
+    /// Guards set on every pooled connection (PostgreSQL's own settings, in ms; 0 is off).
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 impl DatabaseSettings {

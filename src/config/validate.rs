@@ -75,6 +75,24 @@ fn validate_database(database: &DatabaseSettings) -> Result<(), ConfigError> {
     if database.pool_max_size == 0 {
         return Err(invalid("database.pool_max_size", "must be at least 1"));
     }
+    for (key, value) in [
+        (
+            "database.statement_timeout_ms",
+            database.statement_timeout_ms,
+        ),
+        ("database.lock_timeout_ms", database.lock_timeout_ms),
+        (
+            "database.idle_in_transaction_timeout_ms",
+            database.idle_in_transaction_timeout_ms,
+        ),
+    ] {
+        if value > 3_600_000 {
+            return Err(invalid(
+                key,
+                "must be at most 3600000 (an hour); 0 turns it off",
+            ));
+        }
+    }
     if database.connect_timeout_secs == 0 {
         return Err(invalid(
             "database.connect_timeout_secs",

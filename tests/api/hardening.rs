@@ -109,3 +109,43 @@ async fn a_provider_login_for_a_missing_provider_is_422_naming_it() {
     .await;
     assert_eq!(problem_fields(&problem), ["provider_id"]);
 }
+
+/// Issue #14, point 8: every pooled connection carries `statement_timeout`, `lock_timeout`
+/// and `idle_in_transaction_session_timeout` from `database.*_ms`, and a statement the
+/// guard cancels answers 503, not 500.
+#[tokio::test]
+async fn pooled_connections_carry_the_database_guards() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let app = crate::helpers::spawn_app_with(|s| s.database.statement_timeout_ms = 1500).await;
+    let settings = wasit::db::run_blocking(&app.state.pool, |conn| {
+        let mut values = Vec::new();
+        for name in [
+            "statement_timeout",
+            "lock_timeout",
+            "idle_in_transaction_session_timeout",
+        ] {
+            let setting: Setting =
+                diesel::sql_query(format!("SELECT current_setting('{name}') AS value"))
+                    .get_result(conn)?;
+            values.push(setting.value);
+        }
+        Ok(values)
+    })
+    .await
+    .unwrap();
+    assert_eq!(settings, ["1500ms", "10s", "1min"]);
+    let cancelled = wasit::db::run_blocking(&app.state.pool, |conn| {
+        diesel::sql_query("SELECT pg_sleep(3)").execute(conn)?;
+        Ok(())
+    })
+    .await;
+    assert!(
+        matches!(cancelled, Err(wasit::error::ApiError::Unavailable(_))),
+        "{cancelled:?}"
+    );
+}
