@@ -10,12 +10,11 @@ use uuid::Uuid;
 
 use super::{
     Proration, SubscriptionRow, SubscriptionStatus, SubscriptionView, active_plan, audit_staff,
-    customer_of, declined, live, plan_line, without_action,
+    customer_of, declined, live, period_payment, plan_line, without_action,
 };
 use crate::billing::gateway::{ChargeOutcome, PaymentGateway};
-use crate::billing::methods::MethodRow;
 use crate::billing::money::round_sar;
-use crate::billing::payments::{self, Billing, NewPayment, PaymentRow, PaymentStatus};
+use crate::billing::payments::{self, Billing, PaymentRow, PaymentStatus};
 use crate::billing::plans::{self, PlanRow};
 use crate::billing::refunds;
 use crate::db::run_blocking;
@@ -105,23 +104,13 @@ impl Billing {
         }
         // The new plan's charge, written under the lock: until it is settled,
         // other changes of this subscription are refused.
-        let method = crate::schema::payment_methods::table
-            .find(sub.payment_method_id.unwrap_or_default())
-            .select(MethodRow::as_select())
-            .first(conn)?;
-        let payment = payments::insert(
+        let payment = period_payment(
             conn,
-            &NewPayment {
-                customer_id: sub.customer_id,
-                purpose: "subscription",
-                booking_id: None,
-                subscription_id: Some(sub.id),
-                period_start: Some(now),
-                lines: vec![plan_line(&new_plan, self.vat_rate)],
-                method,
-                gateway: self.gateway.name(),
-                created_by: actor.is_staff().then_some(actor.user_id),
-            },
+            &sub,
+            sub.payment_method_id.unwrap_or_default(),
+            (now, plan_line(&new_plan, self.vat_rate)),
+            self.gateway.name(),
+            actor.is_staff().then_some(actor.user_id),
         )?;
         Ok(ChangeStep::Charge(Box::new(PendingChange {
             payment,

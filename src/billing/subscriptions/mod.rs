@@ -442,3 +442,33 @@ fn audit_staff(
     }
     Ok(())
 }
+
+/// A charge of one of a subscription's periods (starting `period_start`, for `line`) to the
+/// card `method_id`, written `processing` before the gateway is called.
+fn period_payment(
+    conn: &mut PgConnection,
+    sub: &SubscriptionRow,
+    method_id: Uuid,
+    (period_start, line): (DateTime<Utc>, ChargeLine),
+    gateway: &'static str,
+    created_by: Option<Uuid>,
+) -> QueryResult<super::payments::PaymentRow> {
+    let method = crate::schema::payment_methods::table
+        .find(method_id)
+        .select(super::methods::MethodRow::as_select())
+        .first(conn)?;
+    super::payments::insert(
+        conn,
+        &super::payments::NewPayment {
+            customer_id: sub.customer_id,
+            purpose: "subscription",
+            booking_id: None,
+            subscription_id: Some(sub.id),
+            period_start: Some(period_start),
+            lines: vec![line],
+            method,
+            gateway,
+            created_by,
+        },
+    )
+}

@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::{SubscriptionRow, SubscriptionStatus, plan_line, without_action};
+use super::{SubscriptionRow, SubscriptionStatus, period_payment, plan_line, without_action};
 use crate::billing::gateway::PaymentGateway;
-use crate::billing::methods::MethodRow;
 use crate::billing::money::ChargeLine;
 use crate::billing::notices::enqueue_subscription_email;
-use crate::billing::payments::{self, Billing, NewPayment, PaymentRow};
+use crate::billing::payments::{Billing, PaymentRow};
 use crate::billing::plans::{self, PlanRow};
 use crate::billing::refunds;
 use crate::db::run_blocking;
@@ -232,23 +231,13 @@ fn renewal_payment(
     let Some(method_id) = sub.payment_method_id else {
         return Ok(None);
     };
-    let method = crate::schema::payment_methods::table
-        .find(method_id)
-        .select(MethodRow::as_select())
-        .first(conn)?;
-    let inserted = payments::insert(
+    let inserted = period_payment(
         conn,
-        &NewPayment {
-            customer_id: sub.customer_id,
-            purpose: "subscription",
-            booking_id: None,
-            subscription_id: Some(sub.id),
-            period_start: Some(sub.current_period_end),
-            lines: vec![line],
-            method,
-            gateway,
-            created_by: None,
-        },
+        sub,
+        method_id,
+        (sub.current_period_end, line),
+        gateway,
+        None,
     );
     match inserted {
         Ok(row) => Ok(Some(row)),
