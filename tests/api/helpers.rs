@@ -195,10 +195,9 @@ fn ensure_template(maintenance_url: &str) -> String {
             .into_iter()
             .map(|row| row.datname)
             .collect();
+    // Templates of other migration sets are left alone: another checkout (a branch with a
+    // new migration) may be cloning from one right now. scripts/test drops them at its start.
     if !existing.contains(&template) {
-        for stale in &existing {
-            drop_database(maintenance_url, stale);
-        }
         let building = format!("{template}_building");
         drop_database(maintenance_url, &building);
         diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&building)))
