@@ -70,6 +70,12 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// A rate limit (`http::rate_limit`) is spent; `code` names it, e.g. `signup.rate_limited`.
+    #[error("too many requests from your address; try again in {retry_after_secs} s")]
+    RateLimited {
+        code: &'static str,
+        retry_after_secs: u64,
+    },
 
     // --- resources
     /// Not found and not yours look the same.
@@ -141,6 +147,7 @@ impl ApiError {
             Self::Forbidden => "auth.forbidden",
             Self::RefundNeedsAdmin { .. } => "refund.needs_admin",
             Self::TooManyAttempts { .. } => "auth.too_many_attempts",
+            Self::RateLimited { code, .. } => code,
             Self::EmailTaken => "auth.email_taken",
             Self::NotFound => "resource.not_found",
             Self::Conflict { code, .. } => code,
@@ -174,6 +181,7 @@ impl ApiError {
             Self::InvalidRefreshToken => "Invalid refresh token",
             Self::Forbidden | Self::RefundNeedsAdmin { .. } => "Forbidden",
             Self::TooManyAttempts { .. } => "Too many attempts",
+            Self::RateLimited { .. } => "Too many requests",
             Self::EmailTaken => "Email taken",
             Self::NotFound => "Not found",
             Self::Conflict { .. } => "Conflict",
@@ -263,7 +271,9 @@ impl ResponseError for ApiError {
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::RefundNeedsAdmin { .. } => StatusCode::FORBIDDEN,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::EmailTaken
             | Self::Conflict { .. }
             | Self::OfferChanged { .. }
@@ -308,7 +318,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::TooManyAttempts { retry_after_secs } => {
+            Self::TooManyAttempts { retry_after_secs }
+            | Self::RateLimited {
+                retry_after_secs, ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::Unavailable(_) => {

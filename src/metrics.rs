@@ -4,7 +4,9 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// The process's instruments, in their own registry.
 pub struct Metrics {
@@ -14,6 +16,7 @@ pub struct Metrics {
     provider_seconds: HistogramVec,
     provider_failures: IntCounterVec,
     search_answers: IntCounterVec,
+    search_cache_bytes: IntGauge,
     webhook_deliveries: IntCounterVec,
     emails_sent: IntCounter,
     smtp_failures: IntCounter,
@@ -91,6 +94,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             )
             .expect("metric"),
         ),
+        search_cache_bytes: register(
+            &registry,
+            IntGauge::new(
+                "search_cache_bytes",
+                "Bytes of kept search answers, keys included (at most search.cache_budget_bytes)",
+            )
+            .expect("metric"),
+        ),
         webhook_deliveries: register(
             &registry,
             IntCounterVec::new(
@@ -150,6 +161,11 @@ impl Metrics {
     /// `cache` or `providers`.
     pub fn search_answer(&self, source: &str) {
         self.search_answers.with_label_values(&[source]).inc();
+    }
+
+    pub fn search_cache_bytes(&self, bytes: usize) {
+        self.search_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// `delivered`, `failed` or `gone`.

@@ -160,6 +160,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_counts (key) {
+        key -> Text,
+        window_started_at -> Timestamptz,
+        count -> Int4,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -417,6 +425,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     plans,
     providers,
+    rate_counts,
     refresh_tokens,
     refunds,
     subscriptions,

@@ -10,10 +10,13 @@ use secrecy::ExposeSecret;
 
 use crate::auth::AuthConfig;
 use crate::billing::Billing;
+use crate::bookings::hold::HoldLimits;
 use crate::bookings::service::Bookings;
 use crate::config::{IdempotencySettings, JobSettings, SearchSettings, Settings};
 use crate::db::PgPool;
 use crate::domain::money::FeePolicy;
+use crate::http::client::TrustedProxies;
+use crate::http::rate_limit::RateLimit;
 use crate::notify::email::Mailer;
 use crate::ops::scrape::MetricsAccess;
 use crate::providers::adapter::HttpClients;
@@ -21,10 +24,6 @@ use crate::providers::answer_cache::AnswerCache;
 use crate::providers::offer::OfferSigner;
 use crate::providers::search::Searcher;
 use crate::worker::Worker;
-
-/// At most this much memory holds kept search answers: over a thousand typical answers, while
-/// a kept answer lives about a second.
-const SEARCH_CACHE_BYTES: usize = 4 << 20;
 
 /// What every handler may reach, built once and shared by all workers.
 pub struct AppState {
@@ -50,7 +49,10 @@ impl AppState {
             signer: OfferSigner::new(settings.auth.jwt_secret.expose_secret().as_bytes()),
             provider_timeout: settings.search.provider_timeout(),
             offer_ttl: chrono::Duration::seconds(settings.search.offer_ttl_secs as i64),
-            answers: AnswerCache::new(settings.search.cache_ttl(), SEARCH_CACHE_BYTES),
+            answers: AnswerCache::new(
+                settings.search.cache_ttl(),
+                settings.search.cache_budget_bytes,
+            ),
         };
         let searcher = Arc::new(searcher);
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -80,16 +82,22 @@ impl AppState {
                 ack_deadline: chrono::Duration::minutes(i64::from(
                     settings.bookings.ack_deadline_minutes,
                 )),
+                hold_limits: HoldLimits {
+                    max_live: settings.bookings.max_live_holds,
+                    per_address: RateLimit {
+                        name: "hold",
+                        code: "booking.rate_limited",
+                        limit: settings.bookings.holds_per_address_per_hour,
+                        window: chrono::Duration::hours(1),
+                    },
+                },
             },
             billing,
             mailer: Arc::new(crate::notify::email::Mailer::from_settings(
                 &settings.email,
             )?),
             pool,
-            auth: Arc::new(AuthConfig::new(
-                &settings.auth,
-                settings.server.trust_forwarded_for,
-            )?),
+            auth: Arc::new(AuthConfig::new(&settings.auth)?),
             searcher,
             search_limits: settings.search.clone(),
             metrics_token: settings.metrics.token.clone(),
@@ -109,6 +117,7 @@ impl AppState {
             mailer: web::Data::from(self.mailer.clone()),
             search_limits: web::Data::new(self.search_limits.clone()),
             idempotency: web::Data::new(settings.idempotency.clone()),
+            proxies: web::Data::new(TrustedProxies(settings.server.trusted_proxies.clone())),
             metrics: web::Data::new(MetricsAccess {
                 token: self.metrics_token.clone(),
             }),
@@ -127,6 +136,7 @@ pub struct Handles {
     mailer: web::Data<Mailer>,
     search_limits: web::Data<SearchSettings>,
     idempotency: web::Data<IdempotencySettings>,
+    proxies: web::Data<TrustedProxies>,
     metrics: web::Data<MetricsAccess>,
 }
 
@@ -141,6 +151,7 @@ impl Handles {
             .app_data(self.mailer.clone())
             .app_data(self.search_limits.clone())
             .app_data(self.idempotency.clone())
+            .app_data(self.proxies.clone())
             .app_data(self.metrics.clone());
     }
 }

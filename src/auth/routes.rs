@@ -1,16 +1,17 @@
 //! `/v1/auth/*` and `/v1/me`: extract, call the service, map the result.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::AuthConfig;
 use super::caller::Admin;
 use super::model::NewAccount;
 use super::{Caller, service};
-use crate::db::PgPool;
+use crate::db::{PgPool, run_blocking};
 use crate::domain::Role;
 use crate::domain::{Email, Locale, PhoneNumber};
 use crate::error::{ApiError, FieldError};
+use crate::http::client::{ClientAddress, rate_key};
 use crate::http::{Json, RouteTable};
 
 pub fn routes(table: &mut RouteTable) {
@@ -117,9 +118,13 @@ pub fn check_password(password: &str, min_length: usize) -> Result<(), String> {
 async fn auth_register(
     auth: web::Data<AuthConfig>,
     pool: web::Data<PgPool>,
+    address: ClientAddress,
     Json(body): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let account = body.parse(auth.password_min_length)?;
+    // Counted before the password is hashed: a flood of sign-ups costs a row, not the CPU.
+    let (limit, key) = (auth.signups, address.key());
+    run_blocking(&pool, move |conn| limit.take(conn, &key)).await?;
     let session = service::register(&pool, &auth, account).await?;
     Ok(HttpResponse::Created().json(session))
 }
@@ -132,34 +137,14 @@ pub struct LoginRequest {
 }
 
 async fn auth_login(
-    req: HttpRequest,
     pool: web::Data<PgPool>,
     auth: web::Data<AuthConfig>,
+    address: ClientAddress,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = client_address(&req, auth.trust_forwarded_for);
+    let address = address.0.map(rate_key);
     let session = service::login(&pool, &auth, body.email, body.password, address).await?;
     Ok(HttpResponse::Ok().json(session))
-}
-
-/// The client's address for throttling: the peer, or the proxy's X-Forwarded-For when
-/// `server.trust_forwarded_for` says a trusted proxy sets it.
-fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(str::to_owned)
-        })
-        .flatten();
-    if let Some(address) = forwarded {
-        // Without a forwarding header, actix falls back to the peer's "ip:port".
-        let ip = address
-            .parse::<std::net::SocketAddr>()
-            .map(|a| a.ip().to_string());
-        return Some(ip.unwrap_or(address));
-    }
-    req.peer_addr().map(|addr| addr.ip().to_string())
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ use crate::db::{PgPool, run_blocking};
 use crate::domain::Email;
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::rate_limit::RateLimit;
 
 /// Everything authentication needs, built once at start-up and shared by every worker.
 pub struct AuthConfig {
@@ -21,18 +22,23 @@ pub struct AuthConfig {
     pub passwords: Passwords,
     pub throttle: ThrottlePolicy,
     pub password_min_length: usize,
-    /// Whether a trusted proxy sets X-Forwarded-For (`server.trust_forwarded_for`).
-    pub trust_forwarded_for: bool,
+    /// Sign-ups per client address (`auth.signups_per_address_per_hour`).
+    pub signups: RateLimit,
 }
 
 impl AuthConfig {
-    pub fn new(settings: &AuthSettings, trust_forwarded_for: bool) -> anyhow::Result<Self> {
+    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         Ok(Self {
             tokens: TokenKeys::new(settings)?,
             passwords: Passwords::new(&settings.argon2)?,
             throttle: ThrottlePolicy::from(&settings.login_throttle),
             password_min_length: settings.password_min_length,
-            trust_forwarded_for,
+            signups: RateLimit {
+                name: "signup",
+                code: "signup.rate_limited",
+                limit: settings.signups_per_address_per_hour,
+                window: chrono::Duration::hours(1),
+            },
         })
     }
 }

@@ -115,6 +115,7 @@ mod tests {
             refresh_token_ttl_days: 30,
             jwt_leeway_secs: 0,
             password_min_length: 10,
+            signups_per_address_per_hour: 10,
             argon2: Argon2Settings {
                 memory_kib: 1024,
                 iterations: 1,

@@ -18,6 +18,7 @@ use crate::domain::Actor;
 use crate::domain::money::FeePolicy;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::ApiError;
+use crate::http::rate_limit::RateLimit;
 use crate::idempotency::IdempotencyClaim;
 use crate::jobs::BookingEmail;
 use crate::providers::adapter::{Adapter, AdapterError};
@@ -41,6 +42,50 @@ pub struct NewBooking {
     pub contact: Option<Contact>,
 }
 
+/// What keeps one customer or one address from sitting on inventory.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldLimits {
+    /// Held bookings one customer may have at once (`bookings.max_live_holds`).
+    pub max_live: u32,
+    /// Holds per client address (`bookings.holds_per_address_per_hour`); staff, who book
+    /// for many clients from one office, are not counted.
+    pub per_address: RateLimit,
+}
+
+impl HoldLimits {
+    /// Refuses a hold that would give the customer more than `max_live` live holds. Run it
+    /// in the hold's transaction: it locks the customer's row, so two holds of one customer
+    /// are counted one after the other.
+    fn check_live(&self, conn: &mut PgConnection, customer_id: Uuid) -> Result<(), ApiError> {
+        diesel::sql_query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Uuid, _>(customer_id)
+            .execute(conn)?;
+        self.refuse_over_cap(conn, customer_id)
+    }
+
+    /// The same count without the lock: refuses early, before an outside provider is asked.
+    fn refuse_over_cap(&self, conn: &mut PgConnection, customer_id: Uuid) -> Result<(), ApiError> {
+        use crate::schema::bookings::dsl as b;
+        let live: i64 = b::bookings
+            .filter(b::customer_id.eq(customer_id))
+            .filter(b::status.eq(BookingStatus::Held))
+            .filter(b::hold_expires_at.gt(Utc::now()))
+            .count()
+            .get_result(conn)?;
+        if live >= i64::from(self.max_live) {
+            return Err(ApiError::Conflict {
+                code: "booking.too_many_holds",
+                detail: format!(
+                    "this customer already has {live} unpaid holds (at most {}): pay or \
+                     cancel one first",
+                    self.max_live
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// How far a hold got on its first connection.
 enum HoldStep {
     Held(BookingView),
@@ -53,6 +98,7 @@ enum HoldStep {
 struct HoldTerms {
     fees: FeePolicy,
     hold: chrono::Duration,
+    limits: HoldLimits,
 }
 
 impl HoldTerms {
@@ -122,8 +168,10 @@ fn save_hold(
     cells: usize,
     actor: &Actor,
     answer: HoldAnswer<'_>,
+    limits: &HoldLimits,
 ) -> Result<BookingView, ApiError> {
     conn.transaction(|conn| {
+        limits.check_live(conn, row.customer_id)?;
         let booking = store::insert_booking(conn, row)?;
         if let Some(unit_id) = booking.unit_id
             && !store::reserve_cells(
@@ -162,21 +210,30 @@ impl Bookings {
     /// Holds an offer: a `held` booking with its inventory reserved at once. Local inventory
     /// is checked and held on one connection; an outside provider is asked to book between
     /// the check and the write.
+    /// `address` is the caller's rate-limit key (`http::client::ClientAddress::key`).
     pub async fn create(
         &self,
         actor: Actor,
         input: NewBooking,
         claim: Option<IdempotencyClaim>,
+        address: String,
     ) -> Result<BookingView, ApiError> {
         let claims = self.verify_offer(&input.offer_id)?;
         let terms = HoldTerms {
             fees: self.searcher.fees,
             hold: self.hold,
+            limits: self.hold_limits,
         };
         let step = {
             let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
             run_blocking(&self.pool, move |conn| {
+                if !actor.is_staff() {
+                    terms.limits.per_address.take(conn, &address)?;
+                }
                 let prepared = prepare(conn, &claims, &actor, &input)?;
+                if prepared.unit.is_none() {
+                    terms.limits.refuse_over_cap(conn, prepared.customer.id)?;
+                }
                 if prepared.unit.is_none() || !terms.price_holds(&prepared, &claims) {
                     return Ok(HoldStep::Stopped(prepared));
                 }
@@ -192,7 +249,7 @@ impl Bookings {
                     fees: &terms.fees,
                     claim: claim.as_ref(),
                 };
-                let held = save_hold(conn, &row, prepared.cells, &actor, answer)?;
+                let held = save_hold(conn, &row, prepared.cells, &actor, answer, &terms.limits)?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -223,7 +280,7 @@ impl Bookings {
                 fees: &terms.fees,
                 claim: claim.as_ref(),
             };
-            save_hold(conn, &row, 0, &actor, answer)
+            save_hold(conn, &row, 0, &actor, answer, &terms.limits)
         })
         .await;
         match saved {

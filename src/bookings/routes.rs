@@ -17,6 +17,7 @@ use crate::billing::methods::MethodChoice;
 use crate::domain::office_day_start;
 use crate::domain::{Email, PhoneNumber};
 use crate::error::{ApiError, FieldError};
+use crate::http::client::ClientAddress;
 use crate::http::cursor;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
@@ -131,6 +132,7 @@ async fn bookings_create(
     req: HttpRequest,
     bookings: web::Data<Bookings>,
     caller: Caller,
+    address: ClientAddress,
     Json(body): Json<CreateBookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_key(&req)?;
@@ -139,6 +141,7 @@ async fn bookings_create(
             caller.actor(&req),
             body.parse()?,
             IdempotencyClaim::of(&req),
+            address.key(),
         )
         .await?;
     Ok(HttpResponse::Created().json(booking))

@@ -41,6 +41,8 @@ pub struct Bookings {
     pub wake: Arc<tokio::sync::Notify>,
     /// How long a provider with a webhook has to answer before the booking is flagged.
     pub ack_deadline: chrono::Duration,
+    /// Live holds per customer, holds per address.
+    pub hold_limits: super::hold::HoldLimits,
 }
 
 /// Whose bookings an actor may pay for: a customer their own, staff anyone's.

@@ -11,7 +11,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod cidr;
 mod validate;
+
+pub use cidr::Cidr;
 
 /// Which `config/{name}.toml` layer applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,7 @@ pub struct SearchSettings {
     pub max_rooms: u32,
     pub offer_ttl_secs: u64,
     pub cache_ms: u64,
+    pub cache_budget_bytes: usize,
 }
 
 impl SearchSettings {
@@ -149,6 +153,10 @@ pub struct JobSettings {
 pub struct BookingSettings {
     pub hold_minutes: u32,
     pub ack_deadline_minutes: u32,
+    /// Held (unpaid, unexpired) bookings one customer may have at once.
+    pub max_live_holds: u32,
+    /// Holds one client address may make per hour (0: no limit).
+    pub holds_per_address_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,7 +246,9 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
-    pub trust_forwarded_for: bool,
+    /// Our own reverse proxies (CIDRs): behind them the caller is the right-most
+    /// X-Forwarded-For address outside these blocks (`http::client`).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,6 +279,8 @@ pub struct AuthSettings {
     pub refresh_token_ttl_days: u32,
     pub jwt_leeway_secs: u64,
     pub password_min_length: usize,
+    /// Sign-ups one client address may make per hour (0: no limit).
+    pub signups_per_address_per_hour: u32,
     pub argon2: Argon2Settings,
     pub login_throttle: LoginThrottleSettings,
 }

@@ -5,6 +5,7 @@ mod email;
 mod locale;
 pub mod money;
 mod phone;
+pub mod slug;
 mod time;
 
 pub use actor::{Actor, Role};

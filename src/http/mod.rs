@@ -1,10 +1,12 @@
 //! HTTP plumbing every capability shares: the JSON extractor, the route table, and the
 //! fallback that turns any error response into problem+json.
 
+pub mod client;
 pub mod cursor;
 pub mod fallback;
 pub mod json;
 pub mod query;
+pub mod rate_limit;
 pub mod route_table;
 
 pub use json::{BodyLimit, Json};

@@ -7,7 +7,17 @@ use std::str::FromStr;
 use actix_web::HttpRequest;
 use chrono::NaiveDate;
 
+use crate::domain::slug;
 use crate::error::{ApiError, FieldError};
+
+/// What a problem repeats of a bad value: its start, so a huge value makes no huge answer.
+fn echo(raw: &str) -> String {
+    const SHOWN: usize = 40;
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
+    }
+}
 
 pub struct QueryParams {
     values: HashMap<String, String>,
@@ -45,6 +55,42 @@ impl QueryParams {
             .filter(|v| !v.is_empty())
     }
 
+    /// An optional slug (a city), lower-cased; anything else is recorded as an error.
+    pub fn slug(&mut self, name: &str) -> Option<String> {
+        let value = self.text(name)?.to_lowercase();
+        if slug::is_slug(&value) {
+            Some(value)
+        } else {
+            self.error(name, "must be a lower-case slug such as `riyadh`");
+            None
+        }
+    }
+
+    pub fn required_slug(&mut self, name: &str) -> Option<String> {
+        if self.text(name).is_none() {
+            self.errors.push(FieldError::new(name, "is required"));
+            return None;
+        }
+        self.slug(name)
+    }
+
+    /// An optional search term (a specialty), lower-cased.
+    pub fn term(&mut self, name: &str) -> Option<String> {
+        let value = self.text(name)?.to_lowercase();
+        if slug::is_search_term(&value) {
+            Some(value)
+        } else {
+            self.error(
+                name,
+                format!(
+                    "must be at most {} letters, digits, spaces, dashes or dots",
+                    slug::MAX_KEY_CHARS
+                ),
+            );
+            None
+        }
+    }
+
     pub fn required_text(&mut self, name: &str) -> Option<String> {
         let value = self.text(name).map(str::to_owned);
         if value.is_none() {
@@ -59,8 +105,10 @@ impl QueryParams {
         match raw.parse() {
             Ok(value) => Some(value),
             Err(_) => {
-                self.errors
-                    .push(FieldError::new(name, format!("`{raw}` is not {expected}")));
+                self.errors.push(FieldError::new(
+                    name,
+                    format!("`{}` is not {expected}", echo(&raw)),
+                ));
                 None
             }
         }

@@ -45,6 +45,24 @@ struct Key {
     limit: usize,
 }
 
+impl Key {
+    /// What keeping an answer under this key costs besides the answer's body: the key and
+    /// its slot in the map. Counted in the budget, so many small answers cannot outgrow it.
+    fn cost(&self) -> usize {
+        let specialty = match &self.availability {
+            AvailabilityQuery::Slots(slots) => slots.specialty.as_ref().map_or(0, String::len),
+            AvailabilityQuery::Stay(_) => 0,
+        };
+        // The map keeps the key and the slot side by side, plus its control byte.
+        std::mem::size_of::<Key>() + std::mem::size_of::<Slot>() + 1 + self.city.len() + specialty
+    }
+}
+
+/// The bytes a kept answer costs: its body and its key.
+fn entry_cost(key: &Key, body: &Bytes) -> usize {
+    key.cost() + body.len()
+}
+
 impl From<&SearchRequest> for Key {
     fn from(request: &SearchRequest) -> Self {
         Self {
@@ -71,8 +89,16 @@ enum Slot {
 
 struct Slots {
     map: HashMap<Key, Slot>,
-    /// Bytes of the ready answers.
+    /// Bytes of the ready answers, keys included (`entry_cost`).
     bytes: usize,
+}
+
+impl Slots {
+    /// Records the kept bytes, and shows them in `wasit_search_cache_bytes`.
+    fn set_bytes(&mut self, bytes: usize) {
+        self.bytes = bytes;
+        crate::metrics::METRICS.search_cache_bytes(bytes);
+    }
 }
 
 /// The active providers of one kind in one city, as a search asks them.
@@ -123,7 +149,8 @@ pub struct Fill<'a> {
 }
 
 impl AnswerCache {
-    /// `ttl` zero turns the cache off. At most `budget_bytes` of answers are kept.
+    /// `ttl` zero turns the cache off. At most `budget_bytes` of answers (keys included) are
+    /// kept.
     pub fn new(ttl: Duration, budget_bytes: usize) -> Self {
         Self::counting(&INVENTORY_EPOCH, ttl, budget_bytes)
     }
@@ -201,7 +228,8 @@ impl AnswerCache {
             .map
             .insert(key.clone(), Slot::Filling { epoch: now, done })
         {
-            slots.bytes -= body.len();
+            let bytes = slots.bytes - entry_cost(&key, &body);
+            slots.set_bytes(bytes);
         }
         Lookup::Fill(Fill {
             cache: self,
@@ -227,9 +255,11 @@ impl Fill<'_> {
         let mut slots = cache.slots();
         if self.holds(&slots) {
             slots.map.remove(&self.key);
-            if keep && self.epoch == cache.epoch() && body.len() <= cache.budget_bytes {
-                make_room(&mut slots, cache, body.len());
-                slots.bytes += body.len();
+            let cost = entry_cost(&self.key, &body);
+            if keep && self.epoch == cache.epoch() && cost <= cache.budget_bytes {
+                make_room(&mut slots, cache, cost);
+                let bytes = slots.bytes + cost;
+                slots.set_bytes(bytes);
                 slots.map.insert(
                     self.key.clone(),
                     Slot::Ready {
@@ -273,15 +303,16 @@ fn make_room(slots: &mut Slots, cache: &AnswerCache, incoming: usize) {
             .map
             .retain(|_, slot| matches!(slot, Slot::Filling { .. }));
     }
-    slots.bytes = ready_bytes(slots);
+    let bytes = ready_bytes(slots);
+    slots.set_bytes(bytes);
 }
 
 fn ready_bytes(slots: &Slots) -> usize {
     slots
         .map
-        .values()
-        .map(|slot| match slot {
-            Slot::Ready { body, .. } => body.len(),
+        .iter()
+        .map(|(key, slot)| match slot {
+            Slot::Ready { body, .. } => entry_cost(key, body),
             Slot::Filling { .. } => 0,
         })
         .sum()
@@ -366,11 +397,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert!(hit(&cache, &request("taif", 2)).is_none());
 
-        let small = fresh_cache(Duration::from_secs(60), 10);
+        let one = Key::from(&request("abha", 1)).cost() + 6;
+        let small = fresh_cache(Duration::from_secs(60), one + 3);
         fill(&small, &request("abha", 1), b"123456");
         fill(&small, &request("abha", 2), b"123456");
         let kept = small.slots();
-        assert!(kept.bytes <= 10 && kept.map.len() == 1, "{}", kept.bytes);
+        assert!(
+            kept.bytes <= one + 3 && kept.map.len() == 1,
+            "{}",
+            kept.bytes
+        );
+    }
+
+    #[test]
+    fn many_empty_answers_count_their_keys_against_the_budget() {
+        let budget = 64 << 10;
+        let cache = fresh_cache(Duration::from_secs(60), budget);
+        for n in 0..2000 {
+            fill(&cache, &request(&format!("junk-city-{n:0>30}"), 1), b"{}");
+        }
+        let kept = cache.slots();
+        let each = Key::from(&request(&format!("junk-city-{:0>30}", 0), 1)).cost() + 2;
+        assert!(kept.bytes <= budget, "{} > {budget}", kept.bytes);
+        assert!(
+            kept.map.len() * each <= budget,
+            "{} answers kept",
+            kept.map.len()
+        );
     }
 
     #[test]

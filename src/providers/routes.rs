@@ -73,10 +73,7 @@ pub(super) fn name(errors: &mut Vec<FieldError>, field: &str, value: &str) -> St
 /// City and specialty slugs: lower-case latin letters and dashes (`riyadh`, `cardiology`).
 pub(super) fn slug(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
     let slug = value.trim().to_lowercase();
-    let valid = (2..=50).contains(&slug.len())
-        && slug.starts_with(|c: char| c.is_ascii_lowercase())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c == '-');
-    if !valid {
+    if !crate::domain::slug::is_slug(&slug) {
         errors.push(FieldError::new(
             field,
             "must be a lower-case slug such as `riyadh`",
@@ -203,7 +200,7 @@ async fn providers_list(
 ) -> Result<HttpResponse, ApiError> {
     let mut params = QueryParams::from_request(&req)?;
     let kind = params.parsed::<ProviderKind>("kind", "hotel or hospital");
-    let city = params.text("city").map(str::to_lowercase);
+    let city = params.slug("city");
     let active = params.parsed::<bool>("active", "true or false");
     params.finish()?;
     let providers = service::list_providers(&pool, ProviderFilter { kind, city, active }).await?;

@@ -18,7 +18,7 @@ use serde_json::json;
 fn parse_search(req: &HttpRequest, limits: &SearchSettings) -> Result<SearchRequest, ApiError> {
     let mut params = QueryParams::from_request(req)?;
     let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
-    let city = params.required_text("city").map(|c| c.to_lowercase());
+    let city = params.required_slug("city");
     let limit = usize::try_from(params.limit()).unwrap_or(50);
     let today = Utc::now().date_naive();
     let availability = match kind {
@@ -113,7 +113,7 @@ fn slot_query(
 ) -> Option<AvailabilityQuery> {
     let from = params.required_date("from");
     let to = params.required_date("to");
-    let specialty = params.text("specialty").map(str::to_lowercase);
+    let specialty = params.term("specialty");
     check_first_day(params, "from", from, today, limits);
     if let (Some(from), Some(to)) = (from, to) {
         let days = (to - from).num_days();
