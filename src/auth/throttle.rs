@@ -11,6 +11,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use sha2::{Digest, Sha256};
 
 use crate::config::LoginThrottleSettings;
 use crate::schema::login_throttles;
@@ -44,9 +45,13 @@ pub struct Subject {
 }
 
 impl ThrottlePolicy {
+    /// Keyed by a digest of what was typed: bounded however long, and no email address
+    /// (or password typed into the email field) kept in plain text.
     pub fn account(&self, email: &str) -> Subject {
+        let digest = Sha256::digest(email.as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         Subject {
-            key: format!("account:{email}"),
+            key: format!("account:{hex}"),
             max_failures: self.account_max_failures,
         }
     }
@@ -297,6 +302,16 @@ mod tests {
                 .failures,
             3
         );
+    }
+
+    #[test]
+    fn account_keys_are_bounded_and_keep_no_address() {
+        let policy = policy();
+        let typed = format!("{}@example.com", "x".repeat(10_000));
+        let key = policy.account(&typed).key;
+        assert_eq!(key.len(), "account:".len() + 32);
+        assert!(!key.contains("example"));
+        assert_eq!(key, policy.account(&typed).key);
     }
 
     #[test]

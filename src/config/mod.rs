@@ -143,9 +143,21 @@ pub struct JobSettings {
     pub job_timeout_secs: u64,
     pub expire_holds_cron: String,
     pub complete_bookings_cron: String,
-    pub purge_idempotency_cron: String,
+    pub purge_cron: String,
     pub reminders_cron: String,
     pub flag_unacknowledged_cron: String,
+    pub retention: RetentionSettings,
+}
+
+/// How long records past their use are kept (`worker::retention`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub idempotency_keys_hours: u32,
+    pub login_throttles_hours: u32,
+    pub refresh_tokens_days: u32,
+    pub finished_jobs_days: u32,
+    pub webhook_deliveries_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -334,7 +334,7 @@ fn validate_jobs(jobs: &JobSettings) -> Result<(), ConfigError> {
     for (key, cron) in [
         ("jobs.expire_holds_cron", &jobs.expire_holds_cron),
         ("jobs.complete_bookings_cron", &jobs.complete_bookings_cron),
-        ("jobs.purge_idempotency_cron", &jobs.purge_idempotency_cron),
+        ("jobs.purge_cron", &jobs.purge_cron),
         ("jobs.reminders_cron", &jobs.reminders_cron),
         (
             "jobs.flag_unacknowledged_cron",

@@ -22,8 +22,8 @@ pub enum Job {
     SendReminders,
     /// Sweep: bookings a provider has not answered in time are flagged for an agent.
     FlagUnacknowledged,
-    /// Sweep: Idempotency-Key records older than a day are deleted.
-    PurgeIdempotencyKeys,
+    /// Sweep: records past their retention are deleted (`worker::retention`).
+    PurgeExpired,
     /// Email the customer about a booking event (rendered when sent, in their language).
     SendBookingEmail {
         booking_id: Uuid,
@@ -64,7 +64,7 @@ impl Job {
         "complete_past_bookings",
         "send_reminders",
         "flag_unacknowledged",
-        "purge_idempotency_keys",
+        "purge_expired",
         "deliver_webhook",
         "send_booking_email",
         "cancel_at_provider",
@@ -82,7 +82,7 @@ impl Job {
             Job::CompletePastBookings => "complete_past_bookings",
             Job::SendReminders => "send_reminders",
             Job::FlagUnacknowledged => "flag_unacknowledged",
-            Job::PurgeIdempotencyKeys => "purge_idempotency_keys",
+            Job::PurgeExpired => "purge_expired",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",
             Job::CancelAtProvider { .. } => "cancel_at_provider",
@@ -204,7 +204,7 @@ mod tests {
             Job::CompletePastBookings,
             Job::SendReminders,
             Job::FlagUnacknowledged,
-            Job::PurgeIdempotencyKeys,
+            Job::PurgeExpired,
             Job::SendBookingEmail {
                 booking_id: id,
                 event: super::BookingEmail::Held,

@@ -2,6 +2,7 @@
 //! capability that does it (`runner`, the one registry of job kinds), cron entries that only
 //! enqueue sweeps (`schedule`), and the admin routes over dead jobs (`routes`).
 
+pub mod retention;
 pub mod routes;
 pub mod runner;
 pub mod schedule;

@@ -172,14 +172,14 @@ impl Worker {
                     .cancel_at_provider(*booking_id, last_attempt)
                     .await?
             }
-            Job::PurgeIdempotencyKeys => run_blocking(&self.pool, |conn| {
-                Ok(crate::idempotency::purge_older_than(
-                    conn,
-                    chrono::Duration::hours(24),
-                )?)
-            })
-            .await
-            .map(drop)?,
+            Job::PurgeExpired => {
+                let keep = self.settings.retention.clone();
+                let purged = run_blocking(&self.pool, move |conn| {
+                    Ok(super::retention::purge_expired(conn, &keep)?)
+                })
+                .await?;
+                tracing::info!(?purged, "purged expired records");
+            }
             Job::RenewSubscriptions => {
                 self.billing.renew_due(chrono::Utc::now()).await.map(drop)?
             }

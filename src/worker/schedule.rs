@@ -34,10 +34,7 @@ pub fn entries(settings: &Settings) -> Vec<(String, Job)> {
             jobs.complete_bookings_cron.clone(),
             Job::CompletePastBookings,
         ),
-        (
-            jobs.purge_idempotency_cron.clone(),
-            Job::PurgeIdempotencyKeys,
-        ),
+        (jobs.purge_cron.clone(), Job::PurgeExpired),
         (jobs.reminders_cron.clone(), Job::SendReminders),
         (
             jobs.flag_unacknowledged_cron.clone(),
@@ -96,7 +93,7 @@ mod tests {
             Job::ExpireHolds,
             Job::ReconcilePayments,
             Job::CompletePastBookings,
-            Job::PurgeIdempotencyKeys,
+            Job::PurgeExpired,
             Job::SendReminders,
             Job::FlagUnacknowledged,
             Job::RenewSubscriptions,

@@ -443,7 +443,11 @@ async fn a_burst_of_guesses_gets_at_most_the_limit_checked_and_the_rest_429() {
     assert_eq!(checked, LIMIT, "{answers:?}");
     let mut conn = app.db.connect();
     let failures: i32 = wasit::schema::login_throttles::table
-        .find("account:burst@example.com")
+        .find(
+            wasit::auth::throttle::ThrottlePolicy::from(&app.settings.auth.login_throttle)
+                .account("burst@example.com")
+                .key,
+        )
         .select(wasit::schema::login_throttles::failures)
         .first(&mut conn)
         .unwrap();

@@ -149,3 +149,127 @@ async fn pooled_connections_carry_the_database_guards() {
         "{cancelled:?}"
     );
 }
+
+/// Point 8: `login_throttles`, expired refresh tokens, finished jobs and webhook deliveries
+/// grew for ever. The sweep deletes what has passed its retention and nothing else.
+#[tokio::test]
+async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
+    use diesel::prelude::*;
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    let (provider_id, _) = app
+        .local_hotel(&admin, "retention", "Kept", 1, "100.00", 1)
+        .await;
+    let session = app.register("kept@wasit.test").await;
+    let user_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let mut conn = app.db.connect();
+    let run = |conn: &mut PgConnection, sql: String| {
+        diesel::sql_query(sql).execute(conn).unwrap();
+    };
+    // One stale and one fresh row per table.
+    for (age, tag) in [("48 hours", "old"), ("1 minute", "new")] {
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO idempotency_keys (caller, key, request_hash, created_at, locked_at) \
+             VALUES ('c', '{tag}', '\\x00', now() - interval '{age}', now() - interval '{age}')"
+            ),
+        );
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO login_throttles (subject, failures, last_failure_at) \
+             VALUES ('address:{tag}', 1, now() - interval '{age}')"
+            ),
+        );
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO rate_counts (key, window_started_at, count) \
+             VALUES ('signup:{tag}', now() - interval '{age}', 1)"
+            ),
+        );
+    }
+    // Locked out for another hour: kept however old its last failure.
+    run(
+        &mut conn,
+        "INSERT INTO login_throttles (subject, failures, last_failure_at, blocked_until) \
+         VALUES ('address:locked', 9, now() - interval '48 hours', now() + interval '1 hour')"
+            .into(),
+    );
+    for (expires, tag) in [
+        ("now() - interval '8 days'", 1),
+        ("now() + interval '1 day'", 2),
+    ] {
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at) \
+             VALUES (gen_random_uuid(), '{user_id}', gen_random_uuid(), sha256('{tag}'), now() - interval '40 days', {expires})"
+            ),
+        );
+    }
+    for (finished, state) in [("31 days", "done"), ("1 day", "done"), ("60 days", "dead")] {
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, finished_at) \
+             VALUES ('send_reminders', '{{\"kind\":\"send_reminders\"}}', '{state}', now(), 1, 3, now() - interval '{finished}')"
+            ),
+        );
+    }
+    for age in ["91 days", "1 day"] {
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO webhook_deliveries (provider_id, message_id, event_type, payload, attempt, latency_ms, at) \
+             VALUES ('{provider_id}', 'msg_{}', 'booking.confirmed', '{{}}', 1, 5, now() - interval '{age}')",
+                age.replace(' ', "")
+            ),
+        );
+    }
+    let keep = app.settings.jobs.retention.clone();
+    let purged = wasit::worker::retention::purge_expired(&mut conn, &keep).unwrap();
+    assert_eq!(
+        purged,
+        wasit::worker::retention::Purged {
+            idempotency_keys: 1,
+            login_throttles: 1,
+            rate_counts: 1,
+            refresh_tokens: 1,
+            jobs: 1,
+            webhook_deliveries: 1,
+        }
+    );
+    let count = |conn: &mut PgConnection, table: &str| -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<N>(conn)
+            .unwrap()
+            .n
+    };
+    assert_eq!(
+        count(
+            &mut conn,
+            "login_throttles WHERE subject = 'address:locked'"
+        ),
+        1
+    );
+    assert_eq!(count(&mut conn, "jobs WHERE state = 'dead'"), 1);
+    assert_eq!(count(&mut conn, "rate_counts WHERE key = 'signup:new'"), 1);
+
+    // The sweep is a scheduled job like the others: queued and run by a worker.
+    let queued = wasit::jobs::queue::enqueue(
+        &mut conn,
+        &wasit::jobs::Job::PurgeExpired,
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert!(queued);
+    assert!(app.run_pending_jobs().await >= 1);
+}

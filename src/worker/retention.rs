@@ -1,0 +1,77 @@
+//! What is kept, and for how long: one sweep (`purge_expired`) deletes every record whose
+//! use has passed, so no table grows without bound. Each rule is one statement here.
+//!
+//! | table | deleted when | setting |
+//! |---|---|---|
+//! | `idempotency_keys` | older than | `jobs.retention.idempotency_keys_hours` (24) |
+//! | `login_throttles` | last failure older than, and not locked out | `login_throttles_hours` (24) |
+//! | `rate_counts` | window ended (windows are an hour) | two hours, fixed |
+//! | `refresh_tokens` | expired or revoked longer ago than (a used one stays until it would have expired: presented again, it revokes its family) | `refresh_tokens_days` (7) |
+//! | `jobs` | `done` longer ago than (dead jobs stay for a person) | `finished_jobs_days` (30) |
+//! | `webhook_deliveries` | attempted longer ago than | `webhook_deliveries_days` (90) |
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+
+use crate::config::RetentionSettings;
+use crate::schema::{jobs, login_throttles, refresh_tokens, webhook_deliveries};
+
+/// How many rows each rule deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub idempotency_keys: usize,
+    pub login_throttles: usize,
+    pub rate_counts: usize,
+    pub refresh_tokens: usize,
+    pub jobs: usize,
+    pub webhook_deliveries: usize,
+}
+
+pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> QueryResult<Purged> {
+    let now = Utc::now();
+    let hours = |h: u32| now - Duration::hours(i64::from(h));
+    let days = |d: u32| now - Duration::days(i64::from(d));
+    let idempotency_keys = crate::idempotency::purge_older_than(
+        conn,
+        Duration::hours(i64::from(keep.idempotency_keys_hours)),
+    )?;
+    let login_throttles = diesel::delete(
+        login_throttles::table
+            .filter(login_throttles::last_failure_at.lt(hours(keep.login_throttles_hours)))
+            .filter(
+                login_throttles::blocked_until
+                    .is_null()
+                    .or(login_throttles::blocked_until.lt(now)),
+            ),
+    )
+    .execute(conn)?;
+    let rate_counts = crate::http::rate_limit::purge(conn, Duration::hours(2))?;
+    let token_cutoff = days(keep.refresh_tokens_days);
+    let refresh_tokens = diesel::delete(
+        refresh_tokens::table.filter(
+            refresh_tokens::expires_at
+                .lt(token_cutoff)
+                .or(refresh_tokens::revoked_at.lt(token_cutoff)),
+        ),
+    )
+    .execute(conn)?;
+    let jobs = diesel::delete(
+        jobs::table
+            .filter(jobs::state.eq("done"))
+            .filter(jobs::finished_at.lt(days(keep.finished_jobs_days))),
+    )
+    .execute(conn)?;
+    let webhook_deliveries = diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::at.lt(days(keep.webhook_deliveries_days))),
+    )
+    .execute(conn)?;
+    Ok(Purged {
+        idempotency_keys,
+        login_throttles,
+        rate_counts,
+        refresh_tokens,
+        jobs,
+        webhook_deliveries,
+    })
+}
