@@ -43,10 +43,11 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     ))
 }
 
-/// actix's own `web::Path` / `web::Query` / `web::Json` extractors, should a handler use
-/// them, report through these as validation problems.
-pub fn path_error(error: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::Validation(vec![FieldError::new("path", error.to_string())]).into()
+/// actix's own `web::Path` / `web::Query` / `web::Json` extractors report through these.
+/// A path segment that does not parse (`/v1/providers/null,null`) names no resource: 404,
+/// as for an id that parses and does not exist.
+pub fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound.into()
 }
 
 pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -273,3 +273,23 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
     assert!(queued);
     assert!(app.run_pending_jobs().await >= 1);
 }
+
+/// A malformed id in a path answered 422, which no operation documents: it names no
+/// resource, so it is a 404 like an id that does not exist.
+#[tokio::test]
+async fn a_malformed_id_in_a_path_is_not_found() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    for path in [
+        "/v1/providers/null%2Cnull/webhook-deliveries",
+        "/v1/providers/not-a-uuid",
+        "/v1/customers/123",
+    ] {
+        let answer = app.get_authed(path, &admin).await;
+        assert_problem(answer, 404, "resource.not_found").await;
+    }
+    let retry = app
+        .post_json_authed("/v1/admin/jobs/not-a-number/retry", &admin, &json!({}))
+        .await;
+    assert_problem(retry, 404, "resource.not_found").await;
+}
