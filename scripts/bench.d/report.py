@@ -124,7 +124,7 @@ def ms(value):
 
 def write(results_path, notes_path, out_path):
     r = load(results_path)
-    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "local_search_cold", "fed3", "fedhang", "book", "login") if name in r}
+    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "local_search_cold", "fed3", "fedhang", "book", "login", "search_during_signups") if name in r}
     race = json.loads(r["race"])
     cores = int(r["cpu"].split()[0])
     slow_ms, timeout_ms = 200.0, 1000.0
@@ -171,6 +171,13 @@ def write(results_path, notes_path, out_path):
         wrk_row("sign-ins `POST /v1/auth/login` (argon2id, production cost)", "login", f"wrk, {r['login_conns']} connections",
                 f"server RSS after: {int(r['login_rss_kb']) / 1024:.0f} MiB"),
     ]
+    if "search_during_signups" in w:
+        flood = json.loads(r.get("signup_flood") or "{}")
+        rows.append(wrk_row(
+            "local search, a different question every request, during a flood of 200 clients signing up without pause",
+            "search_during_signups", f"wrk, {r['search_during_signups_conns']} connections + `bench.d/signup_flood.py`",
+            f"sign-ups answered: {flood.get('outcomes', 'n/a')}, {fmt(flood.get('created_per_s'))} created/s; "
+            f"server RSS after: {int(r['search_during_signups_rss_kb']) / 1024:.0f} MiB"))
     race_db = [int(v) for v in r["race_db"].split()]
     race_booked, race_reserved, race_capacity, race_over = race_db
     outcomes = race["outcomes"]
