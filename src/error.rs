@@ -39,6 +39,9 @@ pub enum ApiError {
     /// Bad query-string parameters (400, as they are part of the URL, not a body).
     #[error("the query parameters are invalid")]
     InvalidQuery(Vec<FieldError>),
+    /// A path segment carries a control character (`%00`).
+    #[error("the path is malformed")]
+    InvalidPath(Vec<FieldError>),
     #[error("the body must be sent as application/json")]
     UnsupportedMediaType,
     #[error("the body is larger than the {limit} bytes this server accepts")]
@@ -135,6 +138,7 @@ impl ApiError {
             Self::MalformedJson(_) => "request.malformed_json",
             Self::Validation(_) => "validation.failed",
             Self::InvalidQuery(_) => "query.invalid",
+            Self::InvalidPath(_) => "path.invalid",
             Self::UnsupportedMediaType => "request.unsupported_media_type",
             Self::PayloadTooLarge { .. } => "request.too_large",
             Self::RouteNotFound => "route.not_found",
@@ -171,6 +175,7 @@ impl ApiError {
             Self::MalformedJson(_) => "Malformed JSON",
             Self::Validation(_) => "Invalid input",
             Self::InvalidQuery(_) => "Invalid query parameters",
+            Self::InvalidPath(_) => "Invalid path",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::PayloadTooLarge { .. } => "Request body too large",
             Self::RouteNotFound => "Route not found",
@@ -203,7 +208,9 @@ impl ApiError {
 
     fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation(errors) | Self::InvalidQuery(errors) => errors,
+            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidPath(errors) => {
+                errors
+            }
             _ => &[],
         }
     }
@@ -254,6 +261,7 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson(_)
             | Self::InvalidQuery(_)
+            | Self::InvalidPath(_)
             | Self::OfferInvalid
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,

@@ -5,6 +5,7 @@ pub mod client;
 pub mod cursor;
 pub mod fallback;
 pub mod json;
+pub mod path;
 pub mod query;
 pub mod rate_limit;
 pub mod route_table;

@@ -2,6 +2,7 @@
 //! exact (method, path) list the server serves with `openapi.yaml`.
 
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, Responder, Route, web};
 
 #[derive(Default)]
@@ -57,7 +58,7 @@ impl RouteTable {
     }
 
     /// Mounts the routes, one resource per path, so a known path with another method
-    /// answers 405 rather than 404.
+    /// answers 405 rather than 404; each refuses control characters in its parameters.
     pub fn mount(self, config: &mut web::ServiceConfig) {
         let mut resources: Vec<(&'static str, actix_web::Resource)> = Vec::new();
         for (_, path, route) in self.routes {
@@ -70,7 +71,7 @@ impl RouteTable {
             }
         }
         for (_, resource) in resources {
-            config.service(resource);
+            config.service(resource.wrap(from_fn(super::path::refuse_control_characters)));
         }
     }
 }

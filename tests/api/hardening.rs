@@ -293,3 +293,20 @@ async fn a_malformed_id_in_a_path_is_not_found() {
         .await;
     assert_problem(retry, 404, "resource.not_found").await;
 }
+
+/// Point 3: a control character in a path parameter is refused before any handler, naming
+/// the parameter, as it is in a query string.
+#[tokio::test]
+async fn a_control_character_in_a_path_is_a_400_naming_the_parameter() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    for (path, parameter) in [
+        ("/v1/bookings/WS-%00ABCD", "booking"),
+        ("/v1/offers/abc%0Ddef", "offer_id"),
+        ("/v1/bookings/%1B%5B31m/cancellation", "booking"),
+    ] {
+        let answer = app.get_authed(path, &admin).await;
+        let problem = assert_problem(answer, 400, "path.invalid").await;
+        assert_eq!(problem_fields(&problem), [parameter], "{path}");
+    }
+}
