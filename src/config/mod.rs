@@ -68,6 +68,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub search: SearchSettings,
+    pub outbound: OutboundSettings,
     pub bookings: BookingSettings,
     pub jobs: JobSettings,
     pub idempotency: IdempotencySettings,
@@ -101,6 +102,22 @@ impl SearchSettings {
 
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ms)
+    }
+}
+
+/// Calls to addresses an admin typed: providers' FHIR and CalDAV servers, webhook URLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Opens loopback and the private ranges (never link-local or cloud metadata).
+    pub allow_private: bool,
+    pub max_body_bytes: u64,
+    pub timeout_ms: u64,
+}
+
+impl OutboundSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 
