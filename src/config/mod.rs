@@ -513,6 +513,12 @@ mod tests {
                 "1",
                 "search.provider_timeout_ms",
             ),
+            (
+                "WASIT__OUTBOUND__MAX_BODY_BYTES",
+                "10",
+                "outbound.max_body_bytes",
+            ),
+            ("WASIT__OUTBOUND__TIMEOUT_MS", "0", "outbound.timeout_ms"),
         ];
         for (var, value, key) in cases {
             assert_eq!(
@@ -521,6 +527,21 @@ mod tests {
                 "{var}"
             );
         }
+    }
+
+    /// Only the development and test layers call private addresses (their servers are on
+    /// loopback); production must say so itself.
+    #[test]
+    fn only_development_and_test_allow_private_addresses() {
+        let allows = |environment| {
+            load(environment, &[SANDBOX_ON_PURPOSE])
+                .unwrap()
+                .outbound
+                .allow_private
+        };
+        assert!(allows(Environment::Development));
+        assert!(allows(Environment::Test));
+        assert!(!allows(Environment::Production));
     }
 
     #[test]
