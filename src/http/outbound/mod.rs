@@ -47,6 +47,7 @@ pub struct Outbound {
     client: reqwest::Client,
     policy: AddressPolicy,
     max_body_bytes: u64,
+    /// What a timeout reports.
     timeout: Duration,
 }
 
@@ -112,10 +113,6 @@ impl Outbound {
             headers: response.headers().clone(),
             body,
         })
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     fn too_large(&self) -> OutboundError {
