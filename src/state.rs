@@ -16,6 +16,7 @@ use crate::config::{IdempotencySettings, JobSettings, SearchSettings, Settings};
 use crate::db::PgPool;
 use crate::domain::money::FeePolicy;
 use crate::http::client::TrustedProxies;
+use crate::http::outbound::AddressPolicy;
 use crate::http::rate_limit::RateLimit;
 use crate::notify::email::Mailer;
 use crate::ops::scrape::MetricsAccess;
@@ -41,7 +42,7 @@ impl AppState {
     pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let searcher = Searcher {
             pool: pool.clone(),
-            clients: HttpClients::new(settings.search.provider_timeout())?,
+            clients: HttpClients::new(&settings.outbound, settings.search.provider_timeout())?,
             fees: FeePolicy {
                 service_fee: settings.pricing.service_fee,
                 vat_rate: settings.pricing.vat_rate,
@@ -118,6 +119,7 @@ impl AppState {
             search_limits: web::Data::new(self.search_limits.clone()),
             idempotency: web::Data::new(settings.idempotency.clone()),
             proxies: web::Data::new(TrustedProxies(settings.server.trusted_proxies.clone())),
+            addresses: web::Data::new(AddressPolicy::from(&settings.outbound)),
             metrics: web::Data::new(MetricsAccess {
                 token: self.metrics_token.clone(),
             }),
@@ -137,6 +139,8 @@ pub struct Handles {
     search_limits: web::Data<SearchSettings>,
     idempotency: web::Data<IdempotencySettings>,
     proxies: web::Data<TrustedProxies>,
+    /// Which addresses an admin may save as a provider's or a webhook's URL.
+    addresses: web::Data<AddressPolicy>,
     metrics: web::Data<MetricsAccess>,
 }
 
@@ -152,6 +156,7 @@ impl Handles {
             .app_data(self.search_limits.clone())
             .app_data(self.idempotency.clone())
             .app_data(self.proxies.clone())
+            .app_data(self.addresses.clone())
             .app_data(self.metrics.clone());
     }
 }

@@ -366,7 +366,8 @@ impl Bookings {
 fn adapter_error(error: AdapterError) -> ApiError {
     match error {
         AdapterError::SoldOut => ApiError::SoldOut,
-        AdapterError::Timeout(_) | AdapterError::Unavailable(_) => {
+        // A refused address is a provider we cannot reach from here, not our failure.
+        AdapterError::Timeout(_) | AdapterError::Unavailable(_) | AdapterError::Refused(_) => {
             ApiError::Unavailable(anyhow::anyhow!("provider: {error}"))
         }
         other => ApiError::internal(anyhow::anyhow!("provider: {other}")),

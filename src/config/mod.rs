@@ -68,6 +68,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub search: SearchSettings,
+    pub outbound: OutboundSettings,
     pub bookings: BookingSettings,
     pub jobs: JobSettings,
     pub idempotency: IdempotencySettings,
@@ -101,6 +102,22 @@ impl SearchSettings {
 
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ms)
+    }
+}
+
+/// Calls to addresses an admin typed: providers' FHIR and CalDAV servers, webhook URLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Opens loopback and the private ranges (never link-local or cloud metadata).
+    pub allow_private: bool,
+    pub max_body_bytes: u64,
+    pub timeout_ms: u64,
+}
+
+impl OutboundSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 
@@ -496,6 +513,12 @@ mod tests {
                 "1",
                 "search.provider_timeout_ms",
             ),
+            (
+                "WASIT__OUTBOUND__MAX_BODY_BYTES",
+                "10",
+                "outbound.max_body_bytes",
+            ),
+            ("WASIT__OUTBOUND__TIMEOUT_MS", "0", "outbound.timeout_ms"),
         ];
         for (var, value, key) in cases {
             assert_eq!(
@@ -504,6 +527,21 @@ mod tests {
                 "{var}"
             );
         }
+    }
+
+    /// Only the development and test layers call private addresses (their servers are on
+    /// loopback); production must say so itself.
+    #[test]
+    fn only_development_and_test_allow_private_addresses() {
+        let allows = |environment| {
+            load(environment, &[SANDBOX_ON_PURPOSE])
+                .unwrap()
+                .outbound
+                .allow_private
+        };
+        assert!(allows(Environment::Development));
+        assert!(allows(Environment::Test));
+        assert!(!allows(Environment::Production));
     }
 
     #[test]

@@ -6,8 +6,9 @@ use secrecy::ExposeSecret;
 use super::{
     Argon2Settings, AuthSettings, BillingSettings, BookingSettings, ConfigError, DatabaseSettings,
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
-    LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MetricsSettings, PaymentSettings,
-    PricingSettings, SearchSettings, ServerSettings, Settings, StripeSettings, invalid,
+    LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MetricsSettings, OutboundSettings,
+    PaymentSettings, PricingSettings, SearchSettings, ServerSettings, Settings, StripeSettings,
+    invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -22,6 +23,7 @@ impl Settings {
         validate_database(&self.database)?;
         validate_auth(&self.auth)?;
         validate_search(&self.search)?;
+        validate_outbound(&self.outbound)?;
         validate_bookings(&self.bookings)?;
         validate_idempotency(&self.idempotency)?;
         validate_billing(&self.billing)?;
@@ -198,6 +200,22 @@ fn validate_search(search: &SearchSettings) -> Result<(), ConfigError> {
     }
     if search.offer_ttl_secs < 60 {
         return Err(invalid("search.offer_ttl_secs", "must be at least 60"));
+    }
+    Ok(())
+}
+
+fn validate_outbound(outbound: &OutboundSettings) -> Result<(), ConfigError> {
+    if !(1024..=1 << 30).contains(&outbound.max_body_bytes) {
+        return Err(invalid(
+            "outbound.max_body_bytes",
+            "must be between 1024 and 1073741824",
+        ));
+    }
+    if !(100..=120_000).contains(&outbound.timeout_ms) {
+        return Err(invalid(
+            "outbound.timeout_ms",
+            "must be between 100 and 120000",
+        ));
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! HTTP plumbing every capability shares: the JSON extractor, the route table, and the
-//! fallback that turns any error response into problem+json.
+//! HTTP plumbing every capability shares: the JSON extractor, the route table, the
+//! fallback that turns any error response into problem+json, and the one client for calls
+//! to addresses an admin typed (`outbound`).
 
 pub mod client;
 pub mod cursor;
 pub mod fallback;
 pub mod json;
+pub mod outbound;
 pub mod path;
 pub mod query;
 pub mod rate_limit;

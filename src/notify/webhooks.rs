@@ -2,6 +2,8 @@
 //! retries), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
 //! "id.timestamp.body">`. During a secret rotation's overlap both signatures are sent,
 //! space-separated. Every attempt is logged; a 410 Gone turns the provider's webhooks off.
+//! Deliveries go through the outbound client: a redirect, a refused address or an answer
+//! over `outbound.max_body_bytes` is a failed attempt.
 
 use std::time::{Duration, Instant};
 
@@ -10,11 +12,13 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use hmac::{Hmac, KeyInit, Mac};
+use reqwest::Method;
 use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::db::{PgPool, run_blocking};
+use crate::http::outbound::{Outbound, OutboundError, Reply};
 use crate::jobs::{Job, queue};
 use crate::schema::{providers, webhook_deliveries};
 
@@ -101,12 +105,12 @@ struct Answer {
 }
 
 impl Answer {
-    fn of(sent: &reqwest::Result<reqwest::Response>) -> Self {
+    fn of(sent: &Result<Reply, OutboundError>) -> Self {
         match sent {
-            Ok(response) => {
-                let status = response.status();
-                let retry_after = response
-                    .headers()
+            Ok(reply) => {
+                let status = reply.status;
+                let retry_after = reply
+                    .headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
@@ -137,7 +141,7 @@ fn failed(error: String) -> Failed {
 
 pub async fn deliver(
     pool: &PgPool,
-    client: &reqwest::Client,
+    client: &Outbound,
     message: &Message<'_>,
 ) -> Result<Delivered, Failed> {
     let endpoint = load_endpoint(pool, message.provider_id).await?;
@@ -159,13 +163,15 @@ pub async fn deliver(
     let signatures = endpoint.signatures(message.message_id, now, &body);
     let started = Instant::now();
     let sent = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", message.message_id)
-        .header("webhook-timestamp", now.to_string())
-        .header("webhook-signature", signatures.join(" "))
-        .body(body)
-        .send()
+        .fetch(
+            client
+                .request(Method::POST, url)
+                .header("content-type", "application/json")
+                .header("webhook-id", message.message_id)
+                .header("webhook-timestamp", now.to_string())
+                .header("webhook-signature", signatures.join(" "))
+                .body(body),
+        )
         .await;
     let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let Answer {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::caldav::CaldavAdapter;
 use super::fhir::FhirAdapter;
+use crate::config::OutboundSettings;
+use crate::http::outbound::{Outbound, OutboundError};
 use chrono_tz::Tz;
 
 use super::model::{
@@ -29,55 +31,64 @@ pub enum AdapterError {
     /// The provider refused the request (a 4xx other than a conflict).
     #[error("the provider refused the request: {0}")]
     Rejected(String),
+    /// Its address is one we do not call (`outbound.allow_private`, link-local, metadata).
+    #[error("the provider's address is refused: {0}")]
+    Refused(String),
     /// Our side (database, configuration).
     #[error("{0}")]
     Internal(String),
 }
 
 impl AdapterError {
-    /// Maps a transport error: timeouts and connection failures vs. unreadable bodies.
-    pub fn from_http(error: reqwest::Error, timeout: Duration) -> Self {
-        if error.is_timeout() {
-            AdapterError::Timeout(timeout)
-        } else if error.is_decode() {
-            AdapterError::InvalidResponse(error.to_string())
-        } else {
-            AdapterError::Unavailable(error.to_string())
+    /// Maps a failed outgoing call: timeouts, refused addresses, oversized answers and the rest.
+    pub fn from_outbound(error: OutboundError, waited: Duration) -> Self {
+        match error {
+            OutboundError::Timeout(_) => AdapterError::Timeout(waited),
+            OutboundError::Refused(refusal) => AdapterError::Refused(refusal.to_string()),
+            OutboundError::TooLarge { .. } => AdapterError::InvalidResponse(error.to_string()),
+            OutboundError::Transport(_) => AdapterError::Unavailable(error.to_string()),
+            OutboundError::BadUrl(_) => AdapterError::Internal(error.to_string()),
+        }
+    }
+
+    /// A short, stable word for answers anyone may read (a search's provider statuses): never
+    /// a URL, never what the provider sent. The whole error goes to the logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AdapterError::Timeout(_) => "timeout",
+            AdapterError::SoldOut => "sold_out",
+            AdapterError::Unavailable(_) => "unavailable",
+            AdapterError::InvalidResponse(_) => "invalid_response",
+            AdapterError::Rejected(_) => "rejected",
+            AdapterError::Refused(_) => "refused",
+            AdapterError::Internal(_) => "internal",
         }
     }
 }
 
-/// One HTTP client per kind of outside service, built once (connection pools, timeouts).
+/// One outbound client per kind of outside service, built once (connection pools, timeouts).
 #[derive(Clone)]
 pub struct HttpClients {
-    pub fhir: reqwest::Client,
-    pub caldav: reqwest::Client,
-    /// For webhooks: redirects are not followed (a redirect is a failed delivery).
-    pub webhooks: reqwest::Client,
+    pub fhir: Outbound,
+    pub caldav: Outbound,
+    pub webhooks: Outbound,
 }
 
 impl HttpClients {
-    /// `timeout` bounds a whole request; the search adds its own per-provider deadline.
-    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+    /// Provider calls end at `provider_timeout` (the search adds its own deadline on top),
+    /// webhooks at `outbound.timeout_ms`.
+    pub fn new(settings: &OutboundSettings, provider_timeout: Duration) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let build = || {
-            reqwest::Client::builder()
-                .user_agent(concat!("wasit/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(timeout.min(Duration::from_secs(5)))
-                .timeout(timeout)
-                .pool_idle_timeout(Duration::from_secs(60))
-                .build()
-        };
-        let webhooks = reqwest::Client::builder()
-            .user_agent(concat!("wasit-webhooks/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let provider_timeout = provider_timeout.min(settings.timeout());
+        let agent = concat!("wasit/", env!("CARGO_PKG_VERSION"));
         Ok(Self {
-            fhir: build()?,
-            caldav: build()?,
-            webhooks,
+            fhir: Outbound::new(settings, agent, provider_timeout)?,
+            caldav: Outbound::new(settings, agent, provider_timeout)?,
+            webhooks: Outbound::new(
+                settings,
+                concat!("wasit-webhooks/", env!("CARGO_PKG_VERSION")),
+                settings.timeout(),
+            )?,
         })
     }
 }

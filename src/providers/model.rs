@@ -127,18 +127,49 @@ impl AdapterSettings {
         }
     }
 
-    /// For API answers: credentials replaced by a marker saying one is set.
+    /// The server an outside adapter calls.
+    pub fn base_url(&self) -> Option<&str> {
+        match self {
+            Self::Local => None,
+            Self::Fhir(fhir) => Some(&fhir.base_url),
+            Self::Caldav(caldav) => Some(&caldav.base_url),
+        }
+    }
+
+    /// For API answers: credentials replaced by a marker saying one is set, those written
+    /// into the base URL (`https://user:pass@…`) too.
     pub fn to_public_json(&self) -> serde_json::Value {
         let mut value = self.to_stored_json();
         if let Some(object) = value.as_object_mut() {
             for key in ["bearer_token", "password"] {
                 if let Some(secret) = object.get_mut(key).filter(|s| !s.is_null()) {
-                    *secret = serde_json::Value::String("[REDACTED]".into());
+                    *secret = serde_json::Value::String(REDACTED.into());
                 }
+            }
+            if let Some(url) = object.get_mut("base_url")
+                && let Some(redacted) = url.as_str().and_then(redact_userinfo)
+            {
+                *url = serde_json::Value::String(redacted);
             }
         }
         value
     }
+}
+
+const REDACTED: &str = "[REDACTED]";
+
+/// `https://user:pass@host/…` as `https://[REDACTED]@host/…` (a user name alone may be a
+/// token too); `None` when the URL carries no credentials.
+fn redact_userinfo(raw: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(raw).ok()?;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    let scheme = url.scheme().len() + "://".len();
+    let bare = url.as_str();
+    Some(format!("{}{REDACTED}@{}", &bare[..scheme], &bare[scheme..]))
 }
 
 fn expose_optional_secret<S: serde::Serializer>(
@@ -276,3 +307,25 @@ pub struct BookingRequest {
 /// or the CalDAV event hrefs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderRef(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_userinfo("https://hotel:s3cret@dav.example.com/cal").as_deref(),
+            Some("https://[REDACTED]@dav.example.com/cal")
+        );
+        assert_eq!(
+            redact_userinfo("http://token@10.0.0.1:8080").as_deref(),
+            Some("http://[REDACTED]@10.0.0.1:8080/")
+        );
+        assert_eq!(
+            redact_userinfo("https://:only-pass@fhir.example/R4").as_deref(),
+            Some("https://[REDACTED]@fhir.example/R4")
+        );
+        assert_eq!(redact_userinfo("https://fhir.example/R4"), None);
+    }
+}

@@ -12,6 +12,7 @@ use super::store::{NewProviderRow, ProviderChanges, ProviderFilter};
 use crate::auth::Admin;
 use crate::db::PgPool;
 use crate::error::{ApiError, FieldError};
+use crate::http::outbound::AddressPolicy;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::providers::policy::CancellationPolicy;
@@ -82,14 +83,31 @@ pub(super) fn slug(errors: &mut Vec<FieldError>, field: &str, value: &str) -> St
     slug
 }
 
-fn webhook_url(errors: &mut Vec<FieldError>, value: Option<&str>) -> Option<String> {
+/// An http(s) URL whose host the outbound policy does not refuse (as far as can be told
+/// without DNS; the outbound client checks again on every connection).
+fn webhook_url(
+    errors: &mut Vec<FieldError>,
+    addresses: &AddressPolicy,
+    value: Option<&str>,
+) -> Option<String> {
     let value = value?.trim();
-    match reqwest::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(value.to_owned()),
-        _ => {
-            errors.push(FieldError::new("webhook_url", "must be an http(s) URL"));
+    match addresses.check_url(value) {
+        Ok(()) => Some(value.to_owned()),
+        Err(message) => {
+            errors.push(FieldError::new("webhook_url", message));
             None
         }
+    }
+}
+
+/// The adapter's server URL, held to the same rule as a webhook URL.
+fn adapter_address(
+    errors: &mut Vec<FieldError>,
+    addresses: &AddressPolicy,
+    adapter: &AdapterSettings,
+) {
+    if let Some(Err(message)) = adapter.base_url().map(|url| addresses.check_url(url)) {
+        errors.push(FieldError::new("adapter_settings.base_url", message));
     }
 }
 
@@ -150,6 +168,7 @@ pub struct CreateProviderRequest {
 
 async fn providers_create(
     pool: web::Data<PgPool>,
+    addresses: web::Data<AddressPolicy>,
     _admin: Admin,
     Json(body): Json<CreateProviderRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -168,7 +187,8 @@ async fn providers_create(
             if let Err(e) = check_adapter_fits(body.kind, &adapter) {
                 errors.push(e);
             }
-            let webhook_url = webhook_url(&mut errors, body.webhook_url.as_deref());
+            adapter_address(&mut errors, &addresses, &adapter);
+            let webhook_url = webhook_url(&mut errors, &addresses, body.webhook_url.as_deref());
             validation(errors)?;
             let row = NewProviderRow {
                 kind: body.kind,
@@ -241,6 +261,7 @@ pub struct UpdateProviderRequest {
 
 async fn providers_update(
     pool: web::Data<PgPool>,
+    addresses: web::Data<AddressPolicy>,
     _admin: Admin,
     path: web::Path<Uuid>,
     Json(body): Json<UpdateProviderRequest>,
@@ -264,7 +285,8 @@ async fn providers_update(
         changes.timezone = Some(timezone);
     }
     if let Some(url) = body.webhook_url {
-        changes.webhook_url = Some(url.and_then(|u| webhook_url(&mut errors, Some(&u))));
+        changes.webhook_url =
+            Some(url.and_then(|u| webhook_url(&mut errors, &addresses, Some(&u))));
         changes.webhook_disabled_at = Some(None);
     }
     if body.adapter.is_some() || body.adapter_settings.is_some() {
@@ -277,6 +299,7 @@ async fn providers_update(
                 if let Err(e) = check_adapter_fits(current.kind, &adapter) {
                     errors.push(e);
                 }
+                adapter_address(&mut errors, &addresses, &adapter);
                 changes.adapter = Some(adapter.name().into());
                 changes.adapter_settings = Some(adapter.to_stored_json());
             }

@@ -58,8 +58,10 @@ pub struct ProviderStatus {
     pub status: ProviderStatusKind,
     pub latency_ms: u64,
     pub offer_count: usize,
+    /// A short, stable reason ([`AdapterError::reason`]): anyone may search, so never a URL
+    /// or what the provider sent; those go to the logs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<&'static str>,
 }
 
 /// What is offered or booked within a provider: a room type, a clinic service, a schedule.
@@ -103,7 +105,7 @@ pub struct SearchResults {
 /// One provider's answer, or why there is none.
 enum Outcome {
     Offers(Vec<ProviderOffer>),
-    Failed(ProviderStatusKind, String),
+    Failed(ProviderStatusKind, &'static str),
 }
 
 impl Searcher {
@@ -208,9 +210,9 @@ impl Searcher {
                     ),
                     Ok(Err(error)) => {
                         tracing::warn!(provider_id = %provider.id, error = %error, "local search failed");
-                        Outcome::Failed(ProviderStatusKind::Error, "inventory lookup failed".into())
+                        Outcome::Failed(ProviderStatusKind::Error, "unavailable")
                     }
-                    Err(_) => Outcome::Failed(ProviderStatusKind::Timeout, "no answer in time".into()),
+                    Err(_) => Outcome::Failed(ProviderStatusKind::Timeout, "timeout"),
                 };
                 (provider.id, outcome, elapsed)
             })
@@ -224,16 +226,19 @@ impl Searcher {
     ) -> Vec<(Uuid, Outcome, Duration)> {
         let started = Instant::now();
         let outcome = match Adapter::for_provider(&provider, &self.clients) {
-            Err(reason) => Outcome::Failed(ProviderStatusKind::Error, reason.to_string()),
+            Err(error) => {
+                tracing::warn!(provider_id = %provider.id, %error, "provider is misconfigured");
+                Outcome::Failed(ProviderStatusKind::Error, "misconfigured")
+            }
             Ok(adapter) => {
                 match tokio::time::timeout(self.provider_timeout, adapter.search(&query)).await {
                     Ok(Ok(offers)) => Outcome::Offers(offers),
                     Ok(Err(AdapterError::Timeout(_))) | Err(_) => {
-                        Outcome::Failed(ProviderStatusKind::Timeout, "no answer in time".into())
+                        Outcome::Failed(ProviderStatusKind::Timeout, "timeout")
                     }
                     Ok(Err(error)) => {
-                        tracing::warn!(provider_id = %provider.id, error = %error, "provider search failed");
-                        Outcome::Failed(ProviderStatusKind::Error, error.to_string())
+                        tracing::warn!(provider_id = %provider.id, %error, "provider search failed");
+                        Outcome::Failed(ProviderStatusKind::Error, error.reason())
                     }
                 }
             }

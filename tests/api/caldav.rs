@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::helpers::outbound;
 use wasit::providers::adapter::AdapterError;
 use wasit::providers::caldav::CaldavAdapter;
 use wasit::providers::model::{
@@ -81,7 +82,7 @@ fn adapter(base_url: &str, room_types: Vec<CaldavRoomType>) -> CaldavAdapter {
             room_types,
         },
         TZ,
-        client(Duration::from_secs(20)),
+        outbound(Duration::from_secs(20)),
     )
 }
 
@@ -573,7 +574,7 @@ fn garbage_adapter(base_url: &str, timeout: Duration) -> CaldavAdapter {
             room_types: vec![room_type("deluxe", "/hotel/deluxe/", 2)],
         },
         TZ,
-        client(timeout),
+        outbound(timeout),
     )
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::helpers::outbound;
 use wasit::providers::adapter::AdapterError;
 use wasit::providers::fhir::FhirAdapter;
 use wasit::providers::model::{
@@ -56,7 +57,7 @@ fn adapter(base_url: &str, schedules: &[(&str, &str)]) -> FhirAdapter {
             })
             .collect(),
     };
-    FhirAdapter::new(settings, TZ, client(Duration::from_secs(10)))
+    FhirAdapter::new(settings, TZ, outbound(Duration::from_secs(10)))
 }
 
 /// A local day some weeks ahead, so every slot on it is in the future.
@@ -783,7 +784,7 @@ async fn fhir_silent_server_is_a_timeout() {
             price: price("100"),
         }],
     };
-    let adapter = FhirAdapter::new(settings, TZ, client(Duration::from_millis(300)));
+    let adapter = FhirAdapter::new(settings, TZ, outbound(Duration::from_millis(300)));
     let day = future_day(30);
     let started = std::time::Instant::now();
     let result = adapter.search(&slots(None, day, day)).await;

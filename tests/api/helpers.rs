@@ -38,6 +38,13 @@ pub fn test_settings() -> Settings {
         .expect("test settings")
 }
 
+/// The outbound client adapters get in the tests: the test layer's settings (loopback
+/// allowed), with this timeout.
+pub fn outbound(timeout: Duration) -> wasit::http::outbound::Outbound {
+    wasit::http::outbound::Outbound::new(&test_settings().outbound, "wasit-test", timeout)
+        .expect("outbound client")
+}
+
 pub fn random_secret() -> String {
     format!(
         "{}{}",

@@ -19,6 +19,7 @@ mod jobs;
 mod layers;
 mod lifecycle;
 mod metrics;
+mod outbound;
 mod payments;
 mod provider_ack;
 mod providers;

@@ -13,6 +13,7 @@ use super::event::OurEvent;
 use super::excerpt;
 use super::multistatus::multistatus_calendar_data;
 use super::occupancy::{Night, Occupancy, occupancies, parse_calendar};
+use crate::http::outbound::Outbound;
 use crate::providers::adapter::AdapterError;
 
 const CALENDAR_CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
@@ -20,7 +21,7 @@ const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
 /// The server, its credentials and the hotel's zone: owned, so searches can run in tasks.
 pub(super) struct Dav {
-    pub(super) client: reqwest::Client,
+    pub(super) client: Outbound,
     pub(super) base_url: String,
     pub(super) username: Option<String>,
     pub(super) password: Option<SecretString>,
@@ -55,26 +56,21 @@ impl Dav {
         }
     }
 
-    /// Sends and reads the whole body. The client's own timeout applies; its length is not
-    /// known here, so a timeout reports how long this request actually waited.
+    /// Sends and reads the whole body (capped). The client's own timeout applies; its length
+    /// is not known here, so a timeout reports how long this request actually waited.
     async fn exchange(
         &self,
         builder: RequestBuilder,
     ) -> Result<(StatusCode, String), AdapterError> {
         let started = Instant::now();
-        let waited = || {
-            Duration::from_millis(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX))
-        };
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| AdapterError::from_http(e, waited()))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| AdapterError::from_http(e, waited()))?;
-        Ok((status, body))
+        let reply = self.client.fetch(builder).await.map_err(|e| {
+            let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            AdapterError::from_outbound(e, Duration::from_millis(waited))
+        })?;
+        Ok((
+            reply.status,
+            String::from_utf8_lossy(&reply.body).into_owned(),
+        ))
     }
 
     /// The occupancies of the events around these nights. The query window is a day wider on

@@ -39,15 +39,16 @@ use super::model::{
     StayQuery,
 };
 use crate::domain::local_midnight;
+use crate::http::outbound::Outbound;
 
 pub struct CaldavAdapter {
     pub settings: CaldavSettings,
     pub timezone: Tz,
-    pub client: reqwest::Client,
+    pub client: Outbound,
 }
 
 impl CaldavAdapter {
-    pub fn new(settings: CaldavSettings, timezone: Tz, client: reqwest::Client) -> Self {
+    pub fn new(settings: CaldavSettings, timezone: Tz, client: Outbound) -> Self {
         Self {
             settings,
             timezone,

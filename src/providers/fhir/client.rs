@@ -35,27 +35,26 @@ impl FhirAdapter {
         }
     }
 
-    /// Sends and reads the whole body. Transport failures become Timeout/Unavailable; HTTP
-    /// statuses are left to the caller.
+    /// Sends and reads the whole body (capped). Transport failures become Timeout,
+    /// Unavailable or Refused; HTTP statuses (a redirect too) are left to the caller.
     pub(super) async fn send(&self, request: RequestBuilder) -> Result<Reply, AdapterError> {
         let started = Instant::now();
-        let waited = || Duration::from_millis(started.elapsed().as_millis() as u64);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| AdapterError::from_http(e, waited()))?;
-        let status = response.status();
-        let etag = response
-            .headers()
+        let reply = self.client.fetch(request).await.map_err(|e| {
+            AdapterError::from_outbound(
+                e,
+                Duration::from_millis(started.elapsed().as_millis() as u64),
+            )
+        })?;
+        let etag = reply
+            .headers
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .and_then(version_of_etag);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AdapterError::from_http(e, waited()))?
-            .to_vec();
-        Ok(Reply { status, etag, body })
+        Ok(Reply {
+            status: reply.status,
+            etag,
+            body: reply.body,
+        })
     }
 
     /// GET `<type>/<id>`: the resource, its version and a typed view of it.

@@ -21,6 +21,7 @@ mod search;
 use chrono_tz::Tz;
 
 use super::model::FhirSettings;
+use crate::http::outbound::Outbound;
 
 /// Identifier system of our booking references on Slots and Appointments.
 const BOOKING_SYSTEM: &str = "urn:wasit:booking";
@@ -29,12 +30,12 @@ const PAGE_SIZE: u32 = 100;
 pub struct FhirAdapter {
     pub settings: FhirSettings,
     pub timezone: Tz,
-    pub client: reqwest::Client,
+    pub client: Outbound,
     page_size: u32,
 }
 
 impl FhirAdapter {
-    pub fn new(settings: FhirSettings, timezone: Tz, client: reqwest::Client) -> Self {
+    pub fn new(settings: FhirSettings, timezone: Tz, client: Outbound) -> Self {
         Self {
             settings,
             timezone,
