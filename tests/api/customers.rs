@@ -157,10 +157,11 @@ async fn a_customer_is_fetched_by_id_and_an_unknown_id_is_404() {
         "resource.not_found",
     )
     .await;
+    // An id that does not parse names no customer either.
     assert_problem(
         app.get_authed("/v1/customers/not-a-uuid", &token).await,
-        422,
-        "validation.failed",
+        404,
+        "resource.not_found",
     )
     .await;
 }
