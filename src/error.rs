@@ -70,6 +70,11 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// An emailed link's token that is unknown, expired or already used (`errors` names it).
+    #[error("the link is invalid, has expired or was already used")]
+    InvalidLink(Vec<FieldError>),
+    #[error("verify your email address first: open the link we emailed you")]
+    AccountUnverified,
 
     // --- resources
     /// Not found and not yours look the same.
@@ -116,6 +121,14 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// An emailed link that cannot be used (again).
+    pub fn invalid_link() -> Self {
+        Self::InvalidLink(vec![FieldError::new(
+            "token",
+            "is invalid, has expired or was already used",
+        )])
+    }
+
     /// The message with its cause, for logs and job errors (never sent to clients).
     pub fn describe(&self) -> String {
         match self {
@@ -142,6 +155,8 @@ impl ApiError {
             Self::RefundNeedsAdmin { .. } => "refund.needs_admin",
             Self::TooManyAttempts { .. } => "auth.too_many_attempts",
             Self::EmailTaken => "auth.email_taken",
+            Self::InvalidLink(_) => "auth.invalid_link",
+            Self::AccountUnverified => "account.unverified",
             Self::NotFound => "resource.not_found",
             Self::Conflict { code, .. } => code,
             Self::OfferInvalid => "offer.invalid",
@@ -175,6 +190,8 @@ impl ApiError {
             Self::Forbidden | Self::RefundNeedsAdmin { .. } => "Forbidden",
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::EmailTaken => "Email taken",
+            Self::InvalidLink(_) => "Invalid link",
+            Self::AccountUnverified => "Email not verified",
             Self::NotFound => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::OfferInvalid => "Invalid offer",
@@ -195,7 +212,9 @@ impl ApiError {
 
     fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation(errors) | Self::InvalidQuery(errors) => errors,
+            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidLink(errors) => {
+                errors
+            }
             _ => &[],
         }
     }
@@ -248,7 +267,8 @@ impl ResponseError for ApiError {
             | Self::InvalidQuery(_)
             | Self::OfferInvalid
             | Self::IdempotencyKeyRequired
-            | Self::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
+            | Self::IdempotencyKeyInvalid
+            | Self::InvalidLink(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OfferExpired => StatusCode::GONE,
             Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
@@ -262,7 +282,9 @@ impl ResponseError for ApiError {
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::RefundNeedsAdmin { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::RefundNeedsAdmin { .. } | Self::AccountUnverified => {
+                StatusCode::FORBIDDEN
+            }
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::EmailTaken
             | Self::Conflict { .. }

@@ -21,6 +21,7 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/auth/logout", auth_logout)
         .get("/v1/me", me_get)
         .post("/v1/admin/users", admin_users_create);
+    super::account_routes::routes(table);
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +145,7 @@ async fn auth_login(
 
 /// The client's address for throttling: the peer, or the proxy's X-Forwarded-For when
 /// `server.trust_forwarded_for` says a trusted proxy sets it.
-fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+pub(super) fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
     let forwarded = trust_forwarded_for
         .then(|| {
             req.connection_info()

@@ -128,6 +128,8 @@ pub struct EmailSettings {
     #[serde(default)]
     pub smtp_password: Option<SecretString>,
     pub file_dir: String,
+    /// The customer site that links in emails open (verify an email, reset a password).
+    pub site_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,8 +271,17 @@ pub struct AuthSettings {
     pub refresh_token_ttl_days: u32,
     pub jwt_leeway_secs: u64,
     pub password_min_length: usize,
+    /// How long an emailed verification link works.
+    pub verify_token_hours: u32,
+    /// How long an emailed password-reset link works.
+    pub reset_token_minutes: u32,
+    /// No refresh carries a session past this many days from its sign-in.
+    pub session_max_days: u32,
+    /// How long an instance trusts its last look at an account's sessions (0: every request).
+    pub session_recheck_ms: u64,
     pub argon2: Argon2Settings,
     pub login_throttle: LoginThrottleSettings,
+    pub mail_throttle: MailThrottleSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +300,16 @@ pub struct LoginThrottleSettings {
     pub window_secs: u64,
     pub lockout_secs: u64,
     pub max_lockout_secs: u64,
+}
+
+/// Mail anyone may ask for (a password reset, another verification link), per address and
+/// per client within a window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailThrottleSettings {
+    pub email_max_requests: u32,
+    pub address_max_requests: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
