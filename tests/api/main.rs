@@ -1,5 +1,6 @@
 //! Black-box tests: each spawns the app on port 0 against its own database and talks HTTP.
 
+mod accounts;
 mod audit;
 mod auth;
 mod bookings;
