@@ -493,6 +493,26 @@ mod tests {
                 "1",
                 "search.provider_timeout_ms",
             ),
+            (
+                "WASIT__AUTH__RESET_TOKEN_MINUTES",
+                "0",
+                "auth.reset_token_minutes",
+            ),
+            (
+                "WASIT__AUTH__SESSION_RECHECK_MS",
+                "600000",
+                "auth.session_recheck_ms",
+            ),
+            (
+                "WASIT__AUTH__MAIL_THROTTLE__ADDRESS_MAX_REQUESTS",
+                "1",
+                "auth.mail_throttle.address_max_requests",
+            ),
+            (
+                "WASIT__EMAIL__SITE_URL",
+                "https://wasit.sa/#/",
+                "email.site_url",
+            ),
         ];
         for (var, value, key) in cases {
             assert_eq!(

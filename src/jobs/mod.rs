@@ -50,8 +50,8 @@ pub enum Job {
     /// sent in the account's language; nothing once the link is used or expired.
     SendAccountEmail { link_id: Uuid },
     /// Someone asked to reset the password of `email`: if an active account has it, make
-    /// the reset link `link_id` and queue its mail. Queued whatever the email, so the request does
-    /// the same work for an unknown address as for a known one.
+    /// the reset link `link_id` and queue its mail. Queued whatever the email, so the request
+    /// does the same work for an unknown address as for a known one.
     StartPasswordReset { email: String, link_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
