@@ -271,8 +271,14 @@ pub async fn change_password(
     }
     let password_hash = service::hash_password(auth, new).await?;
     let cloned = auth.clone();
+    let checked_generation = user.session_generation;
     let session = run_blocking(pool, move |conn| {
         conn.transaction(|conn| {
+            // Sessions ended meanwhile (a reset, disabling): the current password just
+            // checked may no longer be the account's, and this session has ended too.
+            store::lock_active_user(conn, user_id)?
+                .filter(|u| u.session_generation == checked_generation)
+                .ok_or(ApiError::InvalidToken)?;
             let now = Utc::now();
             let user = store::set_password(conn, user_id, &password_hash)?;
             end_refresh_tokens(conn, &user, now)?;

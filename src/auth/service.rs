@@ -198,8 +198,16 @@ pub async fn login(
         for address in reserved.iter().filter(|r| r.key() != account_subject.key) {
             throttle::release(conn, address)?;
         }
-        let now = Utc::now();
-        start_session(conn, &auth.tokens, user, Family::new(now), now)
+        conn.transaction(|conn| {
+            // The password was checked against the account as it was read: if its sessions
+            // ended since (a password change or reset, disabling), that password may be the
+            // old one, and a session started now would outlive the change.
+            let current = store::lock_active_user(conn, user.id)?
+                .filter(|current| current.session_generation == user.session_generation)
+                .ok_or(ApiError::InvalidCredentials)?;
+            let now = Utc::now();
+            start_session(conn, &auth.tokens, current, Family::new(now), now)
+        })
     })
     .await
 }

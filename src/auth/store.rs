@@ -88,6 +88,18 @@ pub fn find_active_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<UserRo
         .first(conn)
 }
 
+/// An active account, locked against a concurrent "end every session" (which updates the
+/// row) until this transaction ends.
+pub fn lock_active_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .filter(users::disabled_at.is_null())
+        .select(UserRow::as_select())
+        .for_share()
+        .first(conn)
+        .optional()
+}
+
 /// Sets the password and role of an existing account and enables it (`create-user
 /// --reset-password`): an operator vouches for it, so its email counts as verified. Every
 /// session ends: the generation rises here, the caller revokes the refresh tokens.
