@@ -79,6 +79,11 @@ pub enum ApiError {
         code: &'static str,
         retry_after_secs: u64,
     },
+    /// An emailed link's token that is unknown, expired or already used (`errors` names it).
+    #[error("the link is invalid, has expired or was already used")]
+    InvalidLink(Vec<FieldError>),
+    #[error("verify your email address first: open the link we emailed you")]
+    AccountUnverified,
 
     // --- resources
     /// Not found and not yours look the same.
@@ -125,6 +130,14 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// An emailed link that cannot be used (again).
+    pub fn invalid_link() -> Self {
+        Self::InvalidLink(vec![FieldError::new(
+            "token",
+            "is invalid, has expired or was already used",
+        )])
+    }
+
     /// The message with its cause, for logs and job errors (never sent to clients).
     pub fn describe(&self) -> String {
         match self {
@@ -153,6 +166,8 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "auth.too_many_attempts",
             Self::RateLimited { code, .. } => code,
             Self::EmailTaken => "auth.email_taken",
+            Self::InvalidLink(_) => "auth.invalid_link",
+            Self::AccountUnverified => "account.unverified",
             Self::NotFound => "resource.not_found",
             Self::Conflict { code, .. } => code,
             Self::OfferInvalid => "offer.invalid",
@@ -188,6 +203,8 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::RateLimited { .. } => "Too many requests",
             Self::EmailTaken => "Email taken",
+            Self::InvalidLink(_) => "Invalid link",
+            Self::AccountUnverified => "Email not verified",
             Self::NotFound => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::OfferInvalid => "Invalid offer",
@@ -208,9 +225,10 @@ impl ApiError {
 
     fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidPath(errors) => {
-                errors
-            }
+            Self::Validation(errors)
+            | Self::InvalidQuery(errors)
+            | Self::InvalidPath(errors)
+            | Self::InvalidLink(errors) => errors,
             _ => &[],
         }
     }
@@ -264,7 +282,8 @@ impl ResponseError for ApiError {
             | Self::InvalidPath(_)
             | Self::OfferInvalid
             | Self::IdempotencyKeyRequired
-            | Self::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
+            | Self::IdempotencyKeyInvalid
+            | Self::InvalidLink(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OfferExpired => StatusCode::GONE,
             Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
@@ -278,7 +297,9 @@ impl ResponseError for ApiError {
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::RefundNeedsAdmin { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::RefundNeedsAdmin { .. } | Self::AccountUnverified => {
+                StatusCode::FORBIDDEN
+            }
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

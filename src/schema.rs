@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    account_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        purpose -> Text,
+        email -> Text,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         actor_id -> Uuid,
@@ -177,6 +190,7 @@ diesel::table! {
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        session_started_at -> Timestamptz,
     }
 }
 
@@ -213,6 +227,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
         provider_id -> Nullable<Uuid>,
+        email_verified_at -> Nullable<Timestamptz>,
+        session_generation -> Int4,
     }
 }
 
@@ -383,6 +399,7 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> customers (on_behalf_of));
+diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
 diesel::joinable!(booking_events -> users (actor_id));
@@ -408,6 +425,7 @@ diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    account_tokens,
     audit_log,
     booking_events,
     bookings,

@@ -172,6 +172,7 @@ impl Worker {
             wake: state.bookings.wake.clone(),
             mailer: state.mailer.clone(),
             billing: state.billing.clone(),
+            auth: state.auth.clone(),
             settings: settings.clone(),
         }
     }

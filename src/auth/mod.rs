@@ -1,12 +1,19 @@
 //! Accounts and sessions: argon2id passwords, short-lived JWT access tokens, rotating
-//! refresh tokens with reuse detection, a login throttle shared by every instance, and the
-//! `Caller` extractor with its role guard.
+//! refresh tokens with reuse detection and an absolute lifetime, a login throttle shared by
+//! every instance, the `Caller` extractor with its role guard (which refuses tokens of
+//! disabled accounts and of ended sessions), and account upkeep: verified emails, password
+//! reset and change through emailed single-use links, and disabling.
 
+pub mod account_routes;
+pub mod accounts;
 pub mod caller;
+pub mod link_store;
+pub mod links;
 pub mod model;
 pub mod password;
 pub mod routes;
 pub mod service;
+pub mod session_check;
 pub mod store;
 pub mod throttle;
 pub mod tokens;

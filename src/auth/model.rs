@@ -13,7 +13,12 @@ pub struct User {
     pub full_name: String,
     pub phone: Option<String>,
     pub locale: Locale,
+    /// Whether the account's email was shown to be theirs (a customer's own sign-up starts
+    /// unverified; accounts an admin or operator makes start verified).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
+    /// When an admin disabled the account (its sessions ended then).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A validated sign-up (or `create-user`) request.

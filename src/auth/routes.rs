@@ -22,6 +22,7 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/auth/logout", auth_logout)
         .get("/v1/me", me_get)
         .post("/v1/admin/users", admin_users_create);
+    super::account_routes::routes(table);
 }
 
 #[derive(Debug, Deserialize)]

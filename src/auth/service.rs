@@ -1,12 +1,15 @@
 //! The rules of signing up, logging in, refreshing and logging out. No actix types here.
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
+use super::links::LinkKeys;
 use super::model::{NewAccount, User};
 use super::password::Passwords;
-use super::store::{self, NewRefreshToken, NewUserRow};
+use super::session_check::SessionCheck;
+use super::store::{self, NewRefreshToken, NewUserRow, UserRow};
 use super::throttle::{self, Reservation, Subject, ThrottlePolicy};
 use super::tokens::{self, TokenKeys};
 use crate::config::AuthSettings;
@@ -21,6 +24,14 @@ pub struct AuthConfig {
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub throttle: ThrottlePolicy,
+    /// Limits on mail anyone may ask for (reset links, another verification link).
+    pub mail_throttle: ThrottlePolicy,
+    /// Derives the tokens of emailed links.
+    pub links: LinkKeys,
+    pub verify_ttl: Duration,
+    pub reset_ttl: Duration,
+    /// Whether an access token's account still accepts it.
+    pub sessions: SessionCheck,
     pub password_min_length: usize,
     /// Sign-ups per client address (`auth.signups_per_address_per_hour`).
     pub signups: RateLimit,
@@ -32,6 +43,13 @@ impl AuthConfig {
             tokens: TokenKeys::new(settings)?,
             passwords: Passwords::new(&settings.argon2)?,
             throttle: ThrottlePolicy::from(&settings.login_throttle),
+            mail_throttle: ThrottlePolicy::for_mail(&settings.mail_throttle),
+            links: LinkKeys::new(settings.jwt_secret.expose_secret().as_bytes()),
+            verify_ttl: Duration::hours(i64::from(settings.verify_token_hours)),
+            reset_ttl: Duration::minutes(i64::from(settings.reset_token_minutes)),
+            sessions: SessionCheck::new(std::time::Duration::from_millis(
+                settings.session_recheck_ms,
+            )),
             password_min_length: settings.password_min_length,
             signups: RateLimit {
                 name: "signup",
@@ -55,24 +73,22 @@ pub struct Session {
 }
 
 /// Hashing is deliberately slow: do it on the blocking pool, not an async worker.
-async fn hash_password(
+pub(super) async fn hash_password(
     auth: &std::sync::Arc<AuthConfig>,
     password: String,
 ) -> Result<String, ApiError> {
-    let auth = auth.clone();
-    tokio::task::spawn_blocking(move || auth.passwords.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::Internal)
+    auth.passwords.hash_in_turn(password).await
 }
 
-/// Creates an account (any role: the caller decides who may create which).
-pub fn insert_account(
+/// Creates an account (any role: the caller decides who may create which). `verified_at`
+/// is set for accounts an admin or operator makes: they vouch for the address.
+fn insert_account(
     conn: &mut PgConnection,
     account: &NewAccount,
     password_hash: &str,
-) -> Result<User, ApiError> {
-    let row = store::insert_user(
+    verified_at: Option<DateTime<Utc>>,
+) -> Result<UserRow, ApiError> {
+    Ok(store::insert_user(
         conn,
         &NewUserRow {
             email: account.email.as_str(),
@@ -82,11 +98,13 @@ pub fn insert_account(
             phone: account.phone.as_ref().map(|p| p.as_str()),
             locale: account.locale,
             provider_id: account.provider_id,
+            email_verified_at: verified_at,
         },
-    )?;
-    Ok(row.into())
+    )?)
 }
 
+/// A customer signs up: the account starts unverified, and the verification mail is queued
+/// in the same transaction.
 pub async fn register(
     pool: &PgPool,
     auth: &std::sync::Arc<AuthConfig>,
@@ -96,14 +114,17 @@ pub async fn register(
     let auth = auth.clone();
     run_blocking(pool, move |conn| {
         conn.transaction(|conn| {
-            let user = insert_account(conn, &account, &password_hash)?;
-            start_session(conn, &auth.tokens, user, Uuid::new_v4())
+            let now = Utc::now();
+            let user = insert_account(conn, &account, &password_hash, None)?;
+            super::accounts::queue_verification(conn, &auth, &user, now)?;
+            start_session(conn, &auth.tokens, user, Family::new(now), now)
         })
     })
     .await
 }
 
-/// An account made on someone's behalf (an admin creating staff): no session is started.
+/// An account made on someone's behalf (an admin creating staff): verified, since the
+/// admin vouches for it, and no session is started.
 pub async fn create_account(
     pool: &PgPool,
     auth: &std::sync::Arc<AuthConfig>,
@@ -111,21 +132,18 @@ pub async fn create_account(
 ) -> Result<User, ApiError> {
     let password_hash = hash_password(auth, account.password.clone()).await?;
     run_blocking(pool, move |conn| {
-        insert_account(conn, &account, &password_hash)
+        Ok(insert_account(conn, &account, &password_hash, Some(Utc::now()))?.into())
     })
     .await
 }
 
 /// Whether `password` matches `stored`, on the blocking pool and holding no connection.
-async fn verify_password(
+pub(super) async fn verify_password(
     auth: &std::sync::Arc<AuthConfig>,
     password: String,
     stored: Option<String>,
 ) -> Result<bool, ApiError> {
-    let auth = auth.clone();
-    tokio::task::spawn_blocking(move || auth.passwords.verify(&password, stored.as_deref()))
-        .await
-        .map_err(ApiError::internal)
+    auth.passwords.verify_in_turn(password, stored).await
 }
 
 /// Every attempt is counted as a failure before its password is checked, in one locked step
@@ -179,13 +197,24 @@ pub async fn login(
         for address in reserved.iter().filter(|r| r.key() != account_subject.key) {
             throttle::release(conn, address)?;
         }
-        start_session(conn, &auth.tokens, user.into(), Uuid::new_v4())
+        conn.transaction(|conn| {
+            // The password was checked against the account as it was read: if its sessions
+            // ended since (a password change or reset, disabling), that password may be the
+            // old one, and a session started now would outlive the change.
+            let current = store::lock_active_user(conn, user.id)?
+                .filter(|current| current.session_generation == user.session_generation)
+                .ok_or(ApiError::InvalidCredentials)?;
+            let now = Utc::now();
+            start_session(conn, &auth.tokens, current, Family::new(now), now)
+        })
     })
     .await
 }
 
-/// Rotates a refresh token. Presenting a token that was already rotated revokes its whole
-/// family (someone else has a copy), and the answer is the same 401 as for an unknown token.
+/// Rotates a refresh token, within the session's absolute lifetime
+/// (`auth.session_max_days` from its sign-in). Presenting a token that was already rotated
+/// revokes its whole family (someone else has a copy), and the answer is the same 401 as
+/// for an unknown token.
 pub async fn refresh(
     pool: &PgPool,
     auth: &std::sync::Arc<AuthConfig>,
@@ -196,15 +225,18 @@ pub async fn refresh(
     let outcome = run_blocking(pool, move |conn| {
         let now = Utc::now();
         conn.transaction(|conn| {
-            if let Some((user_id, family_id)) =
-                store::consume_refresh_token(conn, &token_hash, now)?
+            let Some(owner) = store::lock_owner_of_refresh_token(conn, &token_hash)? else {
+                return Ok(None);
+            };
+            let oldest_start = now - auth.tokens.session_max;
+            if let Some((id, started_at)) =
+                store::consume_refresh_token(conn, &token_hash, now, oldest_start)?
             {
-                let user = match store::find_active_user(conn, user_id) {
-                    Ok(user) => user,
-                    Err(diesel::result::Error::NotFound) => return Ok(None),
-                    Err(other) => return Err(other.into()),
-                };
-                return start_session(conn, &auth.tokens, user.into(), family_id).map(Some);
+                if owner.disabled_at.is_some() {
+                    return Ok(None);
+                }
+                let family = Family { id, started_at };
+                return start_session(conn, &auth.tokens, owner, family, now).map(Some);
             }
             if let Some(family_id) = store::family_of_used_token(conn, &token_hash)? {
                 let revoked = store::revoke_family(conn, family_id, now)?;
@@ -237,29 +269,46 @@ pub async fn current_user(pool: &PgPool, user_id: Uuid) -> Result<User, ApiError
     .await
 }
 
-/// Issues an access token and a new refresh token in `family_id`.
-fn start_session(
+/// A session: its refresh-token family and when its sign-in was.
+pub(super) struct Family {
+    id: Uuid,
+    started_at: DateTime<Utc>,
+}
+
+impl Family {
+    pub(super) fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            started_at: now,
+        }
+    }
+}
+
+/// Issues an access token (under the account's session generation) and a new refresh
+/// token in `family`, expiring no later than the session does.
+pub(super) fn start_session(
     conn: &mut PgConnection,
     keys: &TokenKeys,
-    user: User,
-    family_id: Uuid,
+    user: UserRow,
+    family: Family,
+    now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
-    let now = Utc::now();
     let (refresh_token, token_hash) = tokens::new_refresh_token().map_err(ApiError::Internal)?;
     store::insert_refresh_token(
         conn,
         &NewRefreshToken {
             user_id: user.id,
-            family_id,
+            family_id: family.id,
             token_hash: &token_hash,
-            expires_at: now + keys.refresh_ttl,
+            expires_at: keys.refresh_expiry(now, family.started_at),
+            session_started_at: family.started_at,
         },
     )?;
     let access_token = keys
-        .issue_access(user.id, user.role, now)
+        .issue_access(user.id, user.role, user.session_generation, now)
         .map_err(ApiError::Internal)?;
     Ok(Session {
-        user,
+        user: user.into(),
         access_token,
         token_type: "Bearer",
         expires_in: keys.access_ttl.num_seconds(),
@@ -267,8 +316,9 @@ fn start_session(
     })
 }
 
-/// `wasit create-user`: makes an account of any role, or with `reset`, sets the password
-/// and role of an existing one. Returns the account and whether it was created.
+/// `wasit create-user`: makes an account of any role (verified: an operator vouches for
+/// it), or with `reset`, sets the password and role of an existing one, enables it and ends
+/// every session it had. Returns the account and whether it was created.
 pub fn create_or_reset_user(
     conn: &mut PgConnection,
     passwords: &Passwords,
@@ -279,6 +329,7 @@ pub fn create_or_reset_user(
         .hash(&account.password)
         .map_err(ApiError::Internal)?;
     conn.transaction(|conn| {
+        let now = Utc::now();
         let existing = store::find_user_by_email(conn, account.email.as_str())?;
         match existing {
             Some(_) if reset => {
@@ -287,11 +338,17 @@ pub fn create_or_reset_user(
                     account.email.as_str(),
                     &password_hash,
                     account.role,
+                    now,
                 )?;
+                let revoked = store::revoke_all_refresh_tokens(conn, row.id, now)?;
+                tracing::info!(user_id = %row.id, revoked, "password reset by an operator; sessions ended");
                 Ok((row.into(), false))
             }
             Some(_) => Err(ApiError::EmailTaken),
-            None => Ok((insert_account(conn, account, &password_hash)?, true)),
+            None => Ok((
+                insert_account(conn, account, &password_hash, Some(now))?.into(),
+                true,
+            )),
         }
     })
 }

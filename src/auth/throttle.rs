@@ -7,17 +7,23 @@
 //! check and the count happen under one row lock, so however many attempts arrive at once,
 //! at most `max` get their password checked and the rest are refused without hashing. An
 //! attempt whose password turns out right takes its count back ([`clear`], [`release`]).
+//!
+//! The same counters limit mail anyone may ask for (password-reset links, another
+//! verification link) under keys of their own ([`ThrottlePolicy::for_mail`]): there every
+//! request counts and none is taken back.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use sha2::{Digest, Sha256};
 
-use crate::config::LoginThrottleSettings;
+use crate::config::{LoginThrottleSettings, MailThrottleSettings};
 use crate::schema::login_throttles;
 
 #[derive(Debug, Clone)]
 pub struct ThrottlePolicy {
+    /// Starts every key, so mail limits never share a count with logins.
+    pub scope: &'static str,
     pub account_max_failures: u32,
     pub address_max_failures: u32,
     pub window: Duration,
@@ -28,6 +34,7 @@ pub struct ThrottlePolicy {
 impl From<&LoginThrottleSettings> for ThrottlePolicy {
     fn from(settings: &LoginThrottleSettings) -> Self {
         Self {
+            scope: "",
             account_max_failures: settings.account_max_failures,
             address_max_failures: settings.address_max_failures,
             window: Duration::seconds(settings.window_secs as i64),
@@ -45,20 +52,33 @@ pub struct Subject {
 }
 
 impl ThrottlePolicy {
+    /// Mail requests: at most the limit per window, then none until the window has passed.
+    pub fn for_mail(settings: &MailThrottleSettings) -> Self {
+        let window = Duration::seconds(settings.window_secs as i64);
+        Self {
+            scope: "mail:",
+            account_max_failures: settings.email_max_requests,
+            address_max_failures: settings.address_max_requests,
+            window,
+            lockout: window,
+            max_lockout: window,
+        }
+    }
+
     /// Keyed by a digest of what was typed: bounded however long, and no email address
     /// (or password typed into the email field) kept in plain text.
     pub fn account(&self, email: &str) -> Subject {
         let digest = Sha256::digest(email.as_bytes());
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         Subject {
-            key: format!("account:{hex}"),
+            key: format!("{}account:{hex}", self.scope),
             max_failures: self.account_max_failures,
         }
     }
 
     pub fn address(&self, address: &str) -> Subject {
         Subject {
-            key: format!("address:{address}"),
+            key: format!("{}address:{address}", self.scope),
             max_failures: self.address_max_failures,
         }
     }
@@ -252,6 +272,7 @@ mod tests {
 
     fn policy() -> ThrottlePolicy {
         ThrottlePolicy {
+            scope: "",
             account_max_failures: 3,
             address_max_failures: 10,
             window: Duration::minutes(15),
@@ -312,6 +333,21 @@ mod tests {
         assert_eq!(key.len(), "account:".len() + 32);
         assert!(!key.contains("example"));
         assert_eq!(key, policy.account(&typed).key);
+    }
+
+    #[test]
+    fn mail_limits_keep_their_own_keys_and_block_for_the_window() {
+        let mail = ThrottlePolicy::for_mail(&MailThrottleSettings {
+            email_max_requests: 2,
+            address_max_requests: 5,
+            window_secs: 600,
+        });
+        let subject = mail.account("a@example.com");
+        assert!(subject.key.starts_with("mail:account:"), "{}", subject.key);
+        assert_ne!(subject.key, policy().account("a@example.com").key);
+        let now = Utc::now();
+        let blocked = fail_times(&mail, &subject, 3, now).blocked_until.unwrap();
+        assert_eq!((blocked - now).num_seconds(), 600);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Access tokens (JWT, HS256 pinned, with `iss`, `aud`, `exp`, `sub`, `role`) and opaque
-//! refresh tokens (32 random bytes; only their SHA-256 is stored).
+//! Access tokens (JWT, HS256 pinned, with `iss`, `aud`, `exp`, `sub`, `role`, `gen`) and
+//! opaque refresh tokens (32 random bytes; only their SHA-256 is stored).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +22,11 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// The account's session generation when the token was issued: ending every session
+    /// raises the account's, and older tokens are refused. Tokens from before it existed
+    /// read as 0, the generation every account started with.
+    #[serde(default)]
+    pub generation: i32,
 }
 
 pub struct TokenKeys {
@@ -32,6 +37,8 @@ pub struct TokenKeys {
     audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// No session is refreshed past this long after its sign-in (`auth.session_max_days`).
+    pub session_max: Duration,
 }
 
 /// The only algorithm we sign with and the only one we accept: a token whose header says
@@ -55,6 +62,7 @@ impl TokenKeys {
             audience: settings.jwt_audience.clone(),
             access_ttl: Duration::seconds(settings.access_token_ttl_secs as i64),
             refresh_ttl: Duration::days(i64::from(settings.refresh_token_ttl_days)),
+            session_max: Duration::days(i64::from(settings.session_max_days)),
         })
     }
 
@@ -62,6 +70,7 @@ impl TokenKeys {
         &self,
         user_id: Uuid,
         role: Role,
+        generation: i32,
         now: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         let claims = AccessClaims {
@@ -72,6 +81,7 @@ impl TokenKeys {
             iat: now.timestamp(),
             exp: (now + self.access_ttl).timestamp(),
             jti: Uuid::new_v4(),
+            generation,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(ALGORITHM),
@@ -85,6 +95,16 @@ impl TokenKeys {
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .ok()
+    }
+
+    /// When a refresh token issued now for a session begun at `session_started_at` expires:
+    /// its own lifetime, cut short where the session's ends.
+    pub fn refresh_expiry(
+        &self,
+        now: DateTime<Utc>,
+        session_started_at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        (now + self.refresh_ttl).min(session_started_at + self.session_max)
     }
 }
 
@@ -104,7 +124,7 @@ pub fn hash_refresh_token(token: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Argon2Settings, LoginThrottleSettings};
+    use crate::config::{Argon2Settings, LoginThrottleSettings, MailThrottleSettings};
 
     fn settings(secret: &str, audience: &str) -> AuthSettings {
         AuthSettings {
@@ -116,6 +136,10 @@ mod tests {
             jwt_leeway_secs: 0,
             password_min_length: 10,
             signups_per_address_per_hour: 10,
+            verify_token_hours: 48,
+            reset_token_minutes: 30,
+            session_max_days: 90,
+            session_recheck_ms: 1000,
             argon2: Argon2Settings {
                 memory_kib: 1024,
                 iterations: 1,
@@ -128,6 +152,11 @@ mod tests {
                 lockout_secs: 60,
                 max_lockout_secs: 3600,
             },
+            mail_throttle: MailThrottleSettings {
+                email_max_requests: 3,
+                address_max_requests: 20,
+                window_secs: 3600,
+            },
         }
     }
 
@@ -137,9 +166,12 @@ mod tests {
     fn issued_tokens_verify_with_their_claims() {
         let keys = TokenKeys::new(&settings(SECRET, "wasit-api")).unwrap();
         let user = Uuid::new_v4();
-        let token = keys.issue_access(user, Role::Agent, Utc::now()).unwrap();
+        let token = keys.issue_access(user, Role::Agent, 3, Utc::now()).unwrap();
         let claims = keys.verify_access(&token).unwrap();
-        assert_eq!((claims.sub, claims.role), (user, Role::Agent));
+        assert_eq!(
+            (claims.sub, claims.role, claims.generation),
+            (user, Role::Agent, 3)
+        );
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
@@ -152,18 +184,31 @@ mod tests {
         let user = Uuid::new_v4();
         let now = Utc::now();
         assert!(
-            keys.verify_access(&other_key.issue_access(user, Role::Admin, now).unwrap())
+            keys.verify_access(&other_key.issue_access(user, Role::Admin, 0, now).unwrap())
                 .is_none()
         );
         assert!(
-            keys.verify_access(&other_audience.issue_access(user, Role::Admin, now).unwrap())
-                .is_none()
+            keys.verify_access(
+                &other_audience
+                    .issue_access(user, Role::Admin, 0, now)
+                    .unwrap()
+            )
+            .is_none()
         );
         let expired = keys
-            .issue_access(user, Role::Admin, now - Duration::hours(1))
+            .issue_access(user, Role::Admin, 0, now - Duration::hours(1))
             .unwrap();
         assert!(keys.verify_access(&expired).is_none());
         assert!(keys.verify_access("not.a.jwt").is_none());
+    }
+
+    #[test]
+    fn a_refresh_never_outlives_its_session() {
+        let keys = TokenKeys::new(&settings(SECRET, "wasit-api")).unwrap();
+        let now = Utc::now();
+        assert_eq!(keys.refresh_expiry(now, now), now + Duration::days(30));
+        let old = now - Duration::days(80);
+        assert_eq!(keys.refresh_expiry(now, old), old + Duration::days(90));
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub(super) fn prepare(
 ) -> Result<Prepared, ApiError> {
     let (customer, fee_discount) = customer_and_discount(conn, actor, input.customer_id)?;
     let (provider, timezone) = bookable_provider(conn, claims)?;
+    may_hold_at(conn, actor, &provider)?;
     let guests = input
         .guests
         .or(claims.guests)
@@ -127,6 +128,24 @@ fn customer_and_discount(
         )),
         (Role::Provider, _) => Err(ApiError::Forbidden),
     }
+}
+
+/// Our own inventory takes holds from any signed-in customer; an outside provider only from
+/// one whose email is verified (#14, point 5): a hold there books with someone else on the
+/// customer's word. Staff booking for a client vouch for them and are not held to this.
+fn may_hold_at(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    provider: &ProviderRow,
+) -> Result<(), ApiError> {
+    let outside = provider.adapter != AdapterSettings::Local.name();
+    if outside
+        && actor.role == Role::Customer
+        && !crate::auth::store::email_verified(conn, actor.user_id)?
+    {
+        return Err(ApiError::AccountUnverified);
+    }
+    Ok(())
 }
 
 /// The offer's provider with its time zone, if it is still active and the offer has not

@@ -149,6 +149,8 @@ pub struct EmailSettings {
     #[serde(default)]
     pub smtp_password: Option<SecretString>,
     pub file_dir: String,
+    /// The customer site that links in emails open (verify an email, reset a password).
+    pub site_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,7 +174,7 @@ pub struct JobSettings {
 pub struct RetentionSettings {
     pub idempotency_keys_hours: u32,
     pub login_throttles_hours: u32,
-    pub refresh_tokens_days: u32,
+    pub expired_tokens_days: u32,
     pub finished_jobs_days: u32,
     pub webhook_deliveries_days: u32,
 }
@@ -310,8 +312,17 @@ pub struct AuthSettings {
     pub password_min_length: usize,
     /// Sign-ups one client address may make per hour (0: no limit).
     pub signups_per_address_per_hour: u32,
+    /// How long an emailed verification link works.
+    pub verify_token_hours: u32,
+    /// How long an emailed password-reset link works.
+    pub reset_token_minutes: u32,
+    /// No refresh carries a session past this many days from its sign-in.
+    pub session_max_days: u32,
+    /// How long an instance trusts its last look at an account's sessions (0: every request).
+    pub session_recheck_ms: u64,
     pub argon2: Argon2Settings,
     pub login_throttle: LoginThrottleSettings,
+    pub mail_throttle: MailThrottleSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -330,6 +341,16 @@ pub struct LoginThrottleSettings {
     pub window_secs: u64,
     pub lockout_secs: u64,
     pub max_lockout_secs: u64,
+}
+
+/// Mail anyone may ask for (a password reset, another verification link), per address and
+/// per client within a window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailThrottleSettings {
+    pub email_max_requests: u32,
+    pub address_max_requests: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -519,6 +540,26 @@ mod tests {
                 "outbound.max_body_bytes",
             ),
             ("WASIT__OUTBOUND__TIMEOUT_MS", "0", "outbound.timeout_ms"),
+            (
+                "WASIT__AUTH__RESET_TOKEN_MINUTES",
+                "0",
+                "auth.reset_token_minutes",
+            ),
+            (
+                "WASIT__AUTH__SESSION_RECHECK_MS",
+                "600000",
+                "auth.session_recheck_ms",
+            ),
+            (
+                "WASIT__AUTH__MAIL_THROTTLE__ADDRESS_MAX_REQUESTS",
+                "1",
+                "auth.mail_throttle.address_max_requests",
+            ),
+            (
+                "WASIT__EMAIL__SITE_URL",
+                "https://wasit.sa/#/",
+                "email.site_url",
+            ),
         ];
         for (var, value, key) in cases {
             assert_eq!(

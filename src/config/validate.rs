@@ -6,9 +6,9 @@ use secrecy::ExposeSecret;
 use super::{
     Argon2Settings, AuthSettings, BillingSettings, BookingSettings, ConfigError, DatabaseSettings,
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
-    LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MetricsSettings, OutboundSettings,
-    PaymentSettings, PricingSettings, SearchSettings, ServerSettings, Settings, StripeSettings,
-    invalid,
+    LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
+    MetricsSettings, OutboundSettings, PaymentSettings, PricingSettings, SearchSettings,
+    ServerSettings, Settings, StripeSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -132,8 +132,46 @@ fn validate_auth(auth: &AuthSettings) -> Result<(), ConfigError> {
             "must be between 8 and 128",
         ));
     }
+    for (key, value) in [
+        ("auth.verify_token_hours", auth.verify_token_hours),
+        ("auth.reset_token_minutes", auth.reset_token_minutes),
+        ("auth.session_max_days", auth.session_max_days),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1"));
+        }
+    }
+    if auth.session_recheck_ms > 60_000 {
+        return Err(invalid(
+            "auth.session_recheck_ms",
+            "must be at most 60000: a disabled account's tokens must stop working soon",
+        ));
+    }
     validate_argon2(&auth.argon2)?;
-    validate_login_throttle(&auth.login_throttle)
+    validate_login_throttle(&auth.login_throttle)?;
+    validate_mail_throttle(&auth.mail_throttle)
+}
+
+fn validate_mail_throttle(throttle: &MailThrottleSettings) -> Result<(), ConfigError> {
+    if throttle.email_max_requests == 0 {
+        return Err(invalid(
+            "auth.mail_throttle.email_max_requests",
+            "must be at least 1",
+        ));
+    }
+    if throttle.address_max_requests < throttle.email_max_requests {
+        return Err(invalid(
+            "auth.mail_throttle.address_max_requests",
+            "must be at least email_max_requests",
+        ));
+    }
+    if throttle.window_secs == 0 {
+        return Err(invalid(
+            "auth.mail_throttle.window_secs",
+            "must be positive",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_argon2(argon2: &Argon2Settings) -> Result<(), ConfigError> {
@@ -377,6 +415,15 @@ fn validate_email(email: &EmailSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "email.smtp_password",
             "set both smtp_username and smtp_password, or neither",
+        ));
+    }
+    // Links are built by appending `#/…`: a fragment of its own would swallow them.
+    if !(email.site_url.starts_with("http://") || email.site_url.starts_with("https://"))
+        || email.site_url.contains('#')
+    {
+        return Err(invalid(
+            "email.site_url",
+            "must be an http(s) URL without a `#` fragment",
         ));
     }
     Ok(())

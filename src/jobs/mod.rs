@@ -46,6 +46,13 @@ pub enum Job {
     },
     /// Email an invoice or credit note with its printable page attached.
     SendInvoiceEmail { invoice_id: Uuid },
+    /// Email an account's link (verify the address, reset the password), rendered when
+    /// sent in the account's language; nothing once the link is used or expired.
+    SendAccountEmail { link_id: Uuid },
+    /// Someone asked to reset the password of `email`: if an active account has it, make
+    /// the reset link `link_id` and queue its mail. Queued whatever the email, so the request
+    /// does the same work for an unknown address as for a known one.
+    StartPasswordReset { email: String, link_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -58,7 +65,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 16] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -73,6 +80,8 @@ impl Job {
         "execute_refund",
         "send_subscription_email",
         "send_invoice_email",
+        "send_account_email",
+        "start_password_reset",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -91,6 +100,8 @@ impl Job {
             Job::ExecuteRefund { .. } => "execute_refund",
             Job::SendSubscriptionEmail { .. } => "send_subscription_email",
             Job::SendInvoiceEmail { .. } => "send_invoice_email",
+            Job::SendAccountEmail { .. } => "send_account_email",
+            Job::StartPasswordReset { .. } => "start_password_reset",
         }
     }
 
@@ -219,6 +230,11 @@ mod tests {
                 payment_id: None,
             },
             Job::SendInvoiceEmail { invoice_id: id },
+            Job::SendAccountEmail { link_id: id },
+            Job::StartPasswordReset {
+                email: "a@example.com".into(),
+                link_id: id,
+            },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),

@@ -21,7 +21,7 @@ use crate::config::{EmailBackend, EmailSettings, SmtpTls};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Locale;
 use crate::error::ApiError;
-use crate::schema::{bookings, customers, providers};
+use crate::schema::{bookings, customers, providers, users};
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -35,6 +35,8 @@ pub struct Mailer {
     pub(super) from: Mailbox,
     /// The right-hand side of our Message-IDs.
     pub(super) domain: String,
+    /// The customer site, which links in emails open.
+    pub(super) site_url: String,
 }
 
 impl Mailer {
@@ -77,6 +79,7 @@ impl Mailer {
             transport,
             from,
             domain,
+            site_url: settings.site_url.clone(),
         })
     }
 
@@ -89,6 +92,7 @@ impl Mailer {
                 transport: Transport::Memory(sent.clone()),
                 from,
                 domain,
+                site_url: "http://127.0.0.1:8080/".into(),
             },
             sent,
         )
@@ -127,8 +131,16 @@ pub enum MailError {
     Poisoned,
 }
 
-/// The address a booking's emails go to: its contact email, else its customer's.
+/// The address a booking's emails go to: its contact email, else its customer's; none for
+/// a booking a web customer made themselves while their email is unverified (#14, point 4):
+/// until they open the verification link, nothing shows the address is theirs, or that the
+/// contact email they typed is anyone's who asked for mail. Staff vouch for the contacts of
+/// the bookings they make.
 fn recipient(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<Option<String>> {
+    if booking.created_by.is_none() && customer_unverified(conn, booking.customer_id)? {
+        tracing::info!(booking_id = %booking.id, "no booking mail until the customer's email is verified");
+        return Ok(None);
+    }
     if let Some(email) = &booking.contact_email {
         return Ok(Some(email.clone()));
     }
@@ -136,6 +148,17 @@ fn recipient(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<Optio
         .find(booking.customer_id)
         .select(customers::email)
         .first(conn)
+}
+
+/// Whether the customer signs in with an account whose email is not verified yet.
+fn customer_unverified(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<bool> {
+    let verified_at: Option<Option<chrono::DateTime<chrono::Utc>>> = customers::table
+        .inner_join(users::table.on(users::id.nullable().eq(customers::user_id)))
+        .filter(customers::id.eq(customer_id))
+        .select(users::email_verified_at)
+        .first(conn)
+        .optional()?;
+    Ok(matches!(verified_at, Some(None)))
 }
 
 /// Renders and sends one booking email as the booking stands now.

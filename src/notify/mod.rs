@@ -1,5 +1,7 @@
-//! Telling people and providers what happened: email to customers, signed webhooks to providers.
+//! Telling people and providers what happened: email to customers (bookings, money, their
+//! account's links), signed webhooks to providers.
 
+pub mod account_mail;
 pub mod billing_mail;
 pub mod email;
 pub mod routes;

@@ -150,15 +150,47 @@ pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rend
 /// Every email's frame: a greeting, the paragraphs and the signature, as plain text and as
 /// HTML in the reader's direction (right-to-left for Arabic).
 pub fn layout(locale: Locale, name: &str, subject: String, paragraphs: &[String]) -> Rendered {
+    layout_with_link(locale, name, subject, paragraphs, None)
+}
+
+/// A button to follow in HTML, the address on a line of its own in plain text.
+pub struct Link<'a> {
+    pub label: &'a str,
+    pub url: &'a str,
+}
+
+/// [`layout`], with a link after the first paragraph.
+pub fn layout_with_link(
+    locale: Locale,
+    name: &str,
+    subject: String,
+    paragraphs: &[String],
+    link: Option<Link<'_>>,
+) -> Rendered {
     let (lang, dir, greeting, signature) = match locale {
         Locale::Ar => ("ar", "rtl", format!("مرحباً {name}،"), "وسيط"),
         Locale::En => ("en", "ltr", format!("Hello {name},"), "Wasit"),
     };
-    let text = format!("{greeting}\n\n{}\n\n{signature}\n", paragraphs.join("\n\n"));
-    let body: String = paragraphs
+    let mut text_parts: Vec<String> = paragraphs.to_vec();
+    let mut html_parts: Vec<String> = paragraphs
         .iter()
         .map(|p| format!("<p>{}</p>", escape(p)))
         .collect();
+    if let Some(link) = link {
+        let at = 1.min(paragraphs.len());
+        text_parts.insert(at, link.url.to_owned());
+        html_parts.insert(
+            at,
+            format!(
+                "<p><a href=\"{}\" style=\"font-weight: bold\">{}</a></p><p dir=\"ltr\" style=\"font-size: small\">{}</p>",
+                escape(link.url),
+                escape(link.label),
+                escape(link.url)
+            ),
+        );
+    }
+    let text = format!("{greeting}\n\n{}\n\n{signature}\n", text_parts.join("\n\n"));
+    let body: String = html_parts.concat();
     let html = format!(
         "<!doctype html><html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
          <body style=\"font-family: Tahoma, Arial, sans-serif; text-align: {}\"><p>{}</p>{body}<p>{signature}</p></body></html>",

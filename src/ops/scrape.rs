@@ -122,7 +122,7 @@ fn counts_gauge(
     Ok(())
 }
 
-fn authorised(req: &HttpRequest, access: &MetricsAccess) -> Result<(), ApiError> {
+async fn authorised(req: &HttpRequest, access: &MetricsAccess) -> Result<(), ApiError> {
     let presented = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -142,8 +142,9 @@ fn authorised(req: &HttpRequest, access: &MetricsAccess) -> Result<(), ApiError>
             return Ok(());
         }
     }
-    let caller = crate::auth::caller::authenticate(req)?;
-    caller.require(&[Role::Admin])
+    crate::auth::caller::authenticate(req, Some(&[Role::Admin]))
+        .await
+        .map(drop)
 }
 
 async fn metrics(
@@ -151,7 +152,7 @@ async fn metrics(
     access: web::Data<MetricsAccess>,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, ApiError> {
-    authorised(&req, &access)?;
+    authorised(&req, &access).await?;
     let gauges = run_blocking(&pool, database_gauges).await?;
     let mut families = METRICS.registry.gather();
     families.extend(gauges.gather());

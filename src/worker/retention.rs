@@ -6,7 +6,8 @@
 //! | `idempotency_keys` | older than | `jobs.retention.idempotency_keys_hours` (24) |
 //! | `login_throttles` | last failure older than, and not locked out | `login_throttles_hours` (24) |
 //! | `rate_counts` | window ended (windows are an hour) | two hours, fixed |
-//! | `refresh_tokens` | expired or revoked longer ago than (a used one stays until it would have expired: presented again, it revokes its family) | `refresh_tokens_days` (7) |
+//! | `refresh_tokens` | expired or revoked longer ago than (a used one stays until it would have expired: presented again, it revokes its family) | `expired_tokens_days` (7) |
+//! | `account_tokens` (emailed links) | expired longer ago than | `expired_tokens_days` |
 //! | `jobs` | `done` longer ago than (dead jobs stay for a person) | `finished_jobs_days` (30) |
 //! | `webhook_deliveries` | attempted longer ago than | `webhook_deliveries_days` (90) |
 
@@ -14,7 +15,7 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
 use crate::config::RetentionSettings;
-use crate::schema::{jobs, login_throttles, refresh_tokens, webhook_deliveries};
+use crate::schema::{account_tokens, jobs, login_throttles, refresh_tokens, webhook_deliveries};
 
 /// How many rows each rule deleted.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -23,6 +24,7 @@ pub struct Purged {
     pub login_throttles: usize,
     pub rate_counts: usize,
     pub refresh_tokens: usize,
+    pub account_tokens: usize,
     pub jobs: usize,
     pub webhook_deliveries: usize,
 }
@@ -46,7 +48,7 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
     )
     .execute(conn)?;
     let rate_counts = crate::http::rate_limit::purge(conn, Duration::hours(2))?;
-    let token_cutoff = days(keep.refresh_tokens_days);
+    let token_cutoff = days(keep.expired_tokens_days);
     let refresh_tokens = diesel::delete(
         refresh_tokens::table.filter(
             refresh_tokens::expires_at
@@ -55,6 +57,9 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
         ),
     )
     .execute(conn)?;
+    let account_tokens =
+        diesel::delete(account_tokens::table.filter(account_tokens::expires_at.lt(token_cutoff)))
+            .execute(conn)?;
     let jobs = diesel::delete(
         jobs::table
             .filter(jobs::state.eq("done"))
@@ -71,6 +76,7 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
         login_throttles,
         rate_counts,
         refresh_tokens,
+        account_tokens,
         jobs,
         webhook_deliveries,
     })

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::jobs::Job;
 use crate::jobs::queue::{self, JobRow};
 use crate::notify::email::{self, MailError};
-use crate::notify::{billing_mail, webhooks};
+use crate::notify::{account_mail, billing_mail, webhooks};
 use tracing::Instrument;
 
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     pub mailer: Arc<crate::notify::email::Mailer>,
     pub billing: crate::billing::Billing,
+    /// Makes password-reset links and derives every emailed link's token.
+    pub auth: Arc<crate::auth::AuthConfig>,
     pub settings: JobSettings,
 }
 
@@ -204,6 +206,26 @@ impl Worker {
             }
             Job::SendBookingEmail { booking_id, event } => {
                 email::send_booking_email(&self.pool, &self.mailer, *booking_id, *event).await?
+            }
+            Job::SendAccountEmail { link_id } => {
+                account_mail::send_account_email(
+                    &self.pool,
+                    &self.mailer,
+                    &self.auth.links,
+                    *link_id,
+                )
+                .await?
+            }
+            Job::StartPasswordReset { email, link_id } => {
+                // Queues the link's mail (`SendAccountEmail`) when the account exists.
+                crate::auth::accounts::start_password_reset(
+                    &self.pool,
+                    &self.auth,
+                    email.clone(),
+                    *link_id,
+                )
+                .await
+                .map(drop)?
             }
             Job::DeliverWebhook {
                 provider_id,

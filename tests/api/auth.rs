@@ -623,10 +623,11 @@ async fn a_disabled_account_can_neither_log_in_nor_refresh() {
         )
         .await;
     assert_problem(refresh, 401, "auth.invalid_refresh_token").await;
+    // Its access token is refused too (#14, point 5), not answered as for a missing account.
     assert_problem(
         app.get_authed("/v1/me", token(&session)).await,
-        404,
-        "resource.not_found",
+        401,
+        "auth.invalid_token",
     )
     .await;
 }

@@ -11,7 +11,7 @@ use wasit::auth::Role;
 
 use crate::helpers::{PASSWORD, TestApp, held, manifest_dir, spawn_app_with, token};
 
-/// The whole run (three scenarios) takes well under a minute; this only stops a hung browser.
+/// The whole run (four scenarios) takes about a minute; this only stops a hung browser.
 const E2E_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The app on a port known before it is built: the sandbox bank's 3-D Secure page sends the
@@ -24,6 +24,8 @@ async fn spawn_app_on_known_port() -> TestApp {
     let app = spawn_app_with(|settings| {
         settings.server.port = port;
         settings.payments.return_url = format!("http://127.0.0.1:{port}/");
+        // The links in verification and reset mail open this app's site.
+        settings.email.site_url = format!("http://127.0.0.1:{port}/");
     })
     .await;
     assert_eq!(app.port, port);

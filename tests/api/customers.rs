@@ -349,7 +349,9 @@ fn user_of(session: &Value) -> User {
         full_name: user["full_name"].as_str().unwrap().to_owned(),
         phone: user["phone"].as_str().map(str::to_owned),
         locale: serde_json::from_value(user["locale"].clone()).unwrap(),
+        email_verified: user["email_verified"].as_bool().unwrap(),
         created_at: serde_json::from_value(user["created_at"].clone()).unwrap(),
+        disabled_at: None,
     }
 }
 

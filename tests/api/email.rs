@@ -15,7 +15,7 @@ fn maildev() -> String {
 }
 
 /// Every message maildev holds for `to`, oldest first.
-async fn inbox(app: &TestApp, to: &str) -> Vec<Value> {
+pub(crate) async fn inbox(app: &TestApp, to: &str) -> Vec<Value> {
     let all: Vec<Value> = app
         .client
         .get(format!("{}/api/email", maildev()))
@@ -43,6 +43,8 @@ async fn book(app: &TestApp, admin: &str, locale: &str) -> (String, String, Valu
         .json()
         .await
         .unwrap();
+    // Booking mail waits for a verified email (tests/api/accounts.rs); these tests read it.
+    app.mark_verified(session["user"]["id"].as_str().unwrap());
     let customer = token(&session);
     let city = crate::helpers::unique_city("m");
     app.local_hotel(admin, &city, "Corniche", 5, "300.00", 5)

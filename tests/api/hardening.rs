@@ -204,8 +204,20 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
         run(
             &mut conn,
             format!(
-                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at) \
-             VALUES (gen_random_uuid(), '{user_id}', gen_random_uuid(), sha256('{tag}'), now() - interval '40 days', {expires})"
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, session_started_at) \
+             VALUES (gen_random_uuid(), '{user_id}', gen_random_uuid(), sha256('{tag}'), now() - interval '40 days', {expires}, now() - interval '40 days')"
+            ),
+        );
+    }
+    for (expires, tag) in [
+        ("now() - interval '8 days'", 3),
+        ("now() + interval '1 hour'", 4),
+    ] {
+        run(
+            &mut conn,
+            format!(
+                "INSERT INTO account_tokens (id, user_id, purpose, email, token_hash, expires_at) \
+             VALUES (gen_random_uuid(), '{user_id}', 'verify_email', 'kept@wasit.test', sha256('{tag}'), {expires})"
             ),
         );
     }
@@ -237,6 +249,7 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
             login_throttles: 1,
             rate_counts: 1,
             refresh_tokens: 1,
+            account_tokens: 1,
             jobs: 1,
             webhook_deliveries: 1,
         }

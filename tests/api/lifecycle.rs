@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use crate::helpers::{TestDatabase, manifest_dir, random_secret, test_settings};
 
-fn wasit(env: &str, database_url: &str) -> Command {
+pub(crate) fn wasit(env: &str, database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasit"));
     command
         .env_clear()

@@ -1,6 +1,7 @@
 //! Black-box tests: each spawns the app on port 0 against its own database and talks HTTP.
 
 mod abuse;
+mod accounts;
 mod audit;
 mod auth;
 mod bookings;

@@ -22,7 +22,11 @@ use crate::payments::{
 
 /// A hotel on the real CalDAV server (Radicale) with one calendar of `rooms` rooms, in a city
 /// of its own. Returns (provider id, city, the calendar's URL).
-async fn caldav_hotel(app: &TestApp, admin: &str, rooms: u32) -> (String, String, String) {
+pub(crate) async fn caldav_hotel(
+    app: &TestApp,
+    admin: &str,
+    rooms: u32,
+) -> (String, String, String) {
     let (dav, calendar) = radicale_calendar().await;
     let city = unique_city("dav");
     let hotel = json!({ "kind": "hotel", "name_ar": "فندق", "name_en": "Dav Hotel", "city": city,

@@ -9,6 +9,7 @@
 //                              retries it from the pending list
 //   WASIT_E2E_SILENT_PROVIDER  the Arabic name of a Riyadh hotel that never answers, if
 //                              there is one: its "timed out" note must show
+//   WASIT_TEST_MAILDEV_URL  the SMTP test server's web API (scenario d reads its links)
 //   WASIT_TEST_CHROMIUM   the browser (default /usr/bin/chromium)
 //   WASIT_SCREENSHOTS     where screenshots go (default target/screenshots)
 // Exits non-zero when any scenario fails; each failure leaves a FAILED-*.png.
@@ -425,10 +426,84 @@ async function languageToggle({ page, shot }) {
   }
 }
 
+// ---- (d) a customer confirms their email from the banner's mail, forgets the password
+//      and sets a new one from the mailed link -------------------------------------------
+/** The newest link to `#/<page>` mailed to `to`, read from maildev's API. */
+async function mailedLink(to, page) {
+  const maildev = (process.env.WASIT_TEST_MAILDEV_URL ?? '').replace(/\/$/, '');
+  check(maildev, 'set WASIT_TEST_MAILDEV_URL (scripts/test starts maildev and sets it)');
+  const pattern = new RegExp(`https?://\\S+#/${page}\\?token=[A-Za-z0-9_-]+`);
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const mails = await (await fetch(`${maildev}/api/email`)).json();
+    const link = mails
+      .filter((m) => m.to?.some((a) => a.address === to))
+      .map((m) => m.text?.match(pattern)?.[0])
+      .filter(Boolean)
+      .pop();
+    if (link) return link;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`no ${page} mail reached ${to}`);
+}
+
+async function accountLinks({ page, shot }) {
+  const email = `noura-${Date.now()}@example.com`;
+  const newPassword = 'a brand new passphrase';
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill('نورة العتيبي');
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  const banner = page.locator('#account-banner');
+  await banner.getByText('أكّد بريدك الإلكتروني.').waitFor();
+  check((await banner.textContent()).includes(email), 'the banner names the address');
+  await shot('customer-verify-banner-ar.png', { fullPage: false });
+
+  // The mailed link confirms the address: the banner goes.
+  await page.goto(await mailedLink(email, 'verify-email'));
+  await page.locator('#main').getByText('تم تأكيد بريدك الإلكتروني.').waitFor();
+  await banner.waitFor({ state: 'hidden' });
+
+  // Forgot password, from the log-in form.
+  await page.getByRole('button', { name: 'تسجيل الخروج' }).click();
+  await page.locator('.user').getByRole('link', { name: 'تسجيل الدخول' }).click();
+  await page.getByRole('link', { name: 'نسيت كلمة المرور؟' }).click();
+  await page.getByRole('heading', { name: 'نسيت كلمة المرور؟' }).waitFor();
+  await expectLabelled(page);
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByRole('button', { name: 'أرسل الرابط' }).click();
+  await page.locator('#main .alert.success').waitFor();
+  await shot('customer-forgot-sent-ar.png', { fullPage: false });
+
+  // The mailed link opens the form for a new password; then log in with it.
+  await page.goto(await mailedLink(email, 'reset-password'));
+  await page.getByRole('heading', { name: 'اختر كلمة مرور جديدة' }).waitFor();
+  await shot('customer-reset-ar.png', { fullPage: false });
+  await page.getByLabel('كلمة المرور الجديدة').fill(newPassword);
+  await page.getByRole('button', { name: 'احفظ كلمة المرور' }).click();
+  await page.getByText('تم تغيير كلمة المرور. سجّل الدخول بكلمة المرور الجديدة.').waitFor();
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(newPassword);
+  await page.locator('#main').getByRole('button', { name: 'تسجيل الدخول' }).click();
+  await page.getByText('أهلاً، نورة العتيبي').waitFor();
+
+  // The same pages in English; a used link says so.
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.goto(`${base}/#/forgot`);
+  await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
+  await shot('customer-forgot-en.png', { fullPage: false });
+  await page.goto(await mailedLink(email, 'reset-password'));
+  await page.getByRole('textbox', { name: 'New password' }).fill('yet another passphrase');
+  await page.getByRole('button', { name: 'Save the password' }).click();
+  await page.getByText('This link is invalid, has expired or was already used.').waitFor();
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
   ['the language toggle flips direction and text', languageToggle],
+  ['a customer confirms their email and resets a forgotten password from mailed links', accountLinks],
 ];
 
 let passed = 0;

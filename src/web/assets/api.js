@@ -86,6 +86,14 @@ class SessionStore {
     return value;
   }
 
+  /** Keeps the session, with the account as the server now shows it. */
+  setUser(user) {
+    const value = this.current;
+    if (!value) return;
+    value.user = user;
+    sessionStorage.setItem(this.storageKey, JSON.stringify(value));
+  }
+
   clear() {
     sessionStorage.removeItem(this.storageKey);
   }
@@ -199,6 +207,17 @@ export function createApi(storageKey, { onSessionEnd } = {}) {
     async register(details) {
       const session = await request('POST', '/v1/auth/register', { body: details, auth: false });
       return store.save(session).user;
+    },
+    /** Account links and "forgot password" need no session. */
+    forgotPassword: (email) => request('POST', '/v1/auth/password/forgot', { body: { email }, auth: false }),
+    resetPassword: (token, password) => request('POST', '/v1/auth/password/reset', { body: { token, password }, auth: false }),
+    verifyEmail: (token) => request('POST', '/v1/auth/verify-email', { body: { token }, auth: false }),
+    /** Another verification mail: '' when one is on its way, null when already verified. */
+    resendVerification: () => request('POST', '/v1/me/verification-email', {}),
+    async reloadUser() {
+      const user = await request('GET', '/v1/me');
+      store.setUser(user);
+      return user;
     },
     async logout() {
       const session = store.current;

@@ -4,7 +4,7 @@ import { t, lang, problemText } from './i18n.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-export function renderLogin(container, { api, onDone, heading, signupHref, notice }) {
+export function renderLogin(container, { api, onDone, heading, signupHref, forgotHref, notice }) {
   const submit = h('button', { type: 'submit' }, t('auth.login'));
   const el = form({ class: 'card-panel narrow', 'aria-labelledby': 'login-title' }, [
     h('h1', { id: 'login-title' }, heading ?? t('auth.login_title')),
@@ -12,6 +12,7 @@ export function renderLogin(container, { api, onDone, heading, signupHref, notic
     field({ name: 'email', label: t('auth.email'), type: 'email', required: true, attrs: { autocomplete: 'username', dir: 'ltr' } }),
     field({ name: 'password', label: t('auth.password'), type: 'password', required: true, attrs: { autocomplete: 'current-password', dir: 'ltr' } }),
     h('div', { class: 'actions' }, submit),
+    forgotHref ? h('p', null, h('a', { href: forgotHref }, t('auth.forgot_link'))) : null,
     signupHref ? h('p', null, t('auth.no_account'), ' ', h('a', { href: signupHref }, t('auth.signup'))) : null,
   ], async (data, formEl) => {
     clearErrors(formEl);

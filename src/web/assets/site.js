@@ -1,9 +1,11 @@
-// The customer site: a hash router over the views, the header, the language toggle, and
-// the return from the bank's 3-D Secure page (`?payment=<id>&status=<status>`).
+// The customer site: a hash router over the views, the header with the banner of an
+// unconfirmed email, the language toggle, and the return from the bank's 3-D Secure page
+// (`?payment=<id>&status=<status>`).
 import { createApi } from './api.js';
 import { t, setLang, lang, applyStatic, declineText } from './i18n.js';
 import { h, replace } from './dom.js';
 import { renderLogin, renderSignup } from './auth.js';
+import { renderForgot, renderReset, renderVerify, drawVerifyBanner } from './account.js';
 import { renderSearch } from './search.js';
 import { renderBooking } from './booking.js';
 import { renderMyBookings } from './bookings.js';
@@ -12,8 +14,10 @@ import { renderPlans } from './plans.js';
 
 const main = document.getElementById('main');
 const userArea = document.getElementById('user-area');
+const banner = document.getElementById('account-banner');
 const THREE_DS_KEY = 'wasit.site.3ds';
-const PAGES = new Set(['search', 'login', 'signup', 'bookings', 'booking', 'invoices', 'plans']);
+const PAGES = new Set(['search', 'login', 'signup', 'bookings', 'booking', 'invoices', 'plans',
+  'forgot', 'reset-password', 'verify-email']);
 const NEEDS_LOGIN = new Set(['bookings', 'booking', 'invoices']);
 
 let controller = null;
@@ -52,6 +56,7 @@ function drawHeader(page) {
     ? [h('span', { class: 'hello' }, t('nav.hello', { name: user.full_name })),
       h('button', { type: 'button', class: 'link', onclick: logout }, t('nav.logout'))]
     : [h('a', { href: '#/login' }, t('auth.login')), h('a', { href: '#/signup', class: 'button small' }, t('auth.signup'))]);
+  drawVerifyBanner(banner, { api, onChange: () => drawHeader(page) });
 }
 
 async function logout() {
@@ -87,7 +92,34 @@ function route() {
   };
   switch (page) {
     case 'login':
-      renderLogin(main, { api, onDone: done, signupHref: '#/signup', notice: notice?.text });
+      renderLogin(main, { api, onDone: done, signupHref: '#/signup', forgotHref: '#/forgot', notice: notice?.text });
+      break;
+    case 'forgot':
+      renderForgot(main, { api, loginHref: '#/login' });
+      break;
+    case 'reset-password':
+      renderReset(main, {
+        api,
+        token: params.token,
+        forgotHref: '#/forgot',
+        onDone() {
+          // The new password ended every session, this tab's included.
+          api.clear();
+          flash = { kind: 'success', text: t('account.reset_done') };
+          go('#/login');
+        },
+      });
+      break;
+    case 'verify-email':
+      renderVerify(main, {
+        api,
+        token: params.token,
+        onDone() {
+          flash = { kind: 'success', text: t('account.verified') };
+          go('#/search');
+        },
+        onResent: () => drawHeader(page),
+      });
       break;
     case 'signup':
       renderSignup(main, { api, onDone: done, loginHref: '#/login' });
