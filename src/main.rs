@@ -220,10 +220,12 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> anyhow::Result<()> 
     };
     check_password(&password, settings.auth.password_min_length)
         .map_err(|reason| anyhow::anyhow!("the password {reason}"))?;
+    let full_name = wasit::domain::text::name(&name, 200)
+        .map_err(|reason| anyhow::anyhow!("the name {reason}"))?;
     let account = NewAccount {
         email,
         password,
-        full_name: name.trim().to_owned(),
+        full_name,
         phone: None,
         locale,
         role,

@@ -9,7 +9,7 @@ use super::model::NewAccount;
 use super::{Caller, service};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Role;
-use crate::domain::{Email, Locale, PhoneNumber};
+use crate::domain::{Email, Locale, PhoneNumber, text};
 use crate::error::{ApiError, FieldError};
 use crate::http::client::{ClientAddress, rate_key};
 use crate::http::{Json, RouteTable};
@@ -73,10 +73,9 @@ fn parse_account(
             "applies to provider logins only",
         )),
     }
-    let full_name = fields.full_name.trim().to_owned();
-    if full_name.is_empty() || full_name.chars().count() > 200 {
-        errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
-    }
+    let full_name = text::name(&fields.full_name, 200)
+        .map_err(|reason| errors.push(FieldError::new("full_name", reason)))
+        .ok();
     let phone = match fields
         .phone
         .as_deref()
@@ -88,8 +87,8 @@ fn parse_account(
             .map_err(|reason| errors.push(FieldError::new("phone", reason)))
             .ok(),
     };
-    match email {
-        Some(email) if errors.is_empty() => Ok(NewAccount {
+    match (email, full_name) {
+        (Some(email), Some(full_name)) if errors.is_empty() => Ok(NewAccount {
             email,
             password: fields.password,
             full_name,

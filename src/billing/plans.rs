@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::text;
 use crate::error::{ApiError, FieldError};
 use crate::schema::plans;
 
@@ -210,11 +211,8 @@ impl PlanInput {
             }
         }
         for (name, value) in [("name_ar", &self.name_ar), ("name_en", &self.name_en)] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 100)
-            {
-                errors.push(FieldError::new(name, "must be 1 to 100 characters"));
+            if let Some(Err(reason)) = value.as_deref().map(|v| text::name(v, 100)) {
+                errors.push(FieldError::new(name, reason));
             }
         }
         errors

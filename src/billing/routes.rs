@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::auth::caller::{Admin, Staff};
 use crate::db::PgPool;
 use crate::db::run_blocking;
-use crate::domain::OFFICE_TIMEZONE;
+use crate::domain::{OFFICE_TIMEZONE, text};
 use crate::error::{ApiError, FieldError};
 use crate::http::cursor;
 use crate::http::query::QueryParams;
@@ -257,13 +257,12 @@ async fn payments_refund(
     } else if body.amount.normalize().scale() > 2 {
         errors.push(FieldError::new("amount", "must have at most 2 decimals"));
     }
-    let reason = body.reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        errors.push(FieldError::new("reason", "must be 1 to 500 characters"));
-    }
-    if !errors.is_empty() {
+    let reason = text::note(&body.reason, 500)
+        .map_err(|reason| errors.push(FieldError::new("reason", reason)))
+        .ok();
+    let Some(reason) = reason.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
-    }
+    };
     let refund = billing
         .refund_payment(staff.0.actor(&req), path.into_inner(), body.amount, reason)
         .await?;

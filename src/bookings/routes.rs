@@ -15,7 +15,7 @@ use super::store::BookingFilter;
 use crate::auth::Caller;
 use crate::billing::methods::MethodChoice;
 use crate::domain::office_day_start;
-use crate::domain::{Email, PhoneNumber};
+use crate::domain::{Email, PhoneNumber, text};
 use crate::error::{ApiError, FieldError};
 use crate::http::client::ClientAddress;
 use crate::http::cursor;
@@ -83,13 +83,10 @@ impl CreateBookingRequest {
             errors.push(FieldError::new("guests", "must be between 1 and 100"));
         }
         let contact = self.contact.map(|contact| {
-            let name = contact.name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 200 {
-                errors.push(FieldError::new(
-                    "contact.name",
-                    "must be 1 to 200 characters",
-                ));
-            }
+            let name = text::name(&contact.name, 200).unwrap_or_else(|reason| {
+                errors.push(FieldError::new("contact.name", reason));
+                String::new()
+            });
             let phone = contact
                 .phone
                 .as_deref()
@@ -239,15 +236,25 @@ pub struct ReasonBody {
     reason: Option<String>,
 }
 
-/// A body that may be empty, or `{"reason": "…"}` (kept to 500 characters); when one is
-/// sent it must be right.
+/// A body that may be empty, or `{"reason": "…"}`; when one is sent it must be right.
 fn optional_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     let reason = if body.is_empty() {
         None
     } else {
         crate::http::json::parse::<ReasonBody>(body)?.reason
     };
-    Ok(reason.map(|r| r.chars().take(500).collect()))
+    reason_text(reason)
+}
+
+/// A reason as staff, customers and providers type it: up to 500 characters of free text;
+/// a blank one is none.
+fn reason_text(reason: Option<String>) -> Result<Option<String>, ApiError> {
+    match reason.filter(|r| !r.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => text::note(&raw, 500)
+            .map(Some)
+            .map_err(|reason| ApiError::Validation(vec![FieldError::new("reason", reason)])),
+    }
 }
 
 async fn bookings_cancel(
@@ -308,7 +315,7 @@ async fn provider_bookings_ack(
     path: web::Path<String>,
     Json(body): Json<AckRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.reason.map(|r| r.chars().take(500).collect());
+    let reason = reason_text(body.reason)?;
     let booking = bookings
         .acknowledge(
             caller.actor(&req),

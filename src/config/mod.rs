@@ -560,6 +560,11 @@ mod tests {
                 "https://wasit.sa/#/",
                 "email.site_url",
             ),
+            (
+                "WASIT__INVOICES__SELLER_NAME_EN",
+                "Wasit\r\nOffice",
+                "invoices.seller_name_en",
+            ),
         ];
         for (var, value, key) in cases {
             assert_eq!(

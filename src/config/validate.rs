@@ -371,6 +371,17 @@ fn validate_invoices(invoices: &InvoiceSettings) -> Result<(), ConfigError> {
             return Err(invalid(key, "must be 1 to 255 bytes"));
         }
     }
+    for (key, value) in [
+        ("invoices.seller_name_ar", &invoices.seller_name_ar),
+        ("invoices.seller_name_en", &invoices.seller_name_en),
+        ("invoices.address_ar", &invoices.address_ar),
+        ("invoices.address_en", &invoices.address_en),
+    ] {
+        // Printed on every invoice and, for the seller's name, in its QR code, as one line.
+        if value.contains(char::is_control) {
+            return Err(invalid(key, "must be one line without control characters"));
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::service::{self, NewCustomer};
 use crate::auth::caller::Staff;
 use crate::db::PgPool;
-use crate::domain::{Email, Locale, PhoneNumber};
+use crate::domain::{Email, Locale, PhoneNumber, text};
 use crate::error::{ApiError, FieldError};
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
@@ -34,10 +34,9 @@ impl CreateCustomerRequest {
     /// Every field's problem at once, so the agent's form can mark them all.
     fn parse(self) -> Result<NewCustomer, ApiError> {
         let mut errors = Vec::new();
-        let full_name = self.full_name.trim().to_owned();
-        if full_name.is_empty() || full_name.chars().count() > 200 {
-            errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
-        }
+        let full_name = text::name(&self.full_name, 200)
+            .map_err(|reason| errors.push(FieldError::new("full_name", reason)))
+            .ok();
         let phone = PhoneNumber::parse(&self.phone)
             .map_err(|reason| errors.push(FieldError::new("phone", reason)))
             .ok();
@@ -53,8 +52,8 @@ impl CreateCustomerRequest {
                 .map_err(|reason| errors.push(FieldError::new("email", reason)))
                 .ok(),
         };
-        match phone {
-            Some(phone) if errors.is_empty() => Ok(NewCustomer {
+        match (full_name, phone) {
+            (Some(full_name), Some(phone)) if errors.is_empty() => Ok(NewCustomer {
                 full_name,
                 phone,
                 email,

@@ -6,6 +6,7 @@ mod locale;
 pub mod money;
 mod phone;
 pub mod slug;
+pub mod text;
 mod time;
 
 pub use actor::{Actor, Role};

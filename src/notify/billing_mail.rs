@@ -248,3 +248,37 @@ pub async fn send_invoice_email(
         .send(message(mailer, &to, id, rendered, attachment)?)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #14, point 9: a plan name stored before names refused control characters went
+    /// into the Subject header with them (lettre encodes a line break, but passes ESC and
+    /// other controls through raw).
+    #[test]
+    fn a_name_with_control_characters_reaches_no_header_with_them() {
+        let (mailer, _) = Mailer::memory("Wasit <no-reply@wasit.test>");
+        let plan = "Gold\r\nBcc: evil@example.com\u{1b}[2J\u{202E}";
+        let rendered = templates::layout(
+            Locale::En,
+            "Eve\rX-INJECTED: 1",
+            format!("Your {plan} subscription has ended"),
+            &["Bye.".to_owned()],
+        );
+        let sent = message(&mailer, "eve@example.com", "t.1".into(), rendered, None).unwrap();
+        let raw = String::from_utf8_lossy(&sent.formatted()).into_owned();
+        let (headers, _) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(
+            !headers
+                .chars()
+                .any(|c| (c.is_control() && c != '\r' && c != '\n') || c == '\u{202E}'),
+            "{headers:?}"
+        );
+        assert!(
+            headers.contains("Subject: Your Gold Bcc: evil@example.com [2J subscription has ended"),
+            "{headers}"
+        );
+        assert!(!headers.contains("\r\nBcc:") && !raw.contains("\r\nX-INJECTED"));
+    }
+}

@@ -7,6 +7,7 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 use rust_decimal::Decimal;
 
 use crate::domain::Locale;
+use crate::domain::text::one_line;
 
 pub use crate::jobs::BookingEmail;
 
@@ -167,6 +168,10 @@ pub fn layout_with_link(
     paragraphs: &[String],
     link: Option<Link<'_>>,
 ) -> Rendered {
+    // The subject is a header and the greeting one line: names stored before the text rules
+    // (a provider's, a unit's, a plan's, the reader's) may still hold control characters.
+    let subject = one_line(&subject).into_owned();
+    let name = one_line(name);
     let (lang, dir, greeting, signature) = match locale {
         Locale::Ar => ("ar", "rtl", format!("مرحباً {name}،"), "وسيط"),
         Locale::En => ("en", "ltr", format!("Hello {name},"), "Wasit"),
@@ -209,8 +214,13 @@ pub fn layout_with_link(
 pub fn calendar_entry(facts: &BookingFacts) -> String {
     let event = Event::new()
         .uid(&format!("{}@wasit", facts.reference))
-        .summary(&format!("{} ({})", facts.provider_name, facts.reference))
-        .location(&facts.city)
+        // Names stored before the text rules may hold a CR, which the writer does not escape.
+        .summary(&format!(
+            "{} ({})",
+            one_line(&facts.provider_name),
+            facts.reference
+        ))
+        .location(&one_line(&facts.city))
         .starts(facts.start)
         .ends(facts.end)
         .status(EventStatus::Confirmed)

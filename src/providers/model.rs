@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::text;
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
 )]
@@ -72,7 +74,8 @@ impl AdapterSettings {
         Ok(parsed)
     }
 
-    fn check(&self) -> Result<(), (String, &'static str)> {
+    fn check(&self) -> Result<(), (String, String)> {
+        let fail = |path: String, message: &str| Err((path, message.to_owned()));
         let url_ok = |url: &str| {
             reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
         };
@@ -80,37 +83,85 @@ impl AdapterSettings {
             Self::Local => Ok(()),
             Self::Fhir(fhir) => {
                 if !url_ok(&fhir.base_url) {
-                    return Err(("base_url".into(), "must be an http(s) URL"));
+                    return fail("base_url".into(), "must be an http(s) URL");
                 }
                 if fhir.schedules.is_empty() {
-                    return Err(("schedules".into(), "must list at least one schedule"));
+                    return fail("schedules".into(), "must list at least one schedule");
                 }
                 for (i, schedule) in fhir.schedules.iter().enumerate() {
                     if schedule.price.is_sign_negative() {
-                        return Err((format!("schedules[{i}].price"), "must not be negative"));
+                        return fail(format!("schedules[{i}].price"), "must not be negative");
                     }
                 }
                 Ok(())
             }
             Self::Caldav(caldav) => {
                 if !url_ok(&caldav.base_url) {
-                    return Err(("base_url".into(), "must be an http(s) URL"));
+                    return fail("base_url".into(), "must be an http(s) URL");
                 }
                 if caldav.room_types.is_empty() {
-                    return Err(("room_types".into(), "must list at least one room type"));
+                    return fail("room_types".into(), "must list at least one room type");
                 }
                 for (i, room) in caldav.room_types.iter().enumerate() {
                     if room.rooms == 0 || room.max_guests == 0 {
-                        return Err((
+                        return fail(
                             format!("room_types[{i}]"),
                             "rooms and max_guests must be at least 1",
-                        ));
+                        );
                     }
                     if room.nightly_price.is_sign_negative() {
-                        return Err((
+                        return fail(
                             format!("room_types[{i}].nightly_price"),
                             "must not be negative",
-                        ));
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads settings an admin sends: [`parse`](Self::parse), and text that goes into URLs,
+    /// headers and calendars without control characters (stored settings are read as they
+    /// are, so a provider saved before this rule keeps working).
+    pub fn parse_input(
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<Self, crate::error::FieldError> {
+        let parsed = Self::parse(name, settings)?;
+        parsed.check_text().map_err(|(path, message)| {
+            crate::error::FieldError::new(format!("adapter_settings.{path}"), message)
+        })?;
+        Ok(parsed)
+    }
+
+    fn check_text(&self) -> Result<(), (String, String)> {
+        match self {
+            Self::Local => Ok(()),
+            Self::Fhir(fhir) => {
+                no_controls("base_url", &fhir.base_url)?;
+                for (i, schedule) in fhir.schedules.iter().enumerate() {
+                    no_controls(
+                        &format!("schedules[{i}].schedule_id"),
+                        &schedule.schedule_id,
+                    )?;
+                }
+                Ok(())
+            }
+            Self::Caldav(caldav) => {
+                no_controls("base_url", &caldav.base_url)?;
+                if let Some(username) = &caldav.username {
+                    no_controls("username", username)?;
+                }
+                for (i, room) in caldav.room_types.iter().enumerate() {
+                    no_controls(&format!("room_types[{i}].code"), &room.code)?;
+                    no_controls(
+                        &format!("room_types[{i}].calendar_path"),
+                        &room.calendar_path,
+                    )?;
+                    for (field, value) in [("name_ar", &room.name_ar), ("name_en", &room.name_en)] {
+                        text::name(value, 200)
+                            .map_err(|reason| (format!("room_types[{i}].{field}"), reason))?;
                     }
                 }
                 Ok(())
@@ -170,6 +221,18 @@ fn redact_userinfo(raw: &str) -> Option<String> {
     let scheme = url.scheme().len() + "://".len();
     let bare = url.as_str();
     Some(format!("{}{REDACTED}@{}", &bare[..scheme], &bare[scheme..]))
+}
+
+/// URLs, codes, paths and user names go into requests and headers: no control characters
+/// (the URL parser would drop tabs and line breaks silently, not refuse them).
+fn no_controls(path: &str, value: &str) -> Result<(), (String, String)> {
+    if value.contains(char::is_control) {
+        return Err((
+            path.to_owned(),
+            "must not contain control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn expose_optional_secret<S: serde::Serializer>(

@@ -11,6 +11,7 @@ use super::service::{self, check_adapter_fits, parse_timezone};
 use super::store::{NewProviderRow, ProviderChanges, ProviderFilter};
 use crate::auth::Admin;
 use crate::db::PgPool;
+use crate::domain::text;
 use crate::error::{ApiError, FieldError};
 use crate::http::outbound::AddressPolicy;
 use crate::http::query::QueryParams;
@@ -64,11 +65,10 @@ pub(super) fn validation(errors: Vec<FieldError>) -> Result<(), ApiError> {
 }
 
 pub(super) fn name(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
-    let trimmed = value.trim().to_owned();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 {
-        errors.push(FieldError::new(field, "must be 1 to 200 characters"));
-    }
-    trimmed
+    text::name(value, 200).unwrap_or_else(|reason| {
+        errors.push(FieldError::new(field, reason));
+        String::new()
+    })
 }
 
 /// City and specialty slugs: lower-case latin letters and dashes (`riyadh`, `cardiology`).
@@ -91,7 +91,13 @@ fn webhook_url(
     value: Option<&str>,
 ) -> Option<String> {
     let value = value?.trim();
-    match addresses.check_url(value) {
+    // The URL parser drops tabs and line breaks silently; the stored text must not hold them.
+    let checked = if value.contains(char::is_control) {
+        Err("must not contain control characters".to_owned())
+    } else {
+        addresses.check_url(value)
+    };
+    match checked {
         Ok(()) => Some(value.to_owned()),
         Err(message) => {
             errors.push(FieldError::new("webhook_url", message));
@@ -182,7 +188,7 @@ async fn providers_create(
     }
     let policy = cancellation_policy(&mut errors, body.cancellation_policy);
     let settings = body.adapter_settings.unwrap_or_else(|| json!({}));
-    match AdapterSettings::parse(&body.adapter, settings) {
+    match AdapterSettings::parse_input(&body.adapter, settings) {
         Ok(adapter) => {
             if let Err(e) = check_adapter_fits(body.kind, &adapter) {
                 errors.push(e);
@@ -294,7 +300,7 @@ async fn providers_update(
         let settings = body
             .adapter_settings
             .unwrap_or_else(|| current.adapter_settings.clone());
-        match AdapterSettings::parse(&adapter_name, settings) {
+        match AdapterSettings::parse_input(&adapter_name, settings) {
             Ok(adapter) => {
                 if let Err(e) = check_adapter_fits(current.kind, &adapter) {
                     errors.push(e);

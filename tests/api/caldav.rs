@@ -383,6 +383,48 @@ async fn caldav_book_writes_all_day_events_and_a_retry_adds_nothing() {
     );
 }
 
+/// Issue #14, point 9: the iCalendar writer escapes a line feed but not a bare CR, so a
+/// guest name holding one (stored before names refused it) wrote properties and events of
+/// its own into the hotel's calendar.
+#[tokio::test]
+async fn caldav_a_bare_cr_in_a_guest_name_adds_no_property_and_no_event() {
+    let hotel = Hotel::new().await;
+    let suite = hotel.calendar("suite").await;
+    let adapter = adapter(&hotel.base_url, vec![room_type("suite", &suite, 3)]);
+    let (check_in, check_out) = (date(2031, 10, 1), date(2031, 10, 3));
+    let mut request = booking("WS-CRLF01", "suite", check_in, check_out, 1);
+    request.guest_name = "Eve\rX-INJECTED:yes\rEND:VEVENT\rBEGIN:VEVENT\rUID:ghost@evil\r\
+         DTSTAMP:20310101T000000Z\rDTSTART;VALUE=DATE:20311001\rDTEND;VALUE=DATE:20311003\r\
+         SUMMARY:ghost"
+        .into();
+    request.guest_phone = Some("+966500000001\rX-PHONE:1".into());
+
+    let provider_ref = adapter.book(&request).await.expect("book");
+
+    let (status, body) = hotel.send(Method::GET, &provider_ref.0).await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = body.split(['\r', '\n']).collect();
+    for injected in ["X-INJECTED", "X-PHONE", "UID:ghost", "SUMMARY:ghost"] {
+        assert!(
+            !lines.iter().any(|line| line.starts_with(injected)),
+            "{injected} became a property: {body:?}"
+        );
+    }
+    let feed = hotel.feed(&suite).await;
+    let uids: Vec<_> = feed
+        .events()
+        .map(|event| event.get_uid().map(str::to_owned))
+        .collect();
+    assert_eq!(uids, [Some("WS-CRLF01-0@wasit".to_owned())]);
+    let event = feed.events().next().expect("our event");
+    assert!(
+        event
+            .get_summary()
+            .is_some_and(|s| s.starts_with("Eve X-INJECTED:yes") && !s.contains('\r')),
+        "{body:?}"
+    );
+}
+
 #[tokio::test]
 async fn caldav_someone_elses_event_at_our_href_is_sold_out_and_left_alone() {
     let hotel = Hotel::new().await;

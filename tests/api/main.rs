@@ -16,6 +16,7 @@ mod fhir;
 mod hardening;
 mod health;
 mod helpers;
+mod hygiene;
 mod jobs;
 mod layers;
 mod lifecycle;

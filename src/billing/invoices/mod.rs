@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::money::{ChargeLine, totals};
 use crate::config::InvoiceSettings;
 use crate::domain::OFFICE_TIMEZONE;
+use crate::domain::text::one_line;
 use crate::error::ApiError;
 use crate::schema::{invoice_sequences, invoices};
 
@@ -113,7 +114,19 @@ pub fn issue(
         .set(invoice_sequences::last.eq(invoice_sequences::last + 1))
         .returning(invoice_sequences::last)
         .get_result(conn)?;
-    let (subtotal, vat_total, total) = totals(new.lines);
+    // An invoice is kept for years and printed as issued: names stored before the text
+    // rules (a customer's, a plan's in a line) go on it as one clean line.
+    let buyer_name = one_line(new.buyer_name);
+    let lines: Vec<ChargeLine> = new
+        .lines
+        .iter()
+        .map(|line| ChargeLine {
+            label_ar: one_line(&line.label_ar).into_owned(),
+            label_en: one_line(&line.label_en).into_owned(),
+            ..line.clone()
+        })
+        .collect();
+    let (subtotal, vat_total, total) = totals(&lines);
     let qr = zatca::qr_payload(
         &seller.name_ar,
         &seller.vat_number,
@@ -132,9 +145,9 @@ pub fn issue(
             invoices::payment_id.eq(new.payment_id),
             invoices::refund_id.eq(new.refund_id),
             invoices::original_invoice_id.eq(new.original_invoice_id),
-            invoices::buyer_name.eq(new.buyer_name),
+            invoices::buyer_name.eq(buyer_name.as_ref()),
             invoices::seller.eq(serde_json::to_value(seller).unwrap_or_default()),
-            invoices::lines.eq(serde_json::to_value(new.lines).unwrap_or_default()),
+            invoices::lines.eq(serde_json::to_value(&lines).unwrap_or_default()),
             invoices::subtotal.eq(subtotal),
             invoices::vat_total.eq(vat_total),
             invoices::total.eq(total),

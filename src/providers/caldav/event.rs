@@ -5,6 +5,7 @@ use chrono::Utc;
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::booking::Booking;
+use crate::domain::text::one_line;
 use crate::providers::model::{BookingRequest, CaldavRoomType};
 
 const PRODID: &str = "-//wasit//booking broker//EN";
@@ -47,15 +48,17 @@ pub(super) fn booking_calendar(booking: &Booking<'_>, event: &OurEvent, index: u
     } else {
         String::new()
     };
+    // The iCalendar writer escapes line feeds but not carriage returns: a bare CR in a
+    // TEXT value would start a property of the guest's choosing. Each value is one clean line.
     let contact: Vec<String> = [
         request
             .guest_phone
             .as_ref()
-            .map(|phone| format!("Phone: {phone}")),
+            .map(|phone| format!("Phone: {}", one_line(phone))),
         request
             .guest_email
             .as_ref()
-            .map(|email| format!("Email: {email}")),
+            .map(|email| format!("Email: {}", one_line(email))),
     ]
     .into_iter()
     .flatten()
@@ -68,7 +71,8 @@ pub(super) fn booking_calendar(booking: &Booking<'_>, event: &OurEvent, index: u
         .ends(booking.check_out)
         .summary(&format!(
             "{} ({}{room})",
-            request.guest_name, request.reference
+            one_line(&request.guest_name),
+            request.reference
         ))
         .status(EventStatus::Confirmed)
         .add_property("TRANSP", "OPAQUE");
