@@ -9,6 +9,8 @@
 //!   `idempotency.mismatch`;
 //! - keys are scoped to the authenticated caller (one caller cannot replay another's answer);
 //!   unauthenticated requests are not recorded (their answers may carry fresh tokens);
+//! - a request is known by a keyed fingerprint ([`Fingerprints`]), never a plain hash of a
+//!   body that may hold a card's number; answers are kept without secrets ([`kept`]);
 //! - a 5xx answer is not kept, so the retry runs again; keys are purged after 24 hours;
 //! - routes whose work is one transaction (a hold, a cancellation) save their answer in that
 //!   transaction with [`IdempotencyClaim::save_in`], so work never commits without its
@@ -29,14 +31,27 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::auth::AuthConfig;
-use crate::config::IdempotencySettings;
 use crate::db::{PgPool, run_blocking};
 use crate::error::ApiError;
 use crate::http::BodyLimit;
 use crate::schema::idempotency_keys;
+
+mod fingerprint;
+pub mod kept;
+
+pub use fingerprint::Fingerprints;
+pub use kept::{KeptSecrets, Secrets};
+
+/// What the middleware needs, built once from the settings (`state.rs`).
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// After this long without an answer, a key's first request is taken to have died.
+    pub lock_timeout: chrono::Duration,
+    pub fingerprints: Fingerprints,
+    pub secrets: Secrets,
+}
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -84,6 +99,7 @@ pub struct IdempotencyClaim {
     key: String,
     /// The status saved in the work's transaction, if it was.
     saved: Arc<AtomicU16>,
+    secrets: Secrets,
 }
 
 impl IdempotencyClaim {
@@ -101,8 +117,11 @@ impl IdempotencyClaim {
         status: StatusCode,
         body: &impl serde::Serialize,
     ) -> QueryResult<()> {
-        let body = serde_json::to_vec(body)
+        let mut body = serde_json::to_vec(body)
             .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+        if let Some(stripped) = self.secrets.stripped(&body) {
+            body = stripped;
+        }
         diesel::update(idempotency_keys::table.find((&self.caller, &self.key)))
             .set((
                 idempotency_keys::response_status.eq(Some(status.as_u16() as i16)),
@@ -131,14 +150,13 @@ pub async fn idempotency(
     let Some(caller) = caller_scope(&req) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let (Some(pool), Some(settings)) = (
+    let (Some(pool), Some(setup)) = (
         req.app_data::<web::Data<PgPool>>().cloned(),
-        req.app_data::<web::Data<IdempotencySettings>>().cloned(),
+        req.app_data::<web::Data<Idempotency>>().cloned(),
     ) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let lock_timeout = chrono::Duration::seconds(settings.lock_timeout_secs as i64);
-    run_claimed(req, next, &pool, caller, key, lock_timeout).await
+    run_claimed(req, next, &pool, caller, key, &setup).await
 }
 
 async fn run_claimed(
@@ -147,7 +165,7 @@ async fn run_claimed(
     pool: &PgPool,
     caller: String,
     key: String,
-    lock_timeout: chrono::Duration,
+    setup: &Idempotency,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     // Read the body to fingerprint the request, then hand it back for the handler.
     let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
@@ -157,10 +175,13 @@ async fn run_claimed(
         Ok(Err(_)) => return Ok(req.error_response(ApiError::Http(StatusCode::BAD_REQUEST))),
         Err(_) => return Ok(req.error_response(ApiError::PayloadTooLarge { limit })),
     };
-    let fingerprint = fingerprint(req.method(), req.path(), req.query_string(), &bytes);
+    let fingerprint = setup
+        .fingerprints
+        .of(req.method(), req.path(), req.query_string(), &bytes);
     req.set_payload(actix_web::dev::Payload::from(bytes));
 
-    match claim(pool, &caller, &key, &fingerprint, lock_timeout).await {
+    let claimed = claim(pool, (&caller, &key), &fingerprint, setup).await;
+    match claimed {
         Ok(Claim::First) => {}
         Ok(Claim::Replay(saved)) => return Ok(req.into_response(saved.into_response())),
         Ok(Claim::Mismatch) => return Ok(req.error_response(ApiError::IdempotencyMismatch)),
@@ -171,6 +192,7 @@ async fn run_claimed(
         caller: caller.clone(),
         key: key.clone(),
         saved: Arc::default(),
+        secrets: setup.secrets.clone(),
     };
     req.extensions_mut().insert(held.clone());
 
@@ -188,10 +210,15 @@ async fn run_claimed(
         .map(str::to_owned);
     let outcome = if held.saved.load(Ordering::Acquire) == status.as_u16() {
         Ok(()) // saved with the work, in its transaction
-    } else if status.is_server_error() {
+    } else if status.is_server_error() || kept::no_store(head.headers()) {
         release(pool, &caller, &key).await
     } else {
-        save(pool, &caller, &key, status, content_type, bytes.to_vec()).await
+        let kept = match content_type.as_deref() {
+            Some(json) if json.contains("json") => setup.secrets.stripped(&bytes),
+            _ => None,
+        };
+        let kept = kept.unwrap_or_else(|| bytes.to_vec());
+        save(pool, &caller, &key, status, content_type, kept).await
     };
     if let Err(error) = outcome {
         // The work is done and answered; a lost record only means a retry would run again
@@ -200,20 +227,6 @@ async fn run_claimed(
     }
     let response = head.set_body(bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(http_request, response))
-}
-
-fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    for part in [
-        method.as_str().as_bytes(),
-        path.as_bytes(),
-        query.as_bytes(),
-    ] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    hasher.update(body);
-    hasher.finalize().to_vec()
 }
 
 struct SavedResponse {
@@ -252,14 +265,15 @@ struct KeyRow {
 /// Takes the key for this request, or says what became of it.
 async fn claim(
     pool: &PgPool,
-    caller: &str,
-    key: &str,
+    (caller, key): (&str, &str),
     fingerprint: &[u8],
-    lock_timeout: chrono::Duration,
+    setup: &Idempotency,
 ) -> Result<Claim, ApiError> {
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    let lock_timeout = setup.lock_timeout;
     loop {
         let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
+        let secrets = setup.secrets.clone();
         let claim = run_blocking(pool, move |conn| {
             conn.transaction(|conn| {
                 // The claim need not wait for its own WAL flush: the request's own commit comes
@@ -296,11 +310,18 @@ async fn claim(
                         response_content_type,
                         response_body,
                         ..
-                    }) => Claim::Replay(SavedResponse {
-                        status: u16::try_from(status).unwrap_or(200),
-                        content_type: response_content_type,
-                        body: response_body.unwrap_or_default(),
-                    }),
+                    }) => {
+                        let kept = response_body.unwrap_or_default();
+                        let body = match response_content_type.as_deref() {
+                            Some(json) if json.contains("json") => secrets.restored(conn, &kept)?,
+                            _ => None,
+                        };
+                        Claim::Replay(SavedResponse {
+                            status: u16::try_from(status).unwrap_or(200),
+                            content_type: response_content_type,
+                            body: body.unwrap_or(kept),
+                        })
+                    }
                     // No answer: its request may still run, or may have died. A claim
                     // older than the lock timeout is taken over, by one retry only.
                     Some(_) => {
@@ -379,26 +400,6 @@ pub fn purge_older_than(conn: &mut PgConnection, age: chrono::Duration) -> Query
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprints_separate_method_path_query_and_body() {
-        let base = fingerprint(&Method::POST, "/v1/bookings", "", b"{}");
-        assert_eq!(base, fingerprint(&Method::POST, "/v1/bookings", "", b"{}"));
-        assert_ne!(
-            base,
-            fingerprint(&Method::POST, "/v1/bookings/x", "", b"{}")
-        );
-        assert_ne!(
-            base,
-            fingerprint(&Method::POST, "/v1/bookings", "a=1", b"{}")
-        );
-        assert_ne!(base, fingerprint(&Method::POST, "/v1/bookings", "", b"{ }"));
-        // Length prefixes keep "ab"+"c" apart from "a"+"bc".
-        assert_ne!(
-            fingerprint(&Method::POST, "/ab", "c", b""),
-            fingerprint(&Method::POST, "/a", "bc", b"")
-        );
-    }
 
     #[test]
     fn keys_are_short_printable_ascii() {

@@ -12,12 +12,13 @@ use crate::auth::AuthConfig;
 use crate::billing::Billing;
 use crate::bookings::hold::HoldLimits;
 use crate::bookings::service::Bookings;
-use crate::config::{IdempotencySettings, JobSettings, SearchSettings, Settings};
+use crate::config::{JobSettings, SearchSettings, Settings};
 use crate::db::PgPool;
 use crate::domain::money::FeePolicy;
 use crate::http::client::TrustedProxies;
 use crate::http::outbound::AddressPolicy;
 use crate::http::rate_limit::RateLimit;
+use crate::idempotency::{Fingerprints, Idempotency, Secrets};
 use crate::notify::email::Mailer;
 use crate::ops::scrape::MetricsAccess;
 use crate::providers::adapter::HttpClients;
@@ -117,7 +118,19 @@ impl AppState {
             billing: web::Data::new(self.billing.clone()),
             mailer: web::Data::from(self.mailer.clone()),
             search_limits: web::Data::new(self.search_limits.clone()),
-            idempotency: web::Data::new(settings.idempotency.clone()),
+            idempotency: web::Data::new(Idempotency {
+                lock_timeout: chrono::Duration::seconds(
+                    settings.idempotency.lock_timeout_secs as i64,
+                ),
+                fingerprints: Fingerprints::new(
+                    settings.auth.jwt_secret.expose_secret().as_bytes(),
+                ),
+                // Every kind of secret an answer may carry, read back on replay.
+                secrets: Secrets::new(vec![
+                    Arc::new(crate::billing::replay::ActionUrls),
+                    Arc::new(crate::providers::replay::WebhookSecrets),
+                ]),
+            }),
             proxies: web::Data::new(TrustedProxies(settings.server.trusted_proxies.clone())),
             addresses: web::Data::new(AddressPolicy::from(&settings.outbound)),
             metrics: web::Data::new(MetricsAccess {
@@ -137,7 +150,7 @@ pub struct Handles {
     billing: web::Data<Billing>,
     mailer: web::Data<Mailer>,
     search_limits: web::Data<SearchSettings>,
-    idempotency: web::Data<IdempotencySettings>,
+    idempotency: web::Data<Idempotency>,
     proxies: web::Data<TrustedProxies>,
     /// Which addresses an admin may save as a provider's or a webhook's URL.
     addresses: web::Data<AddressPolicy>,

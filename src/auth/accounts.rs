@@ -158,7 +158,8 @@ pub async fn forgot_password(
         match counted(conn, &auth.mail_throttle, &[account]) {
             Ok(()) => {}
             Err(ApiError::TooManyAttempts { .. }) => {
-                tracing::info!(email = %email, "password reset asked for too often; no mail");
+                let email_hash = auth.log_hasher.email(email.as_str());
+                tracing::info!(%email_hash, "password reset asked for too often; no mail");
                 return Ok(());
             }
             Err(other) => return Err(other),

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod caller;
 pub mod link_store;
 pub mod links;
+pub mod log_hash;
 pub mod model;
 pub mod password;
 pub mod routes;

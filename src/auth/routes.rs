@@ -1,5 +1,6 @@
 //! `/v1/auth/*` and `/v1/me`: extract, call the service, map the result.
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -13,6 +14,13 @@ use crate::domain::{Email, Locale, PhoneNumber, text};
 use crate::error::{ApiError, FieldError};
 use crate::http::client::{ClientAddress, rate_key};
 use crate::http::{Json, RouteTable};
+
+/// A session's tokens are stored by nobody on the way: no cache (RFC 6749 §5.1), and no
+/// answer kept for an Idempotency-Key.
+const NO_STORE: (header::HeaderName, header::HeaderValue) = (
+    header::CACHE_CONTROL,
+    header::HeaderValue::from_static("no-store"),
+);
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -126,7 +134,9 @@ async fn auth_register(
     let (limit, key) = (auth.signups, address.key());
     run_blocking(&pool, move |conn| limit.take(conn, &key)).await?;
     let session = service::register(&pool, &auth, account).await?;
-    Ok(HttpResponse::Created().json(session))
+    Ok(HttpResponse::Created()
+        .insert_header(NO_STORE)
+        .json(session))
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +154,7 @@ async fn auth_login(
 ) -> Result<HttpResponse, ApiError> {
     let address = address.0.map(rate_key);
     let session = service::login(&pool, &auth, body.email, body.password, address).await?;
-    Ok(HttpResponse::Ok().json(session))
+    Ok(HttpResponse::Ok().insert_header(NO_STORE).json(session))
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +169,7 @@ async fn auth_refresh(
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let session = service::refresh(&pool, &auth, body.refresh_token).await?;
-    Ok(HttpResponse::Ok().json(session))
+    Ok(HttpResponse::Ok().insert_header(NO_STORE).json(session))
 }
 
 async fn auth_logout(

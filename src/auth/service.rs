@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::links::LinkKeys;
+use super::log_hash::LogHasher;
 use super::model::{NewAccount, User};
 use super::password::Passwords;
 use super::session_check::SessionCheck;
@@ -35,6 +36,8 @@ pub struct AuthConfig {
     pub password_min_length: usize,
     /// Sign-ups per client address (`auth.signups_per_address_per_hour`).
     pub signups: RateLimit,
+    /// How a failed login's email field appears in the log.
+    pub log_hasher: LogHasher,
 }
 
 impl AuthConfig {
@@ -57,6 +60,7 @@ impl AuthConfig {
                 limit: settings.signups_per_address_per_hour,
                 window: chrono::Duration::hours(1),
             },
+            log_hasher: LogHasher::new(settings.jwt_secret.expose_secret().as_bytes()),
         })
     }
 }
@@ -185,7 +189,8 @@ pub async fn login(
         Some(user) if verified => user,
         // Already counted: nothing more to write.
         _ => {
-            tracing::info!(email = %email, "failed login");
+            // Never the text: it may be a password typed into the wrong box.
+            tracing::info!(email_hash = %auth.log_hasher.email(&email), "failed login");
             return Err(ApiError::InvalidCredentials);
         }
     };

@@ -11,6 +11,7 @@ pub mod notices;
 pub mod payments;
 pub mod plans;
 pub mod refunds;
+pub mod replay;
 pub mod routes;
 pub mod subscriptions;
 

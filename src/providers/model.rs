@@ -20,6 +20,12 @@ pub enum ProviderKind {
 
 crate::text_enum!(ProviderKind { Hotel => "hotel", Hospital => "hospital" });
 
+/// What answers show in place of a credential.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The settings that are credentials, in every adapter that has them.
+const CREDENTIALS: [&str; 2] = ["bearer_token", "password"];
+
 /// How a provider is reached, with the settings that adapter needs. Stored as the
 /// `adapter` name plus its settings as JSON (credentials included: they are needed to call).
 #[derive(Debug, Clone)]
@@ -135,7 +141,43 @@ impl AdapterSettings {
         Ok(parsed)
     }
 
+    /// Settings sent back as a GET showed them: a credential given as [`REDACTED`] (a base
+    /// URL with `[REDACTED]@`) keeps the one `stored` for the same adapter, so an admin
+    /// editing a name never wipes a password.
+    pub fn keep_stored_credentials(
+        mut sent: serde_json::Value,
+        stored: &serde_json::Value,
+    ) -> serde_json::Value {
+        if let Some(fields) = sent.as_object_mut() {
+            for key in CREDENTIALS {
+                let redacted = fields.get(key).and_then(|v| v.as_str()) == Some(REDACTED);
+                if let Some(secret) = stored.get(key).filter(|s| redacted && !s.is_null()) {
+                    fields.insert(key.to_owned(), secret.clone());
+                }
+            }
+            if let Some(stored_url) = stored.get("base_url").and_then(|url| url.as_str())
+                && let Some(shown) = redact_userinfo(stored_url)
+                && fields.get("base_url").and_then(|v| v.as_str()) == Some(shown.as_str())
+            {
+                fields.insert("base_url".into(), stored_url.into());
+            }
+        }
+        sent
+    }
+
     fn check_text(&self) -> Result<(), (String, String)> {
+        // A marker with nothing stored behind it (a new provider, another adapter) is not a
+        // credential: saving it would lock the provider out.
+        let stored = self.to_stored_json();
+        for key in CREDENTIALS.into_iter().chain(["base_url"]) {
+            let value = stored.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            if value == REDACTED || (key == "base_url" && value.contains(REDACTED)) {
+                return Err((
+                    key.into(),
+                    "is the placeholder answers show; send the credential itself".into(),
+                ));
+            }
+        }
         match self {
             Self::Local => Ok(()),
             Self::Fhir(fhir) => {
@@ -192,7 +234,7 @@ impl AdapterSettings {
     pub fn to_public_json(&self) -> serde_json::Value {
         let mut value = self.to_stored_json();
         if let Some(object) = value.as_object_mut() {
-            for key in ["bearer_token", "password"] {
+            for key in CREDENTIALS {
                 if let Some(secret) = object.get_mut(key).filter(|s| !s.is_null()) {
                     *secret = serde_json::Value::String(REDACTED.into());
                 }
@@ -206,8 +248,6 @@ impl AdapterSettings {
         value
     }
 }
-
-const REDACTED: &str = "[REDACTED]";
 
 /// `https://user:pass@host/…` as `https://[REDACTED]@host/…` (a user name alone may be a
 /// token too); `None` when the URL carries no credentials.

@@ -297,9 +297,13 @@ async fn providers_update(
     }
     if body.adapter.is_some() || body.adapter_settings.is_some() {
         let adapter_name = body.adapter.unwrap_or_else(|| current.adapter.clone());
-        let settings = body
-            .adapter_settings
-            .unwrap_or_else(|| current.adapter_settings.clone());
+        let settings = match body.adapter_settings {
+            Some(sent) if adapter_name == current.adapter => {
+                AdapterSettings::keep_stored_credentials(sent, &current.adapter_settings)
+            }
+            Some(sent) => sent,
+            None => current.adapter_settings.clone(),
+        };
         match AdapterSettings::parse_input(&adapter_name, settings) {
             Ok(adapter) => {
                 if let Err(e) = check_adapter_fits(current.kind, &adapter) {

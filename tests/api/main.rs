@@ -28,6 +28,7 @@ mod providers;
 mod seams;
 mod seams_billing;
 mod search;
+mod secrets;
 mod stripe;
 mod subscriptions;
 mod webhooks;

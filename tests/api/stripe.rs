@@ -1002,6 +1002,65 @@ async fn stripe_the_app_pays_through_stripe_and_applies_its_signed_webhook_once(
     );
 }
 
+/// Issue #14, point 10: Stripe's 3-D Secure link carries the PaymentIntent's client secret.
+/// The pay answer kept for its Idempotency-Key is kept without it, and a replay reads it back.
+#[tokio::test]
+async fn stripe_a_3ds_answer_is_kept_without_its_client_secret() {
+    use crate::helpers::{held, token};
+    use crate::payments::{card, hotel};
+    use diesel::prelude::*;
+
+    let app = spawn_stripe_app(format!("whsec_{}", unique())).await;
+    let admin = app.admin_token().await;
+    let city = hotel(&app, &admin, 5).await;
+    let customer = token(&app.register("stripe-kept@example.com").await);
+    let booking = held(&app, &customer, &city, 10).await;
+    let pay = || {
+        app.client
+            .post(app.url(&format!(
+                "/v1/bookings/{}/pay",
+                booking["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&customer)
+            .header("idempotency-key", "stripe-3ds")
+            .json(&card("4000002500003155"))
+            .send()
+    };
+    let first = pay().await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let action = first["payment"]["action_url"].as_str().unwrap().to_owned();
+    let secret = action
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("payment_intent_client_secret="))
+        .expect("the link carries the client secret")
+        .to_owned();
+    assert!(secret.contains("_secret_"), "{secret}");
+
+    let kept: Vec<Option<Vec<u8>>> = {
+        use wasit::schema::idempotency_keys::dsl as k;
+        k::idempotency_keys
+            .select(k::response_body)
+            .load(&mut app.db.connect())
+            .unwrap()
+    };
+    let kept: String = kept
+        .iter()
+        .flatten()
+        .map(|body| String::from_utf8_lossy(body).into_owned())
+        .collect();
+    assert!(kept.contains("requires_action"), "{kept}");
+    assert!(
+        !kept.contains(&secret) && !kept.contains("_secret_"),
+        "{kept}"
+    );
+
+    let again = pay().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["payment"]["action_url"], action.as_str());
+}
+
 /// The app configured for the Stripe gateway on localstripe.
 async fn spawn_stripe_app(webhook_secret: String) -> crate::helpers::TestApp {
     let api_base = stripe_url();
