@@ -224,6 +224,9 @@ async fn a_failed_login_logs_a_hash_of_the_email_field_never_its_text() {
     }
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for text in ["sara.typist", "Sara.Typist", "Tr0ub4dor"] {
+        assert!(!logs.contains(text), "the log echoes {text:?}: {logs}");
+    }
     let hasher = wasit::auth::log_hash::LogHasher::new(
         app.settings.auth.jwt_secret.expose_secret().as_bytes(),
     );
@@ -240,8 +243,5 @@ async fn a_failed_login_logs_a_hash_of_the_email_field_never_its_text() {
             line.contains(&format!("email_hash={}", hasher.email(typed))),
             "{line}"
         );
-    }
-    for text in ["sara.typist", "Sara.Typist", "Tr0ub4dor"] {
-        assert!(!logs.contains(text), "the log echoes {text:?}: {logs}");
     }
 }
