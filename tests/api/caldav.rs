@@ -384,8 +384,11 @@ async fn caldav_book_writes_all_day_events_and_a_retry_adds_nothing() {
 }
 
 /// Issue #14, point 9: the iCalendar writer escapes a line feed but not a bare CR, so a
-/// guest name holding one (stored before names refused it) wrote properties and events of
-/// its own into the hotel's calendar.
+/// guest name holding one (stored before names refused it) went out as a content line that
+/// ends early. Radicale reads the CR into the value and kept the event whole, but the desk saw
+/// a summary of several lines spelling out the guest's own properties and event; a parser
+/// taking CR as a line break would have stored them. Now the name is one line.
+/// (`event::tests::a_bare_cr_in_a_guest_name_writes_no_line_of_its_own` checks what we write.)
 #[tokio::test]
 async fn caldav_a_bare_cr_in_a_guest_name_adds_no_property_and_no_event() {
     let hotel = Hotel::new().await;

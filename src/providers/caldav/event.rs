@@ -153,4 +153,55 @@ mod tests {
         let nights = nights(riyadh, date(2027, 3, 9), date(2027, 3, 13));
         assert_eq!(rooms_taken(&nights, &held, |_| true), [0, 1, 1, 0]);
     }
+
+    /// Issue #14, point 9: the writer escapes LF but writes a bare CR raw, which ends a
+    /// content line for a parser that reads CR as a line break: the guest's own properties.
+    #[test]
+    fn a_bare_cr_in_a_guest_name_writes_no_line_of_its_own() {
+        let request = BookingRequest {
+            reference: "WS-CR0001".into(),
+            unit_code: "std".into(),
+            slot_ref: None,
+            start: Utc::now(),
+            end: Utc::now(),
+            quantity: 1,
+            guest_name: "Eve\rX-INJECTED:yes\rEND:VEVENT\rBEGIN:VEVENT\rUID:ghost".into(),
+            guest_phone: Some("+966500000000\rX-PHONE:1".into()),
+            guest_email: None,
+        };
+        let room_type = CaldavRoomType {
+            code: "std".into(),
+            calendar_path: "/hotel/std/".into(),
+            name_ar: "غرفة".into(),
+            name_en: "Standard".into(),
+            rooms: 1,
+            max_guests: 2,
+            nightly_price: Decimal::from(100),
+        };
+        let booking = Booking {
+            request: &request,
+            room_type: &room_type,
+            check_in: date(2027, 3, 10),
+            check_out: date(2027, 3, 11),
+            nights: Vec::new(),
+            events: our_events(&room_type, &request),
+        };
+        let ics = booking_calendar(&booking, &booking.events[0], 0);
+        let lines: Vec<&str> = ics.split(['\r', '\n']).filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            ics.matches('\r').count(),
+            ics.matches("\r\n").count(),
+            "{ics:?}"
+        );
+        for injected in ["X-INJECTED", "X-PHONE", "UID:ghost"] {
+            assert!(!lines.iter().any(|l| l.starts_with(injected)), "{ics:?}");
+        }
+        assert_eq!(lines.iter().filter(|l| **l == "BEGIN:VEVENT").count(), 1);
+        assert!(
+            ics.contains(
+                "SUMMARY:Eve X-INJECTED:yes END:VEVENT BEGIN:VEVENT UID:ghost (WS-CR0001)"
+            ),
+            "{ics:?}"
+        );
+    }
 }
