@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::accounts::{self, Resent};
 use super::caller::Admin;
-use super::routes::check_password;
+use super::routes::{NO_STORE, check_password};
 use super::{AuthConfig, Caller};
 use crate::db::PgPool;
 use crate::domain::Email;
@@ -110,7 +110,7 @@ async fn me_password_change(
         body.new_password,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(session))
+    Ok(HttpResponse::Ok().insert_header(NO_STORE).json(session))
 }
 
 /// 202: another verification mail is on its way; 204: the email is already verified.

@@ -17,7 +17,7 @@ use crate::http::{Json, RouteTable};
 
 /// A session's tokens are stored by nobody on the way: no cache (RFC 6749 §5.1), and no
 /// answer kept for an Idempotency-Key.
-const NO_STORE: (header::HeaderName, header::HeaderValue) = (
+pub(super) const NO_STORE: (header::HeaderName, header::HeaderValue) = (
     header::CACHE_CONTROL,
     header::HeaderValue::from_static("no-store"),
 );

@@ -116,6 +116,27 @@ async fn the_idempotency_store_keeps_no_card_digits_secrets_or_tokens() {
     let replayed: Value = replayed.json().await.unwrap();
     assert_eq!(replayed["webhook_secret"], webhook_secret.as_str());
     assert_eq!(replayed["id"], created["id"]);
+
+    // A password change answers the new session: not kept either (it ends the others).
+    let change = json!({ "current_password": PASSWORD, "new_password": "another horse battery" });
+    let changed = send(
+        "/v1/me/password".into(),
+        customer.clone(),
+        "password-1",
+        change,
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.headers()["cache-control"], "no-store");
+    let kept: i64 = {
+        use wasit::schema::idempotency_keys::dsl as k;
+        k::idempotency_keys
+            .filter(k::key.eq("password-1"))
+            .count()
+            .get_result(&mut app.db.connect())
+            .unwrap()
+    };
+    assert_eq!(kept, 0);
 }
 
 /// The stored credential of a provider's adapter settings.
