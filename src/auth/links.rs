@@ -36,11 +36,8 @@ pub struct LinkKeys {
 
 impl LinkKeys {
     pub fn new(root_secret: &[u8]) -> Self {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(root_secret)
-            .expect("HMAC takes any key length");
-        mac.update(b"wasit emailed link key v1");
         Self {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: crate::config::subkey::derive(root_secret, b"wasit emailed link key v1"),
         }
     }
 

@@ -16,11 +16,8 @@ pub struct LogHasher {
 impl LogHasher {
     /// Derived from the JWT secret with a label so the two uses never mix.
     pub fn new(root_secret: &[u8]) -> Self {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(root_secret)
-            .expect("HMAC takes any key length");
-        mac.update(b"wasit login log email hash v1");
         Self {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: crate::config::subkey::derive(root_secret, b"wasit login log email hash v1"),
         }
     }
 

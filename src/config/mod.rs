@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 mod cidr;
+pub mod subkey;
 mod validate;
 
 pub use cidr::Cidr;

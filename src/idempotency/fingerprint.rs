@@ -17,11 +17,11 @@ pub struct Fingerprints {
 
 impl Fingerprints {
     pub fn new(root_secret: &[u8]) -> Self {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(root_secret)
-            .expect("HMAC takes any key length");
-        mac.update(b"wasit idempotency request fingerprint key v1");
         Self {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: crate::config::subkey::derive(
+                root_secret,
+                b"wasit idempotency request fingerprint key v1",
+            ),
         }
     }
 

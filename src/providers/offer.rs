@@ -61,11 +61,8 @@ const VERSION: &str = "o1";
 
 impl OfferSigner {
     pub fn new(root_secret: &[u8]) -> Self {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(root_secret)
-            .expect("HMAC takes any key length");
-        mac.update(b"wasit offer id signing key v1");
         Self {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: crate::config::subkey::derive(root_secret, b"wasit offer id signing key v1"),
         }
     }
 

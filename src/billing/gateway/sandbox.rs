@@ -81,11 +81,11 @@ impl Sandbox {
     /// `root_secret`: the deployment's secret; the fingerprint key is derived from it under
     /// a label, so the two uses never mix.
     pub fn new(root_secret: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(root_secret)
-            .expect("HMAC takes any key length");
-        mac.update(b"wasit sandbox card fingerprint key v1");
         Self {
-            fingerprint_key: mac.finalize().into_bytes().to_vec(),
+            fingerprint_key: crate::config::subkey::derive(
+                root_secret,
+                b"wasit sandbox card fingerprint key v1",
+            ),
         }
     }
 
