@@ -85,8 +85,33 @@ fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
             if secured {
                 assert!(responses.contains_key("401"), "{id}: secured but omits 401");
             }
+            // A control character in a path parameter is a 400 `path.invalid` (http/path.rs).
+            if path.contains('{') {
+                assert!(
+                    responses.contains_key("400"),
+                    "{id}: has a path parameter but omits 400"
+                );
+            }
         }
     }
+}
+
+/// The job kinds the admin job list may show are exactly the worker's.
+#[test]
+fn the_spec_lists_every_job_kind() {
+    let spec = spec();
+    let listed: BTreeSet<String> = spec["components"]["schemas"]["JobRecord"]["properties"]
+        ["kind"]["enum"]
+        .as_array()
+        .expect("JobRecord.kind is an enum")
+        .iter()
+        .map(|kind| kind.as_str().unwrap().to_owned())
+        .collect();
+    let known: BTreeSet<String> = wasit::jobs::Job::KINDS
+        .iter()
+        .map(|kind| kind.to_string())
+        .collect();
+    assert_eq!(listed, known);
 }
 
 #[tokio::test]
