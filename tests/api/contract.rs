@@ -100,8 +100,8 @@ fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
 #[test]
 fn the_spec_lists_every_job_kind() {
     let spec = spec();
-    let listed: BTreeSet<String> = spec["components"]["schemas"]["JobRecord"]["properties"]
-        ["kind"]["enum"]
+    let listed: BTreeSet<String> = spec["components"]["schemas"]["JobRecord"]["properties"]["kind"]
+        ["enum"]
         .as_array()
         .expect("JobRecord.kind is an enum")
         .iter()
