@@ -4,10 +4,22 @@
 //! The count is ours, not the server's: servers differ in how they place all-day and floating
 //! events, and an event we cannot read fails the search rather than being skipped (a skipped
 //! event could sell a taken room).
+//!
+//! Which nights an event takes:
+//! - an all-day event (DTSTART is a date): the nights of its dates, DTEND's date excluded;
+//! - a timed event (property-management systems write a stay as 14:00 to 12:00 the next day):
+//!   every night whose stay window it overlaps, the window being the night's local check-in
+//!   time (15:00) to the next morning's check-out time (11:00). A stay does not take the night
+//!   of its check-out day; a late arrival still takes its night; a late check-out past 15:00
+//!   takes the next night too (refusing a room is safe, selling a taken one is not);
+//! - an instant (no DTEND nor DURATION): the night of its local date;
+//! - a recurring event the server did not expand: every night from its first on.
+//!
+//! Cancelled and transparent events take nothing.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use icalendar::{Calendar, CalendarDateTime, Component, DatePerhapsTime, Event, EventStatus};
 
@@ -15,20 +27,32 @@ use super::{excerpt, invalid};
 use crate::domain::{local_instant, local_midnight};
 use crate::providers::adapter::AdapterError;
 
-/// One night of a stay: from local midnight to the next, as instants.
+/// When a night's guest arrives and when they leave the next morning, local time.
+const CHECK_IN: NaiveTime = NaiveTime::from_hms_opt(15, 0, 0).expect("15:00");
+const CHECK_OUT: NaiveTime = NaiveTime::from_hms_opt(11, 0, 0).expect("11:00");
+
+/// One night of a stay, as instants: its date (local midnight to the next) and its stay
+/// window (check-in that afternoon to check-out the next morning).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Night {
     pub(super) start: DateTime<Utc>,
     pub(super) end: DateTime<Utc>,
+    check_in: DateTime<Utc>,
+    check_out: DateTime<Utc>,
 }
 
 pub(super) fn nights(timezone: Tz, check_in: NaiveDate, check_out: NaiveDate) -> Vec<Night> {
     check_in
         .iter_days()
         .take_while(|day| *day < check_out)
-        .map(|day| Night {
-            start: local_midnight(day, timezone),
-            end: local_midnight(day.succ_opt().unwrap_or(day), timezone),
+        .map(|day| {
+            let next = day.succ_opt().unwrap_or(day);
+            Night {
+                start: local_midnight(day, timezone),
+                end: local_midnight(next, timezone),
+                check_in: local_instant(timezone, day.and_time(CHECK_IN)),
+                check_out: local_instant(timezone, next.and_time(CHECK_OUT)),
+            }
         })
         .collect()
 }
@@ -42,14 +66,18 @@ pub(super) struct Occupancy {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     recurring: bool,
+    /// DTSTART is a date: the event's nights are its dates.
+    all_day: bool,
 }
 
 impl Occupancy {
     fn covers(&self, night: &Night) -> bool {
         if self.recurring {
             night.end > self.start
-        } else if self.end > self.start {
+        } else if self.end > self.start && self.all_day {
             self.start < night.end && self.end > night.start
+        } else if self.end > self.start {
+            self.start < night.check_out && self.end > night.check_in
         } else {
             // An instant (no DTEND nor DURATION) holds the night it falls in.
             night.start <= self.start && self.start < night.end
@@ -134,6 +162,7 @@ fn occupancy(event: &Event, timezone: Tz) -> Result<Occupancy, AdapterError> {
         start,
         end,
         recurring,
+        all_day: matches!(start_value, DatePerhapsTime::Date(_)),
     })
 }
 
@@ -257,16 +286,11 @@ mod tests {
 
     #[test]
     fn caldav_timed_events_cover_the_nights_they_overlap() {
-        // 14:00 to 12:00 next day, Riyadh: the night of the 10th only.
-        let tz = held(
-            "DTSTART;TZID=Asia/Riyadh:20270310T140000\r\nDTEND;TZID=Asia/Riyadh:20270311T120000\r\n",
-        );
-        assert_eq!(covered(&tz, date(2027, 3, 9), date(2027, 3, 12)), [0, 1, 1]);
-        // UTC 22:00 on the 10th is 01:00 on the 11th in Riyadh.
+        // UTC 22:00 on the 10th is 01:00 on the 11th in Riyadh: within the night of the 10th.
         let utc = held("DTSTART:20270310T220000Z\r\nDURATION:PT2H\r\n");
         assert_eq!(
             covered(&utc, date(2027, 3, 9), date(2027, 3, 12)),
-            [0, 0, 1]
+            [0, 1, 0]
         );
         let floating = held("DTSTART:20270310T230000\r\nDURATION:PT30M\r\n");
         assert_eq!(
@@ -275,16 +299,86 @@ mod tests {
         );
     }
 
+    /// Issue #15: a timed stay as property-management systems write it (14:00 to 12:00 the
+    /// next day) was counted on every local day it touched, so it also took the night of its
+    /// check-out day and rooms looked sold out when they were free.
+    #[test]
+    fn a_timed_stay_does_not_block_its_check_out_night() {
+        let stay = held(
+            "DTSTART;TZID=Asia/Riyadh:20261204T140000\r\nDTEND;TZID=Asia/Riyadh:20261205T120000\r\n",
+        );
+        assert_eq!(
+            covered(&stay, date(2026, 12, 3), date(2026, 12, 7)),
+            [0, 1, 0, 0]
+        );
+        // The same stay in UTC (11:00Z is 14:00 in Riyadh), over two nights.
+        let utc = held("DTSTART:20261204T110000Z\r\nDTEND:20261206T090000Z\r\n");
+        assert_eq!(
+            covered(&utc, date(2026, 12, 3), date(2026, 12, 7)),
+            [0, 1, 1, 0]
+        );
+    }
+
+    #[test]
+    fn late_arrivals_take_their_night_and_late_check_outs_the_next() {
+        let late_arrival = held(
+            "DTSTART;TZID=Asia/Riyadh:20261204T230000\r\nDTEND;TZID=Asia/Riyadh:20261205T100000\r\n",
+        );
+        assert_eq!(
+            covered(&late_arrival, date(2026, 12, 3), date(2026, 12, 6)),
+            [0, 1, 0]
+        );
+        // Leaving at 16:00 the room is not free for a 15:00 arrival: the next night is taken too.
+        let late_check_out = held(
+            "DTSTART;TZID=Asia/Riyadh:20261204T140000\r\nDTEND;TZID=Asia/Riyadh:20261205T160000\r\n",
+        );
+        assert_eq!(
+            covered(&late_check_out, date(2026, 12, 3), date(2026, 12, 6)),
+            [0, 1, 1]
+        );
+        // A room used for an afternoon between guests takes no night.
+        let day_use = held(
+            "DTSTART;TZID=Asia/Riyadh:20261204T113000\r\nDTEND;TZID=Asia/Riyadh:20261204T143000\r\n",
+        );
+        assert_eq!(
+            covered(&day_use, date(2026, 12, 3), date(2026, 12, 6)),
+            [0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn an_instant_takes_the_night_of_its_date() {
+        let instant = held("DTSTART;TZID=Asia/Riyadh:20261204T120000\r\n");
+        assert_eq!(
+            covered(&instant, date(2026, 12, 3), date(2026, 12, 6)),
+            [0, 1, 0]
+        );
+    }
+
     #[test]
     fn caldav_cancelled_and_transparent_events_hold_nothing() {
         assert!(held("DTSTART;VALUE=DATE:20270310\r\nSTATUS:CANCELLED\r\n").is_empty());
         assert!(held("DTSTART;VALUE=DATE:20270310\r\nTRANSP:TRANSPARENT\r\n").is_empty());
+        let timed = "DTSTART;TZID=Asia/Riyadh:20261204T140000\r\nDTEND;TZID=Asia/Riyadh:20261205T120000\r\n";
+        assert!(held(&format!("{timed}STATUS:CANCELLED\r\n")).is_empty());
+        assert!(held(&format!("{timed}TRANSP:TRANSPARENT\r\n")).is_empty());
     }
 
     #[test]
     fn caldav_unexpanded_recurrence_holds_every_later_night() {
         let h = held(
             "DTSTART;VALUE=DATE:20270301\r\nDTEND;VALUE=DATE:20270302\r\nRRULE:FREQ=WEEKLY\r\n",
+        );
+        assert_eq!(
+            covered(&h, date(2027, 2, 27), date(2027, 3, 3)),
+            [0, 0, 1, 1]
+        );
+    }
+
+    #[test]
+    fn an_unexpanded_timed_recurrence_holds_every_night_from_its_first() {
+        let h = held(
+            "DTSTART;TZID=Asia/Riyadh:20270301T140000\r\nDTEND;TZID=Asia/Riyadh:20270302T120000\r\nRRULE:FREQ=WEEKLY\r\n",
         );
         assert_eq!(
             covered(&h, date(2027, 2, 27), date(2027, 3, 3)),
