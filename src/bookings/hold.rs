@@ -60,9 +60,7 @@ impl HoldLimits {
         if self.max_live == 0 {
             return Ok(());
         }
-        diesel::sql_query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Uuid, _>(customer_id)
-            .execute(conn)?;
+        crate::customers::store::lock_customer(conn, customer_id)?;
         self.refuse_over_cap(conn, customer_id)
     }
 

@@ -68,6 +68,18 @@ pub fn insert_customer_for_user(
         .optional()
 }
 
+/// Locks the customer's row until the transaction ends, serialising what must be decided
+/// one at a time per customer (a subscription sign-up, the count of live holds). `NO KEY`:
+/// rows that merely reference the customer can still be inserted meanwhile.
+pub fn lock_customer(conn: &mut PgConnection, id: Uuid) -> QueryResult<()> {
+    customers::table
+        .find(id)
+        .select(customers::id)
+        .for_no_key_update()
+        .execute(conn)
+        .map(|_| ())
+}
+
 pub fn find_customer(conn: &mut PgConnection, id: Uuid) -> QueryResult<CustomerRow> {
     customers::table
         .find(id)

@@ -18,6 +18,7 @@ use crate::billing::notices::enqueue_subscription_email;
 use crate::billing::payments::{self, Billing, NewPayment, PaymentRow};
 use crate::billing::plans::PlanRow;
 use crate::customers::store::CustomerRow;
+use crate::customers::store::lock_customer;
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::error::{ApiError, FieldError};
@@ -212,6 +213,7 @@ fn signup_payment(
     // Checked again under the customer's lock: a sign-up that finished since
     // the first look must not be paid for twice. (One still being paid is
     // kept out by the payments_one_signup_per_customer index.)
+    // Serialises one customer's sign-ups: taken before checking for a live subscription.
     lock_customer(conn, customer_id)?;
     if live(conn, customer_id)?.is_some() {
         return Err(exists());
@@ -255,17 +257,6 @@ fn attach_signup(
         ))
         .execute(conn)?;
     Ok(sub.id)
-}
-
-/// Serialises one customer's sign-ups: taken before checking for a live subscription and
-/// before making one.
-fn lock_customer(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<()> {
-    crate::schema::customers::table
-        .find(customer_id)
-        .select(crate::schema::customers::id)
-        .for_no_key_update()
-        .execute(conn)
-        .map(|_| ())
 }
 
 /// Whether the customer has had their one trial.
