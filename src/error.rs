@@ -101,6 +101,11 @@ pub enum ApiError {
     SoldOut,
     #[error("the booking is {status}, which does not allow this")]
     InvalidState { status: &'static str },
+    /// `If-Match` named a version of the resource that is no longer current.
+    #[error(
+        "the booking changed since you read it (If-Match does not match its ETag); read it again"
+    )]
+    PreconditionFailed,
     #[error("this route needs an Idempotency-Key header")]
     IdempotencyKeyRequired,
     #[error("the Idempotency-Key must be 1 to 255 printable ASCII characters")]
@@ -174,6 +179,7 @@ impl ApiError {
             Self::OfferChanged { .. } => "booking.offer_changed",
             Self::SoldOut => "booking.sold_out",
             Self::InvalidState { .. } => "booking.invalid_state",
+            Self::PreconditionFailed => "booking.precondition_failed",
             Self::IdempotencyKeyRequired => "idempotency.key_required",
             Self::IdempotencyKeyInvalid => "idempotency.invalid_key",
             Self::IdempotencyMismatch => "idempotency.mismatch",
@@ -211,6 +217,7 @@ impl ApiError {
             Self::OfferChanged { .. } => "Offer changed",
             Self::SoldOut => "Sold out",
             Self::InvalidState { .. } => "Invalid state",
+            Self::PreconditionFailed => "Precondition failed",
             Self::IdempotencyKeyRequired | Self::IdempotencyKeyInvalid => {
                 "Idempotency key required"
             }
@@ -309,6 +316,7 @@ impl ResponseError for ApiError {
             | Self::SoldOut
             | Self::InvalidState { .. }
             | Self::IdempotencyInProgress => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -385,6 +393,14 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
         Some("payments_one_live_per_booking") => conflict(
             "payment.in_progress",
             "this booking already has a payment under way or completed",
+        ),
+        Some("payments_one_live_per_change") => conflict(
+            "payment.in_progress",
+            "this change already has a payment under way or completed",
+        ),
+        Some("booking_changes_one_open") => conflict(
+            "booking.change_in_progress",
+            "another change of this booking is under way; read the booking again",
         ),
         Some("payments_one_signup_per_customer") => conflict(
             "payment.in_progress",

@@ -38,6 +38,24 @@ diesel::table! {
         reason -> Nullable<Text>,
         request_id -> Nullable<Text>,
         at -> Timestamptz,
+        details -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    booking_changes (id) {
+        id -> Uuid,
+        booking_id -> Uuid,
+        status -> Text,
+        decided_on -> Timestamptz,
+        terms -> Jsonb,
+        provider_ref -> Nullable<Text>,
+        change_fee -> Numeric,
+        difference -> Numeric,
+        requested_by -> Nullable<Uuid>,
+        failure -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -169,6 +187,7 @@ diesel::table! {
         cancellation_policy -> Jsonb,
         webhook_disabled_at -> Nullable<Timestamptz>,
         prepaid -> Bool,
+        change_policy -> Jsonb,
     }
 }
 
@@ -344,6 +363,7 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        booking_change_id -> Nullable<Uuid>,
     }
 }
 
@@ -417,6 +437,7 @@ diesel::joinable!(invoices -> payments (payment_id));
 diesel::joinable!(invoices -> refunds (refund_id));
 diesel::joinable!(ledger_entries -> ledger_transactions (transaction_id));
 diesel::joinable!(payment_methods -> customers (customer_id));
+diesel::joinable!(booking_changes -> bookings (booking_id));
 diesel::joinable!(payments -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
@@ -427,6 +448,7 @@ diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     audit_log,
+    booking_changes,
     booking_events,
     bookings,
     customers,

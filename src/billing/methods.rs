@@ -403,6 +403,14 @@ fn move_to(conn: &mut PgConnection, from: Uuid, to: Uuid) -> QueryResult<()> {
 }
 
 /// The customer's saved cards, newest first.
+/// A card by id (one a payment used, to charge it again).
+pub fn find(conn: &mut PgConnection, id: Uuid) -> QueryResult<MethodRow> {
+    payment_methods::table
+        .find(id)
+        .select(MethodRow::as_select())
+        .first(conn)
+}
+
 pub fn list(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<Vec<MethodRow>> {
     payment_methods::table
         .filter(payment_methods::customer_id.eq(customer_id))

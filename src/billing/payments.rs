@@ -98,6 +98,8 @@ pub struct PaymentRow {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The change of a booking whose price rise this pays (purpose `booking_change`).
+    pub booking_change_id: Option<Uuid>,
 }
 
 impl PaymentRow {
@@ -115,6 +117,7 @@ pub struct NewPayment {
     pub customer_id: Uuid,
     pub purpose: &'static str,
     pub booking_id: Option<Uuid>,
+    pub booking_change_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
     pub period_start: Option<DateTime<Utc>>,
     pub lines: Vec<ChargeLine>,
@@ -129,6 +132,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewPayment) -> QueryResult<PaymentR
             payments::customer_id.eq(new.customer_id),
             payments::purpose.eq(new.purpose),
             payments::booking_id.eq(new.booking_id),
+            payments::booking_change_id.eq(new.booking_change_id),
             payments::subscription_id.eq(new.subscription_id),
             payments::period_start.eq(new.period_start),
             payments::amount.eq(totals(&new.lines).2),
@@ -425,6 +429,19 @@ pub trait BookingHooks: Send + Sync {
         booking_id: Uuid,
         actor: Option<&Actor>,
     ) -> Result<Result<(), &'static str>, ApiError>;
+
+    /// A change's price rise is paid: applies the change, in the caller's transaction; or
+    /// says why it no longer can, and the caller refunds the payment in full.
+    fn change_paid(
+        &self,
+        conn: &mut PgConnection,
+        change_id: Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), String>, ApiError>;
+
+    /// A change's price rise was declined: the change is called off (what it claimed is
+    /// given back), in the caller's transaction.
+    fn change_declined(&self, conn: &mut PgConnection, change_id: Uuid) -> Result<(), ApiError>;
 }
 
 struct SettleContext {
@@ -460,6 +477,9 @@ fn settle(
             if payment.purpose == "subscription" {
                 subscriptions::on_period_declined(conn, payment, &context.dunning_days)?;
             }
+            if let Some(change_id) = payment.booking_change_id {
+                context.bookings.change_declined(conn, change_id)?;
+            }
         }
         ChargeOutcome::RequiresAction {
             gateway_ref,
@@ -473,7 +493,7 @@ fn settle(
                 ))
                 .execute(conn)?;
             // The customer is at their bank: the hold waits for them.
-            if let Some(booking_id) = payment.booking_id {
+            if let (Some(booking_id), None) = (payment.booking_id, payment.booking_change_id) {
                 context.bookings.hold_until(
                     conn,
                     booking_id,
@@ -498,7 +518,18 @@ fn settle(
                 };
                 subscriptions::on_period_paid(conn, &captured)?;
             }
-            if let Some(booking_id) = payment.booking_id
+            if let Some(change_id) = payment.booking_change_id {
+                if let Err(why) = context.bookings.change_paid(conn, change_id, actor)? {
+                    // The booking moved on (ended, changed) before the money came.
+                    refunds::reserve(
+                        conn,
+                        payment.id,
+                        payment.amount,
+                        &format!("paid for a change that could not be made: {why}"),
+                        None,
+                    )?;
+                }
+            } else if let Some(booking_id) = payment.booking_id
                 && let Err(status) = context.bookings.captured(conn, booking_id, actor)?
             {
                 // The hold ended (expired, cancelled) before the money came: give it back.

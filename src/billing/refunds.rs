@@ -107,9 +107,10 @@ pub fn reserve(
     Ok(refund)
 }
 
-/// Refunds a booking's captured payment: `share` turns what is still refundable into the
-/// amount to refund (a policy's percentage, or all of it). Returns the amount decided
-/// (zero when nothing was paid).
+/// Refunds a booking's captured payments (its own, and any that paid a change's price
+/// rise): `share` turns what is still refundable in all into the amount to refund (a
+/// policy's percentage, a change's difference, or all of it), which is taken from the newest
+/// payment first. Returns the amount decided (zero when nothing was paid).
 pub fn refund_booking(
     conn: &mut PgConnection,
     booking_id: Uuid,
@@ -117,27 +118,30 @@ pub fn refund_booking(
     reason: &str,
     created_by: Option<Uuid>,
 ) -> Result<Decimal, ApiError> {
-    // The booking before its payment, as everywhere (see `payments::lock_owner`).
+    // The booking before its payments, as everywhere (see `payments::lock_owner`).
     crate::schema::bookings::table
         .find(booking_id)
         .select(crate::schema::bookings::id)
         .for_no_key_update()
         .execute(conn)?;
-    let payment: Option<PaymentRow> = payments::table
+    let captured: Vec<PaymentRow> = payments::table
         .filter(payments::booking_id.eq(booking_id))
         .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
+        .order((payments::created_at.desc(), payments::id.desc()))
         .for_no_key_update()
         .select(PaymentRow::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(payment) = payment else {
-        return Ok(Decimal::ZERO);
-    };
-    let amount = share(payment.amount - payment.refunded).min(payment.amount - payment.refunded);
-    if amount > Decimal::ZERO {
-        reserve(conn, payment.id, amount, reason, created_by)?;
+        .load(conn)?;
+    let refundable: Decimal = captured.iter().map(|p| p.amount - p.refunded).sum();
+    let amount = share(refundable).min(refundable).max(Decimal::ZERO);
+    let mut left = amount;
+    for payment in &captured {
+        let part = left.min(payment.amount - payment.refunded);
+        if part > Decimal::ZERO {
+            reserve(conn, payment.id, part, reason, created_by)?;
+            left -= part;
+        }
     }
-    Ok(amount.max(Decimal::ZERO))
+    Ok(amount)
 }
 
 /// A cancellation policy's share of what was paid, half-up to the halala.
@@ -145,16 +149,17 @@ pub fn policy_share(paid: Decimal, percent: u32) -> Decimal {
     super::money::round_sar(paid * Decimal::from(percent) / Decimal::ONE_HUNDRED)
 }
 
-/// What of a booking's payment is captured and not yet refunded (zero when unpaid).
+/// What of a booking's payments is captured and not yet refunded (zero when unpaid).
 pub fn refundable(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Decimal> {
-    let row: Option<(Decimal, Decimal)> = payments::table
+    let rows: Vec<(Decimal, Decimal)> = payments::table
         .filter(payments::booking_id.eq(booking_id))
         .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
         .select((payments::amount, payments::refunded))
-        .first(conn)
-        .optional()?;
+        .load(conn)?;
     Ok(super::money::round_sar(
-        row.map_or(Decimal::ZERO, |(amount, refunded)| amount - refunded),
+        rows.iter()
+            .map(|(amount, refunded)| amount - refunded)
+            .sum(),
     ))
 }
 

@@ -24,7 +24,7 @@ use crate::jobs::BookingEmail;
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{BookingRequest, ProviderKind, ProviderOffer, ProviderRef};
 use crate::providers::offer::{OfferClaims, OfferIdError};
-use crate::providers::store::ProviderRow;
+use crate::providers::store::{ProviderRow, UnitRow};
 
 #[derive(Debug, Clone)]
 pub struct Contact {
@@ -201,7 +201,7 @@ fn save_hold(
 }
 
 impl Bookings {
-    fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
+    pub(super) fn verify_offer(&self, offer_id: &str) -> Result<OfferClaims, ApiError> {
         self.searcher
             .signer
             .verify(offer_id, Utc::now())
@@ -261,7 +261,12 @@ impl Bookings {
         let prepared = match step {
             HoldStep::Held(held) => return Ok(held),
             HoldStep::Stopped(prepared) if !terms.price_holds(&prepared, &claims) => {
-                return Err(self.offer_changed(&prepared, &claims));
+                return Err(self.offer_changed(
+                    &prepared.provider,
+                    prepared.unit.as_ref(),
+                    prepared.provider_price,
+                    &claims,
+                ));
             }
             HoldStep::Stopped(prepared) => prepared,
         };
@@ -299,39 +304,36 @@ impl Bookings {
         }
     }
 
-    fn offer_changed(&self, prepared: &Prepared, claims: &OfferClaims) -> ApiError {
+    /// 409 `booking.offer_changed` with the offer as it stands now: the provider's price moved.
+    pub(super) fn offer_changed(
+        &self,
+        provider: &ProviderRow,
+        unit: Option<&UnitRow>,
+        provider_price: rust_decimal::Decimal,
+        claims: &OfferClaims,
+    ) -> ApiError {
         let fresh = ProviderOffer {
             unit_code: claims.unit_code.clone(),
-            unit_name_ar: prepared
-                .unit
-                .as_ref()
-                .map(|u| u.name_ar.clone())
-                .unwrap_or_default(),
-            unit_name_en: prepared
-                .unit
-                .as_ref()
-                .map(|u| u.name_en.clone())
-                .unwrap_or_default(),
+            unit_name_ar: unit.map(|u| u.name_ar.clone()).unwrap_or_default(),
+            unit_name_en: unit.map(|u| u.name_en.clone()).unwrap_or_default(),
             start: claims.start,
             end: claims.end,
             quantity: claims.quantity,
-            provider_price: prepared.provider_price,
+            provider_price,
             slot_ref: claims.slot_ref.clone(),
-            specialty: prepared.unit.as_ref().and_then(|u| u.specialty.clone()),
-            practitioner: prepared.unit.as_ref().and_then(|u| u.practitioner.clone()),
-            max_guests: prepared
-                .unit
-                .as_ref()
+            specialty: unit.and_then(|u| u.specialty.clone()),
+            practitioner: unit.and_then(|u| u.practitioner.clone()),
+            max_guests: unit
                 .and_then(|u| u.max_guests)
                 .and_then(|g| u32::try_from(g).ok()),
         };
-        let nights = (prepared.provider.kind == ProviderKind::Hotel)
-            .then(|| timezone_of(&prepared.provider).ok())
+        let nights = (provider.kind == ProviderKind::Hotel)
+            .then(|| timezone_of(provider).ok())
             .flatten()
             .map(|tz| u32::try_from(nights_between(claims.start, claims.end, tz)).unwrap_or(0));
         let offer = self
             .searcher
-            .offer_for(&prepared.provider, fresh, claims.guests, nights);
+            .offer_for(provider, fresh, claims.guests, nights);
         ApiError::OfferChanged {
             fresh: Box::new(serde_json::to_value(offer).unwrap_or_default()),
         }

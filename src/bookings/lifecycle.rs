@@ -138,6 +138,7 @@ pub fn record(
             to_status: booking.status.as_str(),
             reason,
             request_id: actor.and_then(|a| a.request_id.as_deref()),
+            details: None,
         },
     )?;
     if let Some(actor) = actor.filter(|a| a.is_staff()) {
@@ -260,14 +261,8 @@ pub fn enqueue_email(
     booking: &BookingRow,
     event: BookingEmail,
 ) -> QueryResult<()> {
-    if booking.contact_email.is_none() {
-        let email: Option<String> = crate::schema::customers::table
-            .find(booking.customer_id)
-            .select(crate::schema::customers::email)
-            .first(conn)?;
-        if email.is_none() {
-            return Ok(());
-        }
+    if booking.contact_email.is_none() && !customer_has_email(conn, booking.customer_id)? {
+        return Ok(());
     }
     let job = Job::SendBookingEmail {
         booking_id: booking.id,
@@ -290,4 +285,156 @@ pub fn enqueue_webhook(
         event_type,
         serde_json::to_value(super::notice::BookingNotice::from(booking)).unwrap_or_default(),
     )
+}
+
+/// What a change's history row and webhook show of the booking before and after.
+fn terms_summary(booking: &BookingRow) -> serde_json::Value {
+    serde_json::json!({
+        "unit_code": booking.unit_code,
+        "unit_name_ar": booking.unit_name_ar,
+        "unit_name_en": booking.unit_name_en,
+        "slot_ref": booking.slot_ref,
+        "start": booking.starts_at,
+        "end": booking.ends_at,
+        "quantity": booking.quantity,
+        "guests": booking.guests,
+        "total": booking.total.to_string(),
+    })
+}
+
+/// Applies a change's new terms to `booking` (locked by the caller and still in the status the
+/// change was decided in), the one place a booking's terms change (#15, point 1):
+///
+/// 1. local inventory is swapped in one step, the old cells given back and the new taken,
+///    all or none (`Ok(Err(_))` when the new ones are gone: nothing is written);
+/// 2. the booking takes the new unit, dates, rooms, guests and prices (and the outside
+///    provider's new handle), and a lower price's refund is reserved through the one refund
+///    path;
+/// 3. the history row keeps before and after (and for staff, the audit entry);
+/// 4. what follows, as jobs: the `booking.changed` webhook once the provider knows of the
+///    booking, the customer's email, and the outside provider's side of the change.
+pub fn change_terms(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    change: &super::change_store::ChangeRow,
+    terms: &super::change_store::Terms,
+    actor: Option<&Actor>,
+) -> Result<Result<BookingRow, &'static str>, ApiError> {
+    if let Some(unit_id) = terms.unit_id {
+        let swapped = conn.transaction(|conn| {
+            if let Some(old_unit) = booking.unit_id {
+                store::release_cells(
+                    conn,
+                    old_unit,
+                    booking.starts_at,
+                    booking.ends_at,
+                    booking.quantity,
+                )?;
+            }
+            let taken = store::reserve_cells(
+                conn,
+                unit_id,
+                terms.starts_at,
+                terms.ends_at,
+                terms.quantity,
+                terms.cells,
+            )?;
+            if taken {
+                Ok(())
+            } else {
+                Err(ApiError::SoldOut)
+            }
+        });
+        match swapped {
+            Ok(()) => {}
+            Err(ApiError::SoldOut) => return Ok(Err("the new dates or room are sold out")),
+            Err(other) => return Err(other),
+        }
+    }
+    let provider_ref = change
+        .provider_ref
+        .as_deref()
+        .or(booking.provider_ref.as_deref());
+    let updated = store::apply_terms(conn, booking.id, terms, provider_ref)?;
+    if terms.refund > Decimal::ZERO {
+        use crate::billing::refunds::refund_booking;
+        let reason = format!("booking {} changed: the price fell", booking.reference);
+        let staff = actor.filter(|a| a.is_staff()).map(|a| a.user_id);
+        refund_booking(conn, booking.id, |_| terms.refund, &reason, staff)?;
+    }
+    let details = serde_json::json!({
+        "change_id": change.id,
+        "before": terms_summary(booking),
+        "after": terms_summary(&updated),
+        "change_fee": change.change_fee.to_string(),
+        "difference": change.difference.to_string(),
+    });
+    store::insert_event(
+        conn,
+        &NewEvent {
+            booking_id: booking.id,
+            actor_id: actor.map(|a| a.user_id),
+            from_status: Some(booking.status.as_str()),
+            to_status: updated.status.as_str(),
+            reason: Some(terms.reason.as_deref().unwrap_or("changed")),
+            request_id: actor.and_then(|a| a.request_id.as_deref()),
+            details: Some(details.clone()),
+        },
+    )?;
+    if let Some(actor) = actor.filter(|a| a.is_staff()) {
+        audit::record(
+            conn,
+            &AuditEntry {
+                actor_id: actor.user_id,
+                actor_role: actor.role,
+                on_behalf_of: Some(booking.customer_id),
+                action: "booking.change",
+                entity_type: "booking",
+                entity_id: booking.reference.clone(),
+                request_id: actor.request_id.clone(),
+                details,
+            },
+        )?;
+    }
+    let now = Utc::now();
+    if matches!(
+        updated.status,
+        BookingStatus::Pending | BookingStatus::Confirmed
+    ) {
+        let mut notice =
+            serde_json::to_value(super::notice::BookingNotice::from(&updated)).unwrap_or_default();
+        notice["previous"] = terms_summary(booking);
+        queue::enqueue_webhook(conn, updated.provider_id, "booking.changed", notice)?;
+    }
+    if updated.contact_email.is_some() || customer_has_email(conn, updated.customer_id)? {
+        let job = Job::SendBookingEmail {
+            booking_id: updated.id,
+            event: BookingEmail::Changed,
+        };
+        queue::enqueue(
+            conn,
+            &job,
+            Some(&format!("email:changed:{}", change.id)),
+            now,
+        )?;
+    }
+    if terms.previous_ref.is_some() {
+        queue::enqueue(
+            conn,
+            &Job::SettleChangeAtProvider {
+                change_id: change.id,
+            },
+            Some(&format!("settle-change:{}", change.id)),
+            now,
+        )?;
+    }
+    Ok(Ok(updated))
+}
+
+fn customer_has_email(conn: &mut PgConnection, customer_id: Uuid) -> QueryResult<bool> {
+    let email: Option<String> = crate::schema::customers::table
+        .find(customer_id)
+        .select(crate::schema::customers::email)
+        .first(conn)?;
+    Ok(email.is_some())
 }

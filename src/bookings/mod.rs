@@ -2,6 +2,8 @@
 //! the provider's refund policy, and agents booking on a client's behalf.
 
 pub mod ack;
+pub mod change;
+pub mod change_store;
 pub mod hold;
 pub mod lifecycle;
 pub mod notice;

@@ -214,6 +214,7 @@ fn start_payment(
             customer_id: booking.customer_id,
             purpose: "booking",
             booking_id: Some(booking.id),
+            booking_change_id: None,
             subscription_id: subscription,
             period_start: None,
             lines,
@@ -313,5 +314,24 @@ impl BookingHooks for PaymentHooks {
         }
         submit(conn, &booking, actor, "paid")?;
         Ok(Ok(()))
+    }
+
+    fn change_paid(
+        &self,
+        conn: &mut PgConnection,
+        change_id: Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), String>, ApiError> {
+        match super::change::apply(conn, change_id, actor)? {
+            Ok(_) => Ok(Ok(())),
+            Err(why) => {
+                super::change::fail(conn, change_id, why, true)?;
+                Ok(Err(why.to_owned()))
+            }
+        }
+    }
+
+    fn change_declined(&self, conn: &mut PgConnection, change_id: Uuid) -> Result<(), ApiError> {
+        super::change::fail(conn, change_id, "the price rise was declined", true)
     }
 }

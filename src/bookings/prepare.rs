@@ -38,10 +38,18 @@ pub(super) struct Prepared {
 
 /// The provider's price for an offer now, with the local unit and how many of its cells the
 /// booking spans (no unit and no cells for an outside provider).
-struct Priced {
-    unit: Option<UnitRow>,
-    provider_price: Decimal,
-    cells: usize,
+pub(super) struct Priced {
+    pub(super) unit: Option<UnitRow>,
+    pub(super) provider_price: Decimal,
+    pub(super) cells: usize,
+}
+
+/// Whether pricing a local offer also checks its cells are free: a hold does; a change does
+/// not (the booking's own cells count as taken, and the swap itself decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CellCheck {
+    Free,
+    Skip,
 }
 
 pub(super) fn timezone_of(provider: &ProviderRow) -> Result<Tz, ApiError> {
@@ -82,7 +90,7 @@ pub(super) fn prepare(
         unit,
         provider_price,
         cells,
-    } = price_now(conn, &provider, claims, guests, timezone)?;
+    } = price_now(conn, &provider, claims, guests, timezone, CellCheck::Free)?;
     let contact = contact_for(input, &customer);
     Ok(Prepared {
         fee_discount,
@@ -150,7 +158,7 @@ fn may_hold_at(
 
 /// The offer's provider with its time zone, if it is still active and the offer has not
 /// begun: a gone or inactive provider reads as sold out.
-fn bookable_provider(
+pub(super) fn bookable_provider(
     conn: &mut PgConnection,
     claims: &OfferClaims,
 ) -> Result<(ProviderRow, Tz), ApiError> {
@@ -183,16 +191,17 @@ fn bookable_provider(
 
 /// The price by the provider's adapter: our own unit and cells, an outside hospital's
 /// schedule, or an outside hotel's room type. Unreadable settings read as sold out.
-fn price_now(
+pub(super) fn price_now(
     conn: &mut PgConnection,
     provider: &ProviderRow,
     claims: &OfferClaims,
     guests: Option<i32>,
     timezone: Tz,
+    check: CellCheck,
 ) -> Result<Priced, ApiError> {
     let nights = nights_between(claims.start, claims.end, timezone);
     match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
-        Ok(AdapterSettings::Local) => local_price(conn, provider, claims, guests, nights),
+        Ok(AdapterSettings::Local) => local_price(conn, provider, claims, guests, nights, check),
         Ok(AdapterSettings::Fhir(settings)) => fhir_price(&settings, claims),
         Ok(AdapterSettings::Caldav(settings)) => caldav_price(&settings, claims, guests, nights),
         Err(_) => Err(ApiError::SoldOut),
@@ -207,6 +216,7 @@ fn local_price(
     claims: &OfferClaims,
     guests: Option<i32>,
     nights: i64,
+    check: CellCheck,
 ) -> Result<Priced, ApiError> {
     let unit_id: Uuid = claims
         .unit_code
@@ -223,7 +233,8 @@ fn local_price(
     let (provider_price, cells) = unit_price(&unit, claims, guests, nights)?;
     // Every cell of the stay open, each with the rooms asked for (no lock taken).
     let rooms = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
-    if usize::try_from(open_cells) != Ok(cells) || fewest_free.is_none_or(|free| free < rooms) {
+    let open = usize::try_from(open_cells) == Ok(cells);
+    if !open || (check == CellCheck::Free && fewest_free.is_none_or(|free| free < rooms)) {
         return Err(sold_out_here());
     }
     Ok(Priced {

@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ack::Decision;
+use super::change::ChangeInput;
 use super::hold::{Contact, NewBooking};
 use super::reference::normalise;
 use super::service::{BookingKey, Bookings};
@@ -32,6 +33,7 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/bookings/{booking}/pay", bookings_pay)
         .post("/v1/bookings/{booking}/confirm", bookings_confirm)
         .post("/v1/bookings/{booking}/cancel", bookings_cancel)
+        .post("/v1/bookings/{booking}/change", bookings_change)
         .get("/v1/bookings/{booking}/cancellation", bookings_cancellation)
         .post(
             "/v1/bookings/{booking}/retry-confirmation",
@@ -153,7 +155,9 @@ async fn bookings_get(
     let booking = bookings
         .get(&caller.actor(&req), booking_key(&path)?)
         .await?;
-    Ok(HttpResponse::Ok().json(booking))
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::ETAG, booking.etag.clone()))
+        .json(booking))
 }
 
 async fn bookings_list(
@@ -273,6 +277,56 @@ async fn bookings_cancel(
         )
         .await?;
     Ok(HttpResponse::Ok().json(booking))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    offer_id: String,
+    guests: Option<u32>,
+    reason: Option<String>,
+}
+
+/// Changes a booking to another offer of its provider, all or nothing; `If-Match` (the
+/// booking's `ETag`) makes it apply only to the version the client read.
+async fn bookings_change(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+    Json(body): Json<ChangeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_key(&req)?;
+    let key = booking_key(&path)?;
+    let reason = reason_text(body.reason)?;
+    if body.offer_id.trim().is_empty() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "offer_id",
+            "is required",
+        )]));
+    }
+    if body.guests == Some(0) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "guests",
+            "must be at least 1",
+        )]));
+    }
+    let if_match = req
+        .headers()
+        .get(actix_web::http::header::IF_MATCH)
+        .map(|value| value.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::Validation(vec![FieldError::new("If-Match", "must be an ETag")]))?;
+    let input = ChangeInput {
+        offer_id: body.offer_id,
+        guests: body.guests,
+        reason,
+        if_match,
+    };
+    let changed = bookings
+        .change(caller.actor(&req), key, input, IdempotencyClaim::of(&req))
+        .await?;
+    Ok(HttpResponse::build(changed.status).json(changed.body))
 }
 
 /// What cancelling now would refund, before the customer decides.

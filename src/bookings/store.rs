@@ -158,6 +158,34 @@ pub fn release_cells(
         .execute(conn)
 }
 
+/// A change's new terms, written onto the booking (`lifecycle::change_terms`).
+pub fn apply_terms(
+    conn: &mut PgConnection,
+    id: Uuid,
+    terms: &super::change_store::Terms,
+    provider_ref: Option<&str>,
+) -> QueryResult<BookingRow> {
+    diesel::update(bookings::table.find(id))
+        .set((
+            bookings::unit_id.eq(terms.unit_id),
+            bookings::unit_code.eq(&terms.unit_code),
+            bookings::unit_name_ar.eq(&terms.unit_name_ar),
+            bookings::unit_name_en.eq(&terms.unit_name_en),
+            bookings::slot_ref.eq(terms.slot_ref.as_deref()),
+            bookings::starts_at.eq(terms.starts_at),
+            bookings::ends_at.eq(terms.ends_at),
+            bookings::quantity.eq(terms.quantity),
+            bookings::guests.eq(terms.guests),
+            bookings::provider_price.eq(terms.provider_price),
+            bookings::service_fee.eq(terms.service_fee),
+            bookings::vat.eq(terms.vat),
+            bookings::total.eq(terms.total),
+            bookings::provider_ref.eq(provider_ref),
+        ))
+        .returning(BookingRow::as_returning())
+        .get_result(conn)
+}
+
 /// Applies a transition only if the booking is still in `from`: of two racing actors one
 /// wins and the other gets `None`.
 pub fn transition(
@@ -186,6 +214,8 @@ pub struct NewEvent<'a> {
     pub to_status: &'a str,
     pub reason: Option<&'a str>,
     pub request_id: Option<&'a str>,
+    /// What changed besides the status (a change's before and after).
+    pub details: Option<serde_json::Value>,
 }
 
 pub fn insert_event(conn: &mut PgConnection, event: &NewEvent<'_>) -> QueryResult<()> {
@@ -206,6 +236,9 @@ pub struct EventRow {
     pub reason: Option<String>,
     pub request_id: Option<String>,
     pub at: DateTime<Utc>,
+    /// A change's `{"before": …, "after": …}`; absent for status changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An event with who made it (none for the system), for the booking's history.

@@ -52,6 +52,9 @@ pub struct BookingView {
     /// Set when the provider did not answer in time: an agent should follow up.
     pub flagged_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The version this view shows (also the `ETag` of `GET /v1/bookings/{booking}`): send it
+    /// as `If-Match` to change exactly this version.
+    pub etag: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
     /// The booking's latest payment (single-booking reads only).
@@ -138,6 +141,7 @@ pub(super) fn view(
         provider_ack: row.provider_ack,
         flagged_at: row.flagged_at,
         created_at: row.created_at,
+        etag: super::change::etag(row.updated_at),
         events,
         payment: None,
     }

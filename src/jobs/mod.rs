@@ -32,6 +32,9 @@ pub enum Job {
     /// Cancel an ended booking's copy at its outside provider (CalDAV event, FHIR
     /// appointment); after the last attempt the booking is flagged for an agent.
     CancelAtProvider { booking_id: Uuid },
+    /// Finish a change at its outside provider: once applied, move the booking's copy onto
+    /// what the change claimed and give back the old; once failed, give back what it claimed.
+    SettleChangeAtProvider { change_id: Uuid },
     /// Sweep: subscriptions due for renewal or a dunning retry are charged (or ended).
     RenewSubscriptions,
     /// Sweep: payments left `processing` by a crash or a timeout are settled.
@@ -65,7 +68,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 16] = [
+    pub const KINDS: [&'static str; 17] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -75,6 +78,7 @@ impl Job {
         "deliver_webhook",
         "send_booking_email",
         "cancel_at_provider",
+        "settle_change_at_provider",
         "renew_subscriptions",
         "reconcile_payments",
         "execute_refund",
@@ -95,6 +99,7 @@ impl Job {
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::SendBookingEmail { .. } => "send_booking_email",
             Job::CancelAtProvider { .. } => "cancel_at_provider",
+            Job::SettleChangeAtProvider { .. } => "settle_change_at_provider",
             Job::RenewSubscriptions => "renew_subscriptions",
             Job::ReconcilePayments => "reconcile_payments",
             Job::ExecuteRefund { .. } => "execute_refund",
@@ -108,7 +113,9 @@ impl Job {
     /// Sweeps run again on the next tick anyway; a provider confirmation gets more chances.
     pub fn max_attempts(&self) -> i32 {
         match self {
-            Job::ConfirmBooking { .. } | Job::CancelAtProvider { .. } => 6,
+            Job::ConfirmBooking { .. }
+            | Job::CancelAtProvider { .. }
+            | Job::SettleChangeAtProvider { .. } => 6,
             // Money owed back: keep asking the gateway for about a day before a person looks.
             Job::ExecuteRefund { .. } => 10,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
@@ -141,6 +148,8 @@ pub enum BookingEmail {
     Failed,
     /// A day before the stay or appointment.
     Reminder,
+    /// Its dates, room or service changed (sent once per change).
+    Changed,
 }
 
 impl BookingEmail {
@@ -152,6 +161,7 @@ impl BookingEmail {
             Self::Expired => "expired",
             Self::Failed => "failed",
             Self::Reminder => "reminder",
+            Self::Changed => "changed",
         }
     }
 }
@@ -221,6 +231,7 @@ mod tests {
                 event: super::BookingEmail::Held,
             },
             Job::CancelAtProvider { booking_id: id },
+            Job::SettleChangeAtProvider { change_id: id },
             Job::RenewSubscriptions,
             Job::ReconcilePayments,
             Job::ExecuteRefund { refund_id: id },

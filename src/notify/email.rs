@@ -217,7 +217,9 @@ pub async fn send_booking_email(
         refund: booking.refund_amount,
         hold_expires_at: booking.hold_expires_at,
     };
-    let message = compose(mailer, to, booking.id, event, locale, &facts)?;
+    // Each change of a booking is news of its own: its Message-ID names the booking as changed.
+    let occasion = (event == BookingEmail::Changed).then(|| booking.updated_at.timestamp_micros());
+    let message = compose(mailer, to, (booking.id, occasion), event, locale, &facts)?;
     mailer.send(message).await
 }
 
@@ -226,14 +228,14 @@ pub async fn send_booking_email(
 fn compose(
     mailer: &Mailer,
     to: Mailbox,
-    booking_id: Uuid,
+    (booking_id, occasion): (Uuid, Option<i64>),
     event: BookingEmail,
     locale: Locale,
     facts: &BookingFacts,
 ) -> Result<Message, MailError> {
     let rendered = templates::render(event, locale, facts);
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
-    let body = if event == BookingEmail::Confirmed {
+    let body = if matches!(event, BookingEmail::Confirmed | BookingEmail::Changed) {
         let ics = templates::calendar_entry(facts).into_bytes();
         let content_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
             .map_err(|e| MailError::Build(e.to_string()))?;
@@ -247,11 +249,10 @@ fn compose(
         .from(mailer.from.clone())
         .to(to)
         .subject(rendered.subject)
-        .message_id(Some(format!(
-            "<{}.{booking_id}@{}>",
-            event.as_str(),
-            mailer.domain
-        )))
+        .message_id(Some(match occasion {
+            Some(at) => format!("<{}-{at}.{booking_id}@{}>", event.as_str(), mailer.domain),
+            None => format!("<{}.{booking_id}@{}>", event.as_str(), mailer.domain),
+        }))
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))
 }
@@ -285,7 +286,7 @@ mod tests {
             let message = compose(
                 &mailer,
                 to,
-                id,
+                (id, None),
                 BookingEmail::Confirmed,
                 Locale::En,
                 &facts(),
@@ -315,7 +316,7 @@ mod tests {
         let message = compose(
             &mailer,
             to,
-            Uuid::new_v4(),
+            (Uuid::new_v4(), None),
             BookingEmail::Held,
             Locale::Ar,
             &facts(),

@@ -89,6 +89,13 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                     "نتمنى لك إقامة أو زيارة موفقة.".into(),
                 ],
             ),
+            BookingEmail::Changed => (
+                format!("عُدّل حجزك {reference}"),
+                vec![
+                    format!("أصبح حجزك لدى {provider} من {start} إلى {end}."),
+                    format!("الإجمالي الآن {total}. أرفقنا موعدك الجديد بصيغة التقويم."),
+                ],
+            ),
             BookingEmail::Failed => (
                 format!("تعذّر تأكيد حجزك {reference}"),
                 vec![
@@ -130,6 +137,13 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                 vec![
                     format!("A reminder of your booking with {provider} from {start} to {end}."),
                     "We wish you a good stay or visit.".into(),
+                ],
+            ),
+            BookingEmail::Changed => (
+                format!("Your booking {reference} has changed"),
+                vec![
+                    format!("Your booking with {provider} is now from {start} to {end}."),
+                    format!("The total is now {total}. Your new calendar entry is attached."),
                 ],
             ),
             BookingEmail::Failed => (
@@ -273,6 +287,8 @@ mod tests {
             BookingEmail::Cancelled,
             BookingEmail::Expired,
             BookingEmail::Failed,
+            BookingEmail::Reminder,
+            BookingEmail::Changed,
         ] {
             for locale in [Locale::Ar, Locale::En] {
                 let mail = render(event, locale, &facts());

@@ -158,4 +158,47 @@ impl Adapter {
             Adapter::Caldav(adapter) => adapter.cancel(reference).await,
         }
     }
+
+    /// A change's first step: claims the new terms beside the booking's `current` copy and
+    /// returns the handle the booking will have once the change is made (FHIR: the same
+    /// Appointment, its new Slot held; CalDAV: new events, the old ones still in place).
+    /// `change_tag` tells this change's writes apart from the booking's earlier ones.
+    pub async fn claim_change(
+        &self,
+        current: &ProviderRef,
+        request: &BookingRequest,
+        change_tag: &str,
+    ) -> Result<ProviderRef, AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.claim_change(current, request).await,
+            Adapter::Caldav(adapter) => adapter.claim_change(request, change_tag).await,
+        }
+    }
+
+    /// The change is made: moves the booking's copy onto what was claimed and gives back
+    /// the old (FHIR: reschedules the Appointment, frees the old Slot; CalDAV: deletes the
+    /// old events). Safe to repeat.
+    pub async fn finish_change(
+        &self,
+        previous: &ProviderRef,
+        request: &BookingRequest,
+    ) -> Result<(), AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.finish_change(previous, request).await,
+            Adapter::Caldav(adapter) => adapter.cancel(previous).await,
+        }
+    }
+
+    /// The change did not happen: gives back what `claim_change` took. Safe to repeat.
+    pub async fn abandon_change(
+        &self,
+        current: &ProviderRef,
+        claimed: &ProviderRef,
+        request: &BookingRequest,
+    ) -> Result<(), AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.abandon_change(current, request).await,
+            Adapter::Caldav(adapter) => adapter.cancel(claimed).await,
+        }
+    }
 }

@@ -324,6 +324,7 @@ fn new_provider(
         webhook_url: None,
         webhook_secret: new_webhook_secret().map_err(|e| anyhow::anyhow!("{e}"))?,
         cancellation_policy: None,
+        change_policy: None,
         // Demo hotels are paid through us; demo clinics are paid at the reception.
         prepaid: Some(kind == ProviderKind::Hotel),
     })

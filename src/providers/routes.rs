@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::outbound::AddressPolicy;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::providers::policy::CancellationPolicy;
+use crate::providers::policy::{CancellationPolicy, ChangePolicy};
 
 use super::search_routes::{offers_get, search_get, search_options};
 use super::unit_routes::{
@@ -122,33 +122,48 @@ fn cancellation_policy(
     errors: &mut Vec<FieldError>,
     value: Option<serde_json::Value>,
 ) -> Option<serde_json::Value> {
+    policy_tiers::<CancellationPolicy>(errors, "cancellation_policy", value, |policy| {
+        policy.0.iter().all(|tier| tier.refund_percent <= 100) && policy.0.len() <= 10
+    })
+}
+
+/// Change tiers: each `{hours_before, fee_percent}` with a percentage of 0 to 100; closer to
+/// the start than every tier, no change.
+fn change_policy(
+    errors: &mut Vec<FieldError>,
+    value: Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
+    policy_tiers::<ChangePolicy>(errors, "change_policy", value, |policy| {
+        policy.0.iter().all(|tier| tier.fee_percent <= 100) && policy.0.len() <= 10
+    })
+}
+
+/// A policy of tiers by notice, checked by `fits` (at most 10 tiers, percentages 0 to 100);
+/// the stored JSON, or an error naming the offending tier.
+fn policy_tiers<T: serde::de::DeserializeOwned>(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    value: Option<serde_json::Value>,
+    fits: impl FnOnce(&T) -> bool,
+) -> Option<serde_json::Value> {
     let value = value?;
-    match serde_path_to_error::deserialize::<_, CancellationPolicy>(value.clone()) {
-        Ok(policy)
-            if policy.0.iter().all(|tier| tier.refund_percent <= 100) && policy.0.len() <= 10 =>
-        {
-            Some(value)
-        }
+    match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        Ok(policy) if fits(&policy) => Some(value),
         Ok(_) => {
             errors.push(FieldError::new(
-                "cancellation_policy",
-                "at most 10 tiers, each refunding 0 to 100 percent",
+                name,
+                "at most 10 tiers, each with a percentage of 0 to 100",
             ));
             None
         }
         Err(e) => {
             let path = e.path().to_string();
             let field = if path == "." {
-                "cancellation_policy".to_owned()
+                name.to_owned()
+            } else if path.starts_with('[') {
+                format!("{name}{path}")
             } else {
-                format!(
-                    "cancellation_policy{}",
-                    if path.starts_with('[') {
-                        path
-                    } else {
-                        format!(".{path}")
-                    }
-                )
+                format!("{name}.{path}")
             };
             errors.push(FieldError::new(field, e.into_inner().to_string()));
             None
@@ -169,6 +184,7 @@ pub struct CreateProviderRequest {
     adapter_settings: Option<serde_json::Value>,
     webhook_url: Option<String>,
     cancellation_policy: Option<serde_json::Value>,
+    change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
 }
 
@@ -187,6 +203,7 @@ async fn providers_create(
         errors.push(e);
     }
     let policy = cancellation_policy(&mut errors, body.cancellation_policy);
+    let changes = change_policy(&mut errors, body.change_policy);
     let settings = body.adapter_settings.unwrap_or_else(|| json!({}));
     match AdapterSettings::parse_input(&body.adapter, settings) {
         Ok(adapter) => {
@@ -207,6 +224,7 @@ async fn providers_create(
                 webhook_url,
                 webhook_secret: String::new(),
                 cancellation_policy: policy,
+                change_policy: changes,
                 prepaid: body.prepaid,
             };
             let created = service::create_provider(&pool, row).await?;
@@ -262,6 +280,7 @@ pub struct UpdateProviderRequest {
     webhook_url: Option<Option<String>>,
     active: Option<bool>,
     cancellation_policy: Option<serde_json::Value>,
+    change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
 }
 
@@ -284,6 +303,7 @@ async fn providers_update(
         ..Default::default()
     };
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);
+    changes.change_policy = change_policy(&mut errors, body.change_policy);
     if let Some(timezone) = body.timezone {
         if let Err(e) = parse_timezone(&timezone) {
             errors.push(e);

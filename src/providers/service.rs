@@ -30,6 +30,7 @@ pub struct ProviderView {
     /// Set when the webhook URL answered 410 Gone: nothing is sent until a new URL is saved.
     pub webhook_disabled_at: Option<DateTime<Utc>>,
     pub cancellation_policy: serde_json::Value,
+    pub change_policy: serde_json::Value,
     /// Customers pay the provider's price through us (`true`) or at the provider.
     pub prepaid: bool,
     pub active: bool,
@@ -54,6 +55,7 @@ impl From<ProviderRow> for ProviderView {
             webhook_url: row.webhook_url,
             webhook_disabled_at: row.webhook_disabled_at,
             cancellation_policy: row.cancellation_policy,
+            change_policy: row.change_policy,
             prepaid: row.prepaid,
             active: row.active,
             created_at: row.created_at,

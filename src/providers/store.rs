@@ -25,6 +25,8 @@ pub struct ProviderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub cancellation_policy: serde_json::Value,
+    /// Change fee tiers and the cut-off (`policy::ChangePolicy`).
+    pub change_policy: serde_json::Value,
     /// Whether customers pay the provider's price through us (else at the provider).
     pub prepaid: bool,
     /// When the webhook URL answered 410 Gone; a new URL clears it.
@@ -72,6 +74,8 @@ pub struct NewProviderRow {
     pub webhook_secret: String,
     /// `None`: the database default (72 h full refund, 24 h half).
     pub cancellation_policy: Option<serde_json::Value>,
+    /// `None`: the database default (free until 48 h, 10 % until 24 h, then closed).
+    pub change_policy: Option<serde_json::Value>,
     /// `None`: the database default (prepaid).
     pub prepaid: Option<bool>,
 }
@@ -89,6 +93,7 @@ pub struct ProviderChanges {
     pub webhook_url: Option<Option<String>>,
     pub active: Option<bool>,
     pub cancellation_policy: Option<serde_json::Value>,
+    pub change_policy: Option<serde_json::Value>,
     pub prepaid: Option<bool>,
     /// Cleared (`Some(None)`) when a new URL is set: a 410 from the old one says nothing about it.
     pub webhook_disabled_at: Option<Option<DateTime<Utc>>>,

@@ -174,6 +174,9 @@ impl Worker {
                     .cancel_at_provider(*booking_id, last_attempt)
                     .await?
             }
+            Job::SettleChangeAtProvider { change_id } => {
+                self.bookings.settle_change_at_provider(*change_id).await?
+            }
             Job::PurgeExpired => {
                 let keep = self.settings.retention.clone();
                 let purged = run_blocking(&self.pool, move |conn| {

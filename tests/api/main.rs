@@ -7,6 +7,7 @@ mod auth;
 mod bookings;
 mod browser;
 mod caldav;
+mod changes;
 mod contract;
 mod customers;
 mod email;

@@ -463,6 +463,7 @@ fn period_payment(
             customer_id: sub.customer_id,
             purpose: "subscription",
             booking_id: None,
+            booking_change_id: None,
             subscription_id: Some(sub.id),
             period_start: Some(period_start),
             lines: vec![line],

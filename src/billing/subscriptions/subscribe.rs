@@ -224,6 +224,7 @@ fn signup_payment(
             customer_id,
             purpose: "subscription",
             booking_id: None,
+            booking_change_id: None,
             subscription_id: None,
             period_start: None,
             lines: vec![line],

@@ -32,13 +32,30 @@ pub(super) struct Booking<'a> {
     pub(super) check_out: NaiveDate,
     pub(super) nights: Vec<Night>,
     pub(super) events: Vec<OurEvent>,
+    /// For a change: the reference of the booking whose current events these replace. Its
+    /// rooms are ours while the new events go in (they are deleted once the change is made).
+    pub(super) replaces: Option<&'a str>,
 }
 
 impl Booking<'_> {
-    fn is_ours(&self, held: &Occupancy) -> bool {
+    fn is_new(&self, held: &Occupancy) -> bool {
         held.uid
             .as_deref()
             .is_some_and(|uid| self.events.iter().any(|event| event.uid == uid))
+    }
+
+    /// One of the events a change replaces (the booking's, not written by this attempt).
+    fn is_replaced(&self, held: &Occupancy) -> bool {
+        let (Some(base), Some(uid)) = (self.replaces, held.uid.as_deref()) else {
+            return false;
+        };
+        !self.is_new(held)
+            && uid.ends_with("@wasit")
+            && (uid.starts_with(&format!("{base}-")) || uid.starts_with(&format!("{base}.")))
+    }
+
+    fn is_ours(&self, held: &Occupancy) -> bool {
+        self.is_new(held) || self.is_replaced(held)
     }
 }
 
@@ -89,7 +106,10 @@ impl Dav {
                 let listed =
                     |event: &OurEvent| held.iter().any(|h| h.uid.as_deref() == Some(&event.uid));
                 if booking.events.iter().all(listed) {
-                    Ok(rooms_taken(&booking.nights, &held, |_| true))
+                    // Everything but what this change replaces, which goes once it is made.
+                    Ok(rooms_taken(&booking.nights, &held, |h| {
+                        !booking.is_replaced(h)
+                    }))
                 } else {
                     Err(invalid(
                         "the calendar-query does not list the events just written".into(),

@@ -130,6 +130,7 @@ mod tests {
             check_out: date(2027, 3, 12),
             nights: Vec::new(),
             events: our_events(&room_type, &request),
+            replaces: None,
         };
         assert_eq!(booking.events[1].path, "/hotel/deluxe/WS-ABC%201-1.ics");
         assert_eq!(booking.events[1].uid, "WS-ABC 1-1@wasit");
@@ -185,6 +186,7 @@ mod tests {
             check_out: date(2027, 3, 11),
             nights: Vec::new(),
             events: our_events(&room_type, &request),
+            replaces: None,
         };
         let ics = booking_calendar(&booking, &booking.events[0], 0);
         let lines: Vec<&str> = ics.split(['\r', '\n']).filter(|l| !l.is_empty()).collect();

@@ -120,6 +120,29 @@ impl CaldavAdapter {
     /// off, never both stay. Racers that collided retry after a random pause, so a burst of
     /// demand still sells the room; a lost sale remains possible, an overbooking is not.
     pub async fn book(&self, request: &BookingRequest) -> Result<ProviderRef, AdapterError> {
+        self.write_stay(request, None).await
+    }
+
+    /// A change's first step: the new stay's events go in beside the booking's current ones
+    /// (which count as ours, not as someone else's rooms), under the reference
+    /// `{reference}.{change_tag}` so their hrefs and UIDs are new.
+    pub async fn claim_change(
+        &self,
+        request: &BookingRequest,
+        change_tag: &str,
+    ) -> Result<ProviderRef, AdapterError> {
+        let tagged = BookingRequest {
+            reference: format!("{}.{change_tag}", request.reference),
+            ..request.clone()
+        };
+        self.write_stay(&tagged, Some(&request.reference)).await
+    }
+
+    async fn write_stay(
+        &self,
+        request: &BookingRequest,
+        replaces: Option<&str>,
+    ) -> Result<ProviderRef, AdapterError> {
         let room_type = self.room_type(&request.unit_code)?;
         let check_in = request.start.with_timezone(&self.timezone).date_naive();
         let check_out = request.end.with_timezone(&self.timezone).date_naive();
@@ -130,6 +153,7 @@ impl CaldavAdapter {
             check_out,
             nights: nights(self.timezone, check_in, check_out),
             events: our_events(room_type, request),
+            replaces,
         };
         if booking.nights.is_empty() || request.quantity == 0 {
             return Err(AdapterError::Rejected(format!(

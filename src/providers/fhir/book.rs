@@ -41,25 +41,9 @@ impl FhirAdapter {
             };
         }
 
-        // A Slot the hospital deleted is as gone as a taken one.
-        let Some(slot) = self.read_optional::<Slot>("Slot", slot_id).await? else {
-            return Err(AdapterError::SoldOut);
-        };
-        // Moved since it was offered: the guest chose another time.
-        if slot.view.times()? != (request.start, request.end) {
-            return Err(AdapterError::SoldOut);
-        }
-        if !slot.view.is_in_schedule(&schedule.schedule_id) {
-            return Err(AdapterError::Internal(format!(
-                "Slot/{slot_id} is not in Schedule/{}",
-                schedule.schedule_id
-            )));
-        }
-        let info = self.schedule_info(&schedule.schedule_id).await?;
-        if !self.acquire_slot(&slot, &request.reference).await? {
-            return Err(AdapterError::SoldOut);
-        }
-
+        let (slot, info) = self
+            .claim_slot(request, slot_id, &schedule.schedule_id)
+            .await?;
         match self.create_appointment(request, &slot.view, &info).await {
             Ok(appointment) => appointment.provider_ref(),
             Err(error @ AdapterError::Rejected(_)) => {
@@ -73,7 +57,38 @@ impl FhirAdapter {
         }
     }
 
-    fn configured_schedule(&self, schedule_id: &str) -> Result<&FhirSchedule, AdapterError> {
+    /// Marks the request's Slot busy for our reference, after checking it is still the one
+    /// offered (same times, same Schedule): `SoldOut` when it is gone, moved or taken.
+    pub(super) async fn claim_slot(
+        &self,
+        request: &BookingRequest,
+        slot_id: &str,
+        schedule_id: &str,
+    ) -> Result<(Versioned<Slot>, ScheduleInfo), AdapterError> {
+        // A Slot the hospital deleted is as gone as a taken one.
+        let Some(slot) = self.read_optional::<Slot>("Slot", slot_id).await? else {
+            return Err(AdapterError::SoldOut);
+        };
+        // Moved since it was offered: the guest chose another time.
+        if slot.view.times()? != (request.start, request.end) {
+            return Err(AdapterError::SoldOut);
+        }
+        if !slot.view.is_in_schedule(schedule_id) {
+            return Err(AdapterError::Internal(format!(
+                "Slot/{slot_id} is not in Schedule/{schedule_id}"
+            )));
+        }
+        let info = self.schedule_info(schedule_id).await?;
+        if !self.acquire_slot(&slot, &request.reference).await? {
+            return Err(AdapterError::SoldOut);
+        }
+        Ok((slot, info))
+    }
+
+    pub(super) fn configured_schedule(
+        &self,
+        schedule_id: &str,
+    ) -> Result<&FhirSchedule, AdapterError> {
         self.settings
             .schedules
             .iter()
