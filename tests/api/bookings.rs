@@ -866,3 +866,74 @@ async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it()
         "the room is back"
     );
 }
+
+/// A change at a CalDAV hotel: the new stay's events go in beside the old (which count as
+/// the booking's own, so a stay overlapping them in the last room is possible), and the old
+/// events go once the change is made.
+#[tokio::test]
+async fn a_caldav_booking_changes_dates_with_new_events_first_and_the_old_removed_after() {
+    let (dav, calendar) = crate::helpers::radicale_calendar().await;
+    let http = reqwest::Client::new();
+    let feed = || async {
+        http.get(format!("{dav}{calendar}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = crate::helpers::unique_city("dav");
+    let hotel = json!({ "kind": "hotel", "name_ar": "فندق أبها", "name_en": "Abha Hotel", "city": city, "adapter": "caldav",
+        "adapter_settings": { "base_url": dav, "room_types": [{ "code": "std", "calendar_path": calendar, "name_ar": "غرفة", "name_en": "Room", "rooms": 1, "max_guests": 2, "nightly_price": "300.00" }] } });
+    app.post_ok("/v1/providers", &admin, &hotel, 201).await;
+    let customer = token(&app.register("abha@example.com").await);
+
+    // The longer stay's offer is read while the room is free; then two of its nights are held.
+    let longer = stay_offer(&app, &city, 3, 6, 2).await;
+    let offer = stay_offer(&app, &city, 3, 5, 2).await;
+    let response = book(
+        &app,
+        &customer,
+        "dav-change",
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap();
+    assert!(feed().await.contains(&format!("UID:{reference}-0@wasit")));
+
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/bookings/{reference}/change")))
+        .bearer_auth(&customer)
+        .header("idempotency-key", "dav-change-1")
+        .json(&json!({ "offer_id": longer["offer_id"] }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["booking"]["end"], longer["end"]);
+    let during = feed().await;
+    assert!(
+        during.contains(&format!("UID:{reference}.")),
+        "the new events are in: {during}"
+    );
+    app.run_pending_jobs().await;
+    let after = feed().await;
+    assert!(
+        !after.contains(&format!("UID:{reference}-0@wasit")),
+        "the old event is gone: {after}"
+    );
+    assert_eq!(after.matches("BEGIN:VEVENT").count(), 1, "{after}");
+    assert_eq!(
+        stay_offer(&app, &city, 5, 6, 2).await,
+        Value::Null,
+        "the added night is taken at the hotel"
+    );
+}

@@ -879,3 +879,122 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
         "free"
     );
 }
+
+/// A change at a hospital: the new Slot is taken first, then the same Appointment moves onto
+/// it, and the old Slot is freed; a change to a taken Slot answers 409 and leaves all as it was.
+#[tokio::test]
+async fn fhir_a_change_reschedules_the_appointment_onto_the_new_slot() {
+    let hospital = Hospital::new();
+    let day = future_day(4);
+    let (schedule, slots) = hospital
+        .cardiology(&[local(day, 9, 0), local(day, 11, 0), local(day, 13, 0)])
+        .await;
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = format!(
+        "fhirc-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8].replace(char::is_numeric, "x")
+    );
+    let provider = json!({ "kind": "hospital", "name_ar": "مستشفى الشفاء", "name_en": "Shifa Hospital", "city": city, "adapter": "fhir",
+        "adapter_settings": { "base_url": hospital.base, "schedules": [{ "schedule_id": schedule, "price": "350.00" }] } });
+    app.post_ok("/v1/providers", &admin, &provider, 201).await;
+    let customer = app.register("reschedule@example.com").await;
+    let token = customer["access_token"].as_str().unwrap();
+    let offers: Value = app
+        .search(&format!("kind=hospital&city={city}&from={day}&to={day}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The offers in time order, one per free slot: 09:00, 11:00, 13:00.
+    let offer_at = |slot: &str| {
+        let index = slots.iter().position(|s| s == slot).unwrap();
+        offers["offers"][index].clone()
+    };
+    let post = |path: String, key: &'static str, body: Value| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let response = post(
+        "/v1/bookings".into(),
+        "fhir-change-hold",
+        json!({ "offer_id": offer_at(&slots[0])["offer_id"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap().to_owned();
+    let appointment_id = hospital.bookings(&reference).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Someone else takes the 13:00 slot at the hospital: a change to it is refused.
+    let mut taken = hospital.get(&format!("Slot/{}", slots[2])).await;
+    taken["status"] = json!("busy");
+    hospital
+        .http
+        .put(format!("{}/Slot/{}", hospital.base, slots[2]))
+        .header("content-type", "application/fhir+json")
+        .body(taken.to_string())
+        .send()
+        .await
+        .unwrap();
+    let refused = post(
+        format!("/v1/bookings/{reference}/change"),
+        "fhir-change-taken",
+        json!({ "offer_id": offer_at(&slots[2])["offer_id"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 409);
+    app.run_pending_jobs().await;
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[0])).await["status"],
+        "busy",
+        "the booking keeps its slot"
+    );
+
+    let response = post(
+        format!("/v1/bookings/{reference}/change"),
+        "fhir-change-ok",
+        json!({ "offer_id": offer_at(&slots[1])["offer_id"] }),
+    )
+    .await
+    .unwrap();
+    let status = response.status();
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{changed}");
+    // Before the job: the new Slot is ours, the old one still too (nothing given up first).
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[1])).await["status"],
+        "busy"
+    );
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[0])).await["status"],
+        "busy"
+    );
+    app.run_pending_jobs().await;
+    let appointments = hospital.bookings(&reference).await;
+    assert_eq!(appointments.len(), 1, "rescheduled, not rebooked");
+    let appointment = &appointments[0];
+    assert_eq!(appointment["id"], appointment_id.as_str());
+    assert_eq!(appointment["status"], "booked");
+    assert_eq!(
+        appointment["slot"][0]["reference"],
+        format!("Slot/{}", slots[1])
+    );
+    let start: DateTime<Utc> = appointment["start"].as_str().unwrap().parse().unwrap();
+    assert_eq!(start, local(day, 11, 0));
+    assert_eq!(
+        hospital.get(&format!("Slot/{}", slots[0])).await["status"],
+        "free",
+        "the old slot is given back"
+    );
+    assert_eq!(changed["booking"]["start"], offer_at(&slots[1])["start"]);
+}
