@@ -42,7 +42,6 @@ use crate::jobs::{Job, queue};
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{BookingRequest, ProviderRef};
 use crate::providers::offer::OfferClaims;
-use crate::providers::policy::ChangePolicy;
 use crate::providers::store::{self as provider_store, ProviderRow, UnitRow};
 use crate::schema::{bookings, payments as payment_table};
 
@@ -418,7 +417,7 @@ fn decide(
     let fee = if booking.status == BookingStatus::Held {
         Decimal::ZERO
     } else {
-        change_policy(&provider)
+        crate::providers::policy::change_of(&provider)
             .fee(booking.provider_price, booking.starts_at, Utc::now())
             .ok_or_else(|| ApiError::Conflict {
                 code: "booking.change_closed",
@@ -525,14 +524,6 @@ fn check_changeable(booking: &BookingRow) -> Result<(), ApiError> {
             status: other.as_str(),
         }),
     }
-}
-
-pub(super) fn change_policy(provider: &ProviderRow) -> ChangePolicy {
-    serde_json::from_value(provider.change_policy.clone()).unwrap_or_else(|error| {
-        // Policies are validated when written; a bad one allows no change rather than guess.
-        tracing::error!(provider_id = %provider.id, %error, "unreadable change policy");
-        ChangePolicy(Vec::new())
-    })
 }
 
 /// What a change of a paid booking charges (lines of the rise: the provider's price, our

@@ -344,9 +344,5 @@ pub struct BookingKey {
 }
 
 pub(super) fn provider_policy(provider: &ProviderRow) -> CancellationPolicy {
-    serde_json::from_value(provider.cancellation_policy.clone()).unwrap_or_else(|error| {
-        // Policies are validated when written; a bad one refunds nothing rather than guess.
-        tracing::error!(provider_id = %provider.id, %error, "unreadable cancellation policy");
-        CancellationPolicy(Vec::new())
-    })
+    crate::providers::policy::cancellation_of(provider)
 }

@@ -2,7 +2,8 @@
 //! paid, rounded half-up to halalas) and change fees (a share of the provider's price, and a
 //! cut-off after which nothing changes).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,151 @@ impl ChangePolicy {
         self.fee_percent(start, now)
             .map(|percent| round_sar(price * Decimal::from(percent) / Decimal::from(100)))
     }
+}
+
+/// A provider's cancellation tiers as stored. Policies are validated when written; one that
+/// no longer reads refunds nothing rather than guess.
+pub fn cancellation_of(provider: &super::store::ProviderRow) -> CancellationPolicy {
+    serde_json::from_value(provider.cancellation_policy.clone()).unwrap_or_else(|error| {
+        tracing::error!(provider_id = %provider.id, %error, "unreadable cancellation policy");
+        CancellationPolicy(Vec::new())
+    })
+}
+
+/// A provider's change tiers as stored; one that no longer reads allows no change.
+pub fn change_of(provider: &super::store::ProviderRow) -> ChangePolicy {
+    serde_json::from_value(provider.change_policy.clone()).unwrap_or_else(|error| {
+        tracing::error!(provider_id = %provider.id, %error, "unreadable change policy");
+        ChangePolicy(Vec::new())
+    })
+}
+
+/// The terms of an offer of `provider` starting at `start`, as of `now`.
+pub fn offer_terms(
+    provider: &super::store::ProviderRow,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> OfferTerms {
+    let timezone: Tz = provider.timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh);
+    OfferTerms::new(
+        &cancellation_of(provider),
+        &change_of(provider),
+        start,
+        timezone,
+        now,
+    )
+}
+
+/// One step of a schedule: what applies until `until` (in the provider's time zone), or
+/// from the previous step on when `until` is absent (the last step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancellationStep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<FixedOffset>>,
+    pub refund_percent: u32,
+}
+
+/// A change step: `fee_percent` is absent past the cut-off (no change then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeStep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<FixedOffset>>,
+    pub fee_percent: Option<u32>,
+}
+
+/// A provider's terms for one offer, as dated steps a customer can read before booking
+/// (#15, point 6): "full refund until 4 Dec 18:00, 50 % until 6 Dec 18:00, then none".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfferTerms {
+    pub cancellation: Vec<CancellationStep>,
+    /// For a booking sent on to the provider; a hold changes free.
+    pub change: Vec<ChangeStep>,
+}
+
+impl OfferTerms {
+    pub fn new(
+        cancellation: &CancellationPolicy,
+        change: &ChangePolicy,
+        start: DateTime<Utc>,
+        timezone: Tz,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let cancellation = schedule(
+            cancellation
+                .0
+                .iter()
+                .map(|t| (t.hours_before, t.refund_percent.min(100))),
+            Iterator::max,
+            start,
+            now,
+        )
+        .into_iter()
+        .map(|(until, percent)| CancellationStep {
+            until: until.map(|at| at.with_timezone(&timezone).fixed_offset()),
+            refund_percent: percent.unwrap_or(0),
+        })
+        .collect();
+        let change = schedule(
+            change
+                .0
+                .iter()
+                .map(|t| (t.hours_before, t.fee_percent.min(100))),
+            Iterator::min,
+            start,
+            now,
+        )
+        .into_iter()
+        .map(|(until, percent)| ChangeStep {
+            until: until.map(|at| at.with_timezone(&timezone).fixed_offset()),
+            fee_percent: percent,
+        })
+        .collect();
+        Self {
+            cancellation,
+            change,
+        }
+    }
+}
+
+/// The steps of a tiered policy from `now` on: for each tier's deadline (`start` less its
+/// hours) the percentage `pick` chooses among the tiers met up to it, then `None` (no tier
+/// met) with no deadline. Steps already over are left out; equal neighbours merge.
+fn schedule(
+    tiers: impl Iterator<Item = (u32, u32)>,
+    pick: fn(std::vec::IntoIter<u32>) -> Option<u32>,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<(Option<DateTime<Utc>>, Option<u32>)> {
+    let tiers: Vec<(u32, u32)> = tiers.collect();
+    let mut deadlines: Vec<u32> = tiers.iter().map(|(hours, _)| *hours).collect();
+    deadlines.sort_unstable_by(|a, b| b.cmp(a));
+    deadlines.dedup();
+    let mut steps: Vec<(Option<DateTime<Utc>>, Option<u32>)> = Vec::new();
+    for hours in deadlines {
+        let until = start - Duration::hours(i64::from(hours));
+        if until <= now {
+            continue;
+        }
+        let met: Vec<u32> = tiers
+            .iter()
+            .filter(|(h, _)| *h <= hours)
+            .map(|(_, percent)| *percent)
+            .collect();
+        let percent = pick(met.into_iter());
+        match steps.last_mut() {
+            Some(last) if last.1 == percent => last.0 = Some(until),
+            _ => steps.push((Some(until), percent)),
+        }
+    }
+    match steps.last() {
+        Some((_, None)) => {
+            if let Some(last) = steps.last_mut() {
+                last.0 = None;
+            }
+        }
+        _ => steps.push((None, None)),
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -173,5 +319,89 @@ mod tests {
             ChangePolicy(vec![]).fee(price, now + Duration::days(9), now),
             None
         );
+    }
+
+    #[test]
+    fn offer_terms_read_as_dated_steps_in_the_providers_time() {
+        let now: DateTime<Utc> = "2026-12-01T09:00:00Z".parse().unwrap();
+        // Check-in 7 Dec, 15:00 in Riyadh (12:00 UTC).
+        let start: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        let terms = OfferTerms::new(
+            &standard(),
+            &ChangePolicy(vec![
+                ChangeTier {
+                    hours_before: 48,
+                    fee_percent: 0,
+                },
+                ChangeTier {
+                    hours_before: 24,
+                    fee_percent: 10,
+                },
+            ]),
+            start,
+            chrono_tz::Asia::Riyadh,
+            now,
+        );
+        let at = |text: &str| Some(DateTime::parse_from_rfc3339(text).unwrap());
+        assert_eq!(
+            terms.cancellation,
+            vec![
+                CancellationStep {
+                    until: at("2026-12-04T15:00:00+03:00"),
+                    refund_percent: 100
+                },
+                CancellationStep {
+                    until: at("2026-12-06T15:00:00+03:00"),
+                    refund_percent: 50
+                },
+                CancellationStep {
+                    until: None,
+                    refund_percent: 0
+                },
+            ]
+        );
+        assert_eq!(
+            terms.change,
+            vec![
+                ChangeStep {
+                    until: at("2026-12-05T15:00:00+03:00"),
+                    fee_percent: Some(0)
+                },
+                ChangeStep {
+                    until: at("2026-12-06T15:00:00+03:00"),
+                    fee_percent: Some(10)
+                },
+                ChangeStep {
+                    until: None,
+                    fee_percent: None
+                },
+            ]
+        );
+        // Two days out, the full-refund step is over and left out.
+        let later = OfferTerms::new(
+            &standard(),
+            &ChangePolicy(vec![]),
+            start,
+            chrono_tz::Asia::Riyadh,
+            start - Duration::hours(50),
+        );
+        assert_eq!(later.cancellation[0].refund_percent, 50);
+        assert_eq!(
+            later.change,
+            vec![ChangeStep {
+                until: None,
+                fee_percent: None
+            }]
+        );
+        // The agreement with what cancelling refunds at each step.
+        for step in &terms.cancellation {
+            if let Some(until) = step.until {
+                let just_before = until.with_timezone(&Utc) - Duration::minutes(1);
+                assert_eq!(
+                    standard().refund_percent(start, just_before),
+                    step.refund_percent
+                );
+            }
+        }
     }
 }

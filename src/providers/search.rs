@@ -91,6 +91,8 @@ pub struct Offer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub practitioner: Option<String>,
     pub price: Quote,
+    /// The provider's cancellation and change terms for this offer, as dated steps.
+    pub terms: super::policy::OfferTerms,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -364,6 +366,7 @@ impl Searcher {
             specialty: offer.specialty,
             practitioner: offer.practitioner,
             price,
+            terms: super::policy::offer_terms(provider, offer.start, Utc::now()),
             expires_at,
         }
     }

@@ -513,3 +513,52 @@ async fn an_agent_changes_a_clients_booking_and_it_is_audited_and_mailed() {
         "{mail:?}"
     );
 }
+
+#[tokio::test]
+async fn an_offer_shows_its_cancellation_and_change_terms_as_dated_steps() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, provider) = hotel(&app, &admin, 2).await;
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
+        &admin,
+        &json!({
+            "cancellation_policy": [{ "hours_before": 72, "refund_percent": 100 }, { "hours_before": 24, "refund_percent": 50 }],
+            "change_policy": [{ "hours_before": 48, "fee_percent": 0 }, { "hours_before": 24, "fee_percent": 10 }],
+        }),
+    )
+    .await;
+    let offer = stay_offer(&app, &city, 10, 12, 2).await;
+    let start: chrono::DateTime<chrono::FixedOffset> =
+        chrono::DateTime::parse_from_rfc3339(offer["start"].as_str().unwrap()).unwrap();
+    let at = |hours: i64| {
+        (start - chrono::Duration::hours(hours))
+            .with_timezone(&chrono_tz::Asia::Riyadh)
+            .to_rfc3339()
+    };
+    let cancellation = &offer["terms"]["cancellation"];
+    assert_eq!(
+        cancellation,
+        &json!([
+            { "until": at(72), "refund_percent": 100 },
+            { "until": at(24), "refund_percent": 50 },
+            { "refund_percent": 0 },
+        ]),
+        "{offer}"
+    );
+    assert!(
+        cancellation[0]["until"]
+            .as_str()
+            .unwrap()
+            .ends_with("+03:00"),
+        "in the provider's time"
+    );
+    assert_eq!(
+        offer["terms"]["change"],
+        json!([
+            { "until": at(48), "fee_percent": 0 },
+            { "until": at(24), "fee_percent": 10 },
+            { "fee_percent": null },
+        ])
+    );
+}
