@@ -41,6 +41,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    booking_no_shows (booking_id) {
+        booking_id -> Uuid,
+        fee -> Numeric,
+        marked_by -> Nullable<Uuid>,
+        marked_at -> Timestamptz,
+        waived_at -> Nullable<Timestamptz>,
+        waived_by -> Nullable<Uuid>,
+        waiver_reason -> Nullable<Text>,
+    }
+}
+
 // `bookings.period` (GENERATED from starts_at and ends_at, for range queries in SQL) is left
 // out: nothing here reads it, and diesel's tables stop at 32 columns without a feature that
 // slows every build.
@@ -169,6 +181,7 @@ diesel::table! {
         cancellation_policy -> Jsonb,
         webhook_disabled_at -> Nullable<Timestamptz>,
         prepaid -> Bool,
+        no_show_fee -> Text,
     }
 }
 
@@ -376,6 +389,7 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        credit_line -> Nullable<Text>,
     }
 }
 
@@ -402,6 +416,7 @@ diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
+diesel::joinable!(booking_no_shows -> bookings (booking_id));
 diesel::joinable!(booking_events -> users (actor_id));
 diesel::joinable!(bookings -> customers (customer_id));
 diesel::joinable!(bookings -> providers (provider_id));
@@ -428,6 +443,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     audit_log,
     booking_events,
+    booking_no_shows,
     bookings,
     customers,
     gateway_events,

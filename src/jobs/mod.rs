@@ -141,6 +141,10 @@ pub enum BookingEmail {
     Failed,
     /// A day before the stay or appointment.
     Reminder,
+    /// Marked a no-show: what the provider keeps and what comes back.
+    NoShow,
+    /// Staff waived a no-show's fee.
+    NoShowWaived,
 }
 
 impl BookingEmail {
@@ -152,6 +156,8 @@ impl BookingEmail {
             Self::Expired => "expired",
             Self::Failed => "failed",
             Self::Reminder => "reminder",
+            Self::NoShow => "no-show",
+            Self::NoShowWaived => "no-show-waived",
         }
     }
 }

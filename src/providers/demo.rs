@@ -326,5 +326,6 @@ fn new_provider(
         cancellation_policy: None,
         // Demo hotels are paid through us; demo clinics are paid at the reception.
         prepaid: Some(kind == ProviderKind::Hotel),
+        no_show_fee: None,
     })
 }

@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::outbound::AddressPolicy;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::providers::policy::CancellationPolicy;
+use crate::providers::policy::{CancellationPolicy, NoShowFee};
 
 use super::search_routes::{offers_get, search_get, search_options};
 use super::unit_routes::{
@@ -170,6 +170,7 @@ pub struct CreateProviderRequest {
     webhook_url: Option<String>,
     cancellation_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
+    no_show_fee: Option<NoShowFee>,
 }
 
 async fn providers_create(
@@ -208,6 +209,7 @@ async fn providers_create(
                 webhook_secret: String::new(),
                 cancellation_policy: policy,
                 prepaid: body.prepaid,
+                no_show_fee: body.no_show_fee,
             };
             let created = service::create_provider(&pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -263,6 +265,7 @@ pub struct UpdateProviderRequest {
     active: Option<bool>,
     cancellation_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
+    no_show_fee: Option<NoShowFee>,
 }
 
 async fn providers_update(
@@ -281,6 +284,7 @@ async fn providers_update(
         city: body.city.map(|v| slug(&mut errors, "city", &v)),
         active: body.active,
         prepaid: body.prepaid,
+        no_show_fee: body.no_show_fee,
         ..Default::default()
     };
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);
