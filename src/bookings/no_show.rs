@@ -1,10 +1,10 @@
 //! No-shows (#15, point 4). Once a confirmed booking has started, its provider (a provider
 //! login) or staff (with a reason) mark it `no_show`. The provider's `no_show_fee` policy
-//! decides the fee, recorded with the mark (`booking_no_shows`); a prepaid booking's payment gives back the
-//! provider's price less the fee (our service fee is not refunded), all in the lifecycle's
-//! transition and through the one refund path. Staff may waive the fee once, with a reason:
-//! it is refunded when it was paid through us, and the provider is told either way.
-//! No actix here.
+//! decides the fee, recorded with the mark (`booking_no_shows`); a prepaid booking's
+//! payment gives back the provider's price less the fee (our service fee is not refunded),
+//! all in the lifecycle's transition and through the one refund path. Staff may waive the
+//! fee once, with a reason: it is refunded when it was paid through us, and the provider is
+//! told either way. No actix here.
 
 use chrono::Utc;
 use chrono_tz::Tz;
@@ -31,13 +31,13 @@ use crate::schema::bookings;
 /// comes back (the rest of the provider's price when it was paid through us; nothing of it
 /// otherwise, and never our service fee).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NoShowTerms {
-    pub fee: Decimal,
-    pub refund: Decimal,
+struct NoShowTerms {
+    fee: Decimal,
+    refund: Decimal,
 }
 
 /// The terms of `booking` at `provider`, by the provider's policy.
-pub fn terms(booking: &BookingRow, provider: &ProviderRow) -> NoShowTerms {
+fn terms(booking: &BookingRow, provider: &ProviderRow) -> NoShowTerms {
     let fee = provider.no_show_fee.fee(
         provider.kind,
         booking.provider_price,

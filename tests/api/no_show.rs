@@ -716,3 +716,136 @@ async fn stripe_a_no_show_refund_goes_through_the_stripe_gateway() {
     let (_, unbalanced) = ledger(&app);
     assert_eq!(unbalanced, 0);
 }
+
+#[tokio::test]
+async fn five_waivers_at_once_refund_the_fee_once() {
+    let app = spawn_app().await;
+    let s = setup(&app, "first_night").await;
+    let id = confirmed_paid(&app, &s).await;
+    started_yesterday(&app, &id);
+    app.post_ok(
+        &format!("/v1/provider/bookings/{id}/no-show"),
+        &s.desk,
+        &json!({}),
+        200,
+    )
+    .await;
+    let waive = format!("/v1/bookings/{id}/no-show/waive");
+    let attempts = (0..5)
+        .map(|i| {
+            let (app, waive, agent) = (&app, waive.clone(), s.agent.clone());
+            async move {
+                app.post_json_authed(&waive, &agent, &json!({ "reason": format!("waiver {i}") }))
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .collect();
+    let mut statuses = join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409, 409]);
+    app.run_pending_jobs().await;
+    // The no-show's refund and the waiver's: 450.00 each, never a third.
+    let refunds = refunds_of(&app, &id);
+    assert_eq!(refunds.len(), 2, "{refunds:?}");
+    let (balances, unbalanced) = ledger(&app);
+    assert_eq!(unbalanced, 0);
+    assert_eq!(
+        balance(&balances, "gateway_clearing"),
+        "28.75".parse().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_stay_stays_open_to_a_no_show_for_the_window_after_its_end() {
+    let app = spawn_app().await;
+    let s = setup(&app, "full").await;
+    let recent = confirmed_paid(&app, &s).await;
+    let old = confirmed_paid(&app, &s).await;
+    let mut conn = app.db.connect();
+    // One ended an hour ago, the other two days ago (the window is 24 hours).
+    for (id, ended) in [(&recent, "1 hour"), (&old, "2 days")] {
+        diesel::sql_query(format!(
+            "UPDATE bookings SET starts_at = now() - interval '{ended}' - interval '2 days', \
+             ends_at = now() - interval '{ended}' WHERE id = '{id}'"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let completed = app.worker("w").bookings.complete_past().await.unwrap();
+    assert_eq!(completed, 1);
+    assert_eq!(get(&app, &s.agent, &old).await["status"], "completed");
+    assert_problem(
+        post(
+            &app,
+            &format!("/v1/provider/bookings/{old}/no-show"),
+            &s.desk,
+            &json!({}),
+        )
+        .await,
+        409,
+        "booking.invalid_state",
+    )
+    .await;
+    let marked = app
+        .post_ok(
+            &format!("/v1/provider/bookings/{recent}/no-show"),
+            &s.desk,
+            &json!({ "reason": "checked out without checking in" }),
+            200,
+        )
+        .await;
+    assert_eq!(marked["status"], "no_show");
+}
+
+#[tokio::test]
+async fn marks_and_cancels_at_once_end_the_booking_one_way() {
+    let app = spawn_app().await;
+    let s = setup(&app, "first_night").await;
+    let id = confirmed_paid(&app, &s).await;
+    started_yesterday(&app, &id);
+    let attempts = (0..10)
+        .map(|i| {
+            let (path, who) = if i % 2 == 0 {
+                (
+                    format!("/v1/provider/bookings/{id}/no-show"),
+                    s.desk.clone(),
+                )
+            } else {
+                (format!("/v1/bookings/{id}/cancel"), s.agent.clone())
+            };
+            let app = &app;
+            async move {
+                app.post_json_authed(&path, &who, &json!({ "reason": "at once" }))
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .collect();
+    let mut statuses = join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    let view = get(&app, &s.agent, &id).await;
+    app.run_pending_jobs().await;
+    let refunds = refunds_of(&app, &id);
+    let fees: i64 = {
+        use wasit::schema::booking_no_shows::dsl as n;
+        n::booking_no_shows
+            .count()
+            .get_result(&mut app.db.connect())
+            .unwrap()
+    };
+    if view["status"] == "no_show" {
+        assert_eq!(view["no_show"]["fee"], "450.00");
+        assert_eq!(refunds.len(), 1, "{refunds:?}");
+        assert_eq!(fees, 1);
+    } else {
+        // A cancel after the start refunds nothing (the default policy), and the losing
+        // marks left no fee behind.
+        assert_eq!(view["status"], "cancelled");
+        assert!(refunds.is_empty(), "{refunds:?}");
+        assert_eq!(fees, 0);
+    }
+}
