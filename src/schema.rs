@@ -59,6 +59,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    booking_no_shows (booking_id) {
+        booking_id -> Uuid,
+        fee -> Numeric,
+        marked_by -> Nullable<Uuid>,
+        marked_at -> Timestamptz,
+        waived_at -> Nullable<Timestamptz>,
+        waived_by -> Nullable<Uuid>,
+        waiver_reason -> Nullable<Text>,
+    }
+}
+
 // `bookings.period` (GENERATED from starts_at and ends_at, for range queries in SQL) is left
 // out: nothing here reads it, and diesel's tables stop at 32 columns without a feature that
 // slows every build.
@@ -188,6 +200,7 @@ diesel::table! {
         webhook_disabled_at -> Nullable<Timestamptz>,
         prepaid -> Bool,
         change_policy -> Jsonb,
+        no_show_fee -> Text,
     }
 }
 
@@ -396,6 +409,7 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        credit_line -> Nullable<Text>,
     }
 }
 
@@ -422,6 +436,7 @@ diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
+diesel::joinable!(booking_no_shows -> bookings (booking_id));
 diesel::joinable!(booking_events -> users (actor_id));
 diesel::joinable!(bookings -> customers (customer_id));
 diesel::joinable!(bookings -> providers (provider_id));
@@ -450,6 +465,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     booking_changes,
     booking_events,
+    booking_no_shows,
     bookings,
     customers,
     gateway_events,

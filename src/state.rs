@@ -84,6 +84,9 @@ impl AppState {
                 ack_deadline: chrono::Duration::minutes(i64::from(
                     settings.bookings.ack_deadline_minutes,
                 )),
+                no_show_window: chrono::Duration::hours(i64::from(
+                    settings.bookings.no_show_window_hours,
+                )),
                 hold_limits: HoldLimits {
                     max_live: settings.bookings.max_live_holds,
                     per_address: RateLimit {

@@ -111,6 +111,31 @@ pub fn allocate_refund(remaining: &[ChargeLine], amount: Decimal) -> Option<Vec<
 }
 
 /// What of `charged` is left after the refunds in `refunded` (same codes), line by line.
+/// [`allocate_refund`] credited to the line `code` first (a no-show gives back the provider's
+/// price, not our fee or its VAT); only what that line has no room for is spread over the
+/// others. `None` when `amount` exceeds what remains.
+pub fn allocate_refund_to(
+    remaining: &[ChargeLine],
+    code: &str,
+    amount: Decimal,
+) -> Option<Vec<ChargeLine>> {
+    let (first, rest): (Vec<ChargeLine>, Vec<ChargeLine>) = remaining
+        .iter()
+        .cloned()
+        .partition(|line| line.code == code);
+    let room: Decimal = first.iter().map(ChargeLine::gross).sum();
+    let on_line = amount.min(room);
+    let mut lines = if on_line > Decimal::ZERO {
+        allocate_refund(&first, on_line)?
+    } else {
+        Vec::new()
+    };
+    if amount > on_line || lines.is_empty() {
+        lines.extend(allocate_refund(&rest, amount - on_line)?);
+    }
+    Some(lines)
+}
+
 pub fn unrefunded(charged: &[ChargeLine], refunded: &[ChargeLine]) -> Vec<ChargeLine> {
     charged
         .iter()
@@ -176,6 +201,25 @@ mod tests {
         }
         assert!(allocate_refund(&lines, dec!(478.76)).is_none());
         assert!(allocate_refund(&lines, dec!(0)).is_none());
+    }
+
+    #[test]
+    fn a_refund_to_a_line_credits_that_line_first() {
+        let lines = booking_lines();
+        let shares = allocate_refund_to(&lines, "provider_price", dec!(225)).unwrap();
+        assert_eq!(shares.len(), 1);
+        assert_eq!(
+            (shares[0].code.as_str(), shares[0].net),
+            ("provider_price", dec!(225))
+        );
+        // What the line cannot take spills over the rest, in proportion.
+        let remaining = unrefunded(&lines, &shares);
+        let shares = allocate_refund_to(&remaining, "provider_price", dec!(226)).unwrap();
+        assert_eq!(totals(&shares).2, dec!(226));
+        let fee = shares.iter().find(|s| s.code == "service_fee").unwrap();
+        assert_eq!(fee.gross(), dec!(1));
+        assert!(allocate_refund_to(&lines, "provider_price", dec!(478.76)).is_none());
+        assert!(allocate_refund_to(&lines, "provider_price", dec!(0)).is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::gateway::{GatewayError, PaymentGateway, RefundRequest};
 use super::invoices::{self, NewInvoice, Series};
 use super::ledger::{self, Account, Source, TransactionKind};
-use super::money::{ChargeLine, allocate_refund, totals, unrefunded};
+use super::money::{ChargeLine, allocate_refund, allocate_refund_to, totals, unrefunded};
 use super::payments::{Billing, PaymentRow, PaymentStatus};
 use crate::customers::service::find_customer;
 use crate::db::run_blocking;
@@ -37,6 +37,9 @@ pub struct RefundRow {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The charge line credited first (`provider_price` for a no-show); `None`: every line
+    /// in proportion.
+    pub credit_line: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,13 +71,25 @@ impl From<RefundRow> for RefundView {
 
 /// Decides a refund of `amount` from a captured payment and enqueues its execution.
 /// Fails with 409 `refund.exceeds_captured` when that would refund more than was captured.
-#[tracing::instrument(skip(conn, reason))]
 pub fn reserve(
     conn: &mut PgConnection,
     payment_id: Uuid,
     amount: Decimal,
     reason: &str,
     created_by: Option<Uuid>,
+) -> Result<RefundRow, ApiError> {
+    reserve_crediting(conn, payment_id, amount, reason, created_by, None)
+}
+
+/// [`reserve`], its credit note crediting the charge line `credit_line` first.
+#[tracing::instrument(skip(conn, reason))]
+pub fn reserve_crediting(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    amount: Decimal,
+    reason: &str,
+    created_by: Option<Uuid>,
+    credit_line: Option<&str>,
 ) -> Result<RefundRow, ApiError> {
     let reserved = diesel::update(payments::table.find(payment_id))
         .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
@@ -93,6 +108,7 @@ pub fn reserve(
             refunds::reason.eq(reason),
             refunds::status.eq("pending"),
             refunds::created_by.eq(created_by),
+            refunds::credit_line.eq(credit_line),
         ))
         .returning(RefundRow::as_returning())
         .get_result(conn)?;
@@ -118,6 +134,19 @@ pub fn refund_booking(
     reason: &str,
     created_by: Option<Uuid>,
 ) -> Result<Decimal, ApiError> {
+    refund_booking_crediting(conn, booking_id, share, reason, created_by, None)
+}
+
+/// [`refund_booking`], its credit notes crediting the charge line `credit_line` first (a
+/// no-show gives back the provider's price, never our fee).
+pub fn refund_booking_crediting(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    share: impl FnOnce(Decimal) -> Decimal,
+    reason: &str,
+    created_by: Option<Uuid>,
+    credit_line: Option<&str>,
+) -> Result<Decimal, ApiError> {
     // The booking before its payments, as everywhere (see `payments::lock_owner`).
     crate::schema::bookings::table
         .find(booking_id)
@@ -137,7 +166,7 @@ pub fn refund_booking(
     for payment in &captured {
         let part = left.min(payment.amount - payment.refunded);
         if part > Decimal::ZERO {
-            reserve(conn, payment.id, part, reason, created_by)?;
+            reserve_crediting(conn, payment.id, part, reason, created_by, credit_line)?;
             left -= part;
         }
     }
@@ -301,15 +330,19 @@ fn record_refund(
         .into_iter()
         .flat_map(|lines| serde_json::from_value::<Vec<ChargeLine>>(lines).unwrap_or_default())
         .collect();
-    let lines =
-        allocate_refund(&unrefunded(&charged, &credited), refund.amount).ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
-                "refund {} of {} exceeds what payment {} has left to credit",
-                refund.id,
-                refund.amount,
-                payment.id
-            ))
-        })?;
+    let remaining = unrefunded(&charged, &credited);
+    let lines = match refund.credit_line.as_deref() {
+        Some(code) => allocate_refund_to(&remaining, code, refund.amount),
+        None => allocate_refund(&remaining, refund.amount),
+    }
+    .ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "refund {} of {} exceeds what payment {} has left to credit",
+            refund.id,
+            refund.amount,
+            payment.id
+        ))
+    })?;
     let original = invoices::of_payment(conn, payment.id)?;
     let customer = find_customer(conn, payment.customer_id)?;
     let note = invoices::issue(

@@ -33,6 +33,9 @@ pub enum Refund {
     Percent(u32),
     /// Everything still refundable (the provider failed us).
     All,
+    /// At most this much of what is still refundable, credited to the provider's price (a
+    /// no-show: that price less the fee its policy keeps, `no_show.rs`; never our fee).
+    ProviderShare(Decimal),
 }
 
 /// One requested change of a booking.
@@ -86,7 +89,7 @@ pub fn transition(
         // Extended meanwhile (a 3-D Secure step): not due any more.
         return Err(ApiError::InvalidState { status: "held" });
     }
-    let refund_amount = if to.is_called_off() {
+    let refund_amount = if to.settles_refund() {
         Some(reserve_refund(conn, &row, change)?)
     } else {
         row.refund_amount
@@ -106,6 +109,13 @@ pub fn transition(
             updated.ends_at,
             updated.quantity,
         )?;
+    }
+    // A no-show gives back the nights not yet begun; the one under way is the fee's.
+    if to == BookingStatus::NoShow
+        && let Some(unit_id) = updated.unit_id
+    {
+        let from = Utc::now().max(updated.starts_at);
+        store::release_cells(conn, unit_id, from, updated.ends_at, updated.quantity)?;
     }
     record(
         conn,
@@ -174,6 +184,7 @@ fn reserve_refund(
         Refund::Nothing => return Ok(Decimal::ZERO),
         Refund::Percent(percent) => percent,
         Refund::All => 100,
+        Refund::ProviderShare(amount) => return reserve_provider_share(conn, row, change, amount),
     };
     let reason = format!(
         "booking {} {} ({percent}% refund){}",
@@ -190,6 +201,33 @@ fn reserve_refund(
         |paid| policy_share(paid, percent),
         &reason,
         staff,
+    )
+}
+
+/// A refund of at most `amount` (what is refundable caps it) of the provider's price,
+/// through the one refund path.
+fn reserve_provider_share(
+    conn: &mut PgConnection,
+    row: &BookingRow,
+    change: &Change<'_>,
+    amount: Decimal,
+) -> Result<Decimal, ApiError> {
+    let reason = format!(
+        "booking {} {} ({amount} SAR refund){}",
+        row.reference,
+        row.status
+            .next(change.event)
+            .map_or("ended", BookingStatus::as_str),
+        change.reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    let staff = change.actor.filter(|a| a.is_staff()).map(|a| a.user_id);
+    crate::billing::refunds::refund_booking_crediting(
+        conn,
+        row.id,
+        |_| amount,
+        &reason,
+        staff,
+        Some(super::pay::PROVIDER_PRICE),
     )
 }
 
@@ -241,7 +279,14 @@ fn follow_up(
             };
             enqueue_email(conn, booking, email)?;
         }
-        BookingStatus::Held | BookingStatus::Completed | BookingStatus::NoShow => {}
+        BookingStatus::NoShow => {
+            // The provider is told the fee, unless it marked the no-show itself.
+            if !change.actor.is_some_and(|a| a.role == Role::Provider) {
+                enqueue_webhook(conn, booking, "booking.no_show")?;
+            }
+            enqueue_email(conn, booking, BookingEmail::NoShow)?;
+        }
+        BookingStatus::Held | BookingStatus::Completed => {}
     }
     Ok(())
 }
@@ -279,11 +324,17 @@ pub fn enqueue_webhook(
     booking: &BookingRow,
     event_type: &str,
 ) -> QueryResult<()> {
+    let mut notice = super::notice::BookingNotice::from(booking);
+    if booking.status == BookingStatus::NoShow {
+        notice.no_show = store::find_no_shows(conn, &[booking.id])?
+            .pop()
+            .map(Into::into);
+    }
     queue::enqueue_webhook(
         conn,
         booking.provider_id,
         event_type,
-        serde_json::to_value(super::notice::BookingNotice::from(booking)).unwrap_or_default(),
+        serde_json::to_value(notice).unwrap_or_default(),
     )
 }
 

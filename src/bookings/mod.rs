@@ -1,11 +1,13 @@
 //! Reservations: holds that never overbook, the booking state machine, cancellation with
-//! the provider's refund policy, and agents booking on a client's behalf.
+//! the provider's refund policy, no-shows with its fee, and agents booking on a client's
+//! behalf.
 
 pub mod ack;
 pub mod change;
 pub mod change_store;
 pub mod hold;
 pub mod lifecycle;
+pub mod no_show;
 pub mod notice;
 pub mod pay;
 mod prepare;

@@ -19,6 +19,10 @@ pub struct BookingNotice {
     pub guest_name: String,
     pub guest_phone: Option<String>,
     pub provider_ref: Option<String>,
+    /// On a no-show: the fee the provider keeps (from the payment when prepaid, else it
+    /// collects it from the guest), and the waiver when staff granted one (nothing to keep).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_show: Option<super::view::NoShowView>,
 }
 
 impl From<&BookingRow> for BookingNotice {
@@ -35,6 +39,7 @@ impl From<&BookingRow> for BookingNotice {
             guest_name: row.contact_name.clone(),
             guest_phone: row.contact_phone.clone(),
             provider_ref: row.provider_ref.clone(),
+            no_show: None,
         }
     }
 }

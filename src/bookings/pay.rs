@@ -27,13 +27,16 @@ use crate::idempotency::IdempotencyClaim;
 use crate::providers::store as provider_store;
 use crate::schema::bookings;
 
+/// The code of the charge line of the provider's price: a no-show's refunds credit it first.
+pub const PROVIDER_PRICE: &str = "provider_price";
+
 /// The lines a booking's payment charges: the provider's price when that provider is
 /// prepaid (collected on its behalf, outside our VAT), and our fee with VAT.
 pub fn booking_lines(booking: &BookingRow, prepaid: bool, vat_rate: Decimal) -> Vec<ChargeLine> {
     let mut lines = Vec::new();
     if prepaid && booking.provider_price > Decimal::ZERO {
         lines.push(ChargeLine::new(
-            "provider_price",
+            PROVIDER_PRICE,
             (
                 "سعر مقدم الخدمة (محصّل نيابة عنه)",
                 "Provider price (collected on its behalf)",

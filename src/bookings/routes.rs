@@ -39,7 +39,16 @@ pub fn routes(table: &mut RouteTable) {
             "/v1/bookings/{booking}/retry-confirmation",
             bookings_retry_confirmation,
         )
-        .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack);
+        .post("/v1/bookings/{booking}/no-show", bookings_no_show)
+        .post(
+            "/v1/bookings/{booking}/no-show/waive",
+            bookings_no_show_waive,
+        )
+        .post("/v1/provider/bookings/{booking}/ack", provider_bookings_ack)
+        .post(
+            "/v1/provider/bookings/{booking}/no-show",
+            provider_bookings_no_show,
+        );
 }
 
 /// `{booking}` is the id or the reference (`WS-7K3F9Q`, any case).
@@ -376,6 +385,75 @@ async fn provider_bookings_ack(
             booking_key(&path)?,
             body.decision,
             reason,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+/// Staff mark a started booking a no-show: `{"reason": "…"}` is required (audited).
+/// Providers use their own route.
+async fn bookings_no_show(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor(&req);
+    if !actor.is_staff() {
+        return Err(ApiError::Forbidden);
+    }
+    let booking = bookings
+        .mark_no_show(
+            actor,
+            booking_key(&path)?,
+            optional_reason(&body)?,
+            IdempotencyClaim::of(&req),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+/// Staff waive a no-show's fee, once: `{"reason": "…"}` is required (audited).
+async fn bookings_no_show_waive(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor(&req);
+    if !actor.is_staff() {
+        return Err(ApiError::Forbidden);
+    }
+    let key = booking_key(&path)?;
+    let reason = optional_reason(&body)?
+        .ok_or_else(|| super::service::field("reason", "say why the fee is waived"))?;
+    let booking = bookings
+        .waive_no_show_fee(actor, key, reason, IdempotencyClaim::of(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(booking))
+}
+
+/// A provider login marks one of its own started bookings a no-show; the body may be
+/// empty or `{"reason": "…"}`.
+async fn provider_bookings_no_show(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor(&req);
+    if actor.role != crate::auth::Role::Provider {
+        return Err(ApiError::Forbidden);
+    }
+    let booking = bookings
+        .mark_no_show(
+            actor,
+            booking_key(&path)?,
+            optional_reason(&body)?,
+            IdempotencyClaim::of(&req),
         )
         .await?;
     Ok(HttpResponse::Ok().json(booking))

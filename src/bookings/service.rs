@@ -41,6 +41,9 @@ pub struct Bookings {
     pub wake: Arc<tokio::sync::Notify>,
     /// How long a provider with a webhook has to answer before the booking is flagged.
     pub ack_deadline: chrono::Duration,
+    /// How long after its end a confirmed booking may still be marked a no-show before
+    /// `complete_past` completes it.
+    pub no_show_window: chrono::Duration,
     /// Live holds per customer, holds per address.
     pub hold_limits: super::hold::HoldLimits,
 }
@@ -117,11 +120,23 @@ impl Bookings {
                 .filter(providers::id.eq_any(ids))
                 .select(ProviderRow::as_select())
                 .load(conn)?;
+            let no_show_ids: Vec<Uuid> = rows
+                .iter()
+                .filter(|r| r.status == BookingStatus::NoShow)
+                .map(|r| r.id)
+                .collect();
+            let mut no_shows = store::find_no_shows(conn, &no_show_ids)?;
             let views = rows
                 .into_iter()
                 .filter_map(|row| {
                     let provider = found.iter().find(|p| p.id == row.provider_id)?;
-                    Some(view(row, provider, &fees, None))
+                    let no_show = no_shows
+                        .iter()
+                        .position(|n| n.booking_id == row.id)
+                        .map(|at| no_shows.swap_remove(at).into());
+                    let mut view = view(row, provider, &fees, None);
+                    view.no_show = no_show;
+                    Some(view)
                 })
                 .collect();
             Ok((views, next))
@@ -311,7 +326,7 @@ impl Bookings {
 
 /// Saves `view` as the answer (200) of the request's Idempotency-Key, if it has one, in the
 /// transaction that did the work.
-fn answered(
+pub(super) fn answered(
     conn: &mut PgConnection,
     answer: Option<&IdempotencyClaim>,
     view: BookingView,
@@ -331,8 +346,10 @@ pub(super) fn full_view(
     let provider = provider_store::find_provider(conn, row.provider_id)?;
     let events = store::list_events(conn, row.id)?;
     let payment = latest_payment(conn, row.id)?;
+    let no_show = store::find_no_shows(conn, &[row.id])?.pop();
     let mut view = view(row, &provider, fees, Some(events));
     view.payment = payment;
+    view.no_show = no_show.map(Into::into);
     Ok(view)
 }
 

@@ -75,6 +75,12 @@ impl BookingStatus {
         matches!(self, Self::Expired | Self::Failed | Self::Cancelled)
     }
 
+    /// Whether the change to this status settles what the booking's payment owes back: a
+    /// booking called off, or a no-show (all but the fee its provider keeps).
+    pub fn settles_refund(self) -> bool {
+        self.is_called_off() || self == Self::NoShow
+    }
+
     /// Whether the booking still holds inventory.
     pub fn holds_inventory(self) -> bool {
         matches!(self, Self::Held | Self::Pending | Self::Confirmed)

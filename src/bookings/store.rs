@@ -1,4 +1,5 @@
-//! Diesel queries for bookings, their events, and the inventory cells a local booking holds.
+//! Diesel queries for bookings, their events, their no-shows, and the inventory cells a
+//! local booking holds.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -8,7 +9,9 @@ use uuid::Uuid;
 use super::state::BookingStatus;
 use crate::providers::local::cells_between;
 use crate::providers::store::UnitRow;
-use crate::schema::{booking_events, bookings, customers, inventory_cells, units, users};
+use crate::schema::{
+    booking_events, booking_no_shows, bookings, customers, inventory_cells, units, users,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = bookings, check_for_backend(diesel::pg::Pg))]
@@ -379,6 +382,68 @@ pub fn set_ack(conn: &mut PgConnection, id: Uuid, ack: &str) -> QueryResult<Book
             bookings::provider_acked_at.eq(Some(chrono::Utc::now())),
             bookings::flagged_at.eq(None::<DateTime<Utc>>),
         ))
+        .returning(BookingRow::as_returning())
+        .get_result(conn)
+}
+
+/// A booking marked a no-show: the fee its provider's policy kept, and the one waiver.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = booking_no_shows, check_for_backend(diesel::pg::Pg))]
+pub struct NoShowRow {
+    pub booking_id: Uuid,
+    pub fee: Decimal,
+    pub marked_by: Option<Uuid>,
+    pub marked_at: DateTime<Utc>,
+    pub waived_at: Option<DateTime<Utc>>,
+    pub waived_by: Option<Uuid>,
+    pub waiver_reason: Option<String>,
+}
+
+pub fn insert_no_show(conn: &mut PgConnection, row: &NoShowRow) -> QueryResult<()> {
+    diesel::insert_into(booking_no_shows::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_no_shows(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<NoShowRow>> {
+    booking_no_shows::table
+        .filter(booking_no_shows::booking_id.eq_any(ids))
+        .select(NoShowRow::as_select())
+        .load(conn)
+}
+
+/// Records the waiver, once: `None` when it was already waived.
+pub fn waive_no_show(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    by: Uuid,
+    reason: &str,
+) -> QueryResult<Option<NoShowRow>> {
+    diesel::update(
+        booking_no_shows::table
+            .find(booking_id)
+            .filter(booking_no_shows::waived_at.is_null()),
+    )
+    .set((
+        booking_no_shows::waived_at.eq(Some(Utc::now())),
+        booking_no_shows::waived_by.eq(Some(by)),
+        booking_no_shows::waiver_reason.eq(Some(reason)),
+    ))
+    .returning(NoShowRow::as_returning())
+    .get_result(conn)
+    .optional()
+}
+
+/// What the booking records as refunded, after a later refund (a waived no-show fee) of a
+/// booking whose row the caller holds locked.
+pub fn set_refund_amount(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    refund_amount: Decimal,
+) -> QueryResult<BookingRow> {
+    diesel::update(bookings::table.find(booking_id))
+        .set(bookings::refund_amount.eq(Some(refund_amount)))
         .returning(BookingRow::as_returning())
         .get_result(conn)
 }

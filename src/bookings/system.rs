@@ -191,14 +191,16 @@ impl Bookings {
         Ok(queued)
     }
 
-    /// Job: confirmed bookings that have ended become `completed`.
+    /// Job: confirmed bookings that ended more than `no_show_window` ago become `completed`
+    /// (until then their provider or staff may still mark them a no-show).
     #[tracing::instrument(skip_all)]
     pub async fn complete_past(&self) -> Result<usize, ApiError> {
-        run_blocking(&self.pool, |conn| {
+        let over = Utc::now() - self.no_show_window;
+        run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
                 let ended: Vec<Uuid> = bookings::table
                     .filter(bookings::status.eq(BookingStatus::Confirmed))
-                    .filter(bookings::ends_at.le(Utc::now()))
+                    .filter(bookings::ends_at.le(over))
                     .limit(500)
                     .select(bookings::id)
                     .for_no_key_update()

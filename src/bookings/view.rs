@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::state::BookingStatus;
-use super::store::{BookingRow, EventView};
+use super::store::{BookingRow, EventView, NoShowRow};
 use crate::domain::money::{FeePolicy, Quote};
 use crate::error::ApiError;
 use crate::providers::search::UnitSummary;
@@ -45,6 +45,9 @@ pub struct BookingView {
     pub due_now: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub refund_amount: Option<Decimal>,
+    /// Set once the booking is a no-show: its fee, and the waiver if staff granted one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_show: Option<NoShowView>,
     pub contact: ContactView,
     pub next: NextStep,
     /// The provider's answer (`confirmed` or `refused`), once it gave one.
@@ -72,6 +75,28 @@ pub struct BookingPayment {
     #[serde(with = "rust_decimal::serde::str")]
     pub refunded: Decimal,
     pub invoice_id: Option<Uuid>,
+}
+
+/// A no-show as clients and providers read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoShowView {
+    /// What the provider keeps of its price: kept from the payment when the provider is
+    /// prepaid, else the provider's to collect at the property.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fee: Decimal,
+    pub marked_at: DateTime<Utc>,
+    /// When staff waived the fee (refunded, when it was paid through us).
+    pub waived_at: Option<DateTime<Utc>>,
+}
+
+impl From<NoShowRow> for NoShowView {
+    fn from(row: NoShowRow) -> Self {
+        Self {
+            fee: row.fee,
+            marked_at: row.marked_at,
+            waived_at: row.waived_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +157,7 @@ pub(super) fn view(
         price,
         due_now,
         refund_amount: row.refund_amount,
+        no_show: None,
         contact: ContactView {
             name: row.contact_name,
             phone: row.contact_phone,

@@ -189,6 +189,9 @@ pub struct BookingSettings {
     pub max_live_holds: u32,
     /// Holds one client address may make per hour (0: no limit).
     pub holds_per_address_per_hour: u32,
+    /// How long after its end a confirmed booking stays open to a no-show mark before the
+    /// sweep completes it.
+    pub no_show_window_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -271,6 +271,12 @@ fn validate_bookings(bookings: &BookingSettings) -> Result<(), ConfigError> {
             "must be between 1 and 1440",
         ));
     }
+    if bookings.no_show_window_hours > 720 {
+        return Err(invalid(
+            "bookings.no_show_window_hours",
+            "must be between 0 and 720",
+        ));
+    }
     Ok(())
 }
 

@@ -150,6 +150,10 @@ pub enum BookingEmail {
     Reminder,
     /// Its dates, room or service changed (sent once per change).
     Changed,
+    /// Marked a no-show: what the provider keeps and what comes back.
+    NoShow,
+    /// Staff waived a no-show's fee.
+    NoShowWaived,
 }
 
 impl BookingEmail {
@@ -162,6 +166,8 @@ impl BookingEmail {
             Self::Failed => "failed",
             Self::Reminder => "reminder",
             Self::Changed => "changed",
+            Self::NoShow => "no-show",
+            Self::NoShowWaived => "no-show-waived",
         }
     }
 }

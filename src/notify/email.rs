@@ -21,7 +21,7 @@ use crate::config::{EmailBackend, EmailSettings, SmtpTls};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Locale;
 use crate::error::ApiError;
-use crate::schema::{bookings, customers, providers, users};
+use crate::schema::{booking_no_shows, bookings, customers, providers, users};
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -178,19 +178,25 @@ pub async fn send_booking_email(
             .find(booking.customer_id)
             .select(customers::locale)
             .first(conn)?;
-        let provider: (String, String, String, String) = providers::table
+        let provider: (String, String, String, String, bool) = providers::table
             .find(booking.provider_id)
             .select((
                 providers::name_ar,
                 providers::name_en,
                 providers::city,
                 providers::timezone,
+                providers::prepaid,
             ))
             .first(conn)?;
-        Ok((booking, to, locale, provider))
+        let no_show_fee: Option<rust_decimal::Decimal> = booking_no_shows::table
+            .find(booking.id)
+            .select(booking_no_shows::fee)
+            .first(conn)
+            .optional()?;
+        Ok((booking, to, locale, provider, no_show_fee))
     })
     .await?;
-    let (booking, to, locale, (name_ar, name_en, city, timezone)) = loaded;
+    let (booking, to, locale, (name_ar, name_en, city, timezone, prepaid), no_show_fee) = loaded;
     let Some(to) = to else { return Ok(()) };
     let to: Mailbox = to.parse()?;
     let facts = BookingFacts {
@@ -216,6 +222,8 @@ pub async fn send_booking_email(
         total: booking.total,
         refund: booking.refund_amount,
         hold_expires_at: booking.hold_expires_at,
+        no_show_fee,
+        prepaid,
     };
     // Each change of a booking is news of its own: its Message-ID names the booking as changed.
     let occasion = (event == BookingEmail::Changed).then(|| booking.updated_at.timestamp_micros());
@@ -274,6 +282,8 @@ mod tests {
             total: dec!(628.75),
             refund: None,
             hold_expires_at: None,
+            no_show_fee: None,
+            prepaid: true,
         }
     }
 

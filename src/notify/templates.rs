@@ -24,6 +24,10 @@ pub struct BookingFacts {
     pub total: Decimal,
     pub refund: Option<Decimal>,
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// A no-show's fee, and whether the provider's price was paid through us (so the fee
+    /// is kept from it) or is the provider's to collect.
+    pub no_show_fee: Option<Decimal>,
+    pub prepaid: bool,
 }
 
 pub struct Rendered {
@@ -53,6 +57,25 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
         .hold_expires_at
         .map(|at| local(at, facts.timezone))
         .unwrap_or_default();
+    let fee_amount = facts.no_show_fee.unwrap_or_default();
+    let fee = format!("{fee_amount} SAR");
+    // What a no-show costs: kept from the payment, or the provider's to collect.
+    let no_show_money = match (locale, facts.prepaid, fee_amount.is_zero()) {
+        (Locale::Ar, true, _) => format!(
+            "يحتفظ {provider} بـ {fee} رسومَ عدم حضور، ونعيد إليك {refund}. رسوم خدمتنا لا تُسترد."
+        ),
+        (Locale::Ar, false, false) => {
+            format!("قد يطالبك {provider} برسوم عدم الحضور البالغة {fee} لديه.")
+        }
+        (Locale::Ar, false, true) => "لا رسوم على عدم الحضور.".to_owned(),
+        (Locale::En, true, _) => format!(
+            "{provider} keeps {fee} as its no-show fee; we refund {refund}. Our service fee is not refunded."
+        ),
+        (Locale::En, false, false) => {
+            format!("{provider} may charge you its no-show fee of {fee} at the property.")
+        }
+        (Locale::En, false, true) => "There is no no-show fee.".to_owned(),
+    };
     match locale {
         Locale::Ar => match event {
             BookingEmail::Held => (
@@ -103,6 +126,24 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                     format!("سنعيد إليك {refund}، وسيتواصل معك فريقنا."),
                 ],
             ),
+            BookingEmail::NoShow => (
+                format!("سُجّل حجزك {reference} عدمَ حضور"),
+                vec![
+                    format!("سُجّل أنك لم تحضر لحجزك لدى {provider} من {start} إلى {end}."),
+                    no_show_money,
+                ],
+            ),
+            BookingEmail::NoShowWaived => (
+                format!("أعفيناك من رسوم عدم الحضور لحجزك {reference}"),
+                vec![
+                    format!("أعفيناك من رسوم عدم الحضور ({fee}) لحجزك لدى {provider}."),
+                    if facts.prepaid {
+                        "سنعيدها إلى بطاقتك.".to_owned()
+                    } else {
+                        format!("لن يطالبك {provider} بها.")
+                    },
+                ],
+            ),
         },
         Locale::En => match event {
             BookingEmail::Held => (
@@ -151,6 +192,26 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                 vec![
                     format!("{provider} did not confirm your booking."),
                     format!("We will refund {refund}, and our team will contact you."),
+                ],
+            ),
+            BookingEmail::NoShow => (
+                format!("Booking {reference} was marked as a no-show"),
+                vec![
+                    format!(
+                        "You did not arrive for your booking with {provider} from {start} to {end}."
+                    ),
+                    no_show_money,
+                ],
+            ),
+            BookingEmail::NoShowWaived => (
+                format!("The no-show fee of booking {reference} is waived"),
+                vec![
+                    format!("We waived the no-show fee ({fee}) of your booking with {provider}."),
+                    if facts.prepaid {
+                        "We refund it to your card.".to_owned()
+                    } else {
+                        format!("{provider} will not charge it.")
+                    },
                 ],
             ),
         },
@@ -259,6 +320,8 @@ mod tests {
             total: dec!(628.75),
             refund: Some(dec!(314.38)),
             hold_expires_at: None,
+            no_show_fee: Some(dec!(450.00)),
+            prepaid: true,
         }
     }
 
@@ -289,6 +352,8 @@ mod tests {
             BookingEmail::Failed,
             BookingEmail::Reminder,
             BookingEmail::Changed,
+            BookingEmail::NoShow,
+            BookingEmail::NoShowWaived,
         ] {
             for locale in [Locale::Ar, Locale::En] {
                 let mail = render(event, locale, &facts());
@@ -298,6 +363,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_no_show_mail_says_what_was_kept_and_what_comes_back() {
+        let mail = render(BookingEmail::NoShow, Locale::En, &facts());
+        assert!(mail.text.contains("keeps 450.00 SAR"), "{}", mail.text);
+        assert!(mail.text.contains("we refund 314.38 SAR"), "{}", mail.text);
+        let mail = render(BookingEmail::NoShow, Locale::Ar, &facts());
+        assert!(mail.text.contains("450.00 SAR") && mail.text.contains("314.38 SAR"));
+        let at_the_property = BookingFacts {
+            prepaid: false,
+            ..facts()
+        };
+        let mail = render(BookingEmail::NoShow, Locale::En, &at_the_property);
+        assert!(
+            mail.text
+                .contains("charge you its no-show fee of 450.00 SAR")
+        );
+        let mail = render(BookingEmail::NoShowWaived, Locale::En, &at_the_property);
+        assert!(mail.text.contains("will not charge it"), "{}", mail.text);
     }
 
     #[test]

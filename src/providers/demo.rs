@@ -327,5 +327,6 @@ fn new_provider(
         change_policy: None,
         // Demo hotels are paid through us; demo clinics are paid at the reception.
         prepaid: Some(kind == ProviderKind::Hotel),
+        no_show_fee: None,
     })
 }

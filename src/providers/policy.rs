@@ -1,13 +1,50 @@
-//! A provider's terms by hours before the start: cancellation refunds (applied to what was
+//! A provider's terms. By hours before the start: cancellation refunds (applied to what was
 //! paid, rounded half-up to halalas) and change fees (a share of the provider's price, and a
-//! cut-off after which nothing changes).
+//! cut-off after which nothing changes). No-shows: the share of its price it keeps when the
+//! guest does not come ([`NoShowFee`]).
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use chrono_tz::Tz;
+use diesel::{AsExpression, FromSqlRow, sql_types::Text};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::model::ProviderKind;
 use crate::domain::money::round_sar;
+
+/// What a provider keeps of its price when the guest does not come (`providers.no_show_fee`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[diesel(sql_type = Text)]
+pub enum NoShowFee {
+    None,
+    /// The industry's norm for hotels. An appointment is one visit: its first night is all of it.
+    FirstNight,
+    Full,
+}
+
+crate::text_enum!(NoShowFee {
+    None => "none",
+    FirstNight => "first_night",
+    Full => "full",
+});
+
+impl NoShowFee {
+    /// The fee: the share of `provider_price` (the whole stay, every room) kept for a booking
+    /// of `nights` nights; one night's share is the price over the nights, half-up to the
+    /// halala.
+    pub fn fee(self, kind: ProviderKind, provider_price: Decimal, nights: u32) -> Decimal {
+        match (self, kind) {
+            (Self::None, _) => Decimal::ZERO,
+            (Self::Full, _) | (Self::FirstNight, ProviderKind::Hospital) => provider_price,
+            (Self::FirstNight, ProviderKind::Hotel) => {
+                round_sar(provider_price / Decimal::from(nights.max(1))).min(provider_price)
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +263,37 @@ mod tests {
     use super::*;
     use chrono::Duration;
     use rust_decimal::dec;
+
+    #[test]
+    fn no_show_fees_by_policy_and_kind() {
+        let hotel = ProviderKind::Hotel;
+        assert_eq!(NoShowFee::None.fee(hotel, dec!(900.00), 2), dec!(0));
+        assert_eq!(NoShowFee::Full.fee(hotel, dec!(900.00), 2), dec!(900.00));
+        assert_eq!(
+            NoShowFee::FirstNight.fee(hotel, dec!(900.00), 2),
+            dec!(450.00)
+        );
+        // 1000 / 3 = 333.333… -> 333.33; 1000.01 / 2 = 500.005 -> 500.01 (half-up).
+        assert_eq!(
+            NoShowFee::FirstNight.fee(hotel, dec!(1000.00), 3),
+            dec!(333.33)
+        );
+        assert_eq!(
+            NoShowFee::FirstNight.fee(hotel, dec!(1000.01), 2),
+            dec!(500.01)
+        );
+        // A night count of zero (a stay shorter than a day) is one night.
+        assert_eq!(
+            NoShowFee::FirstNight.fee(hotel, dec!(300.00), 0),
+            dec!(300.00)
+        );
+        let clinic = ProviderKind::Hospital;
+        assert_eq!(
+            NoShowFee::FirstNight.fee(clinic, dec!(250.00), 1),
+            dec!(250.00)
+        );
+        assert_eq!(NoShowFee::None.fee(clinic, dec!(250.00), 1), dec!(0));
+    }
 
     fn standard() -> CancellationPolicy {
         CancellationPolicy(vec![

@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::outbound::AddressPolicy;
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
-use crate::providers::policy::{CancellationPolicy, ChangePolicy};
+use crate::providers::policy::{CancellationPolicy, ChangePolicy, NoShowFee};
 
 use super::search_routes::{offers_get, search_get, search_options};
 use super::unit_routes::{
@@ -186,6 +186,7 @@ pub struct CreateProviderRequest {
     cancellation_policy: Option<serde_json::Value>,
     change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
+    no_show_fee: Option<NoShowFee>,
 }
 
 async fn providers_create(
@@ -226,6 +227,7 @@ async fn providers_create(
                 cancellation_policy: policy,
                 change_policy: changes,
                 prepaid: body.prepaid,
+                no_show_fee: body.no_show_fee,
             };
             let created = service::create_provider(&pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -282,6 +284,7 @@ pub struct UpdateProviderRequest {
     cancellation_policy: Option<serde_json::Value>,
     change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
+    no_show_fee: Option<NoShowFee>,
 }
 
 async fn providers_update(
@@ -300,6 +303,7 @@ async fn providers_update(
         city: body.city.map(|v| slug(&mut errors, "city", &v)),
         active: body.active,
         prepaid: body.prepaid,
+        no_show_fee: body.no_show_fee,
         ..Default::default()
     };
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);

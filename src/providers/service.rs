@@ -33,6 +33,9 @@ pub struct ProviderView {
     pub change_policy: serde_json::Value,
     /// Customers pay the provider's price through us (`true`) or at the provider.
     pub prepaid: bool,
+    /// What it keeps of its price when the guest does not come: `none`, `first_night` (for
+    /// an appointment, all of it) or `full`.
+    pub no_show_fee: super::policy::NoShowFee,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -57,6 +60,7 @@ impl From<ProviderRow> for ProviderView {
             cancellation_policy: row.cancellation_policy,
             change_policy: row.change_policy,
             prepaid: row.prepaid,
+            no_show_fee: row.no_show_fee,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,

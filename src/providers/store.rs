@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::ProviderKind;
+use super::policy::NoShowFee;
 use crate::schema::{providers, units};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -31,6 +32,8 @@ pub struct ProviderRow {
     pub prepaid: bool,
     /// When the webhook URL answered 410 Gone; a new URL clears it.
     pub webhook_disabled_at: Option<DateTime<Utc>>,
+    /// What it keeps of its price when the guest does not come.
+    pub no_show_fee: NoShowFee,
 }
 
 /// Who a provider is, as offers and bookings show it.
@@ -44,6 +47,8 @@ pub struct ProviderSummary {
     pub timezone: String,
     /// Customers pay the provider's price through us (else at the provider).
     pub prepaid: bool,
+    /// What it keeps of its price when the guest does not come.
+    pub no_show_fee: NoShowFee,
 }
 
 impl From<&ProviderRow> for ProviderSummary {
@@ -56,6 +61,7 @@ impl From<&ProviderRow> for ProviderSummary {
             city: row.city.clone(),
             timezone: row.timezone.clone(),
             prepaid: row.prepaid,
+            no_show_fee: row.no_show_fee,
         }
     }
 }
@@ -78,6 +84,8 @@ pub struct NewProviderRow {
     pub change_policy: Option<serde_json::Value>,
     /// `None`: the database default (prepaid).
     pub prepaid: Option<bool>,
+    /// `None`: the database default (`first_night`).
+    pub no_show_fee: Option<NoShowFee>,
 }
 
 /// A partial update: `None` leaves a column as it is.
@@ -95,6 +103,7 @@ pub struct ProviderChanges {
     pub cancellation_policy: Option<serde_json::Value>,
     pub change_policy: Option<serde_json::Value>,
     pub prepaid: Option<bool>,
+    pub no_show_fee: Option<NoShowFee>,
     /// Cleared (`Some(None)`) when a new URL is set: a 410 from the old one says nothing about it.
     pub webhook_disabled_at: Option<Option<DateTime<Utc>>>,
 }

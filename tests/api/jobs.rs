@@ -192,7 +192,7 @@ async fn finished_stays_are_completed_by_the_sweep() {
     app.run_pending_jobs().await;
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
-        "UPDATE bookings SET starts_at = now() - interval '2 days', ends_at = now() - interval '1 day' WHERE id = '{id}'"
+        "UPDATE bookings SET starts_at = now() - interval '3 days', ends_at = now() - interval '2 days' WHERE id = '{id}'"
     ))
     .execute(&mut conn)
     .unwrap();

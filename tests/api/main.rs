@@ -22,6 +22,7 @@ mod jobs;
 mod layers;
 mod lifecycle;
 mod metrics;
+mod no_show;
 mod outbound;
 mod payments;
 mod provider_ack;
