@@ -124,7 +124,7 @@ def ms(value):
 
 def write(results_path, notes_path, out_path):
     r = load(results_path)
-    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "local_search_cold", "fed3", "fedhang", "book", "login", "search_during_signups") if name in r}
+    w = {name: json.loads(r[name]) for name in ("bare", "local_search", "local_search_cold", "fed3", "fedhang", "book", "change", "login", "search_during_signups") if name in r}
     race = json.loads(r["race"])
     cores = int(r["cpu"].split()[0])
     slow_ms, timeout_ms = 200.0, 1000.0
@@ -164,6 +164,15 @@ def write(results_path, notes_path, out_path):
                 f"wrk, {r['fedhang_conns']} connections", f"provider statuses: {r.get('fedhang_statuses', 'n/a')}"),
         wrk_row("booking holds `POST /v1/bookings`, 30 nights, no contention", "book", f"wrk, {r['book_conns']} connections",
                 f"{r['book_holds']} holds written; PostgreSQL connections: {r.get('book_pg', 'n/a')}"),
+    ]
+    if "change" in w:
+        rows.append(wrk_row(
+            "booking changes `POST /v1/bookings/{b}/change`: the holds above, each moved to another night (`bench.d/change.lua`)",
+            "change", f"wrk, {r['change_conns']} connections",
+            f"{r.get('change_applied', 'n/a')} changes applied; cells whose reserved count differs from the held bookings "
+            f"over them: {r.get('change_reserved_ok', 'n/a')}; changes/s ÷ holds/s = "
+            f"{w['change']['rps'] / w['book']['rps']:.2f}; PostgreSQL connections: {r.get('change_pg', 'n/a')}"))
+    rows += [
         f"| pgbench, the same SQL transaction (`scripts/bench.d/book.pgbench.sql`) | pgbench, 16 clients, prepared "
         f"| {fmt(float(r['pgbench_tps']))} tx/s | avg {r['pgbench_latency_ms']} ms | | {r['pgbench_holds']} holds written, "
         f"{r.get('pgbench_failed') or 0} failed; CPU: {r.get('pgbench_cpu', 'n/a')} (pgbench's backends exit with it: their CPU is in \"other\"); "
