@@ -562,3 +562,96 @@ async fn an_offer_shows_its_cancellation_and_change_terms_as_dated_steps() {
         ])
     );
 }
+
+/// The rise of a change is charged off-session to the card on record and a fall refunded,
+/// both through the Stripe API (localstripe); the provider hears `booking.changed`.
+#[tokio::test]
+async fn stripe_a_change_charges_the_rise_and_refunds_the_fall_through_stripe() {
+    let api_base = std::env::var("WASIT_TEST_STRIPE_URL")
+        .expect("start the Stripe fake (scripts/test exports WASIT_TEST_STRIPE_URL)");
+    let app = crate::helpers::spawn_app_with(move |settings| {
+        settings.payments.gateway = wasit::config::GatewayKind::Stripe;
+        settings.payments.stripe.api_base = api_base;
+        settings.payments.stripe.secret_key = Some("sk_test_wasit".to_owned().into());
+        settings.payments.stripe.webhook_secret =
+            Some(format!("whsec_{}", Uuid::new_v4().simple()).into());
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (city, provider) = hotel(&app, &admin, 2).await;
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
+        &admin,
+        &json!({ "webhook_url": "http://127.0.0.1:9/hooks" }),
+    )
+    .await;
+    let customer = token(&app.register("stripe-change@example.com").await);
+    let booking = hold(&app, &customer, &city, 10, 12).await;
+    assert_eq!(pay(&app, &customer, &booking, CARD_OK).await.status(), 200);
+    let id = booking["id"].as_str().unwrap();
+
+    let longer = stay_offer(&app, &city, 10, 13, 2).await;
+    let response = change(&app, &customer, id, &longer, None).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["payment"]["status"], "succeeded");
+    assert_eq!(body["change"]["difference"], "450.00");
+    let shorter = stay_offer(&app, &city, 11, 12, 2).await;
+    let response = change(&app, &customer, id, &shorter, None).await;
+    assert_eq!(response.status(), 200);
+    app.run_pending_jobs().await;
+
+    use wasit::schema::{payments::dsl as p, refunds::dsl as r};
+    let mut conn = app.db.connect();
+    let booking_id: Uuid = id.parse().unwrap();
+    let charges: Vec<(String, String, Option<String>)> = p::payments
+        .filter(p::booking_id.eq(booking_id))
+        .filter(p::status.eq("succeeded"))
+        .select((p::purpose, p::gateway, p::gateway_ref))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(charges.len(), 2, "{charges:?}");
+    assert!(
+        charges
+            .iter()
+            .all(|(_, gateway, reference)| gateway == "stripe" && reference.is_some())
+    );
+    let refunds: Vec<(Decimal, String, Option<String>)> = r::refunds
+        .inner_join(p::payments)
+        .filter(p::booking_id.eq(booking_id))
+        .select((r::amount, r::status, r::gateway_ref))
+        .load(&mut conn)
+        .unwrap();
+    // Three nights down to one: 900.00 back, the newest payment (the 450.00 rise) first.
+    let total: Decimal = refunds.iter().map(|(amount, _, _)| *amount).sum();
+    assert_eq!(total, "900.00".parse::<Decimal>().unwrap(), "{refunds:?}");
+    assert!(
+        refunds
+            .iter()
+            .all(|(_, status, reference)| status == "succeeded"
+                && reference.as_deref().is_some_and(|r| r.starts_with("re_"))),
+        "{refunds:?}"
+    );
+    let (_, unbalanced) = ledger(&app);
+    assert_eq!(unbalanced, 0);
+
+    // The provider is told of each change, with the terms before it.
+    use wasit::schema::jobs::dsl as j;
+    let hooks: Vec<Value> = j::jobs
+        .filter(j::kind.eq("deliver_webhook"))
+        .select(j::payload)
+        .load(&mut conn)
+        .unwrap();
+    let changed: Vec<&Value> = hooks
+        .iter()
+        .filter(|h| h["event_type"] == "booking.changed")
+        .collect();
+    assert_eq!(changed.len(), 2, "{hooks:?}");
+    assert!(
+        changed
+            .iter()
+            .all(|h| h["data"]["previous"]["start"].is_string()
+                && h["data"]["reference"] == booking["reference"])
+    );
+}
