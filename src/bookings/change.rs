@@ -390,6 +390,7 @@ fn decide(
         return Err(ApiError::PreconditionFailed);
     }
     check_changeable(&booking)?;
+    refuse_open_payment(conn, booking.id)?;
     if claims.provider_id != booking.provider_id {
         return Err(field(
             "offer_id",
@@ -494,6 +495,10 @@ fn decide(
     } else {
         Some((rise, card_that_paid(conn, booking.id)?))
     };
+    if terms.unit_id.is_some() && rise.is_some() && !cells_free_for(conn, &booking, &terms)? {
+        // Found before charging anything: the swap after payment would fail the same way.
+        return Err(refusal("the new dates or room are sold out"));
+    }
     if terms.unit_id.is_some() && rise.is_none() {
         // Our own inventory, nothing to charge: all of it now, or none of it.
         let booking = match lifecycle::change_terms(conn, &booking, &change, &terms, Some(actor))? {
@@ -511,6 +516,74 @@ fn decide(
         provider,
         rise,
     })))
+}
+
+/// A payment of the booking still under way (a hold being paid, a rise at the bank) would
+/// settle the old price: the booking changes once it is settled.
+fn refuse_open_payment(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), ApiError> {
+    let open: i64 = payment_table::table
+        .filter(payment_table::booking_id.eq(booking_id))
+        .filter(payment_table::status.eq_any([
+            PaymentStatus::Processing.as_str(),
+            PaymentStatus::RequiresAction.as_str(),
+        ]))
+        .count()
+        .get_result(conn)?;
+    if open > 0 {
+        return Err(ApiError::Conflict {
+            code: "payment.in_progress",
+            detail: "a payment of this booking is under way; change it once it is settled".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether our own cells would take the new terms now (the booking's own given back first):
+/// the swap tried in a savepoint and rolled back, so a rise is not charged for a change that
+/// cannot be made.
+fn cells_free_for(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    terms: &Terms,
+) -> Result<bool, ApiError> {
+    let Some(unit_id) = terms.unit_id else {
+        return Ok(true);
+    };
+    // The savepoint always rolls back: its "error" is the answer.
+    enum Tried {
+        Fits(bool),
+        Failed(diesel::result::Error),
+    }
+    impl From<diesel::result::Error> for Tried {
+        fn from(error: diesel::result::Error) -> Self {
+            Tried::Failed(error)
+        }
+    }
+    let tried = conn.transaction::<(), Tried, _>(|conn| {
+        if let Some(old_unit) = booking.unit_id {
+            store::release_cells(
+                conn,
+                old_unit,
+                booking.starts_at,
+                booking.ends_at,
+                booking.quantity,
+            )?;
+        }
+        let fits = store::reserve_cells(
+            conn,
+            unit_id,
+            terms.starts_at,
+            terms.ends_at,
+            terms.quantity,
+            terms.cells,
+        )?;
+        Err(Tried::Fits(fits))
+    });
+    match tried {
+        Err(Tried::Fits(fits)) => Ok(fits),
+        Err(Tried::Failed(error)) => Err(error.into()),
+        Ok(()) => Ok(true),
+    }
 }
 
 /// A booking that can change: held (and not yet expired), pending or confirmed.

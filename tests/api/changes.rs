@@ -655,3 +655,66 @@ async fn stripe_a_change_charges_the_rise_and_refunds_the_fall_through_stripe() 
                 && h["data"]["reference"] == booking["reference"])
     );
 }
+
+#[tokio::test]
+async fn a_hold_being_paid_does_not_change_until_its_payment_settles() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, _) = hotel(&app, &admin, 2).await;
+    let customer = token(&app.register("at-bank@example.com").await);
+    let booking = hold(&app, &customer, &city, 10, 12).await;
+    assert_eq!(
+        pay(&app, &customer, &booking, crate::payments::CARD_3DS)
+            .await
+            .status(),
+        202,
+        "the customer is at their bank"
+    );
+    let offer = stay_offer(&app, &city, 14, 16, 2).await;
+    assert_problem(
+        change(
+            &app,
+            &customer,
+            booking["id"].as_str().unwrap(),
+            &offer,
+            None,
+        )
+        .await,
+        409,
+        "payment.in_progress",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rise_to_sold_out_dates_charges_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, _) = hotel(&app, &admin, 1).await;
+    let customer = token(&app.register("rise-full@example.com").await);
+    let other = token(&app.register("rise-other@example.com").await);
+    let booking = hold(&app, &customer, &city, 10, 12).await;
+    assert_eq!(pay(&app, &customer, &booking, CARD_OK).await.status(), 200);
+    let dearer = stay_offer(&app, &city, 20, 23, 2).await;
+    hold(&app, &other, &city, 21, 22).await;
+    assert_problem(
+        change(
+            &app,
+            &customer,
+            booking["id"].as_str().unwrap(),
+            &dearer,
+            None,
+        )
+        .await,
+        409,
+        "booking.sold_out",
+    )
+    .await;
+    use wasit::schema::payments::dsl as p;
+    let change_payments: i64 = p::payments
+        .filter(p::purpose.eq("booking_change"))
+        .count()
+        .get_result(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(change_payments, 0, "nothing was charged");
+}
