@@ -57,8 +57,8 @@ async fn a_customer_holds_an_offer_and_its_nights_are_reserved() {
     assert_eq!(booking["contact"]["name"], "Sara Al-Harbi");
     assert_eq!(
         booking["unit"],
-        json!({ "code": unit_id, "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room" }),
-        "what was booked, by name"
+        json!({ "code": "deluxe-room", "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room" }),
+        "what was booked, by its readable code and name"
     );
     let hold =
         chrono::DateTime::parse_from_rfc3339(booking["hold_expires_at"].as_str().unwrap()).unwrap();
