@@ -606,3 +606,43 @@ async fn outside_providers_name_their_units_by_readable_codes() {
         "cardiology-ali"
     );
 }
+
+/// Units made at once from one name never get one code: the provider's row lock orders
+/// them, and each takes the next free suffix.
+#[tokio::test]
+async fn units_made_at_once_from_one_name_get_distinct_codes() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let hotel_id = app
+        .post_ok("/v1/providers", &token, &hotel("hail"), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let units = format!("/v1/providers/{hotel_id}/units");
+    let room = json!({ "kind": "room_type", "name_ar": "غرفة", "name_en": "Twin Room", "max_guests": 2, "rooms": 3, "nightly_price": "200.00" });
+    let answers = crate::helpers::join_all(
+        (0..6)
+            .map(|_| app.post_json_authed(&units, &token, &room))
+            .collect(),
+    )
+    .await;
+    let mut codes = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 201);
+        let unit: Value = answer.json().await.unwrap();
+        codes.push(unit["code"].as_str().unwrap().to_owned());
+    }
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            "twin-room",
+            "twin-room-2",
+            "twin-room-3",
+            "twin-room-4",
+            "twin-room-5",
+            "twin-room-6"
+        ]
+    );
+}
