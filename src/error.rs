@@ -419,6 +419,10 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
             "this customer already has a live subscription; change its plan instead",
         ),
         Some("plans_code_key") => conflict("plan.code_taken", "a plan with this code exists"),
+        Some("units_provider_code_key") => conflict(
+            "unit.code_taken",
+            "this provider already has a unit with this code",
+        ),
         _ => conflict(
             "conflict",
             "the request conflicts with the current state of a resource",

@@ -243,6 +243,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        code -> Text,
     }
 }
 

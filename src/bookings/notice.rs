@@ -2,12 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::store::BookingRow;
 
-/// The booking as a provider is told about it.
+/// The booking as a provider is told about it: by our `id` (the key of
+/// `/v1/provider/bookings/{b}/ack`) and the `reference` people read out.
 #[derive(Debug, Serialize)]
 pub struct BookingNotice {
+    pub id: Uuid,
     pub reference: String,
     pub status: String,
     pub unit_code: String,
@@ -28,6 +31,7 @@ pub struct BookingNotice {
 impl From<&BookingRow> for BookingNotice {
     fn from(row: &BookingRow) -> Self {
         Self {
+            id: row.id,
             reference: row.reference.clone(),
             status: row.status.as_str().to_owned(),
             unit_code: row.unit_code.clone(),

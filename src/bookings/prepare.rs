@@ -218,12 +218,13 @@ fn local_price(
     nights: i64,
     check: CellCheck,
 ) -> Result<Priced, ApiError> {
-    let unit_id: Uuid = claims
-        .unit_code
-        .parse()
-        .map_err(|_| ApiError::OfferInvalid)?;
-    let Some((unit, open_cells, fewest_free)) =
-        store::unit_with_free_cells(conn, provider.id, unit_id, claims.start, claims.end)?
+    let Some((unit, open_cells, fewest_free)) = store::unit_with_free_cells(
+        conn,
+        provider.id,
+        &claims.unit_code,
+        claims.start,
+        claims.end,
+    )?
     else {
         return Err(sold_out_here());
     };
@@ -254,18 +255,10 @@ fn unit_price(
 ) -> Result<(Decimal, usize), ApiError> {
     match (unit.nightly_price, unit.price) {
         (Some(nightly), _) => {
-            let max_guests =
-                unit.max_guests.unwrap_or(1) * i32::try_from(claims.quantity).unwrap_or(1);
-            match guests {
-                None => return Err(field("guests", "is required for a hotel stay")),
-                Some(g) if g < 1 || g > max_guests => {
-                    return Err(field(
-                        "guests",
-                        format!("must be between 1 and {max_guests} for this room"),
-                    ));
-                }
-                Some(_) => {}
-            }
+            hotel_guests(
+                guests,
+                i64::from(unit.max_guests.unwrap_or(1)) * i64::from(claims.quantity),
+            )?;
             Ok((
                 nightly * Decimal::from(nights) * Decimal::from(claims.quantity),
                 usize::try_from(nights).unwrap_or(0),
@@ -279,12 +272,25 @@ fn unit_price(
     }
 }
 
+/// A hotel stay's guests, at our hotels and outside ones alike: required (the offer carries
+/// its search's, the request may restate them) and within what the rooms booked hold.
+fn hotel_guests(guests: Option<i32>, max_guests: i64) -> Result<(), ApiError> {
+    match guests {
+        None => Err(field("guests", "is required for a hotel stay")),
+        Some(g) if g < 1 || i64::from(g) > max_guests => Err(field(
+            "guests",
+            format!("must be between 1 and {max_guests} for this room"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// An outside hospital: the price its settings give the offer's schedule.
 fn fhir_price(settings: &FhirSettings, claims: &OfferClaims) -> Result<Priced, ApiError> {
     let schedule = settings
         .schedules
         .iter()
-        .find(|s| s.schedule_id == claims.unit_code)
+        .find(|s| s.unit_code() == claims.unit_code)
         .ok_or(ApiError::SoldOut)?;
     Ok(Priced {
         unit: None,
@@ -294,7 +300,7 @@ fn fhir_price(settings: &FhirSettings, claims: &OfferClaims) -> Result<Priced, A
 }
 
 /// An outside hotel: its room type's nightly price for the nights and rooms, if the guests
-/// (when given) fit.
+/// fit.
 fn caldav_price(
     settings: &CaldavSettings,
     claims: &OfferClaims,
@@ -306,13 +312,10 @@ fn caldav_price(
         .iter()
         .find(|r| r.code == claims.unit_code)
         .ok_or(ApiError::SoldOut)?;
-    let max_guests = room.max_guests * claims.quantity;
-    if guests.is_some_and(|g| g < 1 || g > i32::try_from(max_guests).unwrap_or(i32::MAX)) {
-        return Err(field(
-            "guests",
-            format!("must be between 1 and {max_guests} for this room"),
-        ));
-    }
+    hotel_guests(
+        guests,
+        i64::from(room.max_guests) * i64::from(claims.quantity),
+    )?;
     Ok(Priced {
         unit: None,
         provider_price: room.nightly_price * Decimal::from(nights) * Decimal::from(claims.quantity),

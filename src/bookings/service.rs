@@ -196,6 +196,10 @@ impl Bookings {
     /// Cancels a live booking: claimed here with the refund the provider's policy allows
     /// and local inventory given back; the provider's copy is cancelled by a job after the
     /// commit (and the booking flagged for an agent if that keeps failing).
+    ///
+    /// A booking cancelled already answers as it is, writing nothing: a cancel retried
+    /// after its answer was lost (without an Idempotency-Key, or racing the first) has got
+    /// what it asked for. A booking that ended otherwise is 409 `booking.invalid_state`.
     pub async fn cancel(
         &self,
         actor: Actor,
@@ -213,17 +217,23 @@ impl Bookings {
                 let row = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
                 let provider = provider_store::find_provider(conn, row.provider_id)?;
                 let percent = provider_policy(&provider).refund_percent(row.starts_at, Utc::now());
-                let updated = lifecycle::transition(
-                    conn,
-                    row.id,
-                    &Change {
-                        event: BookingEvent::Cancel,
-                        actor: Some(&actor),
-                        reason: reason.as_deref(),
-                        refund: Refund::Percent(percent),
-                        audit_action: "booking.cancel",
-                    },
-                )?;
+                let change = Change {
+                    event: BookingEvent::Cancel,
+                    actor: Some(&actor),
+                    reason: reason.as_deref(),
+                    refund: Refund::Percent(percent),
+                    audit_action: "booking.cancel",
+                };
+                let updated = match lifecycle::transition(conn, row.id, &change) {
+                    // The transition read it under its row lock, held until this commits:
+                    // the row as read now is the one the earlier cancel left.
+                    Err(ApiError::InvalidState { status })
+                        if status == BookingStatus::Cancelled.as_str() =>
+                    {
+                        store::find_visible(conn, Some(row.id), None, Visibility::Everything)?
+                    }
+                    other => other?,
+                };
                 answered(conn, answer.as_ref(), view(updated, &provider, &fees, None))
             })
         })

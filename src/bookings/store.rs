@@ -96,15 +96,15 @@ pub fn insert_booking(conn: &mut PgConnection, new: &NewBookingRow) -> QueryResu
 pub fn unit_with_free_cells(
     conn: &mut PgConnection,
     provider_id: Uuid,
-    unit_id: Uuid,
+    unit_code: &str,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> QueryResult<Option<(UnitRow, i64, Option<i32>)>> {
     use diesel::dsl::{count_star, min};
     units::table
         .inner_join(inventory_cells::table)
-        .filter(units::id.eq(unit_id))
         .filter(units::provider_id.eq(provider_id))
+        .filter(units::code.eq(unit_code))
         .filter(inventory_cells::starts_at.ge(from))
         .filter(inventory_cells::starts_at.lt(until))
         .group_by(units::id)

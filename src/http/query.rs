@@ -145,6 +145,22 @@ impl QueryParams {
         decoded
     }
 
+    /// Records every parameter not in `known`: a client still sending one this route no
+    /// longer reads (`before` of the old pages) learns it, instead of getting page one
+    /// again and again.
+    pub fn only(&mut self, known: &[&str]) {
+        let mut unknown: Vec<String> = self
+            .values
+            .keys()
+            .filter(|name| !known.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            self.error(&name, "is not a parameter of this route");
+        }
+    }
+
     pub fn error(&mut self, name: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(name, message));
     }

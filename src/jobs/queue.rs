@@ -198,20 +198,29 @@ pub fn bury(
         .execute(conn)
 }
 
+/// A page of jobs, newest first; `after` is the (created_at, id) of the last one the
+/// previous page showed (keyset, as `http::cursor` encodes it).
 pub fn list(
     conn: &mut PgConnection,
     state: Option<&str>,
-    before_id: Option<i64>,
+    after: Option<(DateTime<Utc>, i64)>,
     limit: i64,
 ) -> QueryResult<Vec<JobRow>> {
     let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
     if let Some(state) = state {
         query = query.filter(jobs::state.eq(state.to_owned()));
     }
-    if let Some(before) = before_id {
-        query = query.filter(jobs::id.lt(before));
+    if let Some((created_at, id)) = after {
+        query = query.filter(
+            jobs::created_at
+                .lt(created_at)
+                .or(jobs::created_at.eq(created_at).and(jobs::id.lt(id))),
+        );
     }
-    query.order(jobs::id.desc()).limit(limit).load(conn)
+    query
+        .order((jobs::created_at.desc(), jobs::id.desc()))
+        .limit(limit)
+        .load(conn)
 }
 
 /// Puts a dead job back in the queue for a fresh set of attempts.

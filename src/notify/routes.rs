@@ -11,6 +11,7 @@ use crate::db::PgPool;
 use crate::db::run_blocking;
 use crate::error::ApiError;
 use crate::http::RouteTable;
+use crate::http::cursor;
 use crate::http::query::QueryParams;
 
 pub fn routes(table: &mut RouteTable) {
@@ -33,18 +34,19 @@ async fn webhook_deliveries_list(
 ) -> Result<HttpResponse, ApiError> {
     let provider_id = path.into_inner();
     let mut params = QueryParams::from_request(&req)?;
-    let before = params.parsed::<i64>("before", "a delivery id");
+    let after = params.cursor::<i64>();
     let limit = params.limit();
+    params.only(&["cursor", "limit"]);
     params.finish()?;
     let deliveries = run_blocking(&pool, move |conn| {
         crate::providers::store::find_provider(conn, provider_id)?;
-        Ok(webhooks::list_deliveries(conn, provider_id, before, limit)?)
+        Ok(webhooks::list_deliveries(conn, provider_id, after, limit)?)
     })
     .await?;
     let next = (deliveries.len() as i64 == limit)
-        .then(|| deliveries.last().map(|d| d.id))
+        .then(|| deliveries.last().map(|d| cursor::encode(d.at, d.id)))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": deliveries, "next_before": next })))
+    Ok(HttpResponse::Ok().json(json!({ "deliveries": deliveries, "next_cursor": next })))
 }
 
 async fn webhook_deliveries_resend(

@@ -271,21 +271,27 @@ pub struct DeliveryRow {
     pub payload: serde_json::Value,
 }
 
+/// A page of a provider's delivery attempts, newest first; `after` is the (at, id) of the
+/// last one the previous page showed (keyset, as `http::cursor` encodes it).
 pub fn list_deliveries(
     conn: &mut PgConnection,
     provider_id: Uuid,
-    before: Option<i64>,
+    after: Option<(DateTime<Utc>, i64)>,
     limit: i64,
 ) -> QueryResult<Vec<DeliveryRow>> {
     let mut query = webhook_deliveries::table
         .filter(webhook_deliveries::provider_id.eq(provider_id))
         .select(DeliveryRow::as_select())
         .into_boxed();
-    if let Some(before) = before {
-        query = query.filter(webhook_deliveries::id.lt(before));
+    if let Some((at, id)) = after {
+        query = query.filter(
+            webhook_deliveries::at.lt(at).or(webhook_deliveries::at
+                .eq(at)
+                .and(webhook_deliveries::id.lt(id))),
+        );
     }
     query
-        .order(webhook_deliveries::id.desc())
+        .order((webhook_deliveries::at.desc(), webhook_deliveries::id.desc()))
         .limit(limit)
         .load(conn)
 }

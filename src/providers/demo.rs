@@ -18,16 +18,17 @@ struct DemoHotel {
     city: &'static str,
     name_ar: &'static str,
     name_en: &'static str,
-    /// (Arabic name, English name, max guests, rooms, nightly price)
-    rooms: &'static [(&'static str, &'static str, i32, i32, i64)],
+    /// (code, Arabic name, English name, max guests, rooms, nightly price)
+    rooms: &'static [(&'static str, &'static str, &'static str, i32, i32, i64)],
 }
 
 struct DemoHospital {
     city: &'static str,
     name_ar: &'static str,
     name_en: &'static str,
-    /// (Arabic name, English name, specialty, practitioner, slot minutes, price)
+    /// (code, Arabic name, English name, specialty, practitioner, slot minutes, price)
     clinics: &'static [(
+        &'static str,
         &'static str,
         &'static str,
         &'static str,
@@ -43,8 +44,22 @@ const HOTELS: &[DemoHotel] = &[
         name_ar: "أجنحة العليا",
         name_en: "Olaya Suites",
         rooms: &[
-            ("غرفة ديلوكس بسرير كبير", "Deluxe King Room", 2, 12, 650),
-            ("جناح تنفيذي", "Executive Suite", 4, 4, 1400),
+            (
+                "deluxe-king",
+                "غرفة ديلوكس بسرير كبير",
+                "Deluxe King Room",
+                2,
+                12,
+                650,
+            ),
+            (
+                "executive-suite",
+                "جناح تنفيذي",
+                "Executive Suite",
+                4,
+                4,
+                1400,
+            ),
         ],
     },
     DemoHotel {
@@ -52,8 +67,8 @@ const HOTELS: &[DemoHotel] = &[
         name_ar: "فندق قصر الدرعية",
         name_en: "Diriyah Palace Hotel",
         rooms: &[
-            ("غرفة قياسية", "Standard Room", 2, 20, 420),
-            ("غرفة عائلية", "Family Room", 5, 6, 780),
+            ("standard", "غرفة قياسية", "Standard Room", 2, 20, 420),
+            ("family", "غرفة عائلية", "Family Room", 5, 6, 780),
         ],
     },
     DemoHotel {
@@ -61,30 +76,51 @@ const HOTELS: &[DemoHotel] = &[
         name_ar: "فندق كورنيش جدة",
         name_en: "Jeddah Corniche Hotel",
         rooms: &[
-            ("غرفة بإطلالة على البحر", "Sea View Room", 2, 15, 890),
-            ("جناح الكورنيش", "Corniche Suite", 4, 3, 2100),
+            (
+                "sea-view",
+                "غرفة بإطلالة على البحر",
+                "Sea View Room",
+                2,
+                15,
+                890,
+            ),
+            (
+                "corniche-suite",
+                "جناح الكورنيش",
+                "Corniche Suite",
+                4,
+                3,
+                2100,
+            ),
         ],
     },
     DemoHotel {
         city: "jeddah",
         name_ar: "نزل البلد",
         name_en: "Al-Balad Inn",
-        rooms: &[("غرفة تراثية", "Heritage Room", 2, 8, 380)],
+        rooms: &[("heritage", "غرفة تراثية", "Heritage Room", 2, 8, 380)],
     },
     DemoHotel {
         city: "makkah",
         name_ar: "فندق أبراج الحرم",
         name_en: "Haram Towers Hotel",
         rooms: &[
-            ("غرفة مطلة على الحرم", "Haram View Room", 3, 25, 1650),
-            ("غرفة رباعية", "Quad Room", 4, 30, 950),
+            (
+                "haram-view",
+                "غرفة مطلة على الحرم",
+                "Haram View Room",
+                3,
+                25,
+                1650,
+            ),
+            ("quad", "غرفة رباعية", "Quad Room", 4, 30, 950),
         ],
     },
     DemoHotel {
         city: "makkah",
         name_ar: "فندق العزيزية",
         name_en: "Al Aziziyah Hotel",
-        rooms: &[("غرفة ثلاثية", "Triple Room", 3, 40, 340)],
+        rooms: &[("triple", "غرفة ثلاثية", "Triple Room", 3, 40, 340)],
     },
 ];
 
@@ -95,6 +131,7 @@ const HOSPITALS: &[DemoHospital] = &[
         name_en: "Al Nakheel Specialist Hospital",
         clinics: &[
             (
+                "cardiology-al-qahtani",
                 "عيادة القلب - د. أحمد القحطاني",
                 "Cardiology - Dr. Ahmed Al-Qahtani",
                 "cardiology",
@@ -103,6 +140,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 350,
             ),
             (
+                "dermatology-al-otaibi",
                 "عيادة الجلدية - د. ريم العتيبي",
                 "Dermatology - Dr. Reem Al-Otaibi",
                 "dermatology",
@@ -111,6 +149,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 250,
             ),
             (
+                "pediatrics-al-harbi",
                 "عيادة الأطفال - د. فيصل الحربي",
                 "Pediatrics - Dr. Faisal Al-Harbi",
                 "pediatrics",
@@ -119,6 +158,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 200,
             ),
             (
+                "orthopedics-al-dosari",
                 "عيادة العظام - د. سارة الدوسري",
                 "Orthopedics - Dr. Sara Al-Dosari",
                 "orthopedics",
@@ -134,6 +174,7 @@ const HOSPITALS: &[DemoHospital] = &[
         name_en: "Red Sea Hospital",
         clinics: &[
             (
+                "cardiology-al-zahrani",
                 "عيادة القلب - د. خالد الزهراني",
                 "Cardiology - Dr. Khalid Al-Zahrani",
                 "cardiology",
@@ -142,6 +183,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 320,
             ),
             (
+                "ophthalmology-al-ghamdi",
                 "عيادة العيون - د. نورة الغامدي",
                 "Ophthalmology - Dr. Noura Al-Ghamdi",
                 "ophthalmology",
@@ -150,6 +192,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 280,
             ),
             (
+                "family-medicine-basha",
                 "طب الأسرة - د. عمر باشا",
                 "Family Medicine - Dr. Omar Basha",
                 "family-medicine",
@@ -158,6 +201,7 @@ const HOSPITALS: &[DemoHospital] = &[
                 150,
             ),
             (
+                "dentistry-al-shehri",
                 "عيادة الأسنان - د. لمى الشهري",
                 "Dentistry - Dr. Lama Al-Shehri",
                 "dentistry",
@@ -223,11 +267,12 @@ fn seed_hotel(
         )?,
     )?;
     let mut cells = 0;
-    for (name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
+    for (code, name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
         let unit = store::insert_unit(
             conn,
             &NewUnitRow {
                 provider_id: provider.id,
+                code: (*code).into(),
                 kind: "room_type".into(),
                 name_ar: (*name_ar).into(),
                 name_en: (*name_en).into(),
@@ -277,11 +322,12 @@ fn seed_hospital(
         )?,
     )?;
     let mut cells = 0;
-    for (name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
+    for (code, name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
         let unit = store::insert_unit(
             conn,
             &NewUnitRow {
                 provider_id: provider.id,
+                code: (*code).into(),
                 kind: "clinic_service".into(),
                 name_ar: (*name_ar).into(),
                 name_en: (*name_en).into(),

@@ -151,7 +151,7 @@ pub fn list_cells(
 /// A room type with every night of a stay free, as [`search_stays`] reads it.
 type FreeRoomType = (
     Uuid,
-    Uuid,
+    String,
     String,
     String,
     Option<i32>,
@@ -192,7 +192,7 @@ pub fn search_stays(
             .having(count_star().eq(nights))
             .select((
                 units::provider_id,
-                units::id,
+                units::code,
                 units::name_ar,
                 units::name_en,
                 units::max_guests,
@@ -203,9 +203,9 @@ pub fn search_stays(
             .load(conn)?;
         let (nights, rooms) = (Decimal::from(query.nights()), Decimal::from(query.rooms));
         offers.extend(rows.into_iter().filter_map(
-            |(provider_id, unit_id, name_ar, name_en, max_guests, nightly_price, start, end)| {
+            |(provider_id, code, name_ar, name_en, max_guests, nightly_price, start, end)| {
                 let offer = ProviderOffer {
-                    unit_code: unit_id.to_string(),
+                    unit_code: code,
                     unit_name_ar: name_ar,
                     unit_name_en: name_en,
                     start: start?,
@@ -279,11 +279,11 @@ fn free_slots(
         .filter(inventory_cells::starts_at.gt(now))
         .filter(inventory_cells::starts_at.lt(until))
         .filter(inventory_cells::reserved.lt(inventory_cells::capacity))
-        .order((inventory_cells::starts_at, units::id))
+        .order((inventory_cells::starts_at, units::code))
         .limit(limit)
         .select((
             units::provider_id,
-            units::id,
+            units::code,
             units::name_ar,
             units::name_en,
             units::specialty,
@@ -297,10 +297,10 @@ fn free_slots(
 
 /// A free slot as an offer of its provider; a service without a price offers nothing.
 fn slot_offer(
-    (provider_id, unit_id, name_ar, name_en, specialty, practitioner, price, start, end): FreeSlot,
+    (provider_id, code, name_ar, name_en, specialty, practitioner, price, start, end): FreeSlot,
 ) -> Option<(Uuid, ProviderOffer)> {
     let offer = ProviderOffer {
-        unit_code: unit_id.to_string(),
+        unit_code: code,
         unit_name_ar: name_ar,
         unit_name_en: name_en,
         start,
@@ -318,7 +318,7 @@ fn slot_offer(
 /// A free slot, as [`search_slots`] reads it.
 type FreeSlot = (
     Uuid,
-    Uuid,
+    String,
     String,
     String,
     Option<String>,

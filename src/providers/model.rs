@@ -187,8 +187,14 @@ impl AdapterSettings {
                         &format!("schedules[{i}].schedule_id"),
                         &schedule.schedule_id,
                     )?;
+                    if let Some(code) = &schedule.code {
+                        unit_code(&format!("schedules[{i}].code"), code)?;
+                    }
                 }
-                Ok(())
+                distinct_codes(
+                    "schedules",
+                    fhir.schedules.iter().map(FhirSchedule::unit_code),
+                )
             }
             Self::Caldav(caldav) => {
                 no_controls("base_url", &caldav.base_url)?;
@@ -196,7 +202,7 @@ impl AdapterSettings {
                     no_controls("username", username)?;
                 }
                 for (i, room) in caldav.room_types.iter().enumerate() {
-                    no_controls(&format!("room_types[{i}].code"), &room.code)?;
+                    unit_code(&format!("room_types[{i}].code"), &room.code)?;
                     no_controls(
                         &format!("room_types[{i}].calendar_path"),
                         &room.calendar_path,
@@ -206,7 +212,10 @@ impl AdapterSettings {
                             .map_err(|reason| (format!("room_types[{i}].{field}"), reason))?;
                     }
                 }
-                Ok(())
+                distinct_codes(
+                    "room_types",
+                    caldav.room_types.iter().map(|room| room.code.as_str()),
+                )
             }
         }
     }
@@ -275,6 +284,32 @@ fn no_controls(path: &str, value: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// A room type's or schedule's code: readable, as our own units' are (`domain::slug`).
+fn unit_code(path: &str, value: &str) -> Result<(), (String, String)> {
+    if crate::domain::slug::is_unit_code(value) {
+        Ok(())
+    } else {
+        Err((
+            path.to_owned(),
+            "must be lower-case latin letters and digits in words joined by dashes, such as `deluxe-double`".into(),
+        ))
+    }
+}
+
+/// Offers name a room type or schedule by its code, so two may not share one.
+fn distinct_codes<'a>(
+    path: &str,
+    codes: impl Iterator<Item = &'a str>,
+) -> Result<(), (String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, code) in codes.enumerate() {
+        if !seen.insert(code) {
+            return Err((format!("{path}[{i}].code"), "is used twice".into()));
+        }
+    }
+    Ok(())
+}
+
 fn expose_optional_secret<S: serde::Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
@@ -304,9 +339,21 @@ pub struct FhirSettings {
 pub struct FhirSchedule {
     /// The Schedule's logical id on the FHIR server.
     pub schedule_id: String,
+    /// Our readable code for it (`cardiology-ali`), unique within the provider: servers
+    /// often give Schedules UUIDs, which offers and bookings should not show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// Price of one appointment, SAR.
     #[serde(with = "rust_decimal::serde::str")]
     pub price: Decimal,
+}
+
+impl FhirSchedule {
+    /// What offers, bookings and webhooks call it: its code, or (saved before codes) its
+    /// Schedule id.
+    pub fn unit_code(&self) -> &str {
+        self.code.as_deref().unwrap_or(&self.schedule_id)
+    }
 }
 
 /// A hotel's CalDAV server: one calendar collection per room type.
@@ -373,7 +420,8 @@ pub enum AvailabilityQuery {
 /// What a provider can offer for a query, before our fee and VAT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderOffer {
-    /// The unit within the provider: a local unit id, a FHIR Schedule id, a CalDAV room-type code.
+    /// The unit within the provider: a local unit's code, a FHIR Schedule id, a CalDAV
+    /// room-type code.
     pub unit_code: String,
     pub unit_name_ar: String,
     pub unit_name_en: String,

@@ -3,6 +3,7 @@
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use diesel::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
@@ -197,6 +198,7 @@ pub enum UnitDetails {
 pub struct UnitView {
     pub id: Uuid,
     pub provider_id: Uuid,
+    pub code: String,
     pub name_ar: String,
     pub name_en: String,
     #[serde(flatten)]
@@ -224,6 +226,7 @@ impl From<UnitRow> for UnitView {
         Self {
             id: row.id,
             provider_id: row.provider_id,
+            code: row.code,
             name_ar: row.name_ar,
             name_en: row.name_en,
             details,
@@ -248,7 +251,20 @@ fn require_local(provider: &ProviderRow) -> Result<(), ApiError> {
     }
 }
 
-pub async fn create_unit(pool: &PgPool, new: NewUnitRow) -> Result<UnitView, ApiError> {
+/// How a new unit's `code` is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeChoice {
+    /// The admin chose it: taken already is 409 `unit.code_taken`.
+    Exactly,
+    /// Made from the name: the first of `code`, `code-2`, `code-3`… that is free.
+    OrNextFree,
+}
+
+pub async fn create_unit(
+    pool: &PgPool,
+    mut new: NewUnitRow,
+    choice: CodeChoice,
+) -> Result<UnitView, ApiError> {
     run_blocking(pool, move |conn| {
         let provider = store::find_provider(conn, new.provider_id)?;
         require_local(&provider)?;
@@ -262,7 +278,13 @@ pub async fn create_unit(pool: &PgPool, new: NewUnitRow) -> Result<UnitView, Api
                 format!("a {} sells {expected} units", provider.kind),
             )]));
         }
-        Ok(store::insert_unit(conn, &new)?.into())
+        conn.transaction(|conn| {
+            if choice == CodeChoice::OrNextFree {
+                let taken = store::lock_codes_like(conn, new.provider_id, &new.code)?;
+                new.code = crate::domain::slug::first_free_code(&new.code, &taken);
+            }
+            Ok(store::insert_unit(conn, &new)?.into())
+        })
     })
     .await
 }

@@ -231,6 +231,8 @@ pub fn rotate_webhook_secret(
 pub struct UnitRow {
     pub id: Uuid,
     pub provider_id: Uuid,
+    /// Readable and unique within the provider (`deluxe-double`): what offers show.
+    pub code: String,
     pub kind: String,
     pub name_ar: String,
     pub name_en: String,
@@ -249,6 +251,7 @@ pub struct UnitRow {
 #[diesel(table_name = units)]
 pub struct NewUnitRow {
     pub provider_id: Uuid,
+    pub code: String,
     pub kind: String,
     pub name_ar: String,
     pub name_en: String,
@@ -267,6 +270,29 @@ pub fn insert_unit(conn: &mut PgConnection, new: &NewUnitRow) -> QueryResult<Uni
         .values(new)
         .returning(UnitRow::as_returning())
         .get_result(conn)
+}
+
+/// The codes of a provider's units that are `base` or start `base-`, under a lock on the
+/// provider's row (held until commit), so two units made at once never pick the same one.
+pub fn lock_codes_like(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    base: &str,
+) -> QueryResult<Vec<String>> {
+    providers::table
+        .find(provider_id)
+        .select(providers::id)
+        .for_no_key_update()
+        .first::<Uuid>(conn)?;
+    units::table
+        .filter(units::provider_id.eq(provider_id))
+        .filter(
+            units::code
+                .eq(base)
+                .or(units::code.like(format!("{base}-%"))),
+        )
+        .select(units::code)
+        .load(conn)
 }
 
 pub fn list_units(conn: &mut PgConnection, provider_id: Uuid) -> QueryResult<Vec<UnitRow>> {

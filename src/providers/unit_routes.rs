@@ -3,10 +3,11 @@
 
 use super::local::ClinicHours;
 use super::routes::{name, slug, validation};
-use super::service::{self, OpenAvailability};
+use super::service::{self, CodeChoice, OpenAvailability};
 use super::store::NewUnitRow;
 use crate::auth::Admin;
 use crate::db::PgPool;
+use crate::domain::slug::{MAX_CODE_CHARS, is_unit_code, unit_code_from};
 use crate::error::{ApiError, FieldError};
 use crate::http::Json;
 use crate::http::query::QueryParams;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CreateUnitRequest {
     RoomType {
+        code: Option<String>,
         name_ar: String,
         name_en: String,
         max_guests: i32,
@@ -29,6 +31,7 @@ pub enum CreateUnitRequest {
         nightly_price: Decimal,
     },
     ClinicService {
+        code: Option<String>,
         name_ar: String,
         name_en: String,
         specialty: String,
@@ -64,6 +67,30 @@ fn in_range(
     value
 }
 
+/// The unit's code as the admin gave it (checked), or made from its English name.
+fn unit_code(
+    errors: &mut Vec<FieldError>,
+    given: Option<String>,
+    name_en: &str,
+) -> (String, CodeChoice) {
+    match given {
+        Some(code) => {
+            let code = code.trim().to_owned();
+            if !is_unit_code(&code) {
+                errors.push(FieldError::new(
+                    "code",
+                    format!(
+                        "must be 1 to {} lower-case latin letters and digits in words joined by dashes, such as `deluxe-double`",
+                        MAX_CODE_CHARS
+                    ),
+                ));
+            }
+            (code, CodeChoice::Exactly)
+        }
+        None => (unit_code_from(name_en), CodeChoice::OrNextFree),
+    }
+}
+
 pub(super) async fn units_create(
     pool: web::Data<PgPool>,
     _admin: Admin,
@@ -72,49 +99,61 @@ pub(super) async fn units_create(
 ) -> Result<HttpResponse, ApiError> {
     let provider_id = path.into_inner();
     let mut errors = Vec::new();
-    let row = match body {
+    let (row, choice) = match body {
         CreateUnitRequest::RoomType {
+            code,
             name_ar,
             name_en,
             max_guests,
             rooms,
             nightly_price,
-        } => NewUnitRow {
-            provider_id,
-            kind: "room_type".into(),
-            name_ar: name(&mut errors, "name_ar", &name_ar),
-            name_en: name(&mut errors, "name_en", &name_en),
-            max_guests: Some(in_range(&mut errors, "max_guests", max_guests, 1..=20)),
-            rooms: Some(in_range(&mut errors, "rooms", rooms, 1..=10_000)),
-            nightly_price: Some(price(&mut errors, "nightly_price", nightly_price)),
-            specialty: None,
-            practitioner: None,
-            slot_minutes: None,
-            price: None,
-        },
+        } => {
+            let (code, choice) = unit_code(&mut errors, code, &name_en);
+            let row = NewUnitRow {
+                provider_id,
+                code,
+                kind: "room_type".into(),
+                name_ar: name(&mut errors, "name_ar", &name_ar),
+                name_en: name(&mut errors, "name_en", &name_en),
+                max_guests: Some(in_range(&mut errors, "max_guests", max_guests, 1..=20)),
+                rooms: Some(in_range(&mut errors, "rooms", rooms, 1..=10_000)),
+                nightly_price: Some(price(&mut errors, "nightly_price", nightly_price)),
+                specialty: None,
+                practitioner: None,
+                slot_minutes: None,
+                price: None,
+            };
+            (row, choice)
+        }
         CreateUnitRequest::ClinicService {
+            code,
             name_ar,
             name_en,
             specialty,
             practitioner,
             slot_minutes,
             price: fee,
-        } => NewUnitRow {
-            provider_id,
-            kind: "clinic_service".into(),
-            name_ar: name(&mut errors, "name_ar", &name_ar),
-            name_en: name(&mut errors, "name_en", &name_en),
-            max_guests: None,
-            rooms: None,
-            nightly_price: None,
-            specialty: Some(slug(&mut errors, "specialty", &specialty)),
-            practitioner: practitioner.map(|p| name(&mut errors, "practitioner", &p)),
-            slot_minutes: Some(in_range(&mut errors, "slot_minutes", slot_minutes, 5..=480)),
-            price: Some(price(&mut errors, "price", fee)),
-        },
+        } => {
+            let (code, choice) = unit_code(&mut errors, code, &name_en);
+            let row = NewUnitRow {
+                provider_id,
+                code,
+                kind: "clinic_service".into(),
+                name_ar: name(&mut errors, "name_ar", &name_ar),
+                name_en: name(&mut errors, "name_en", &name_en),
+                max_guests: None,
+                rooms: None,
+                nightly_price: None,
+                specialty: Some(slug(&mut errors, "specialty", &specialty)),
+                practitioner: practitioner.map(|p| name(&mut errors, "practitioner", &p)),
+                slot_minutes: Some(in_range(&mut errors, "slot_minutes", slot_minutes, 5..=480)),
+                price: Some(price(&mut errors, "price", fee)),
+            };
+            (row, choice)
+        }
     };
     validation(errors)?;
-    let unit = service::create_unit(&pool, row).await?;
+    let unit = service::create_unit(&pool, row, choice).await?;
     Ok(HttpResponse::Created().json(unit))
 }
 

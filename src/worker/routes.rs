@@ -1,4 +1,4 @@
-//! `GET /v1/admin/jobs?state=` and `POST /v1/admin/jobs/{id}/retry`.
+//! `GET /v1/admin/jobs?state=&cursor=&limit=` and `POST /v1/admin/jobs/{id}/retry`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -11,6 +11,7 @@ use crate::db::PgPool;
 use crate::db::run_blocking;
 use crate::error::ApiError;
 use crate::http::RouteTable;
+use crate::http::cursor;
 use crate::http::query::QueryParams;
 use crate::jobs::queue;
 
@@ -32,17 +33,18 @@ async fn admin_jobs_list(
     if job_state.as_deref().is_some_and(|s| !STATES.contains(&s)) {
         params.error("state", "must be queued, running, done or dead");
     }
-    let before = params.parsed::<i64>("before", "a job id");
+    let after = params.cursor::<i64>();
     let limit = params.limit();
+    params.only(&["state", "cursor", "limit"]);
     params.finish()?;
     let jobs = run_blocking(&pool, move |conn| {
-        Ok(queue::list(conn, job_state.as_deref(), before, limit)?)
+        Ok(queue::list(conn, job_state.as_deref(), after, limit)?)
     })
     .await?;
     let next = (jobs.len() as i64 == limit)
-        .then(|| jobs.last().map(|j| j.id))
+        .then(|| jobs.last().map(|j| cursor::encode(j.created_at, j.id)))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs, "next_before": next })))
+    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs, "next_cursor": next })))
 }
 
 async fn admin_jobs_retry(

@@ -57,8 +57,8 @@ async fn a_customer_holds_an_offer_and_its_nights_are_reserved() {
     assert_eq!(booking["contact"]["name"], "Sara Al-Harbi");
     assert_eq!(
         booking["unit"],
-        json!({ "code": unit_id, "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room" }),
-        "what was booked, by name"
+        json!({ "code": "deluxe-room", "name_ar": "غرفة ديلوكس", "name_en": "Deluxe room" }),
+        "what was booked, by its readable code and name"
     );
     let hold =
         chrono::DateTime::parse_from_rfc3339(booking["hold_expires_at"].as_str().unwrap()).unwrap();
@@ -632,17 +632,16 @@ async fn confirm_then_cancel_follows_the_state_machine_and_the_refund_policy() {
         .unwrap();
     assert_eq!(refunded["status"], "cancelled");
     assert_eq!(refunded["refund_amount"], "0.00");
-    assert_problem(
-        app.post_json_authed(
+    // Cancelled already: a retry answers with the booking (see
+    // `cancelling_a_cancelled_booking_again_answers_200_with_the_booking`).
+    let again = app
+        .post_json_authed(
             &format!("/v1/bookings/{far_id}/cancel"),
             &customer,
             &json!({}),
         )
-        .await,
-        409,
-        "booking.invalid_state",
-    )
-    .await;
+        .await;
+    assert_eq!(again.status(), 200);
 
     // Between 24 and 72 hours ahead: half of what was paid.
     let near: Value = book(
@@ -936,4 +935,142 @@ async fn a_caldav_booking_changes_dates_with_new_events_first_and_the_old_remove
         Value::Null,
         "the added night is taken at the hotel"
     );
+}
+
+/// Rows a cancellation writes: (booking events, refunds, jobs) of one booking.
+fn written_for(app: &TestApp, id: &str) -> (i64, i64, i64) {
+    let mut conn = app.db.connect();
+    let id: uuid::Uuid = id.parse().unwrap();
+    let events = wasit::schema::booking_events::table
+        .filter(wasit::schema::booking_events::booking_id.eq(id))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let refunds = wasit::schema::refunds::table
+        .inner_join(wasit::schema::payments::table)
+        .filter(wasit::schema::payments::booking_id.eq(id))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let jobs = wasit::schema::jobs::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    (events, refunds, jobs)
+}
+
+/// A cancel whose answer was lost is retried; without an Idempotency-Key the retry finds the
+/// booking cancelled already, and answers as the first did, writing nothing again.
+#[tokio::test]
+async fn cancelling_a_cancelled_booking_again_answers_200_with_the_booking() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.local_hotel(&admin, "taif", "Retry Inn", 5, "450.00", 10)
+        .await;
+    let customer = token(&app.register("retry@example.com").await);
+    let booking: Value = book(
+        &app,
+        &customer,
+        "retry-hold",
+        &json!({ "offer_id": stay_offer(&app, "taif", 5, 6, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = booking["id"].as_str().unwrap();
+    let paid = crate::payments::pay(&app, &customer, &booking, crate::payments::CARD_OK).await;
+    assert_eq!(paid.status(), 200);
+    let path = format!("/v1/bookings/{id}/cancel");
+    let first = app.post_json_authed(&path, &customer, &json!({})).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["status"], "cancelled");
+    assert_ne!(
+        first["refund_amount"], "0.00",
+        "paid by card, cancelled days ahead"
+    );
+    let written = written_for(&app, id);
+    assert_eq!(written.1, 1, "one refund");
+
+    // The retry, by the customer and by an agent: the booking as it is, nothing new.
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    for who in [&customer, &agent] {
+        let again = app
+            .post_json_authed(&path, who, &json!({ "reason": "did it go through?" }))
+            .await;
+        assert_eq!(again.status(), 200);
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["id"], first["id"]);
+        assert_eq!(again["status"], "cancelled");
+        assert_eq!(again["refund_amount"], first["refund_amount"]);
+        assert_eq!(
+            written_for(&app, id),
+            written,
+            "no event, refund, email or webhook job again"
+        );
+    }
+
+    // Two cancels racing (the retry overtakes the lost answer): the loser waits for the
+    // winner's lock, then finds it cancelled; both answer 200, one cancellation is written.
+    let raced: Value = book(
+        &app,
+        &customer,
+        "retry-raced",
+        &json!({ "offer_id": stay_offer(&app, "taif", 5, 6, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let raced_id = raced["id"].as_str().unwrap();
+    let raced_path = format!("/v1/bookings/{raced_id}/cancel");
+    let empty = json!({});
+    let answers = join_all(
+        (0..4)
+            .map(|_| app.post_json_authed(&raced_path, &customer, &empty))
+            .collect(),
+    )
+    .await;
+    assert!(answers.iter().all(|a| a.status() == 200), "{answers:?}");
+    assert_eq!(
+        written_for(&app, raced_id).0,
+        2,
+        "held, then cancelled once"
+    );
+
+    // A booking that ended otherwise still cannot be cancelled.
+    let expired: Value = book(
+        &app,
+        &customer,
+        "retry-expired",
+        &json!({ "offer_id": stay_offer(&app, "taif", 7, 8, 2).await["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "UPDATE bookings SET hold_expires_at = now() - interval '1 minute' WHERE id = '{}'",
+        expired["id"].as_str().unwrap()
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let pool = wasit::db::build_pool(&app.settings.database);
+    wasit::worker::schedule::enqueue_tick(&pool, wasit::jobs::Job::ExpireHolds)
+        .await
+        .unwrap();
+    app.run_pending_jobs().await;
+    assert_problem(
+        app.post_json_authed(
+            &format!("/v1/bookings/{}/cancel", expired["id"].as_str().unwrap()),
+            &customer,
+            &json!({}),
+        )
+        .await,
+        409,
+        "booking.invalid_state",
+    )
+    .await;
 }

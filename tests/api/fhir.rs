@@ -53,6 +53,7 @@ fn adapter(base_url: &str, schedules: &[(&str, &str)]) -> FhirAdapter {
             .iter()
             .map(|(id, amount)| FhirSchedule {
                 schedule_id: (*id).to_owned(),
+                code: None,
                 price: price(amount),
             })
             .collect(),
@@ -781,6 +782,7 @@ async fn fhir_silent_server_is_a_timeout() {
         bearer_token: None,
         schedules: vec![FhirSchedule {
             schedule_id: "s1".into(),
+            code: None,
             price: price("100"),
         }],
     };
@@ -824,7 +826,7 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
         &uuid::Uuid::new_v4().simple().to_string()[..8].replace(char::is_numeric, "x")
     );
     let provider = json!({ "kind": "hospital", "name_ar": "مستشفى الشفاء", "name_en": "Shifa Hospital", "city": city, "adapter": "fhir",
-        "adapter_settings": { "base_url": hospital.base, "schedules": [{ "schedule_id": schedule, "price": "350.00" }] } });
+        "adapter_settings": { "base_url": hospital.base, "schedules": [{ "schedule_id": schedule, "code": "cardiology-ali", "price": "350.00" }] } });
     app.post_ok("/v1/providers", &admin, &provider, 201).await;
     let customer = app.register("patient@example.com").await;
     let token = customer["access_token"].as_str().unwrap();
@@ -840,6 +842,8 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
     assert_eq!(results["providers"][0]["status"], "ok", "{results}");
     let offer = &results["offers"][0];
     assert_eq!(offer["price"]["total"], "378.75");
+    // Shown by the code the office gave the Schedule, not the server's id for it.
+    assert_eq!(offer["unit"]["code"], "cardiology-ali");
     let response = app
         .client
         .post(app.url("/v1/bookings"))
@@ -851,6 +855,7 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
         .unwrap();
     assert_eq!(response.status(), 201);
     let booking: Value = response.json().await.unwrap();
+    assert_eq!(booking["unit"]["code"], "cardiology-ali");
     let reference = booking["reference"].as_str().unwrap();
     let appointments = hospital.bookings(reference).await;
     assert_eq!(appointments.len(), 1);

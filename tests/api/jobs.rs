@@ -488,3 +488,69 @@ async fn an_agent_retries_a_pending_confirmation_at_once() {
         .unwrap();
     assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1));
 }
+
+/// Follows `next_cursor` from `first` (a list path with `limit`) to the last page, returning
+/// the ids of `items` in the order the pages showed them.
+pub(crate) async fn ids_over_pages(
+    app: &TestApp,
+    token: &str,
+    first: &str,
+    items: &str,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let page: Value = app.get_authed(&path, token).await.json().await.unwrap();
+        ids.extend(
+            page[items]
+                .as_array()
+                .unwrap_or_else(|| panic!("{page}"))
+                .iter()
+                .map(|item| item["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("{first}&cursor={cursor}"),
+            None => break,
+        }
+        assert!(ids.len() < 100, "pages never end: {ids:?}");
+    }
+    ids
+}
+
+#[tokio::test]
+async fn the_job_list_pages_by_cursor_and_refuses_the_old_before() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let mut conn = app.db.connect();
+    // Seven dead jobs: four written by one statement share their created_at, so the id
+    // breaks the tie; three more a moment later.
+    for statement in [
+        "INSERT INTO jobs (kind, payload, state) SELECT 'confirm_booking', '{}', 'dead' FROM generate_series(1, 4)",
+        "INSERT INTO jobs (kind, payload, state, created_at) SELECT 'confirm_booking', '{}', 'dead', now() + interval '1 second' FROM generate_series(1, 3)",
+    ] {
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    }
+    let dead = jobs_in(&app, "dead");
+    let mut expected: Vec<(chrono::DateTime<chrono::Utc>, i64)> =
+        dead.iter().map(|j| (j.created_at, j.id)).collect();
+    expected.sort();
+    expected.reverse();
+    let expected: Vec<i64> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(expected.len(), 7);
+    let ids = ids_over_pages(&app, &admin, "/v1/admin/jobs?state=dead&limit=3", "jobs").await;
+    assert_eq!(ids, expected, "newest first, no gap, no repeat");
+
+    for old in ["before=5", "next_before=5", "cursor=garbage"] {
+        let problem = assert_problem(
+            app.get_authed(&format!("/v1/admin/jobs?{old}"), &admin)
+                .await,
+            400,
+            "query.invalid",
+        )
+        .await;
+        assert_eq!(
+            crate::helpers::problem_fields(&problem),
+            [old.split('=').next().unwrap()]
+        );
+    }
+}

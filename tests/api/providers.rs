@@ -425,3 +425,224 @@ async fn clinic_slots_open_within_working_hours_and_never_overlap() {
     let problem = assert_problem(bad, 422, "validation.failed").await;
     assert_eq!(problem_fields(&problem), ["to", "day_start", "weekdays[0]"]);
 }
+
+/// Issue #15: offers, bookings and webhooks show a unit by a readable code, not its UUID.
+#[tokio::test]
+async fn units_have_readable_codes_that_offers_and_bookings_show() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let hotel_id = app
+        .post_ok("/v1/providers", &token, &hotel("tabuk"), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let units = format!("/v1/providers/{hotel_id}/units");
+    let room = |name: &str| json!({ "kind": "room_type", "name_ar": "غرفة", "name_en": name, "max_guests": 2, "rooms": 3, "nightly_price": "200.00" });
+    // Made from the English name, then made unique within the provider.
+    let first = app
+        .post_ok(&units, &token, &room("Deluxe Double"), 201)
+        .await;
+    assert_eq!(first["code"], "deluxe-double");
+    let second = app
+        .post_ok(&units, &token, &room("Deluxe  double!"), 201)
+        .await;
+    assert_eq!(second["code"], "deluxe-double-2");
+    let arabic_only = app.post_ok(&units, &token, &room("جناح"), 201).await;
+    assert_eq!(arabic_only["code"], "unit");
+    // Or chosen; a chosen code taken already is a conflict, a bad one is named.
+    let mut chosen = room("Sea view");
+    chosen["code"] = json!("sea-view");
+    let sea = app.post_ok(&units, &token, &chosen, 201).await;
+    assert_eq!(sea["code"], "sea-view");
+    assert_problem(
+        app.post_json_authed(&units, &token, &chosen).await,
+        409,
+        "unit.code_taken",
+    )
+    .await;
+    for bad in ["Sea View", "sea--view", "-sea", "بحر", ""] {
+        chosen["code"] = json!(bad);
+        let problem = assert_problem(
+            app.post_json_authed(&units, &token, &chosen).await,
+            422,
+            "validation.failed",
+        )
+        .await;
+        assert_eq!(problem_fields(&problem), ["code"], "{bad}");
+    }
+    // Another provider may use the same code.
+    let other = app
+        .post_ok("/v1/providers", &token, &hotel("tabuk"), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    chosen["code"] = json!("sea-view");
+    app.post_ok(
+        &format!("/v1/providers/{other}/units"),
+        &token,
+        &chosen,
+        201,
+    )
+    .await;
+    // The database holds the rule too.
+    let mut conn = app.db.connect();
+    let refused = diesel::sql_query(format!(
+        "UPDATE units SET code = 'Sea View' WHERE id = '{}'",
+        sea["id"].as_str().unwrap()
+    ))
+    .execute(&mut conn);
+    assert!(
+        refused.is_err(),
+        "the CHECK refuses a code that is not a slug"
+    );
+
+    // The offer and the booking show the code; the unit is still addressed by its id.
+    let sea_id = sea["id"].as_str().unwrap();
+    app.post_ok(
+        &format!("{units}/{sea_id}/availability"),
+        &token,
+        &json!({ "from": day(0), "to": day(5) }),
+        200,
+    )
+    .await;
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city=tabuk&check_in={}&check_out={}&guests=2",
+            day(2),
+            day(3)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let offer = &results["offers"][0];
+    assert_eq!(offer["unit"]["code"], "sea-view", "{results}");
+    let customer = crate::helpers::token(&app.register("codes@example.com").await);
+    let booking: Value = crate::helpers::book(
+        &app,
+        &customer,
+        "codes",
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(booking["status"], "held", "{booking}");
+    assert_eq!(booking["unit"]["code"], "sea-view");
+    let terms: Value = app
+        .get(&format!(
+            "/v1/offers/{}",
+            offer["offer_id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(terms["unit_code"], "sea-view");
+}
+
+/// An outside hotel's room types and an outside hospital's schedules are shown by codes the
+/// office gives them, as readable as our own units' and never shared within the provider.
+#[tokio::test]
+async fn outside_providers_name_their_units_by_readable_codes() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let room = |code: &str| json!({ "code": code, "calendar_path": format!("/{code}/"), "name_ar": "غ", "name_en": "R", "rooms": 3, "max_guests": 2, "nightly_price": "300.00" });
+    let dav = |rooms: Value| {
+        json!({ "kind": "hotel", "name_ar": "ف", "name_en": "Dav", "city": "makkah", "adapter": "caldav",
+            "adapter_settings": { "base_url": "https://dav.example", "room_types": rooms } })
+    };
+    for (rooms, field) in [
+        (
+            json!([room("Deluxe King")]),
+            "adapter_settings.room_types[0].code",
+        ),
+        (
+            json!([room("deluxe"), room("std"), room("deluxe")]),
+            "adapter_settings.room_types[2].code",
+        ),
+    ] {
+        let problem = assert_problem(
+            app.post_json_authed("/v1/providers", &token, &dav(rooms))
+                .await,
+            422,
+            "validation.failed",
+        )
+        .await;
+        assert_eq!(problem_fields(&problem), [field]);
+    }
+    app.post_ok(
+        "/v1/providers",
+        &token,
+        &dav(json!([room("deluxe-king"), room("std")])),
+        201,
+    )
+    .await;
+
+    let fhir = |code: &str| {
+        json!({ "kind": "hospital", "name_ar": "م", "name_en": "Fhir", "city": "makkah", "adapter": "fhir",
+            "adapter_settings": { "base_url": "https://fhir.example/R4",
+                "schedules": [{ "schedule_id": "0c4f6f54-6c1a-4d2e-9a1b-3f1e2d7c8b9a", "code": code, "price": "100" }] } })
+    };
+    let problem = assert_problem(
+        app.post_json_authed("/v1/providers", &token, &fhir("Cardiology Ali"))
+            .await,
+        422,
+        "validation.failed",
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["adapter_settings.schedules[0].code"]
+    );
+    let saved = app
+        .post_ok("/v1/providers", &token, &fhir("cardiology-ali"), 201)
+        .await;
+    assert_eq!(
+        saved["adapter_settings"]["schedules"][0]["code"],
+        "cardiology-ali"
+    );
+}
+
+/// Units made at once from one name never get one code: the provider's row lock orders
+/// them, and each takes the next free suffix.
+#[tokio::test]
+async fn units_made_at_once_from_one_name_get_distinct_codes() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let hotel_id = app
+        .post_ok("/v1/providers", &token, &hotel("hail"), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let units = format!("/v1/providers/{hotel_id}/units");
+    let room = json!({ "kind": "room_type", "name_ar": "غرفة", "name_en": "Twin Room", "max_guests": 2, "rooms": 3, "nightly_price": "200.00" });
+    let answers = crate::helpers::join_all(
+        (0..6)
+            .map(|_| app.post_json_authed(&units, &token, &room))
+            .collect(),
+    )
+    .await;
+    let mut codes = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 201);
+        let unit: Value = answer.json().await.unwrap();
+        codes.push(unit["code"].as_str().unwrap().to_owned());
+    }
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            "twin-room",
+            "twin-room-2",
+            "twin-room-3",
+            "twin-room-4",
+            "twin-room-5",
+            "twin-room-6"
+        ]
+    );
+}

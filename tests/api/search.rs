@@ -541,7 +541,9 @@ async fn the_demo_office_answers_searches_in_every_city() {
     assert!(
         offers
             .iter()
-            .all(|o| o["practitioner"] == "Dr. Ahmed Al-Qahtani")
+            .all(|o| o["practitioner"] == "Dr. Ahmed Al-Qahtani"
+                && o["unit"]["code"] == "cardiology-al-qahtani"),
+        "the demo's units have readable codes: {clinics}"
     );
 }
 

@@ -85,7 +85,7 @@ async fn hotel(app: &TestApp, admin: &str) -> (String, String) {
         .post_ok(
             &format!("/v1/providers/{id}/units"),
             admin,
-            &json!({ "kind": "room_type", "name_ar": "غرفة", "name_en": "Room", "max_guests": 2, "rooms": 9, "nightly_price": "300.00" }),
+            &json!({ "kind": "room_type", "name_ar": "غرفة", "name_en": "Room", "code": "sea-view", "max_guests": 2, "rooms": 9, "nightly_price": "300.00" }),
             201,
         )
         .await;
@@ -156,6 +156,15 @@ async fn confirmations_and_cancellations_arrive_signed_and_verifiable() {
     assert_eq!(received[0]["type"], "booking.confirmed");
     let message_id = received[0]["id"].as_str().unwrap().to_owned();
     assert!(message_id.starts_with("msg_"));
+    // The booking by its id (the key of the provider's API) and by its reference, and
+    // the room type by its readable code.
+    let data = &received[0]["data"];
+    assert_eq!(data["id"], id.as_str(), "{data}");
+    assert!(
+        data["reference"].as_str().unwrap().starts_with("WS-"),
+        "{data}"
+    );
+    assert_eq!(data["unit_code"], "sea-view", "{data}");
 
     app.post_ok(
         &format!("/v1/bookings/{id}/cancel"),
@@ -374,4 +383,50 @@ async fn a_redirect_is_a_failed_delivery_not_followed() {
         .first(&mut conn)
         .unwrap();
     assert_eq!(state, "queued", "retried later, not treated as delivered");
+}
+
+#[tokio::test]
+async fn webhook_deliveries_page_by_cursor_and_refuse_the_old_before() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (provider, _) = app
+        .local_hotel(&admin, "abha", "Paged Inn", 1, "100.00", 1)
+        .await;
+    let mut conn = app.db.connect();
+    // Five attempts, three of them logged at the same instant (the id breaks the tie).
+    diesel::sql_query(format!(
+        "INSERT INTO webhook_deliveries (provider_id, message_id, event_type, payload, attempt, latency_ms, at)
+         SELECT '{provider}', 'msg_' || n, 'booking.confirmed', '{{}}', 1, 5,
+                CASE WHEN n <= 3 THEN now() ELSE now() + n * interval '1 second' END
+           FROM generate_series(1, 5) AS n"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let mut expected: Vec<(chrono::DateTime<chrono::Utc>, i64)> =
+        wasit::schema::webhook_deliveries::table
+            .select((
+                wasit::schema::webhook_deliveries::at,
+                wasit::schema::webhook_deliveries::id,
+            ))
+            .load(&mut conn)
+            .unwrap();
+    expected.sort();
+    expected.reverse();
+    let expected: Vec<i64> = expected.into_iter().map(|(_, id)| id).collect();
+    let path = format!("/v1/providers/{provider}/webhook-deliveries?limit=2");
+    assert_eq!(
+        crate::jobs::ids_over_pages(&app, &admin, &path, "deliveries").await,
+        expected
+    );
+    let problem = crate::helpers::assert_problem(
+        app.get_authed(
+            &format!("/v1/providers/{provider}/webhook-deliveries?before=3"),
+            &admin,
+        )
+        .await,
+        400,
+        "query.invalid",
+    )
+    .await;
+    assert_eq!(crate::helpers::problem_fields(&problem), ["before"]);
 }

@@ -85,16 +85,17 @@ impl FhirAdapter {
         Ok((slot, info))
     }
 
+    /// The configured schedule an offer's `unit_code` names (its code, or its Schedule id).
     pub(super) fn configured_schedule(
         &self,
-        schedule_id: &str,
+        unit_code: &str,
     ) -> Result<&FhirSchedule, AdapterError> {
         self.settings
             .schedules
             .iter()
-            .find(|s| s.schedule_id == schedule_id)
+            .find(|s| s.unit_code() == unit_code)
             .ok_or_else(|| {
-                AdapterError::Internal(format!("Schedule/{schedule_id} is not configured"))
+                AdapterError::Internal(format!("no schedule is configured as `{unit_code}`"))
             })
     }
 

@@ -188,7 +188,7 @@ impl ScheduleInfo {
     ) -> ProviderOffer {
         let name = self.unit_name();
         ProviderOffer {
-            unit_code: schedule.schedule_id.clone(),
+            unit_code: schedule.unit_code().to_owned(),
             unit_name_ar: name.clone(),
             unit_name_en: name,
             start,

@@ -196,7 +196,8 @@ export function renderSearch(container, options) {
     const [first] = slots;
     const tz = first.provider.timezone;
     const alert = h('div', { class: 'alert error', role: 'alert', hidden: true });
-    const id = `clinic-${first.provider.id.slice(0, 8)}-${first.unit.code.slice(0, 8)}`;
+    // The whole code: readable codes share their starts (`cardiology-al-…`), ids may not.
+    const id = `clinic-${first.provider.id.slice(0, 8)}-${first.unit.code}`;
     const attempt = new Attempt();
     const days = new Map();
     for (const slot of slots) {

@@ -33,6 +33,7 @@ class Endpoint(BaseHTTPRequestHandler):
                 "verified": verified,
                 "error": error,
                 "type": payload.get("type") if payload else None,
+                "data": payload.get("data") if payload else None,
                 "signatures": headers.get("webhook-signature"),
             }) + "\n")
         extra = {}
