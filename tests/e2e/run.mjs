@@ -90,7 +90,7 @@ async function card(page, number) {
  * Fills the patient dialog a hospital slot opens. With `firstTry` the number is typed with a
  * wrong check digit first: the server's field error shows beside it, then the right one.
  */
-async function patient(page, { name, idNumber, firstTry } = {}) {
+async function patient(page, { name, idNumber, firstTry, shot } = {}) {
   const dialog = page.getByRole('dialog', { name: /بيانات المريض|Patient details/ });
   await dialog.waitFor();
   await expectLabelled(page);
@@ -103,6 +103,7 @@ async function patient(page, { name, idNumber, firstTry } = {}) {
     await dialog.getByRole('button', { name: /احجز الموعد|Book the appointment/ }).click();
     await dialog.locator('.field-error:not([hidden])').first().waitFor();
     check(await number.getAttribute('aria-invalid') === 'true', 'the bad ID number is not marked invalid');
+    if (shot) await shot('agent-patient-error-ar.png');
   }
   await number.fill(idNumber);
   await dialog.getByRole('button', { name: /احجز الموعد|Book the appointment/ }).click();
@@ -311,7 +312,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await expectLabelled(page);
   await page.locator('.offer .slot').first().click();
   // Arabic-Indic digits are accepted; a wrong check digit is not.
-  await patient(page, { name: 'محمد العتيبي', idNumber: '١٠٠٠٠٠٠٠٠٨', firstTry: '1000000009' });
+  await patient(page, { name: 'محمد العتيبي', idNumber: '١٠٠٠٠٠٠٠٠٨', firstTry: '1000000009', shot });
   await page.waitForURL(/#\/booking\//);
   await waitForStatus(page, 'held');
   check((await page.locator('.facts').first().textContent()).includes('الهاتف'), 'the booking is not marked as a phone booking');

@@ -838,6 +838,12 @@ const en = {
   'field.plan': 'Choose a plan on sale',
   'field.reason': 'The reason is too long',
   'field.locale': 'Choose the language',
+  'field.patient': 'A hospital appointment needs the patient',
+  'field.patient.full_name': "Enter the patient's name (up to 200 characters)",
+  'field.patient.birth_date': 'The date of birth is not accepted (not in the future, not over 130 years ago)',
+  'field.patient.id_type': 'Choose the ID type',
+  'field.patient.id_number': 'Not a valid number: a national ID is 10 digits starting with 1, an Iqama 10 digits starting with 2, a passport 6 to 12 letters and digits',
+  'field.patient.passport_country': 'A three-letter country code such as EGY, for a passport only',
 
   'problem.network': 'Could not reach the server. Check your connection and try again.',
   'problem.request.malformed_json': 'The request could not be read. Try again.',
