@@ -534,6 +534,46 @@ async fn fhir_one_patient_is_one_record_at_the_hospital() {
     assert_eq!(records.len(), 2);
 }
 
+/// A hospital that already holds two records of one person (same identifier and birth
+/// date) answers the conditional create 412: the booking goes on one of them, no third.
+#[tokio::test]
+async fn fhir_a_patient_the_hospital_holds_twice_is_booked_on_one_record() {
+    let hospital = Hospital::new();
+    let day = future_day(39);
+    let (schedule, _) = hospital.cardiology(&[local(day, 11, 0)]).await;
+    let adapter = adapter(&fhir_url(), &[(&schedule, "250")]);
+    let offers = adapter
+        .search(&slots(None, day, day))
+        .await
+        .expect("search");
+    let id_number = saudi_id(1, &reference());
+    let record = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "http://nphies.sa/identifier/nationalid", "value": id_number}],
+        "name": [{"text": "Fatima Al-Harbi"}],
+        "birthDate": "1990-05-17",
+    });
+    let existing = [
+        hospital.create(record.clone()).await,
+        hospital.create(record).await,
+    ];
+    let mut request = booking(&reference(), &offers[0]);
+    request.patient = Some(fatima(&id_number));
+    adapter.book(&request).await.expect("book");
+    let appointment = hospital.bookings(&request.reference).await.remove(0);
+    let patient = patient_of(&hospital, &appointment).await;
+    assert!(
+        existing.iter().any(|id| patient["id"] == id.as_str()),
+        "{patient}"
+    );
+    let records = hospital
+        .search(&format!(
+            "Patient?identifier=http://nphies.sa/identifier/nationalid%7C{id_number}"
+        ))
+        .await;
+    assert_eq!(records.len(), 2);
+}
+
 #[tokio::test]
 async fn fhir_book_finishes_its_own_earlier_hold() {
     let hospital = Hospital::new();

@@ -1,7 +1,7 @@
 //! The booking's patient as a FHIR `Patient`, found or made by identifier and birth date
 //! (a conditional create, `If-None-Exist`), so a hospital that already knows the person
-//! keeps one record of them, a retry makes no second one, and a mistyped number whose birth
-//! date does not match never lands on somebody else's record.
+//! keeps one record of them, a later booking finds the record an earlier one made, and a
+//! mistyped number whose birth date does not match never lands on somebody else's record.
 //!
 //! Identifier systems and types follow the NPHIES implementation guide (the Council of
 //! Health Insurance's FHIR R4 IG, portal.nphies.sa/ig, profile "Nphies Patient": its
