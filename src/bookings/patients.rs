@@ -128,12 +128,22 @@ pub(super) fn of_bookings(
 }
 
 /// A booking answer kept for its Idempotency-Key holds no patient: `booking_patients` is the
-/// one copy (and retention can remove it); a replay reads it back from there.
+/// one copy (and retention can remove it); a replay reads it back from there. The booking is
+/// the answer itself (a hold, a cancel) or its `booking` member (a payment, a change).
 pub struct PatientDetails;
+
+/// The booking in an answer that carries one.
+fn booking_in(body: &mut Value) -> Option<&mut Value> {
+    if body.get("patient").is_some() {
+        return Some(body);
+    }
+    body.get_mut("booking")
+        .filter(|booking| booking.get("patient").is_some())
+}
 
 impl KeptSecrets for PatientDetails {
     fn strip(&self, body: &mut Value) -> bool {
-        match body.get_mut("patient") {
+        match booking_in(body).and_then(|booking| booking.get_mut("patient")) {
             Some(patient) if patient.is_object() => {
                 *patient = Value::Null;
                 true
@@ -143,14 +153,46 @@ impl KeptSecrets for PatientDetails {
     }
 
     fn restore(&self, conn: &mut PgConnection, body: &mut Value) -> QueryResult<bool> {
-        if !body.get("patient").is_some_and(Value::is_null) {
+        let Some(booking) = booking_in(body) else {
+            return Ok(false);
+        };
+        if !booking["patient"].is_null() {
             return Ok(false);
         }
-        let Some(id) = body["id"].as_str().and_then(|id| id.parse::<Uuid>().ok()) else {
+        let Some(id) = booking["id"]
+            .as_str()
+            .and_then(|id| id.parse::<Uuid>().ok())
+        else {
             return Ok(false);
         };
         let patient = of_booking(conn, id)?;
-        body["patient"] = serde_json::to_value(patient).unwrap_or_default();
+        booking["patient"] = serde_json::to_value(patient).unwrap_or_default();
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_patient_is_stripped_from_a_booking_or_its_booking_member() {
+        let patient = json!({"full_name": "F", "id_number": "1000000008"});
+        for mut body in [
+            json!({"id": "b", "patient": patient}),
+            json!({"payment": {}, "booking": {"id": "b", "patient": patient}}),
+        ] {
+            assert!(PatientDetails.strip(&mut body));
+            assert!(!body.to_string().contains("1000000008"), "{body}");
+            assert!(!PatientDetails.strip(&mut body), "stripped twice");
+        }
+        for mut other in [
+            json!({"id": "b"}),
+            json!({"booking": {"id": "b"}}),
+            json!([1]),
+        ] {
+            assert!(!PatientDetails.strip(&mut other));
+        }
     }
 }

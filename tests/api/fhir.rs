@@ -1098,7 +1098,9 @@ async fn fhir_a_change_reschedules_the_appointment_onto_the_new_slot() {
     let response = post(
         "/v1/bookings".into(),
         "fhir-change-hold",
-        json!({ "offer_id": offer_at(&slots[0])["offer_id"] }),
+        json!({ "offer_id": offer_at(&slots[0])["offer_id"], "patient": {
+            "full_name": "Fatima Al-Harbi", "birth_date": "1990-05-17", "id_type": "national_id",
+            "id_number": saudi_id(1, "fhir-change-hold") } }),
     )
     .await
     .unwrap();
@@ -1161,6 +1163,15 @@ async fn fhir_a_change_reschedules_the_appointment_onto_the_new_slot() {
     let appointment = &appointments[0];
     assert_eq!(appointment["id"], appointment_id.as_str());
     assert_eq!(appointment["status"], "booked");
+    // The patient goes with the appointment.
+    assert_eq!(
+        patient_of(&hospital, appointment).await["identifier"][0]["value"],
+        saudi_id(1, "fhir-change-hold")
+    );
+    assert_eq!(
+        changed["booking"]["patient"]["full_name"],
+        "Fatima Al-Harbi"
+    );
     assert_eq!(
         appointment["slot"][0]["reference"],
         format!("Slot/{}", slots[1])

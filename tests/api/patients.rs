@@ -317,6 +317,34 @@ async fn the_kept_answer_holds_no_patient_and_a_replay_reads_it_back() {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     let replay: Value = replay.json().await.unwrap();
     assert_eq!(replay, first);
+
+    // A payment's answer carries the booking, and so its patient: kept without it too.
+    let pay = |key: &'static str| {
+        app.client
+            .post(app.url(&format!(
+                "/v1/bookings/{}/pay",
+                first["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&customer)
+            .header("idempotency-key", key)
+            .json(&crate::payments::card(crate::payments::CARD_OK))
+            .send()
+    };
+    let paid = pay("patient-pay-1").await.unwrap();
+    assert_eq!(paid.status(), 200);
+    let paid: Value = paid.json().await.unwrap();
+    assert_eq!(paid["booking"]["patient"], patient());
+    let kept: Vec<Kept> = diesel::sql_query(
+        "SELECT convert_from(response_body, 'UTF8') AS body FROM idempotency_keys \
+         WHERE key = 'patient-pay-1'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(!kept[0].body.contains("1000000008"), "{}", kept[0].body);
+    let again = pay("patient-pay-1").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["booking"]["patient"], patient());
 }
 
 #[tokio::test]

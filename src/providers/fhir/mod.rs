@@ -10,8 +10,8 @@
 //! `book` (the Appointment), `patient` (the Patient it is for, by identifier), `hold`
 //! (marking a Slot busy for a booking and freeing it), `cancel`, `change` (rescheduling the
 //! Appointment onto a newly claimed Slot); `client` is the HTTP side (conditional reads and
-//! writes, search bundles and their
-//! paging) and `resources` the parts of FHIR resources we read.
+//! writes, search bundles and their paging) and `resources` the parts of FHIR resources we
+//! read.
 
 mod book;
 mod cancel;
