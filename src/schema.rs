@@ -71,6 +71,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    booking_patients (booking_id) {
+        booking_id -> Uuid,
+        full_name -> Text,
+        birth_date -> Date,
+        id_type -> Text,
+        id_number -> Text,
+        passport_country -> Nullable<Text>,
+    }
+}
+
 // `bookings.period` (GENERATED from starts_at and ends_at, for range queries in SQL) is left
 // out: nothing here reads it, and diesel's tables stop at 32 columns without a feature that
 // slows every build.
@@ -439,6 +450,7 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(booking_events -> bookings (booking_id));
 diesel::joinable!(booking_no_shows -> bookings (booking_id));
 diesel::joinable!(booking_events -> users (actor_id));
+diesel::joinable!(booking_patients -> bookings (booking_id));
 diesel::joinable!(bookings -> customers (customer_id));
 diesel::joinable!(bookings -> providers (provider_id));
 diesel::joinable!(bookings -> units (unit_id));
@@ -467,6 +479,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_changes,
     booking_events,
     booking_no_shows,
+    booking_patients,
     bookings,
     customers,
     gateway_events,

@@ -132,6 +132,7 @@ impl AppState {
                 secrets: Secrets::new(vec![
                     Arc::new(crate::billing::replay::ActionUrls),
                     Arc::new(crate::providers::replay::WebhookSecrets),
+                    Arc::new(crate::bookings::patients::PatientDetails),
                 ]),
             }),
             proxies: web::Data::new(TrustedProxies(settings.server.trusted_proxies.clone())),

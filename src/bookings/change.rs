@@ -812,5 +812,8 @@ fn provider_request(booking: &BookingRow, terms: &Terms) -> BookingRequest {
         guest_name: booking.contact_name.clone(),
         guest_phone: booking.contact_phone.clone(),
         guest_email: booking.contact_email.clone(),
+        // The provider keeps the patient it was given: a FHIR Appointment is rescheduled
+        // in place, its Patient participant with it.
+        patient: None,
     }
 }

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::lifecycle;
+use super::patients::PatientView;
 use super::prepare::{Prepared, nights_between, prepare, timezone_of};
 use super::reference::new_reference;
 use super::service::Bookings;
@@ -16,7 +17,7 @@ use super::view::{BookingView, view};
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::domain::money::FeePolicy;
-use crate::domain::{Email, PhoneNumber};
+use crate::domain::{Email, Patient, PhoneNumber};
 use crate::error::ApiError;
 use crate::http::rate_limit::RateLimit;
 use crate::idempotency::IdempotencyClaim;
@@ -40,6 +41,8 @@ pub struct NewBooking {
     pub customer_id: Option<Uuid>,
     pub guests: Option<u32>,
     pub contact: Option<Contact>,
+    /// Who will be seen: required at a hospital, refused at a hotel (`prepare.rs`).
+    pub patient: Option<Patient>,
 }
 
 /// What keeps one customer or one address from sitting on inventory.
@@ -164,11 +167,13 @@ struct HoldAnswer<'a> {
     claim: Option<&'a IdempotencyClaim>,
 }
 
-/// Writes a hold in one transaction: the booking, its `cells` of local inventory (all of
-/// them or none: else sold out), its first event, its email and the request's answer.
+/// Writes a hold in one transaction: the booking, its patient (a hospital's), its `cells` of
+/// local inventory (all of them or none: else sold out), its first event, its email and the
+/// request's answer.
 fn save_hold(
     conn: &mut PgConnection,
     row: &NewBookingRow,
+    patient: Option<&Patient>,
     cells: usize,
     actor: &Actor,
     answer: HoldAnswer<'_>,
@@ -177,6 +182,9 @@ fn save_hold(
     conn.transaction(|conn| {
         limits.check_live(conn, row.customer_id)?;
         let booking = store::insert_booking(conn, row)?;
+        if let Some(patient) = patient {
+            super::patients::insert(conn, booking.id, patient)?;
+        }
         if let Some(unit_id) = booking.unit_id
             && !store::reserve_cells(
                 conn,
@@ -192,7 +200,8 @@ fn save_hold(
         // A hold is the lifecycle's start: its history row, its audit entry, its email.
         lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
         lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
-        let held = view(booking, answer.provider, answer.fees, None);
+        let mut held = view(booking, answer.provider, answer.fees, None);
+        held.patient = patient.map(PatientView::from);
         if let Some(claim) = answer.claim {
             claim.save_in(conn, actix_web::http::StatusCode::CREATED, &held)?;
         }
@@ -253,7 +262,15 @@ impl Bookings {
                     fees: &terms.fees,
                     claim: claim.as_ref(),
                 };
-                let held = save_hold(conn, &row, prepared.cells, &actor, answer, &terms.limits)?;
+                let held = save_hold(
+                    conn,
+                    &row,
+                    prepared.patient.as_ref(),
+                    prepared.cells,
+                    &actor,
+                    answer,
+                    &terms.limits,
+                )?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -283,13 +300,22 @@ impl Bookings {
             Some(provider_ref.0.clone()),
         );
         let provider = prepared.provider.clone();
+        let patient = prepared.patient.clone();
         let saved = run_blocking(&self.pool, move |conn| {
             let answer = HoldAnswer {
                 provider: &provider,
                 fees: &terms.fees,
                 claim: claim.as_ref(),
             };
-            save_hold(conn, &row, 0, &actor, answer, &terms.limits)
+            save_hold(
+                conn,
+                &row,
+                patient.as_ref(),
+                0,
+                &actor,
+                answer,
+                &terms.limits,
+            )
         })
         .await;
         match saved {
@@ -363,6 +389,7 @@ impl Bookings {
             guest_name: prepared.contact.name.clone(),
             guest_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
             guest_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
+            patient: prepared.patient.clone(),
         };
         let provider_ref = adapter.book(&request).await.map_err(adapter_error)?;
         Ok((adapter, provider_ref))

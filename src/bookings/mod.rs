@@ -9,6 +9,7 @@ pub mod hold;
 pub mod lifecycle;
 pub mod no_show;
 pub mod notice;
+pub mod patients;
 pub mod pay;
 mod prepare;
 pub mod reference;

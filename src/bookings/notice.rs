@@ -1,4 +1,9 @@
 //! What a provider is told about a booking in a webhook.
+//!
+//! A hospital booking's patient is not in it: a webhook's payload is kept in the `jobs` and
+//! `webhook_deliveries` tables for weeks, and the patient lives only in `booking_patients`
+//! (`patients.rs`). The hospital reads the patient with its provider login from
+//! `GET /v1/bookings/{reference}`, and a FHIR hospital has it on the Appointment already.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

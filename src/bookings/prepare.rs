@@ -15,7 +15,7 @@ use crate::auth::Role;
 use crate::customers::service::customer_for_user;
 use crate::customers::store::CustomerRow;
 use crate::domain::Actor;
-use crate::domain::{Email, PhoneNumber};
+use crate::domain::{Email, Patient, PhoneNumber};
 use crate::error::ApiError;
 use crate::providers::model::{AdapterSettings, CaldavSettings, FhirSettings, ProviderKind};
 use crate::providers::offer::OfferClaims;
@@ -32,6 +32,8 @@ pub(super) struct Prepared {
     /// How many inventory cells a local booking spans (nights, or one slot).
     pub(super) cells: usize,
     pub(super) contact: Contact,
+    /// A hospital appointment's patient.
+    pub(super) patient: Option<Patient>,
     /// Off our fee, from the customer's subscription plan.
     pub(super) fee_discount: i32,
 }
@@ -82,6 +84,7 @@ pub(super) fn prepare(
     let (customer, fee_discount) = customer_and_discount(conn, actor, input.customer_id)?;
     let (provider, timezone) = bookable_provider(conn, claims)?;
     may_hold_at(conn, actor, &provider)?;
+    let patient = patient_for(&provider, input)?;
     let guests = input
         .guests
         .or(claims.guests)
@@ -101,7 +104,24 @@ pub(super) fn prepare(
         provider_price,
         cells,
         contact,
+        patient,
     })
+}
+
+/// A hospital sees a patient, who must be named; a hotel has guests, not patients, and is
+/// told nothing of anyone's health or papers.
+fn patient_for(provider: &ProviderRow, input: &NewBooking) -> Result<Option<Patient>, ApiError> {
+    match (provider.kind, &input.patient) {
+        (ProviderKind::Hospital, Some(patient)) => Ok(Some(patient.clone())),
+        (ProviderKind::Hospital, None) => Err(field(
+            "patient",
+            "is required for a hospital appointment: full_name, birth_date, id_type, id_number",
+        )),
+        (ProviderKind::Hotel, Some(_)) => {
+            Err(field("patient", "is only for hospital appointments"))
+        }
+        (ProviderKind::Hotel, None) => Ok(None),
+    }
 }
 
 /// Whom the booking is for, with their plan's discount on our fee: a customer books for

@@ -15,8 +15,9 @@ use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;
 use crate::billing::methods::MethodChoice;
-use crate::domain::office_day_start;
+use crate::domain::patient::PatientInput;
 use crate::domain::{Email, PhoneNumber, text};
+use crate::domain::{IdType, OFFICE_TIMEZONE, Patient, office_day_start};
 use crate::error::{ApiError, FieldError};
 use crate::http::client::ClientAddress;
 use crate::http::cursor;
@@ -75,6 +76,17 @@ pub struct ContactRequest {
     email: Option<String>,
 }
 
+/// A hospital appointment's patient as typed (`domain::patient` checks it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientRequest {
+    full_name: String,
+    birth_date: String,
+    id_type: IdType,
+    id_number: String,
+    passport_country: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBookingRequest {
@@ -82,6 +94,38 @@ pub struct CreateBookingRequest {
     customer_id: Option<Uuid>,
     guests: Option<u32>,
     contact: Option<ContactRequest>,
+    patient: Option<PatientRequest>,
+}
+
+impl std::fmt::Debug for PatientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PatientRequest { .. }")
+    }
+}
+
+impl PatientRequest {
+    fn parse(&self, errors: &mut Vec<FieldError>) -> Option<Patient> {
+        let input = PatientInput {
+            full_name: &self.full_name,
+            birth_date: &self.birth_date,
+            id_type: self.id_type,
+            id_number: &self.id_number,
+            passport_country: self
+                .passport_country
+                .as_deref()
+                .filter(|c| !c.trim().is_empty()),
+        };
+        let today = Utc::now().with_timezone(&OFFICE_TIMEZONE).date_naive();
+        Patient::parse(&input, today)
+            .map_err(|found| {
+                errors.extend(
+                    found
+                        .into_iter()
+                        .map(|(part, reason)| FieldError::new(format!("patient.{part}"), reason)),
+                );
+            })
+            .ok()
+    }
 }
 
 impl CreateBookingRequest {
@@ -124,6 +168,7 @@ impl CreateBookingRequest {
             }
             Contact { name, phone, email }
         });
+        let patient = self.patient.as_ref().and_then(|p| p.parse(&mut errors));
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -132,6 +177,7 @@ impl CreateBookingRequest {
             customer_id: self.customer_id,
             guests: self.guests,
             contact,
+            patient,
         })
     }
 }

@@ -126,6 +126,8 @@ impl Bookings {
                 .map(|r| r.id)
                 .collect();
             let mut no_shows = store::find_no_shows(conn, &no_show_ids)?;
+            let booking_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            let mut patients = super::patients::of_bookings(conn, &booking_ids)?;
             let views = rows
                 .into_iter()
                 .filter_map(|row| {
@@ -134,8 +136,13 @@ impl Bookings {
                         .iter()
                         .position(|n| n.booking_id == row.id)
                         .map(|at| no_shows.swap_remove(at).into());
+                    let patient = patients
+                        .iter()
+                        .position(|(id, _)| *id == row.id)
+                        .map(|at| patients.swap_remove(at).1);
                     let mut view = view(row, provider, &fees, None);
                     view.no_show = no_show;
+                    view.patient = patient;
                     Some(view)
                 })
                 .collect();
@@ -357,9 +364,11 @@ pub(super) fn full_view(
     let events = store::list_events(conn, row.id)?;
     let payment = latest_payment(conn, row.id)?;
     let no_show = store::find_no_shows(conn, &[row.id])?.pop();
+    let patient = super::patients::of_booking(conn, row.id)?;
     let mut view = view(row, &provider, fees, Some(events));
     view.payment = payment;
     view.no_show = no_show.map(Into::into);
+    view.patient = patient;
     Ok(view)
 }
 

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::patients::PatientView;
 use super::state::BookingStatus;
 use super::store::{BookingRow, EventView, NoShowRow};
 use crate::domain::money::{FeePolicy, Quote};
@@ -49,6 +50,10 @@ pub struct BookingView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_show: Option<NoShowView>,
     pub contact: ContactView,
+    /// A hospital booking's patient (`patients.rs`): whole on the booking itself, its
+    /// number masked in lists; never on a hotel stay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientView>,
     pub next: NextStep,
     /// The provider's answer (`confirmed` or `refused`), once it gave one.
     pub provider_ack: Option<String>,
@@ -163,6 +168,7 @@ pub(super) fn view(
             phone: row.contact_phone,
             email: row.contact_email,
         },
+        patient: None,
         next,
         provider_ack: row.provider_ack,
         flagged_at: row.flagged_at,

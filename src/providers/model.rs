@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::text;
+use crate::domain::{Patient, text};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
@@ -452,6 +452,9 @@ pub struct BookingRequest {
     pub guest_name: String,
     pub guest_phone: Option<String>,
     pub guest_email: Option<String>,
+    /// A hospital appointment's patient (the FHIR adapter sends it as the Appointment's
+    /// Patient); none for a hotel stay.
+    pub patient: Option<Patient>,
 }
 
 /// The provider's handle on a booking, kept so we can cancel it: a FHIR `Appointment/<id>`,

@@ -10,12 +10,16 @@
 //! | `account_tokens` (emailed links) | expired longer ago than | `expired_tokens_days` |
 //! | `jobs` | `done` longer ago than (dead jobs stay for a person) | `finished_jobs_days` (30) |
 //! | `webhook_deliveries` | attempted longer ago than | `webhook_deliveries_days` (90) |
+//! | `booking_patients` (a hospital booking's patient; the booking stays) | the appointment ended longer ago than | `booking_patients_days` (180) |
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
 use crate::config::RetentionSettings;
-use crate::schema::{account_tokens, jobs, login_throttles, refresh_tokens, webhook_deliveries};
+use crate::schema::{
+    account_tokens, booking_patients, bookings, jobs, login_throttles, refresh_tokens,
+    webhook_deliveries,
+};
 
 /// How many rows each rule deleted.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,6 +31,7 @@ pub struct Purged {
     pub account_tokens: usize,
     pub jobs: usize,
     pub webhook_deliveries: usize,
+    pub booking_patients: usize,
 }
 
 pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> QueryResult<Purged> {
@@ -71,6 +76,17 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
             .filter(webhook_deliveries::at.lt(days(keep.webhook_deliveries_days))),
     )
     .execute(conn)?;
+    let ended_before = days(keep.booking_patients_days);
+    let booking_patients = diesel::delete(
+        booking_patients::table.filter(
+            booking_patients::booking_id.eq_any(
+                bookings::table
+                    .filter(bookings::ends_at.lt(ended_before))
+                    .select(bookings::id),
+            ),
+        ),
+    )
+    .execute(conn)?;
     Ok(Purged {
         idempotency_keys,
         login_throttles,
@@ -79,5 +95,6 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
         account_tokens,
         jobs,
         webhook_deliveries,
+        booking_patients,
     })
 }

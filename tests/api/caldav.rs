@@ -103,6 +103,7 @@ fn booking(
         guest_name: "Sara Al-Harbi".into(),
         guest_phone: Some("+966500000001".into()),
         guest_email: Some("sara@example.com".into()),
+        patient: None,
     }
 }
 

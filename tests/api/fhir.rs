@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::outbound;
+use wasit::domain::{IdType, Patient};
 use wasit::providers::adapter::AdapterError;
 use wasit::providers::fhir::FhirAdapter;
 use wasit::providers::model::{
@@ -86,6 +87,55 @@ fn reference() -> String {
     format!("WS-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A Saudi ID of its own for each `seed` (so Patients on the shared server stay each test's
+/// own, and a booking's retry names the same one): `first` (1 a citizen, 2 a resident),
+/// eight digits from the seed, then the check digit.
+fn saudi_id(first: u32, seed: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut hasher);
+    let random = hasher.finish();
+    let mut digits: Vec<u32> = std::iter::once(first)
+        .chain((0..8).map(|i| ((random >> (i * 7)) % 10) as u32))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                (d * 2) / 10 + (d * 2) % 10
+            } else {
+                *d
+            }
+        })
+        .sum();
+    digits.push((10 - sum % 10) % 10);
+    digits.iter().map(u32::to_string).collect()
+}
+
+fn fatima(id_number: &str) -> Patient {
+    Patient {
+        full_name: "Fatima Al-Harbi".into(),
+        birth_date: NaiveDate::from_ymd_opt(1990, 5, 17).unwrap(),
+        id_type: IdType::NationalId,
+        id_number: id_number.to_owned(),
+        passport_country: None,
+    }
+}
+
+/// The Patient an Appointment's participants name, read back from the server.
+async fn patient_of(hospital: &Hospital, appointment: &Value) -> Value {
+    let reference = appointment["participant"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter_map(|p| p["actor"]["reference"].as_str())
+        .find(|r| r.starts_with("Patient/"))
+        .unwrap_or_else(|| panic!("no Patient participant in {appointment}"))
+        .to_owned();
+    hospital.get(&reference).await
+}
+
 fn booking(reference: &str, offer: &ProviderOffer) -> BookingRequest {
     BookingRequest {
         reference: reference.to_owned(),
@@ -97,6 +147,7 @@ fn booking(reference: &str, offer: &ProviderOffer) -> BookingRequest {
         guest_name: "Fatima Al-Harbi".into(),
         guest_phone: Some("+966500000001".into()),
         guest_email: Some("fatima@example.com".into()),
+        patient: Some(fatima(&saudi_id(1, reference))),
     }
 }
 
@@ -389,6 +440,15 @@ async fn fhir_book_creates_an_appointment_and_takes_the_slot_once() {
         .map(|p| &p["actor"])
         .collect();
     assert!(actors.iter().any(|a| a["display"] == "Fatima Al-Harbi"));
+    let patient = patient_of(&hospital, appointment).await;
+    assert_eq!(
+        patient["identifier"][0]["system"],
+        "http://nphies.sa/identifier/nationalid"
+    );
+    assert_eq!(patient["identifier"][0]["value"], saudi_id(1, &reference));
+    assert_eq!(patient["name"][0]["text"], "Fatima Al-Harbi");
+    assert_eq!(patient["name"][0]["family"], "Al-Harbi");
+    assert_eq!(patient["birthDate"], "1990-05-17");
     assert!(actors.iter().any(|a| {
         a["reference"]
             .as_str()
@@ -422,6 +482,97 @@ async fn fhir_book_creates_an_appointment_and_takes_the_slot_once() {
     // Someone else cannot have it.
     let other = adapter.book(&booking(&self::reference(), &offers[0])).await;
     assert!(matches!(other, Err(AdapterError::SoldOut)), "{other:?}");
+}
+
+/// #15, point 5: the patient is found or made by identifier and birth date, so two bookings
+/// of one person share one Patient, and a number typed with another birth date never lands
+/// on that person's record.
+#[tokio::test]
+async fn fhir_one_patient_is_one_record_at_the_hospital() {
+    let hospital = Hospital::new();
+    let day = future_day(38);
+    let (schedule, _) = hospital
+        .cardiology(&[local(day, 9, 0), local(day, 9, 30), local(day, 10, 0)])
+        .await;
+    let adapter = adapter(&fhir_url(), &[(&schedule, "250")]);
+    let offers = adapter
+        .search(&slots(None, day, day))
+        .await
+        .expect("search");
+    let id_number = saudi_id(2, &reference());
+    let mut resident = fatima(&id_number);
+    resident.id_type = IdType::Iqama;
+    let mut booked = Vec::new();
+    for (offer, birth_date) in offers
+        .iter()
+        .zip([(1990, 5, 17), (1990, 5, 17), (1991, 1, 1)])
+    {
+        let mut request = booking(&reference(), offer);
+        let mut patient = resident.clone();
+        patient.birth_date =
+            NaiveDate::from_ymd_opt(birth_date.0, birth_date.1, birth_date.2).unwrap();
+        request.patient = Some(patient);
+        adapter.book(&request).await.expect("book");
+        let appointment = hospital.bookings(&request.reference).await.remove(0);
+        booked.push(patient_of(&hospital, &appointment).await);
+    }
+    assert_eq!(booked[0]["id"], booked[1]["id"]);
+    assert_ne!(booked[0]["id"], booked[2]["id"]);
+    for patient in &booked {
+        assert_eq!(
+            patient["identifier"][0]["system"],
+            "http://nphies.sa/identifier/iqama"
+        );
+        assert_eq!(patient["identifier"][0]["type"]["coding"][0]["code"], "PRC");
+        assert_eq!(patient["identifier"][0]["value"], id_number.as_str());
+    }
+    assert_eq!(booked[2]["birthDate"], "1991-01-01");
+    let records = hospital
+        .search(&format!(
+            "Patient?identifier=http://nphies.sa/identifier/iqama%7C{id_number}"
+        ))
+        .await;
+    assert_eq!(records.len(), 2);
+}
+
+/// A hospital that already holds two records of one person (same identifier and birth
+/// date) answers the conditional create 412: the booking goes on one of them, no third.
+#[tokio::test]
+async fn fhir_a_patient_the_hospital_holds_twice_is_booked_on_one_record() {
+    let hospital = Hospital::new();
+    let day = future_day(39);
+    let (schedule, _) = hospital.cardiology(&[local(day, 11, 0)]).await;
+    let adapter = adapter(&fhir_url(), &[(&schedule, "250")]);
+    let offers = adapter
+        .search(&slots(None, day, day))
+        .await
+        .expect("search");
+    let id_number = saudi_id(1, &reference());
+    let record = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "http://nphies.sa/identifier/nationalid", "value": id_number}],
+        "name": [{"text": "Fatima Al-Harbi"}],
+        "birthDate": "1990-05-17",
+    });
+    let existing = [
+        hospital.create(record.clone()).await,
+        hospital.create(record).await,
+    ];
+    let mut request = booking(&reference(), &offers[0]);
+    request.patient = Some(fatima(&id_number));
+    adapter.book(&request).await.expect("book");
+    let appointment = hospital.bookings(&request.reference).await.remove(0);
+    let patient = patient_of(&hospital, &appointment).await;
+    assert!(
+        existing.iter().any(|id| patient["id"] == id.as_str()),
+        "{patient}"
+    );
+    let records = hospital
+        .search(&format!(
+            "Patient?identifier=http://nphies.sa/identifier/nationalid%7C{id_number}"
+        ))
+        .await;
+    assert_eq!(records.len(), 2);
 }
 
 #[tokio::test]
@@ -830,6 +981,11 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
     app.post_ok("/v1/providers", &admin, &provider, 201).await;
     let customer = app.register("patient@example.com").await;
     let token = customer["access_token"].as_str().unwrap();
+    // A passport of this test's own (typed in lower case: it is upper-cased).
+    let passport = format!(
+        "P{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+    );
 
     let results: Value = app
         .search(&format!(
@@ -849,7 +1005,9 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
         .post(app.url("/v1/bookings"))
         .bearer_auth(token)
         .header("idempotency-key", "fhir-1")
-        .json(&json!({ "offer_id": offer["offer_id"] }))
+        .json(&json!({ "offer_id": offer["offer_id"], "patient": {
+            "full_name": "Omar Khan", "birth_date": "1979-11-02", "id_type": "passport",
+            "id_number": format!("p{}", &passport[1..]), "passport_country": "pak" } }))
         .send()
         .await
         .unwrap();
@@ -860,6 +1018,24 @@ async fn fhir_an_api_booking_lands_on_the_hospitals_server_and_a_cancel_undoes_i
     let appointments = hospital.bookings(reference).await;
     assert_eq!(appointments.len(), 1);
     assert_eq!(appointments[0]["status"], "booked");
+    // The Appointment names the patient, who is on the hospital's server as sent.
+    let patient = patient_of(&hospital, &appointments[0]).await;
+    assert_eq!(
+        patient["identifier"][0]["system"],
+        "http://hl7.org/fhir/sid/passport-PAK"
+    );
+    assert_eq!(patient["identifier"][0]["value"], passport.as_str());
+    assert_eq!(patient["identifier"][0]["type"]["coding"][0]["code"], "PPN");
+    assert_eq!(patient["name"][0]["text"], "Omar Khan");
+    assert_eq!(patient["name"][0]["given"], json!(["Omar"]));
+    assert_eq!(patient["birthDate"], "1979-11-02");
+    assert!(
+        appointments[0]["participant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["actor"]["display"] == "Omar Khan")
+    );
     assert_eq!(
         hospital.get(&format!("Slot/{}", slots[0])).await["status"],
         "busy"
@@ -927,7 +1103,9 @@ async fn fhir_a_change_reschedules_the_appointment_onto_the_new_slot() {
     let response = post(
         "/v1/bookings".into(),
         "fhir-change-hold",
-        json!({ "offer_id": offer_at(&slots[0])["offer_id"] }),
+        json!({ "offer_id": offer_at(&slots[0])["offer_id"], "patient": {
+            "full_name": "Fatima Al-Harbi", "birth_date": "1990-05-17", "id_type": "national_id",
+            "id_number": saudi_id(1, "fhir-change-hold") } }),
     )
     .await
     .unwrap();
@@ -990,6 +1168,15 @@ async fn fhir_a_change_reschedules_the_appointment_onto_the_new_slot() {
     let appointment = &appointments[0];
     assert_eq!(appointment["id"], appointment_id.as_str());
     assert_eq!(appointment["status"], "booked");
+    // The patient goes with the appointment.
+    assert_eq!(
+        patient_of(&hospital, appointment).await["identifier"][0]["value"],
+        saudi_id(1, "fhir-change-hold")
+    );
+    assert_eq!(
+        changed["booking"]["patient"]["full_name"],
+        "Fatima Al-Harbi"
+    );
     assert_eq!(
         appointment["slot"][0]["reference"],
         format!("Slot/{}", slots[1])

@@ -252,6 +252,7 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
             account_tokens: 1,
             jobs: 1,
             webhook_deliveries: 1,
+            booking_patients: 0,
         }
     );
     let count = |conn: &mut PgConnection, table: &str| -> i64 {

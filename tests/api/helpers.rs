@@ -557,6 +557,11 @@ pub async fn held(app: &TestApp, customer: &str, city: &str, check_in: i64) -> V
     response.json().await.unwrap()
 }
 
+/// A hospital appointment's patient, valid (`1000000008` carries its check digit).
+pub fn patient() -> Value {
+    json!({ "full_name": "Fatima Al-Harbi", "birth_date": "1990-05-17", "id_type": "national_id", "id_number": "1000000008" })
+}
+
 /// POSTs a booking as `token` under the Idempotency-Key `key`.
 pub async fn book(app: &TestApp, token: &str, key: &str, body: &Value) -> Response {
     app.client

@@ -24,6 +24,7 @@ mod lifecycle;
 mod metrics;
 mod no_show;
 mod outbound;
+mod patients;
 mod payments;
 mod provider_ack;
 mod providers;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, assert_problem, book, day, held, join_all, spawn_app, token, unique_city,
+    TestApp, assert_problem, book, day, held, join_all, patient, spawn_app, token, unique_city,
 };
 use crate::payments::{CARD_DECLINED, CARD_OK, card, hotel, ledger, money, pay, post_keyed};
 
@@ -512,7 +512,7 @@ async fn allowance_counts_bookings_with_nothing_to_pay() {
             &app,
             &customer,
             &Uuid::new_v4().to_string(),
-            &json!({ "offer_id": offer["offer_id"] }),
+            &json!({ "offer_id": offer["offer_id"], "patient": patient() }),
         )
         .await;
         assert_eq!(response.status(), 201);
@@ -562,7 +562,7 @@ async fn allowance_counts_bookings_with_nothing_to_pay() {
             &app,
             &rushed,
             &Uuid::new_v4().to_string(),
-            &json!({ "offer_id": offer["offer_id"] }),
+            &json!({ "offer_id": offer["offer_id"], "patient": patient() }),
         )
         .await;
         assert_eq!(response.status(), 201);

@@ -86,6 +86,30 @@ async function card(page, number) {
   await page.getByLabel(/رمز التحقق|Security code/).fill('123');
 }
 
+/**
+ * Fills the patient dialog a hospital slot opens. With `firstTry` the number is typed with a
+ * wrong check digit first: the server's field error shows beside it, then the right one.
+ */
+async function patient(page, { name, idNumber, firstTry, shot } = {}) {
+  const dialog = page.getByRole('dialog', { name: /بيانات المريض|Patient details/ });
+  await dialog.waitFor();
+  await expectLabelled(page);
+  await dialog.getByLabel(/اسم المريض الكامل|Patient's full name/).fill(name);
+  await dialog.getByLabel(/تاريخ الميلاد|Date of birth/).fill('1985-03-14');
+  await dialog.getByLabel(/نوع الهوية|ID type/).selectOption('national_id');
+  const number = dialog.getByLabel(/رقم الهوية أو الإقامة أو الجواز|National ID, Iqama or passport number/);
+  if (firstTry) {
+    await number.fill(firstTry);
+    await dialog.getByRole('button', { name: /احجز الموعد|Book the appointment/ }).click();
+    await dialog.locator('.field-error:not([hidden])').first().waitFor();
+    check(await number.getAttribute('aria-invalid') === 'true', 'the bad ID number is not marked invalid');
+    if (shot) await shot('agent-patient-error-ar.png');
+  }
+  await number.fill(idNumber);
+  await dialog.getByRole('button', { name: /احجز الموعد|Book the appointment/ }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
 async function waitForStatus(page, status, timeout = CONFIRM_TIMEOUT) {
   await page.locator(`.booking-head .badge.status-${status}`).waitFor({ timeout });
 }
@@ -287,9 +311,12 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await shot('agent-search-ar.png');
   await expectLabelled(page);
   await page.locator('.offer .slot').first().click();
+  // Arabic-Indic digits are accepted; a wrong check digit is not.
+  await patient(page, { name: 'محمد العتيبي', idNumber: '١٠٠٠٠٠٠٠٠٨', firstTry: '1000000009', shot });
   await page.waitForURL(/#\/booking\//);
   await waitForStatus(page, 'held');
   check((await page.locator('.facts').first().textContent()).includes('الهاتف'), 'the booking is not marked as a phone booking');
+  check((await page.locator('.facts dd.patient').textContent()).includes('محمد العتيبي'), 'the booking does not show its patient');
   await card(page, '4242 4242 4242 4242');
   await page.getByRole('button', { name: /^ادفع/ }).click();
   await waitForStatus(page, 'confirmed');
@@ -304,6 +331,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await page.getByRole('link', { name: 'اختيار' }).click();
   await search(page, { kind: 'hospital', city: 'riyadh' });
   await page.locator('.offer .slot').nth(1).click();
+  await patient(page, { name: 'محمد العتيبي', idNumber: '1000000008' });
   await waitForStatus(page, 'held');
   await card(page, '4000 0027 6000 3184');
   const bankWindow = page.context().waitForEvent('page');

@@ -113,6 +113,7 @@ mod tests {
             guest_name: "Sara, Al-Harbi; Jr".into(),
             guest_phone: Some("+966500000000".into()),
             guest_email: None,
+            patient: None,
         };
         let room_type = CaldavRoomType {
             code: "deluxe".into(),
@@ -169,6 +170,7 @@ mod tests {
             guest_name: "Eve\rX-INJECTED:yes\rEND:VEVENT\rBEGIN:VEVENT\rUID:ghost".into(),
             guest_phone: Some("+966500000000\rX-PHONE:1".into()),
             guest_email: None,
+            patient: None,
         };
         let room_type = CaldavRoomType {
             code: "std".into(),

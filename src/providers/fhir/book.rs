@@ -1,5 +1,6 @@
-//! Booking: a Slot marked busy for our reference, then an Appointment on it; a retry with the
-//! same reference finds and finishes its own earlier work.
+//! Booking: a Slot marked busy for our reference, then the patient (`patient.rs`) and an
+//! Appointment on the Slot for them; a retry with the same reference finds and finishes its
+//! own earlier work.
 
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode, Url};
@@ -121,8 +122,17 @@ impl FhirAdapter {
         schedule: &ScheduleInfo,
     ) -> Result<Appointment, AdapterError> {
         let slot_id = slot.id()?;
+        // The patient is who the hospital sees; without one (an adapter caller that has
+        // none) the guest is named for its staff.
+        let patient_actor = match &request.patient {
+            Some(patient) => json!({
+                "reference": self.patient_reference(patient).await?,
+                "display": patient.full_name,
+            }),
+            None => json!({"display": request.guest_name}),
+        };
         let mut participants = vec![json!({
-            "actor": {"display": request.guest_name},
+            "actor": patient_actor,
             "required": "required",
             "status": "accepted",
         })];
@@ -179,6 +189,14 @@ impl FhirAdapter {
 /// Opaque text for the hospital's staff: who to call about this booking.
 fn booking_comment(request: &BookingRequest) -> String {
     let mut comment = format!("Booked through Wasit, reference {}", request.reference);
+    // Someone may book for the patient (a parent, a son): say whom to call.
+    if request
+        .patient
+        .as_ref()
+        .is_some_and(|p| p.full_name != request.guest_name)
+    {
+        comment.push_str(&format!("; contact {}", request.guest_name));
+    }
     if let Some(phone) = &request.guest_phone {
         comment.push_str(&format!("; phone {phone}"));
     }

@@ -7,15 +7,18 @@
 //! repeating it.
 //!
 //! The adapter and its settings are here; each use case has its file: `search` (free slots),
-//! `book` (the Appointment), `hold` (marking a Slot busy for a booking and freeing it),
-//! `cancel`, `change` (rescheduling the Appointment onto a newly claimed Slot); `client` is the HTTP side (conditional reads and writes, search bundles and their
-//! paging) and `resources` the parts of FHIR resources we read.
+//! `book` (the Appointment), `patient` (the Patient it is for, by identifier), `hold`
+//! (marking a Slot busy for a booking and freeing it), `cancel`, `change` (rescheduling the
+//! Appointment onto a newly claimed Slot); `client` is the HTTP side (conditional reads and
+//! writes, search bundles and their paging) and `resources` the parts of FHIR resources we
+//! read.
 
 mod book;
 mod cancel;
 mod change;
 mod client;
 mod hold;
+mod patient;
 mod resources;
 mod search;
 

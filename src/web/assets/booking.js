@@ -26,6 +26,18 @@ function reasonText(reason) {
 }
 const LIVE = new Set(['held', 'pending', 'confirmed']);
 
+/** A hospital booking's patient: name and date of birth, the kind of ID and its number. */
+function patientFacts(patient) {
+  if (!patient) return [];
+  const idType = t(`patient.id_type.${patient.id_type}`);
+  return [
+    h('dt', null, t('booking.patient')),
+    h('dd', { class: 'patient' }, patient.full_name, ' · ', h('span', { dir: 'ltr' }, patient.birth_date)),
+    h('dt', null, t('booking.patient_id', { type: idType })),
+    h('dd', null, h('span', { dir: 'ltr' }, patient.id_number, patient.passport_country ? ` (${patient.passport_country})` : '')),
+  ];
+}
+
 /**
  * `onAction(payment, booking)` takes over when the card needs a 3-D Secure step.
  * `notice` is a message to show on top (e.g. the result of that step).
@@ -83,6 +95,7 @@ export function renderBooking(container, options) {
         : [h('dt', null, t('offer.appointment')), h('dd', null, when(booking.start, tz, { time: true })),
           h('dt', null, t('offer.until')), h('dd', null, clock(booking.end, tz))]),
       h('dt', null, t('booking.contact')), h('dd', null, booking.contact.name, booking.contact.phone ? [' · ', h('span', { dir: 'ltr' }, booking.contact.phone)] : null),
+      ...patientFacts(booking.patient),
       h('dt', null, t('booking.channel')), h('dd', null, t(`channel.${booking.channel}`)),
       h('dt', null, t('booking.created')), h('dd', null, when(booking.created_at, tz, { time: true })),
     ];

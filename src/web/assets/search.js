@@ -5,6 +5,16 @@ import { t, has, problemText } from './i18n.js';
 import { when, priceTable, name, isoDay, addDays, clock } from './format.js';
 import { Attempt } from './api.js';
 
+// The API's paths of a patient's fields, to the dialog's inputs.
+const PATIENT_FIELDS = {
+  patient: 'full_name',
+  'patient.full_name': 'full_name',
+  'patient.birth_date': 'birth_date',
+  'patient.id_type': 'id_type',
+  'patient.id_number': 'id_number',
+  'patient.passport_country': 'passport_country',
+};
+
 // The cities with a provider, and our clinics' specialties: asked of the API once a page.
 let knownOptions = null;
 
@@ -224,30 +234,107 @@ export function renderSearch(container, options) {
       }));
   }
 
-  /** Holds `offer` (for the client, on the console); `alert` shows why it could not. */
-  async function book(offer, { button, alert, attempt, query }) {
+  /**
+   * Holds `offer` (for the client, on the console); `alert` shows why it could not. A
+   * hospital appointment first asks who the patient is (`patientDialog`).
+   */
+  async function book(offer, { button, alert, attempt, query, patient }) {
     alert.hidden = true;
     if (options.beforeBook && !options.beforeBook()) return;
     const body = { offer_id: offer.offer_id };
     if (options.customerId) body.customer_id = options.customerId;
+    if (patient) body.patient = patient;
+    if (offer.provider.kind === 'hospital' && !patient) {
+      patientDialog(offer, (patient, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
+        try {
+          const booking = await api.post('/v1/bookings', { ...body, patient }, attempt);
+          dialog.close();
+          held(booking);
+        } catch (error) {
+          if ((error.fieldErrors ?? []).some((e) => e.field.startsWith('patient'))) {
+            showProblem(formEl, error, PATIENT_FIELDS);
+            return;
+          }
+          dialog.close();
+          refused(error, offer, { button, alert, attempt, query, patient });
+        }
+      }));
+      return;
+    }
     await busy(button, async () => {
       try {
-        const booking = await api.post('/v1/bookings', body, attempt);
-        announce(t('booking.held', { reference: booking.reference }));
-        options.onBooked(booking);
+        held(await api.post('/v1/bookings', body, attempt));
       } catch (error) {
-        replace(alert, h('p', null, problemText(error)));
-        if (error.code === 'booking.offer_changed' && error.problem.offer) {
-          const fresh = error.problem.offer;
-          alert.append(priceTable(fresh.price),
-            h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query }) }, t('search.book_new_price')));
-        } else if (error.code === 'offer.expired' || error.code === 'booking.sold_out') {
-          alert.append(h('button', { type: 'button', class: 'secondary', onclick: () => run(query, searchForm) }, t('search.again')));
-        }
-        alert.hidden = false;
-        alert.scrollIntoView({ block: 'nearest' });
+        refused(error, offer, { button, alert, attempt, query, patient });
       }
     });
+  }
+
+  function held(booking) {
+    announce(t('booking.held', { reference: booking.reference }));
+    options.onBooked(booking);
+  }
+
+  /** Why a hold was refused, with what can be done next. */
+  function refused(error, offer, { button, alert, attempt, query, patient }) {
+    replace(alert, h('p', null, problemText(error)));
+    if (error.code === 'booking.offer_changed' && error.problem.offer) {
+      const fresh = error.problem.offer;
+      // The same patient, at the new price: not asked again.
+      alert.append(priceTable(fresh.price),
+        h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query, patient }) }, t('search.book_new_price')));
+    } else if (error.code === 'offer.expired' || error.code === 'booking.sold_out') {
+      alert.append(h('button', { type: 'button', class: 'secondary', onclick: () => run(query, searchForm) }, t('search.again')));
+    }
+    alert.hidden = false;
+    alert.scrollIntoView({ block: 'nearest' });
+  }
+
+  /**
+   * Asks who will be seen: full name, date of birth, the kind of ID and its number (and a
+   * passport's country). `submit(patient, button, form, dialog)` sends it; the server checks
+   * the number (its check digit too) and its field errors are shown here.
+   */
+  function patientDialog(offer, submit) {
+    const titleId = `patient-title-${offer.offer_id.slice(-8)}`;
+    const country = field({
+      name: 'passport_country', label: t('patient.passport_country'), hint: t('patient.passport_country_hint'),
+      attrs: { maxlength: '3', autocomplete: 'off', dir: 'ltr', autocapitalize: 'characters' },
+    });
+    const idType = field({
+      name: 'id_type', label: t('patient.id_type'), required: true, value: 'national_id',
+      options: ['national_id', 'iqama', 'passport'].map((kind) => [kind, t(`patient.id_type.${kind}`)]),
+      attrs: { onchange: (event) => { country.hidden = event.target.value !== 'passport'; } },
+    });
+    country.hidden = true;
+    const send = h('button', { type: 'submit' }, t('patient.submit'));
+    const back = h('button', { type: 'button', class: 'secondary' }, t('patient.back'));
+    const patientForm = form({ class: 'patient' }, [
+      h('p', { class: 'muted' }, t(options.customerId ? 'patient.intro_staff' : 'patient.intro')),
+      field({ name: 'full_name', label: t('patient.full_name'), required: true, attrs: { maxlength: '200', autocomplete: options.customerId ? 'off' : 'name' } }),
+      field({ name: 'birth_date', label: t('patient.birth_date'), type: 'date', required: true, attrs: { max: isoDay(), autocomplete: options.customerId ? 'off' : 'bday' } }),
+      idType,
+      field({ name: 'id_number', label: t('patient.id_number'), hint: t('patient.id_number_hint'), required: true, attrs: { maxlength: '20', autocomplete: 'off', dir: 'ltr', spellcheck: 'false' } }),
+      country,
+      h('div', { class: 'actions' }, send, back),
+    ], (data, formEl) => {
+      clearErrors(formEl);
+      const value = (name) => String(data.get(name) ?? '').trim();
+      const missing = ['full_name', 'birth_date', 'id_number'].filter((name) => !value(name));
+      if (showErrors(formEl, missing.map((name) => [name, t('patient.required')]))) return;
+      const patient = { full_name: value('full_name'), birth_date: value('birth_date'), id_type: value('id_type'), id_number: value('id_number') };
+      if (patient.id_type === 'passport' && value('passport_country')) patient.passport_country = value('passport_country');
+      submit(patient, send, formEl, dialog);
+    });
+    const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, t('patient.title')),
+      h('p', null, name(offer.provider), ' — ', name(offer.unit), ' — ', when(offer.start, offer.provider.timezone, { time: true })),
+      patientForm);
+    back.addEventListener('click', () => dialog.close());
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    patientForm.querySelector('input')?.focus();
   }
 
   if (params.kind) run(searchQuery(values), searchForm);
