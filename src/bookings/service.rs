@@ -365,8 +365,15 @@ pub(super) fn full_view(
     let payment = latest_payment(conn, row.id)?;
     let no_show = store::find_no_shows(conn, &[row.id])?.pop();
     let patient = super::patients::of_booking(conn, row.id)?;
+    let live = matches!(
+        row.status,
+        BookingStatus::Held | BookingStatus::Pending | BookingStatus::Confirmed
+    );
+    let terms =
+        live.then(|| crate::providers::policy::offer_terms(&provider, row.starts_at, Utc::now()));
     let mut view = view(row, &provider, fees, Some(events));
     view.payment = payment;
+    view.terms = terms;
     view.no_show = no_show.map(Into::into);
     view.patient = patient;
     Ok(view)

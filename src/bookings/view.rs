@@ -12,6 +12,7 @@ use super::state::BookingStatus;
 use super::store::{BookingRow, EventView, NoShowRow};
 use crate::domain::money::{FeePolicy, Quote};
 use crate::error::ApiError;
+use crate::providers::policy::OfferTerms;
 use crate::providers::search::UnitSummary;
 use crate::providers::store::{ProviderRow, ProviderSummary};
 
@@ -68,6 +69,10 @@ pub struct BookingView {
     /// The booking's latest payment (single-booking reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<BookingPayment>,
+    /// Single-booking reads of a live booking: the provider's cancellation and change terms
+    /// from now to its start, so the pages can say what a change costs before one is searched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<OfferTerms>,
 }
 
 /// What a booking page needs of its payment: its state, and the invoice to link to.
@@ -176,6 +181,7 @@ pub(super) fn view(
         etag: super::change::etag(row.updated_at),
         events,
         payment: None,
+        terms: None,
     }
 }
 

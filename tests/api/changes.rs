@@ -561,6 +561,32 @@ async fn an_offer_shows_its_cancellation_and_change_terms_as_dated_steps() {
             { "fee_percent": null },
         ])
     );
+
+    // A booking of it reads the same terms (what a change costs now, and its cut-off);
+    // once it is over, none.
+    let customer = token(&app.register("terms@example.com").await);
+    let response = book(
+        &app,
+        &customer,
+        &Uuid::new_v4().to_string(),
+        &json!({ "offer_id": offer["offer_id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let id = booking["id"].as_str().unwrap();
+    let read = get(&app, &customer, id).await;
+    assert_eq!(read["terms"], offer["terms"], "{read}");
+    let cancelled = app
+        .client
+        .post(app.url(&format!("/v1/bookings/{id}/cancel")))
+        .bearer_auth(&customer)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    assert!(get(&app, &customer, id).await.get("terms").is_none());
 }
 
 /// The rise of a change is charged off-session to the card on record and a fall refunded,

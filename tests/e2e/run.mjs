@@ -161,6 +161,7 @@ async function customerJourney({ page, shot }) {
   }
   check(await page.locator('.offer .line-vat').count() > 0, 'no VAT line on offers');
   check(await page.locator('.offer .hijri').count() > 0, 'no Hijri date on offers');
+  check((await page.locator('.offer .terms').first().textContent()).includes('إلغاء'), 'no cancellation terms on offers');
   await shot('customer-results-ar.png');
 
   // Book the first offer: a hold with a live countdown, naming the room it holds.
@@ -203,6 +204,37 @@ async function customerJourney({ page, shot }) {
   await page.locator('#main').getByText('تم التحقق من البطاقة ونجح الدفع.').waitFor();
   await waitForStatus(page, 'confirmed');
   await shot('customer-3ds-return-ar.png');
+
+  // Change it to one night fewer in the same room: the change terms show first, only this
+  // hotel's rooms are offered, and the night's price goes back to the card.
+  const room = (await page.locator('dd.unit').textContent()).trim();
+  const totalBefore = (await page.locator('.price tfoot td').first().textContent()).trim();
+  await page.getByRole('button', { name: 'تغيير الحجز' }).click();
+  const changing = page.getByRole('dialog');
+  await changing.locator('.change-terms li').first().waitFor();
+  check((await changing.locator('.change-terms').textContent()).includes('التغيير مجاني'), 'the free change is not shown');
+  await expectLabelled(page);
+  await changing.getByLabel(/^تاريخ المغادرة/).fill(day(8));
+  await changing.getByRole('button', { name: 'اعرض الخيارات' }).click();
+  const option = changing.locator('.change-option', { hasText: room }).first();
+  await option.waitFor();
+  const hotelName = (await page.locator('.facts dd').first().textContent()).trim();
+  check((await option.textContent()).includes('أقل بـ'), `a shorter stay does not cost less: ${await option.textContent()}`);
+  await shot('customer-change-options-ar.png', { fullPage: false });
+  await option.getByRole('button', { name: 'اختر هذا' }).click();
+  await changing.getByRole('heading', { name: 'الحجز بعد التغيير' }).waitFor();
+  await changing.getByRole('button', { name: 'أكّد التغيير' }).click();
+  const changed = page.locator('#main .alert.success', { hasText: 'تم تغيير الحجز' });
+  await changed.waitFor();
+  check((await changed.textContent()).includes('سيُعاد'), `no refund in the outcome: ${await changed.textContent()}`);
+  await waitForStatus(page, 'confirmed');
+  const totalAfter = (await page.locator('.price tfoot td').first().textContent()).trim();
+  check(totalAfter !== totalBefore, `the total did not change: ${totalAfter}`);
+  check((await page.locator('.facts dd').first().textContent()).trim() === hotelName, 'the hotel changed');
+  const checkOut = await page.locator('.facts time').nth(1).getAttribute('datetime');
+  check(new Date(checkOut) < new Date(`${day(9)}T00:00:00+03:00`), `the check-out is not a night earlier: ${checkOut}`);
+  await page.locator('.timeline li', { hasText: 'تغيّرت تفاصيل الحجز' }).waitFor();
+  await shot('customer-changed-ar.png');
 
   // Cancel it, seeing the refund first.
   await page.getByRole('button', { name: 'إلغاء الحجز' }).click();
@@ -367,6 +399,22 @@ async function agentBooksForPhoneClient({ page, shot }) {
     await row.getByRole('link', { name: slow }).click();
     await waitForStatus(page, 'confirmed');
     await shot('agent-retried-booking-ar.png');
+
+    // The client asks to arrive a day later: the agent moves the stay, same room.
+    const room = (await page.locator('dd.unit').textContent()).trim();
+    await page.getByRole('button', { name: 'تغيير الحجز' }).click();
+    const changing = page.getByRole('dialog');
+    await changing.getByLabel(/^تاريخ الوصول/).fill(day(11));
+    await changing.getByLabel(/^تاريخ المغادرة/).fill(day(13));
+    await changing.getByRole('button', { name: 'اعرض الخيارات' }).click();
+    await changing.locator('.change-option', { hasText: room }).first().getByRole('button', { name: 'اختر هذا' }).click();
+    await changing.getByLabel('سبب التغيير (اختياري)').fill('طلب العميل بالهاتف');
+    await changing.getByRole('button', { name: 'أكّد التغيير' }).click();
+    await page.locator('#main .alert.success', { hasText: 'تم تغيير الحجز' }).waitFor();
+    const checkIn = await page.locator('.facts time').first().getAttribute('datetime');
+    check(new Date(checkIn) >= new Date(`${day(11)}T00:00:00+03:00`), `the stay did not move: ${checkIn}`);
+    await page.locator('.timeline li', { hasText: 'طلب العميل بالهاتف' }).waitFor();
+    await shot('agent-changed-booking-ar.png');
   }
 
   await page.getByRole('button', { name: 'English' }).click();

@@ -95,7 +95,10 @@ function verifyInPopup(payment, _booking, reload) {
   const link = h('a', { href: payment.action_url, target: 'wasit-3ds', rel: 'opener' }, t('agent.open_bank'));
   const waiting = h('div', { class: 'alert info', role: 'status' },
     h('p', null, h('span', { class: 'spinner', 'aria-hidden': 'true' }), t('agent.3ds_waiting')), popup ? null : link);
-  main.querySelector('form.pay')?.replaceWith(waiting);
+  // A payment for a hold takes the card form's place; one for a change's rise goes on top.
+  const payForm = main.querySelector('form.pay');
+  if (payForm) payForm.replaceWith(waiting);
+  else main.querySelector('.booking-head')?.after(waiting);
   main.querySelector('.at-office')?.remove();
   const { signal } = controller;
   const poll = async () => {

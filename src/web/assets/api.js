@@ -112,12 +112,12 @@ export function createApi(storageKey, { onSessionEnd } = {}) {
   const store = new SessionStore(storageKey);
   let refreshing = null;
 
-  async function send(method, path, { body, query, key, token, accept }) {
+  async function send(method, path, { body, query, key, token, accept, headers: extra }) {
     const url = new URL(path, location.origin);
     for (const [name, value] of Object.entries(query ?? {})) {
       if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, value);
     }
-    const headers = { Accept: accept ?? 'application/json' };
+    const headers = { ...extra, Accept: accept ?? 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
     if (key) headers['Idempotency-Key'] = key;
@@ -181,11 +181,14 @@ export function createApi(storageKey, { onSessionEnd } = {}) {
     return parse(response);
   }
 
-  /** A side-effecting POST under `attempt`'s Idempotency-Key. */
-  async function post(path, body, attempt) {
+  /**
+   * A side-effecting POST under `attempt`'s Idempotency-Key. `ifMatch` (a version's `etag`)
+   * makes it apply only to the version read: 412 when someone changed it meanwhile.
+   */
+  async function post(path, body, attempt, { ifMatch } = {}) {
     const key = attempt ? attempt.keyFor(body) : undefined;
     try {
-      const result = await request('POST', path, { body, key });
+      const result = await request('POST', path, { body, key, headers: ifMatch ? { 'If-Match': ifMatch } : undefined });
       attempt?.settle(null);
       return result;
     } catch (error) {

@@ -1,9 +1,10 @@
 // One booking: its terms, the hold's countdown and the card payment while held, the wait
-// for the provider, cancelling (with the refund shown first) and its history.
+// for the provider, changing it (other dates, room type or service of the same provider),
+// cancelling (with the refund shown first) and its history.
 // Shared by the customer site and the agent console (`staff`).
-import { h, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce, focusHeading, badge, confirmDialog } from './dom.js';
+import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce, focusHeading, badge, confirmDialog } from './dom.js';
 import { t, problemText } from './i18n.js';
-import { when, priceTable, name, money, percent, remaining, clock } from './format.js';
+import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines } from './format.js';
 import { Attempt } from './api.js';
 import { cardFields, readCard, CARD_FIELDS } from './card.js';
 
@@ -17,6 +18,7 @@ const REASONS = {
   'confirmed by staff': 'reason.staff_confirmed',
   'hold expired': 'reason.hold_expired',
   'stay or appointment is over': 'reason.over',
+  changed: 'reason.changed',
 };
 
 function reasonText(reason) {
@@ -141,6 +143,7 @@ export function renderBooking(container, options) {
     }
     if (LIVE.has(booking.status)) {
       parts.push(h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', onclick: () => changeDialog(booking) }, t('change.open')),
         h('button', { type: 'button', class: 'danger', onclick: () => cancelDialog(booking) }, t('cancel.open'))));
     }
     return parts;
@@ -288,6 +291,216 @@ export function renderBooking(container, options) {
         keep.focus();
       }
     })();
+  }
+
+  /**
+   * Changing the booking: new dates (a hotel's stay and guests, a clinic's day) searched in
+   * the booking's city, this provider's offers with what each costs against the current
+   * total, then the change itself, sent with the booking's `etag` (If-Match) so it applies
+   * only to the version on screen.
+   */
+  function changeDialog(booking) {
+    const tz = booking.provider.timezone;
+    const hotel = booking.provider.kind === 'hotel';
+    const attempt = new Attempt();
+    const title = h('h2', { id: 'change-title' }, t('change.title', { reference: booking.reference }));
+    const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, t('common.close'));
+    const results = h('section', { class: 'change-results', 'aria-busy': 'false' });
+    const dialog = h('dialog', { class: 'dialog wide', 'aria-labelledby': 'change-title' }, title);
+    dialog.addEventListener('close', () => dialog.remove());
+
+    // What a change costs now: a hold changes free; otherwise the provider's steps (the fee
+    // is a share of its price, collected only when we collect that price).
+    const free = booking.status === 'held' || !booking.provider.prepaid;
+    const lines = booking.status === 'held' ? [t('change.free_held')] : changeLines(booking.terms, tz, { free });
+    const closed = booking.status !== 'held' && booking.terms?.change?.[0] && booking.terms.change[0].fee_percent === null;
+    const terms = h('div', { class: 'change-terms' },
+      h('h3', null, t('change.terms')),
+      h('ul', null, lines.map((line) => h('li', null, line))));
+    if (closed) {
+      dialog.append(terms, h('p', { role: 'alert' }, t('change.not_allowed')), h('div', { class: 'actions' }, close));
+      document.body.append(dialog);
+      dialog.showModal();
+      close.focus();
+      return;
+    }
+
+    const day = (iso) => isoDay(new Date(iso), tz);
+    const today = isoDay(new Date(), tz);
+    const current = Number(booking.price.total);
+    const submit = h('button', { type: 'submit' }, t('change.search'));
+    const fields = hotel
+      ? [field({ name: 'check_in', label: t('search.check_in'), type: 'date', value: day(booking.start), required: true, attrs: { min: today } }),
+        field({ name: 'check_out', label: t('search.check_out'), type: 'date', value: day(booking.end), required: true, attrs: { min: today } }),
+        field({ name: 'guests', label: t('search.guests'), type: 'number', value: String(booking.guests ?? booking.quantity), required: true, attrs: { min: '1', max: '20', inputmode: 'numeric' } }),
+        field({ name: 'rooms', label: t('search.rooms'), type: 'number', value: String(booking.quantity), required: true, attrs: { min: '1', max: '10', inputmode: 'numeric' } })]
+      : [field({ name: 'day', label: t('change.day'), type: 'date', value: day(booking.start), required: true, attrs: { min: today } })];
+    const searchForm = form({ class: 'change-search', 'aria-label': t('change.search') },
+      [h('div', { class: 'search-fields' }, fields), h('div', { class: 'actions' }, submit)],
+      async (data, formEl) => {
+        clearErrors(formEl);
+        const values = Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v).trim()]));
+        const errors = [];
+        const query = hotel
+          ? { kind: 'hotel', city: booking.provider.city, check_in: values.check_in, check_out: values.check_out, guests: values.guests, rooms: values.rooms }
+          : { kind: 'hospital', city: booking.provider.city, from: values.day, to: values.day };
+        if (hotel) {
+          if (!values.check_in) errors.push(['check_in', t('search.error.date')]);
+          else if (values.check_in < today) errors.push(['check_in', t('search.error.past')]);
+          if (!values.check_out) errors.push(['check_out', t('search.error.date')]);
+          else if (values.check_in && values.check_out <= values.check_in) errors.push(['check_out', t('search.error.check_out')]);
+          const guests = Number(values.guests);
+          const rooms = Number(values.rooms);
+          if (!Number.isInteger(guests) || guests < 1 || guests > 20) errors.push(['guests', t('search.error.guests')]);
+          if (!Number.isInteger(rooms) || rooms < 1 || rooms > 10) errors.push(['rooms', t('search.error.rooms')]);
+          else if (rooms > guests) errors.push(['rooms', t('search.error.rooms_guests')]);
+        } else if (!values.day) errors.push(['day', t('search.error.date')]);
+        else if (values.day < today) errors.push(['day', t('search.error.past')]);
+        if (showErrors(formEl, errors)) return;
+        await busy(submit, () => search(query, formEl));
+      });
+
+    async function search(query, formEl) {
+      results.setAttribute('aria-busy', 'true');
+      replace(results, loading());
+      try {
+        const answer = await api.get('/v1/search', { ...query, limit: 200 });
+        const mine = answer.offers.filter((offer) => offer.provider.id === booking.provider.id);
+        drawOptions(mine, query);
+      } catch (error) {
+        replace(results);
+        showProblem(formEl, error, { from: 'day', to: 'day' });
+      } finally {
+        results.setAttribute('aria-busy', 'false');
+      }
+    }
+
+    /** "+50.00 SAR", "−20.00 SAR" or "same price" against the booking's total now. */
+    function difference(total) {
+      const cents = Math.round((Number(total) - current) * 100);
+      if (cents === 0) return t('change.same_price');
+      const amount = money((Math.abs(cents) / 100).toFixed(2));
+      return cents > 0 ? t('change.costs_more', { amount }) : t('change.costs_less', { amount });
+    }
+
+    function drawOptions(offers, query) {
+      if (!offers.length) {
+        replace(results, h('p', { class: 'muted' }, t('change.none', { provider: name(booking.provider) })));
+        announce(t('change.none', { provider: name(booking.provider) }));
+        return;
+      }
+      announce(t('change.found', { count: offers.length }));
+      // What the booking already holds is shown, not offered.
+      const held = (offer) => offer.unit.code === booking.unit.code && offer.quantity === booking.quantity
+        && Date.parse(offer.start) === Date.parse(booking.start) && Date.parse(offer.end) === Date.parse(booking.end)
+        && (!hotel || Number(query.guests) === booking.guests);
+      const choose = (offer, label) => (held(offer)
+        ? h('span', { class: 'badge current' }, hotel ? t('change.current') : [label, ' · ', t('change.current')])
+        : h('button', { type: 'button', class: hotel ? 'choose' : 'slot secondary small', onclick: () => confirmStep(offer, query) }, label));
+      if (hotel) {
+        replace(results, h('h3', null, t('change.options')), h('ul', { class: 'change-list' }, offers.map((offer) => h('li', { class: 'change-option' },
+          h('p', { class: 'unit' }, h('strong', null, name(offer.unit))),
+          h('dl', { class: 'facts' },
+            h('dt', null, t('offer.check_in')), h('dd', null, when(offer.start, tz)),
+            h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
+            h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? ''))),
+          h('p', null, h('strong', null, money(offer.price.total, offer.price.currency)), ' — ', h('span', { class: 'difference' }, difference(offer.price.total))),
+          h('div', { class: 'actions' }, choose(offer, t('change.choose')))))));
+      } else {
+        const services = new Map();
+        for (const offer of offers) {
+          if (!services.has(offer.unit.code)) services.set(offer.unit.code, []);
+          services.get(offer.unit.code).push(offer);
+        }
+        replace(results, h('h3', null, t('change.options')), [...services.values()].map((slots) => h('section', { class: 'change-option' },
+          h('p', { class: 'unit' }, h('strong', null, name(slots[0].unit)), ' — ', money(slots[0].price.total, slots[0].price.currency), ' — ', h('span', { class: 'difference' }, difference(slots[0].price.total))),
+          h('ul', { class: 'slots' }, slots.sort((a, b) => a.start.localeCompare(b.start)).map((slot) => h('li', null,
+            choose(slot, [clock(slot.start, tz), h('span', { class: 'visually-hidden' }, ` — ${t('change.choose')} ${name(slot.unit)}`)])))))));
+      }
+      results.querySelector('button')?.focus();
+    }
+
+    /** The new terms side by side with the cost, then the change itself. */
+    function confirmStep(offer, query) {
+      const confirm = h('button', { type: 'submit' }, t('change.confirm'));
+      const back = h('button', { type: 'button', class: 'secondary', onclick: () => search(query, searchForm) }, t('change.back'));
+      const extra = h('div', { class: 'actions' });
+      const reason = h('textarea', { id: 'change-reason', name: 'reason', rows: '2', maxlength: '500' });
+      const confirmForm = form({ class: 'change-confirm', 'aria-labelledby': 'change-new-title' }, [
+        h('h3', { id: 'change-new-title' }, t('change.new_terms')),
+        h('dl', { class: 'facts' },
+          h('dt', null, t(hotel ? 'booking.room' : 'booking.service')), h('dd', null, name(offer.unit)),
+          ...(hotel
+            ? [h('dt', null, t('offer.check_in')), h('dd', null, when(offer.start, tz)),
+              h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
+              h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))]
+            : [h('dt', null, t('offer.appointment')), h('dd', null, when(offer.start, tz, { time: true }))])),
+        priceTable(offer.price),
+        h('p', { class: 'difference refund' }, difference(offer.price.total)),
+        h('p', { class: 'muted' }, t(free ? 'change.money_note_free' : 'change.money_note')),
+        h('div', { class: 'field' }, h('label', { for: 'change-reason' }, t('change.reason')), reason),
+        h('div', { class: 'actions' }, confirm, back),
+        extra,
+      ], async (data, formEl) => {
+        clearErrors(formEl);
+        replace(extra);
+        const body = { offer_id: offer.offer_id };
+        if (hotel && query.guests) body.guests = Number(query.guests);
+        const why = String(data.get('reason') ?? '').trim();
+        if (why) body.reason = why;
+        await busy(confirm, async () => {
+          try {
+            const result = await api.post(`/v1/bookings/${booking.id}/change`, body, attempt, { ifMatch: booking.etag });
+            dialog.close();
+            if (result.payment?.status === 'requires_action' && result.payment.action_url) {
+              options.onAction?.(result.payment, result.booking, (notice) => load(notice));
+              return;
+            }
+            const text = outcome(result);
+            announce(text);
+            draw(result.booking, { kind: 'success', text });
+            focusHeading(container);
+          } catch (error) {
+            showProblem(formEl, error);
+            refused(error, extra, offer, query);
+          }
+        });
+      });
+      replace(results, confirmForm);
+      confirm.focus();
+    }
+
+    /** The way on after a refusal: the fresh price, another search, or the booking reread. */
+    function refused(error, extra, offer, query) {
+      if (error.code === 'booking.offer_changed' && error.problem.offer) {
+        const fresh = error.problem.offer;
+        extra.append(priceTable(fresh.price),
+          h('button', { type: 'button', onclick: () => confirmStep(fresh, query) }, t('change.at_new_price')));
+      } else if (['booking.sold_out', 'offer.expired', 'booking.change_failed'].includes(error.code)) {
+        extra.append(h('button', { type: 'button', class: 'secondary', onclick: () => search(query, searchForm) }, t('search.again')));
+      } else if (['booking.precondition_failed', 'booking.invalid_state', 'booking.change_closed', 'booking.change_in_progress'].includes(error.code)) {
+        extra.append(h('button', { type: 'button', onclick: () => { dialog.close(); load(); } }, t('change.reload')));
+      }
+    }
+
+    /** "Changed to 3–5 Dec. 120.00 SAR will be refunded to the card; change fee 45.00 SAR." */
+    function outcome({ booking: changed, change }) {
+      const dates = hotel
+        ? `${gregorian(changed.start, tz, { weekday: false })} — ${gregorian(changed.end, tz, { weekday: false })}`
+        : gregorian(changed.start, tz, { time: true, weekday: false });
+      const amount = Number(change.difference);
+      const parts = [t('change.done', { dates })];
+      if (amount > 0) parts.push(t('change.done_charged', { amount: money(change.difference) }));
+      else if (amount < 0) parts.push(t('change.done_refund', { amount: money(change.difference.replace('-', '')) }));
+      else parts.push(t('change.done_even'));
+      if (Number(change.change_fee) > 0) parts.push(t('change.done_fee', { fee: money(change.change_fee) }));
+      return parts.join(' ');
+    }
+
+    dialog.append(terms, searchForm, results, h('div', { class: 'actions' }, close));
+    document.body.append(dialog);
+    dialog.showModal();
+    searchForm.querySelector('input')?.focus();
   }
 
   function history(booking) {

@@ -103,3 +103,37 @@ export function priceTable(quote) {
         h('th', { scope: 'row' }, t('price.total')),
         h('td', null, money(quote.total, quote.currency)))));
 }
+
+/**
+ * "Free cancellation until …", "Non-refundable": the first step of an offer's terms. With
+ * `start` (one line for a clinic's many times) the deadline reads as hours before it.
+ */
+export function cancellationLine(terms, timeZone, { start } = {}) {
+  const [now] = terms?.cancellation ?? [];
+  if (!now) return null;
+  if (now.refund_percent === 0) return t('terms.no_refund');
+  const share = percent(now.refund_percent);
+  if (!now.until) return now.refund_percent === 100 ? t('terms.free_cancel') : t('terms.refund', { percent: share });
+  if (start) {
+    const hours = Math.round((new Date(start) - new Date(now.until)) / 3_600_000);
+    return now.refund_percent === 100 ? t('terms.free_cancel_before', { hours }) : t('terms.refund_before', { percent: share, hours });
+  }
+  const until = gregorian(now.until, timeZone, { time: true, weekday: false });
+  return now.refund_percent === 100 ? t('terms.free_cancel_until', { until }) : t('terms.refund_until', { percent: share, until });
+}
+
+/**
+ * A booking's change terms as lines: "free until …", "10 % of the provider's price until …",
+ * "no changes after that". `free` when no fee can apply (nothing is collected through us).
+ */
+export function changeLines(terms, timeZone, { free = false } = {}) {
+  return (terms?.change ?? []).map((step, index) => {
+    const until = step.until ? gregorian(step.until, timeZone, { time: true, weekday: false }) : null;
+    if (step.fee_percent === null || step.fee_percent === undefined) {
+      return index ? t('terms.change_closed_after') : t('terms.change_closed');
+    }
+    const what = free || step.fee_percent === 0 ? t('terms.change_free') : t('terms.change_fee', { percent: percent(step.fee_percent) });
+    if (until) return t('terms.until', { until, what });
+    return index ? t('terms.after', { what }) : what;
+  });
+}

@@ -2,7 +2,7 @@
 // site and the agent console (which books for a client, `customerId`).
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce } from './dom.js';
 import { t, has, problemText } from './i18n.js';
-import { when, priceTable, name, isoDay, addDays, clock } from './format.js';
+import { when, priceTable, name, isoDay, addDays, clock, cancellationLine } from './format.js';
 import { Attempt } from './api.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
@@ -170,6 +170,10 @@ export function renderSearch(container, options) {
       h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))));
   }
 
+  function termsLine(text) {
+    return text ? h('p', { class: 'terms muted' }, text) : null;
+  }
+
   /** The appointments of each clinic (provider and service), earliest first. */
   function clinics(offers) {
     const groups = new Map();
@@ -197,6 +201,7 @@ export function renderSearch(container, options) {
         h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? '')),
         h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))),
       priceTable(offer.price),
+      termsLine(cancellationLine(offer.terms, tz)),
       alert,
       h('div', { class: 'actions' }, button));
   }
@@ -219,6 +224,7 @@ export function renderSearch(container, options) {
       h('h3', { id }, name(first.provider)),
       h('p', { class: 'unit' }, name(first.unit)),
       priceTable(first.price),
+      termsLine(cancellationLine(first.terms, tz, { start: first.start })),
       alert,
       [...days.values()].map((daySlots) => {
         const date = when(daySlots[0].start, tz);
