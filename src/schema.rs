@@ -29,6 +29,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    booking_rooms (booking_id, room_no) {
+        booking_id -> Uuid,
+        room_no -> Int4,
+        adults -> Int4,
+        children -> Array<Int4>,
+        lead_guest -> Text,
+    }
+}
+
+diesel::table! {
     booking_events (id) {
         id -> Int8,
         booking_id -> Uuid,
@@ -255,6 +265,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         code -> Text,
+        occupancy_rates -> Nullable<Jsonb>,
     }
 }
 
@@ -466,6 +477,7 @@ diesel::joinable!(invoices -> refunds (refund_id));
 diesel::joinable!(ledger_entries -> ledger_transactions (transaction_id));
 diesel::joinable!(payment_methods -> customers (customer_id));
 diesel::joinable!(booking_changes -> bookings (booking_id));
+diesel::joinable!(booking_rooms -> bookings (booking_id));
 diesel::joinable!(payments -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
@@ -478,6 +490,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     booking_changes,
     booking_events,
+    booking_rooms,
     booking_no_shows,
     booking_patients,
     bookings,

@@ -40,8 +40,9 @@ use crate::error::ApiError;
 use crate::idempotency::IdempotencyClaim;
 use crate::jobs::{Job, queue};
 use crate::providers::adapter::{Adapter, AdapterError};
-use crate::providers::model::{BookingRequest, ProviderRef};
+use crate::providers::model::{BookingRequest, ProviderRef, RoomRequest};
 use crate::providers::offer::OfferClaims;
+use crate::providers::rates::RoomLine;
 use crate::providers::store::{self as provider_store, ProviderRow, UnitRow};
 use crate::schema::{bookings, payments as payment_table};
 
@@ -76,7 +77,7 @@ enum Decided {
     /// Claimed: the outside provider must claim the new terms, or the rise be paid, first.
     Claimed(Box<Claimed>),
     /// The provider's price moved since the offer: 409 with the fresh offer.
-    PriceMoved(Box<(ProviderRow, Option<UnitRow>, Decimal)>),
+    PriceMoved(Box<(ProviderRow, Option<UnitRow>, Decimal, Vec<RoomLine>)>),
 }
 
 struct Claimed {
@@ -137,8 +138,8 @@ impl Bookings {
         let claimed = match decided {
             Decided::Applied(answer) => return Ok(answer),
             Decided::PriceMoved(moved) => {
-                let (provider, unit, price) = *moved;
-                return Err(self.offer_changed(&provider, unit.as_ref(), price, &claims));
+                let (provider, unit, price, rooms) = *moved;
+                return Err(self.offer_changed(&provider, unit.as_ref(), price, rooms, &claims));
             }
             Decided::Claimed(claimed) => *claimed,
         };
@@ -433,6 +434,7 @@ fn decide(
             provider,
             priced.unit,
             priced.provider_price,
+            priced.rooms,
         ))));
     }
     let discount = crate::billing::subscriptions::fee_discount(conn, booking.customer_id)?;
@@ -470,6 +472,14 @@ fn decide(
         vat: quote.vat,
         total: quote.total(),
         cells: priced.cells,
+        rooms: priced
+            .rooms
+            .iter()
+            .map(|line| crate::domain::occupancy::RoomGuests {
+                adults: line.adults,
+                children: line.children.clone(),
+            })
+            .collect(),
         status: booking.status,
         refund: refund.min(paid),
         previous_ref: booking.provider_ref.clone(),
@@ -815,5 +825,14 @@ fn provider_request(booking: &BookingRow, terms: &Terms) -> BookingRequest {
         // The provider keeps the patient it was given: a FHIR Appointment is rescheduled
         // in place, its Patient participant with it.
         patient: None,
+        rooms: terms
+            .rooms
+            .iter()
+            .map(|guests| RoomRequest {
+                lead_guest: booking.contact_name.clone(),
+                adults: guests.adults,
+                children: guests.children.clone(),
+            })
+            .collect(),
     }
 }

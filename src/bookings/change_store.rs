@@ -37,6 +37,9 @@ pub struct Terms {
     pub total: Decimal,
     /// Local inventory cells the new terms span (0 at an outside provider).
     pub cells: usize,
+    /// A stay's rooms with their guests (none for an appointment); lead guests carry over.
+    #[serde(default)]
+    pub rooms: Vec<crate::domain::occupancy::RoomGuests>,
     /// The booking's status when the change was decided; applied only in the same status.
     pub status: BookingStatus,
     /// Given back when the change is applied (the price fell), with VAT.

@@ -17,13 +17,16 @@ use super::view::{BookingView, view};
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::domain::money::FeePolicy;
+use crate::domain::occupancy::RoomGuests;
 use crate::domain::{Email, Patient, PhoneNumber};
 use crate::error::ApiError;
 use crate::http::rate_limit::RateLimit;
 use crate::idempotency::IdempotencyClaim;
 use crate::jobs::BookingEmail;
 use crate::providers::adapter::{Adapter, AdapterError};
-use crate::providers::model::{BookingRequest, ProviderKind, ProviderOffer, ProviderRef};
+use crate::providers::model::{
+    BookingRequest, ProviderKind, ProviderOffer, ProviderRef, RoomRequest,
+};
 use crate::providers::offer::{OfferClaims, OfferIdError};
 use crate::providers::store::{ProviderRow, UnitRow};
 
@@ -43,6 +46,28 @@ pub struct NewBooking {
     pub contact: Option<Contact>,
     /// Who will be seen: required at a hospital, refused at a hotel (`prepare.rs`).
     pub patient: Option<Patient>,
+    /// A stay's rooms with their lead guests; their guests must be the offer's, room by
+    /// room. None: the offer's rooms, each under the contact's name.
+    pub rooms: Option<Vec<BookedRoom>>,
+}
+
+/// A room of a stay as booked: who stays, and who the desk asks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BookedRoom {
+    pub lead_guest: String,
+    #[serde(flatten)]
+    pub guests: RoomGuests,
+}
+
+impl BookedRoom {
+    /// The room as its provider is told of it.
+    pub fn request(&self) -> RoomRequest {
+        RoomRequest {
+            lead_guest: self.lead_guest.clone(),
+            adults: self.guests.adults,
+            children: self.guests.children.clone(),
+        }
+    }
 }
 
 /// What keeps one customer or one address from sitting on inventory.
@@ -167,21 +192,35 @@ struct HoldAnswer<'a> {
     claim: Option<&'a IdempotencyClaim>,
 }
 
-/// Writes a hold in one transaction: the booking, its patient (a hospital's), its `cells` of
+/// What a hold writes besides its answer: the booking, a hospital's patient, a stay's rooms
+/// with their guests, and how many cells of our own inventory it takes.
+struct HoldRecord<'a> {
+    row: &'a NewBookingRow,
+    patient: Option<&'a Patient>,
+    rooms: &'a [BookedRoom],
+    cells: usize,
+}
+
+/// Writes a hold in one transaction: the booking, its patient (a hospital's), its rooms, its `cells` of
 /// local inventory (all of them or none: else sold out), its first event, its email and the
 /// request's answer.
 fn save_hold(
     conn: &mut PgConnection,
-    row: &NewBookingRow,
-    patient: Option<&Patient>,
-    cells: usize,
+    hold: HoldRecord<'_>,
     actor: &Actor,
     answer: HoldAnswer<'_>,
     limits: &HoldLimits,
 ) -> Result<BookingView, ApiError> {
+    let HoldRecord {
+        row,
+        patient,
+        rooms,
+        cells,
+    } = hold;
     conn.transaction(|conn| {
         limits.check_live(conn, row.customer_id)?;
         let booking = store::insert_booking(conn, row)?;
+        store::write_rooms(conn, booking.id, rooms)?;
         if let Some(patient) = patient {
             super::patients::insert(conn, booking.id, patient)?;
         }
@@ -262,15 +301,13 @@ impl Bookings {
                     fees: &terms.fees,
                     claim: claim.as_ref(),
                 };
-                let held = save_hold(
-                    conn,
-                    &row,
-                    prepared.patient.as_ref(),
-                    prepared.cells,
-                    &actor,
-                    answer,
-                    &terms.limits,
-                )?;
+                let record = HoldRecord {
+                    row: &row,
+                    patient: prepared.patient.as_ref(),
+                    rooms: &prepared.rooms,
+                    cells: prepared.cells,
+                };
+                let held = save_hold(conn, record, &actor, answer, &terms.limits)?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -282,6 +319,7 @@ impl Bookings {
                     &prepared.provider,
                     prepared.unit.as_ref(),
                     prepared.provider_price,
+                    prepared.room_lines.clone(),
                     &claims,
                 ));
             }
@@ -301,21 +339,20 @@ impl Bookings {
         );
         let provider = prepared.provider.clone();
         let patient = prepared.patient.clone();
+        let rooms = prepared.rooms.clone();
         let saved = run_blocking(&self.pool, move |conn| {
             let answer = HoldAnswer {
                 provider: &provider,
                 fees: &terms.fees,
                 claim: claim.as_ref(),
             };
-            save_hold(
-                conn,
-                &row,
-                patient.as_ref(),
-                0,
-                &actor,
-                answer,
-                &terms.limits,
-            )
+            let record = HoldRecord {
+                row: &row,
+                patient: patient.as_ref(),
+                rooms: &rooms,
+                cells: 0,
+            };
+            save_hold(conn, record, &actor, answer, &terms.limits)
         })
         .await;
         match saved {
@@ -336,6 +373,7 @@ impl Bookings {
         provider: &ProviderRow,
         unit: Option<&UnitRow>,
         provider_price: rust_decimal::Decimal,
+        rooms: Vec<crate::providers::rates::RoomLine>,
         claims: &OfferClaims,
     ) -> ApiError {
         let fresh = ProviderOffer {
@@ -352,6 +390,8 @@ impl Bookings {
             max_guests: unit
                 .and_then(|u| u.max_guests)
                 .and_then(|g| u32::try_from(g).ok()),
+            rooms,
+            available: None,
         };
         let nights = (provider.kind == ProviderKind::Hotel)
             .then(|| timezone_of(provider).ok())
@@ -390,6 +430,7 @@ impl Bookings {
             guest_phone: prepared.contact.phone.as_ref().map(|p| p.to_string()),
             guest_email: prepared.contact.email.as_ref().map(|e| e.to_string()),
             patient: prepared.patient.clone(),
+            rooms: prepared.rooms.iter().map(BookedRoom::request).collect(),
         };
         let provider_ref = adapter.book(&request).await.map_err(adapter_error)?;
         Ok((adapter, provider_ref))

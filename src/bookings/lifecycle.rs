@@ -324,18 +324,28 @@ pub fn enqueue_webhook(
     booking: &BookingRow,
     event_type: &str,
 ) -> QueryResult<()> {
-    let mut notice = super::notice::BookingNotice::from(booking);
-    if booking.status == BookingStatus::NoShow {
-        notice.no_show = store::find_no_shows(conn, &[booking.id])?
-            .pop()
-            .map(Into::into);
-    }
+    let notice = notice_of(conn, booking)?;
     queue::enqueue_webhook(
         conn,
         booking.provider_id,
         event_type,
         serde_json::to_value(notice).unwrap_or_default(),
     )
+}
+
+/// The booking as its provider is told of it: with a stay's rooms, and a no-show's fee.
+fn notice_of(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+) -> QueryResult<super::notice::BookingNotice> {
+    let mut notice = super::notice::BookingNotice::from(booking);
+    if booking.status == BookingStatus::NoShow {
+        notice.no_show = store::find_no_shows(conn, &[booking.id])?
+            .pop()
+            .map(Into::into);
+    }
+    notice.rooms = store::rooms_of(conn, booking.id)?;
+    Ok(notice)
 }
 
 /// What a change's history row and webhook show of the booking before and after.
@@ -452,8 +462,7 @@ pub fn change_terms(
         updated.status,
         BookingStatus::Pending | BookingStatus::Confirmed
     ) {
-        let mut notice =
-            serde_json::to_value(super::notice::BookingNotice::from(&updated)).unwrap_or_default();
+        let mut notice = serde_json::to_value(notice_of(conn, &updated)?).unwrap_or_default();
         notice["previous"] = terms_summary(booking);
         queue::enqueue_webhook(conn, updated.provider_id, "booking.changed", notice)?;
     }

@@ -31,6 +31,9 @@ pub struct BookingNotice {
     /// collects it from the guest), and the waiver when staff granted one (nothing to keep).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_show: Option<super::view::NoShowView>,
+    /// A stay's rooms, each with its guests and lead guest (one line per room).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<super::hold::BookedRoom>,
 }
 
 impl From<&BookingRow> for BookingNotice {
@@ -49,6 +52,7 @@ impl From<&BookingRow> for BookingNotice {
             guest_phone: row.contact_phone.clone(),
             provider_ref: row.provider_ref.clone(),
             no_show: None,
+            rooms: Vec::new(),
         }
     }
 }

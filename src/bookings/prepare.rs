@@ -8,17 +8,19 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::hold::{Contact, NewBooking};
+use super::hold::{BookedRoom, Contact, NewBooking};
 use super::service::field;
 use super::store;
 use crate::auth::Role;
 use crate::customers::service::customer_for_user;
 use crate::customers::store::CustomerRow;
 use crate::domain::Actor;
+use crate::domain::occupancy::{Occupancy, RoomGuests};
 use crate::domain::{Email, Patient, PhoneNumber};
 use crate::error::ApiError;
 use crate::providers::model::{AdapterSettings, CaldavSettings, FhirSettings, ProviderKind};
 use crate::providers::offer::OfferClaims;
+use crate::providers::rates::{RoomLine, room_lines};
 use crate::providers::store::{self as provider_store, ProviderRow, UnitRow};
 
 /// What an offer turns into after checking it against today's provider, unit and customer.
@@ -36,6 +38,10 @@ pub(super) struct Prepared {
     pub(super) patient: Option<Patient>,
     /// Off our fee, from the customer's subscription plan.
     pub(super) fee_discount: i32,
+    /// A stay's rooms with their guests and lead guests (none for an appointment).
+    pub(super) rooms: Vec<BookedRoom>,
+    /// The same rooms priced, as the offer showed them.
+    pub(super) room_lines: Vec<RoomLine>,
 }
 
 /// The provider's price for an offer now, with the local unit and how many of its cells the
@@ -44,6 +50,8 @@ pub(super) struct Priced {
     pub(super) unit: Option<UnitRow>,
     pub(super) provider_price: Decimal,
     pub(super) cells: usize,
+    /// A stay's rooms, who stays in each and its price (empty for an appointment).
+    pub(super) rooms: Vec<RoomLine>,
 }
 
 /// Whether pricing a local offer also checks its cells are free: a hold does; a change does
@@ -93,9 +101,13 @@ pub(super) fn prepare(
         unit,
         provider_price,
         cells,
+        rooms,
     } = price_now(conn, &provider, claims, guests, timezone, CellCheck::Free)?;
     let contact = contact_for(input, &customer);
+    let room_lines = rooms;
+    let rooms = booked_rooms(input.rooms.as_deref(), &room_lines, &contact.name)?;
     Ok(Prepared {
+        room_lines,
         fee_discount,
         provider,
         unit,
@@ -105,7 +117,53 @@ pub(super) fn prepare(
         cells,
         contact,
         patient,
+        rooms,
     })
+}
+
+/// A stay's rooms as booked: the offer's, each under the lead guest the request names (the
+/// contact when it names none). Rooms given must be the offer's, room by room.
+fn booked_rooms(
+    asked: Option<&[BookedRoom]>,
+    offered: &[RoomLine],
+    contact: &str,
+) -> Result<Vec<BookedRoom>, ApiError> {
+    let Some(asked) = asked else {
+        return Ok(offered
+            .iter()
+            .map(|line| BookedRoom {
+                lead_guest: contact.to_owned(),
+                guests: RoomGuests {
+                    adults: line.adults,
+                    children: line.children.clone(),
+                },
+            })
+            .collect());
+    };
+    if offered.is_empty() {
+        return Err(field("rooms", "only a hotel stay has rooms"));
+    }
+    let same = asked.len() == offered.len()
+        && asked.iter().zip(offered).all(|(room, line)| {
+            room.guests.adults == line.adults && room.guests.children == line.children
+        });
+    if !same {
+        let wanted: Vec<String> = offered
+            .iter()
+            .map(|line| match line.children.len() {
+                0 => format!("{} adults", line.adults),
+                n => format!("{} adults and {n} children", line.adults),
+            })
+            .collect();
+        return Err(field(
+            "rooms",
+            format!(
+                "must be the offer's rooms, in order: {} (search again for others)",
+                wanted.join("; ")
+            ),
+        ));
+    }
+    Ok(asked.to_vec())
 }
 
 /// A hospital sees a patient, who must be named; a hotel has guests, not patients, and is
@@ -251,17 +309,18 @@ fn local_price(
     if !unit.active {
         return Err(ApiError::SoldOut);
     }
-    let (provider_price, cells) = unit_price(&unit, claims, guests, nights)?;
+    let (provider_price, cells, rooms) = unit_price(&unit, claims, guests, nights)?;
     // Every cell of the stay open, each with the rooms asked for (no lock taken).
-    let rooms = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
+    let wanted = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
     let open = usize::try_from(open_cells) == Ok(cells);
-    if !open || (check == CellCheck::Free && fewest_free.is_none_or(|free| free < rooms)) {
+    if !open || (check == CellCheck::Free && fewest_free.is_none_or(|free| free < wanted)) {
         return Err(sold_out_here());
     }
     Ok(Priced {
         unit: Some(unit),
         provider_price,
         cells,
+        rooms,
     })
 }
 
@@ -272,19 +331,15 @@ fn unit_price(
     claims: &OfferClaims,
     guests: Option<i32>,
     nights: i64,
-) -> Result<(Decimal, usize), ApiError> {
+) -> Result<(Decimal, usize, Vec<RoomLine>), ApiError> {
     match (unit.nightly_price, unit.price) {
         (Some(nightly), _) => {
-            hotel_guests(
-                guests,
-                i64::from(unit.max_guests.unwrap_or(1)) * i64::from(claims.quantity),
-            )?;
-            Ok((
-                nightly * Decimal::from(nights) * Decimal::from(claims.quantity),
-                usize::try_from(nights).unwrap_or(0),
-            ))
+            let occupancy = stay_occupancy(claims, guests, unit.max_guests.unwrap_or(1))?;
+            let nights = u32::try_from(nights).unwrap_or(0);
+            let (rooms, price) = room_lines(nightly, unit.rates().as_ref(), &occupancy, nights);
+            Ok((price, usize::try_from(nights).unwrap_or(0), rooms))
         }
-        (None, Some(price)) => Ok((price, 1)),
+        (None, Some(price)) => Ok((price, 1, Vec::new())),
         (None, None) => Err(ApiError::internal(anyhow::anyhow!(
             "unit {} has no price",
             unit.id
@@ -292,17 +347,45 @@ fn unit_price(
     }
 }
 
-/// A hotel stay's guests, at our hotels and outside ones alike: required (the offer carries
-/// its search's, the request may restate them) and within what the rooms booked hold.
-fn hotel_guests(guests: Option<i32>, max_guests: i64) -> Result<(), ApiError> {
-    match guests {
-        None => Err(field("guests", "is required for a hotel stay")),
-        Some(g) if g < 1 || i64::from(g) > max_guests => Err(field(
+/// A hotel stay's guests room by room, at our hotels and outside ones alike: the offer's
+/// occupancy (its search's), or the guests (required; the request may restate them) spread
+/// over its rooms. Each room must hold its own guests.
+fn stay_occupancy(
+    claims: &OfferClaims,
+    guests: Option<i32>,
+    max_guests: i32,
+) -> Result<Occupancy, ApiError> {
+    let occupancy = match (&claims.occupancy, guests) {
+        (Some(occupancy), Some(g)) if i64::from(g) != i64::from(occupancy.guests()) => {
+            return Err(field(
+                "guests",
+                format!(
+                    "must be the offer's {} guests (search again for another occupancy)",
+                    occupancy.guests()
+                ),
+            ));
+        }
+        (Some(occupancy), _) => occupancy.clone(),
+        (None, None) => return Err(field("guests", "is required for a hotel stay")),
+        (None, Some(g)) => {
+            let rooms = claims.quantity.max(1);
+            let g = u32::try_from(g).unwrap_or(0);
+            if g < rooms {
+                return Err(field(
+                    "guests",
+                    format!("must be at least {rooms}, one a room"),
+                ));
+            }
+            Occupancy::spread(g, rooms)
+        }
+    };
+    if i64::from(occupancy.fullest_room()) > i64::from(max_guests) {
+        return Err(field(
             "guests",
-            format!("must be between 1 and {max_guests} for this room"),
-        )),
-        Some(_) => Ok(()),
+            format!("must be between 1 and {max_guests} a room for this room type"),
+        ));
     }
+    Ok(occupancy)
 }
 
 /// An outside hospital: the price its settings give the offer's schedule.
@@ -316,6 +399,7 @@ fn fhir_price(settings: &FhirSettings, claims: &OfferClaims) -> Result<Priced, A
         unit: None,
         provider_price: schedule.price,
         cells: 0,
+        rooms: Vec::new(),
     })
 }
 
@@ -332,14 +416,18 @@ fn caldav_price(
         .iter()
         .find(|r| r.code == claims.unit_code)
         .ok_or(ApiError::SoldOut)?;
-    hotel_guests(
+    let occupancy = stay_occupancy(
+        claims,
         guests,
-        i64::from(room.max_guests) * i64::from(claims.quantity),
+        i32::try_from(room.max_guests).unwrap_or(i32::MAX),
     )?;
+    let nights = u32::try_from(nights).unwrap_or(0);
+    let (rooms, provider_price) = room_lines(room.nightly_price, None, &occupancy, nights);
     Ok(Priced {
         unit: None,
-        provider_price: room.nightly_price * Decimal::from(nights) * Decimal::from(claims.quantity),
+        provider_price,
         cells: 0,
+        rooms,
     })
 }
 

@@ -8,13 +8,14 @@ use uuid::Uuid;
 
 use super::ack::Decision;
 use super::change::ChangeInput;
-use super::hold::{Contact, NewBooking};
+use super::hold::{BookedRoom, Contact, NewBooking};
 use super::reference::normalise;
 use super::service::{BookingKey, Bookings};
 use super::state::BookingStatus;
 use super::store::BookingFilter;
 use crate::auth::Caller;
 use crate::billing::methods::MethodChoice;
+use crate::domain::occupancy::RoomGuests;
 use crate::domain::patient::PatientInput;
 use crate::domain::{Email, PhoneNumber, text};
 use crate::domain::{IdType, OFFICE_TIMEZONE, Patient, office_day_start};
@@ -95,6 +96,17 @@ pub struct CreateBookingRequest {
     guests: Option<u32>,
     contact: Option<ContactRequest>,
     patient: Option<PatientRequest>,
+    /// A stay's rooms in the offer's order, each with its guests and lead guest.
+    rooms: Option<Vec<RoomRequest>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRequest {
+    lead_guest: String,
+    adults: u32,
+    #[serde(default)]
+    children: Vec<u32>,
 }
 
 impl std::fmt::Debug for PatientRequest {
@@ -169,6 +181,39 @@ impl CreateBookingRequest {
             Contact { name, phone, email }
         });
         let patient = self.patient.as_ref().and_then(|p| p.parse(&mut errors));
+        let rooms = self.rooms.map(|rooms| {
+            if rooms.is_empty() || rooms.len() > 9 {
+                errors.push(FieldError::new("rooms", "between 1 and 9 rooms"));
+            }
+            rooms
+                .into_iter()
+                .enumerate()
+                .map(|(i, room)| {
+                    let lead_guest = text::name(&room.lead_guest, 200).unwrap_or_else(|reason| {
+                        errors.push(FieldError::new(format!("rooms[{i}].lead_guest"), reason));
+                        String::new()
+                    });
+                    let mut children = room.children;
+                    children.sort_unstable();
+                    if children
+                        .iter()
+                        .any(|age| *age > crate::domain::occupancy::MAX_CHILD_AGE)
+                    {
+                        errors.push(FieldError::new(
+                            format!("rooms[{i}].children"),
+                            "ages of 0 to 17 years",
+                        ));
+                    }
+                    BookedRoom {
+                        lead_guest,
+                        guests: RoomGuests {
+                            adults: room.adults,
+                            children,
+                        },
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -178,6 +223,7 @@ impl CreateBookingRequest {
             guests: self.guests,
             contact,
             patient,
+            rooms,
         })
     }
 }

@@ -376,6 +376,7 @@ pub(super) fn full_view(
     view.terms = terms;
     view.no_show = no_show.map(Into::into);
     view.patient = patient;
+    view.rooms = store::rooms_of(conn, view.id)?;
     Ok(view)
 }
 

@@ -161,6 +161,66 @@ pub fn release_cells(
         .execute(conn)
 }
 
+/// A stay's rooms with their guests and lead guests, numbered from 1 in the offer's order
+/// (written with the hold; a change writes them anew).
+pub fn write_rooms(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    rooms: &[super::hold::BookedRoom],
+) -> QueryResult<()> {
+    use crate::schema::booking_rooms as r;
+    diesel::delete(r::table.filter(r::booking_id.eq(booking_id))).execute(conn)?;
+    if rooms.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, room)| {
+            (
+                r::booking_id.eq(booking_id),
+                r::room_no.eq(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                r::adults.eq(i32::try_from(room.guests.adults).unwrap_or(i32::MAX)),
+                r::children.eq(room
+                    .guests
+                    .children
+                    .iter()
+                    .map(|age| i32::try_from(*age).unwrap_or(i32::MAX))
+                    .collect::<Vec<i32>>()),
+                r::lead_guest.eq(&room.lead_guest),
+            )
+        })
+        .collect();
+    diesel::insert_into(r::table).values(rows).execute(conn)?;
+    Ok(())
+}
+
+/// A stay's rooms as booked, in order (none for an appointment).
+pub fn rooms_of(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+) -> QueryResult<Vec<super::hold::BookedRoom>> {
+    use crate::schema::booking_rooms as r;
+    let rows: Vec<(i32, Vec<i32>, String)> = r::table
+        .filter(r::booking_id.eq(booking_id))
+        .order(r::room_no)
+        .select((r::adults, r::children, r::lead_guest))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(adults, children, lead_guest)| super::hold::BookedRoom {
+            lead_guest,
+            guests: crate::domain::occupancy::RoomGuests {
+                adults: u32::try_from(adults).unwrap_or(0),
+                children: children
+                    .into_iter()
+                    .map(|age| u32::try_from(age).unwrap_or(0))
+                    .collect(),
+            },
+        })
+        .collect())
+}
+
 /// A change's new terms, written onto the booking (`lifecycle::change_terms`).
 pub fn apply_terms(
     conn: &mut PgConnection,

@@ -55,6 +55,9 @@ pub struct BookingView {
     /// number masked in lists; never on a hotel stay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientView>,
+    /// A stay's rooms, each with its guests and lead guest (single-booking reads).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<super::hold::BookedRoom>,
     pub next: NextStep,
     /// The provider's answer (`confirmed` or `refused`), once it gave one.
     pub provider_ack: Option<String>,
@@ -174,6 +177,7 @@ pub(super) fn view(
             email: row.contact_email,
         },
         patient: None,
+        rooms: Vec::new(),
         next,
         provider_ack: row.provider_ack,
         flagged_at: row.flagged_at,

@@ -4,6 +4,7 @@ mod actor;
 mod email;
 mod locale;
 pub mod money;
+pub mod occupancy;
 pub mod patient;
 mod phone;
 pub mod slug;

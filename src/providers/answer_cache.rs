@@ -339,6 +339,7 @@ mod tests {
                 check_out: NaiveDate::from_ymd_opt(2031, 1, 3).unwrap(),
                 guests,
                 rooms: 1,
+                occupancy: crate::domain::occupancy::Occupancy::spread(guests, 1),
             }),
             limit: 50,
         }

@@ -283,6 +283,12 @@ fn seed_hotel(
                 practitioner: None,
                 slot_minutes: None,
                 price: None,
+                // The demo's room types price a third adult and children by age.
+                occupancy_rates: Some(serde_json::json!({
+                    "base_adults": 2,
+                    "extra_adult": "100.00",
+                    "child_bands": [{ "up_to_age": 5, "nightly": "0" }, { "up_to_age": 11, "nightly": "50.00" }],
+                })),
             },
         )?;
         cells += local::open_nights(conn, unit.id, open.today, open.until, *rooms, open.timezone)?;
@@ -338,6 +344,7 @@ fn seed_hospital(
                 practitioner: Some((*practitioner).into()),
                 slot_minutes: Some(*minutes),
                 price: Some(Decimal::from(*price)),
+                occupancy_rates: None,
             },
         )?;
         cells += local::open_slots(

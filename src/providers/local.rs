@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::{ProviderOffer, SlotQuery, StayQuery};
+use super::rates::{OccupancyRates, room_lines};
 pub use crate::domain::local_midnight;
 use crate::schema::inventory_cells;
 
@@ -148,7 +149,9 @@ pub fn list_cells(
         .load(conn)
 }
 
-/// A room type with every night of a stay free, as [`search_stays`] reads it.
+/// A room type with every night of a stay free, as [`search_stays`] reads it: its provider,
+/// code, names, most guests a room, nightly price, rates by occupancy, the stay's first and
+/// last instants, and the fewest rooms free on any of its nights.
 type FreeRoomType = (
     Uuid,
     String,
@@ -156,8 +159,10 @@ type FreeRoomType = (
     String,
     Option<i32>,
     Option<Decimal>,
+    Option<serde_json::Value>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    Option<i32>,
 );
 
 /// Room types of these providers with `rooms` free on every night of the stay. Nights are
@@ -172,9 +177,8 @@ pub fn search_stays(
     use diesel::dsl::{count_star, max, min};
 
     let rooms = i32::try_from(query.rooms).unwrap_or(i32::MAX);
-    let guests = i32::try_from(query.guests).unwrap_or(i32::MAX);
-    // max_guests × rooms ≥ guests, as a bound on the column: ⌈guests ÷ rooms⌉.
-    let guests_per_room = (guests + rooms - 1) / rooms.max(1);
+    // Every room must take its own guests: the fullest one bounds the column.
+    let fullest_room = i32::try_from(query.occupancy.fullest_room()).unwrap_or(i32::MAX);
     let nights = i64::from(query.nights());
     let mut offers = Vec::new();
     for zone in time_zones(providers) {
@@ -184,7 +188,7 @@ pub fn search_stays(
             .filter(units::provider_id.eq_any(&ids))
             .filter(units::kind.eq("room_type"))
             .filter(units::active.eq(true))
-            .filter(units::max_guests.ge(guests_per_room))
+            .filter(units::max_guests.ge(fullest_room))
             .filter(inventory_cells::starts_at.ge(local_midnight(query.check_in, zone)))
             .filter(inventory_cells::starts_at.lt(local_midnight(query.check_out, zone)))
             .filter((inventory_cells::capacity - inventory_cells::reserved).ge(rooms))
@@ -197,13 +201,33 @@ pub fn search_stays(
                 units::name_en,
                 units::max_guests,
                 units::nightly_price,
+                units::occupancy_rates,
                 min(inventory_cells::starts_at),
                 max(inventory_cells::ends_at),
+                min(inventory_cells::capacity - inventory_cells::reserved),
             ))
             .load(conn)?;
-        let (nights, rooms) = (Decimal::from(query.nights()), Decimal::from(query.rooms));
         offers.extend(rows.into_iter().filter_map(
-            |(provider_id, code, name_ar, name_en, max_guests, nightly_price, start, end)| {
+            |(
+                provider_id,
+                code,
+                name_ar,
+                name_en,
+                max_guests,
+                nightly_price,
+                rates,
+                start,
+                end,
+                free,
+            )| {
+                let rates: Option<OccupancyRates> =
+                    rates.and_then(|r| serde_json::from_value(r).ok());
+                let (lines, provider_price) = room_lines(
+                    nightly_price?,
+                    rates.as_ref(),
+                    &query.occupancy,
+                    query.nights(),
+                );
                 let offer = ProviderOffer {
                     unit_code: code,
                     unit_name_ar: name_ar,
@@ -211,11 +235,13 @@ pub fn search_stays(
                     start: start?,
                     end: end?,
                     quantity: query.rooms,
-                    provider_price: nightly_price? * nights * rooms,
+                    provider_price,
                     slot_ref: None,
                     specialty: None,
                     practitioner: None,
                     max_guests: max_guests.and_then(|g| u32::try_from(g).ok()),
+                    rooms: lines,
+                    available: free.and_then(|n| u32::try_from(n).ok()),
                 };
                 Some((provider_id, offer))
             },
@@ -311,6 +337,8 @@ fn slot_offer(
         specialty,
         practitioner,
         max_guests: None,
+        rooms: Vec::new(),
+        available: Some(1),
     };
     Some((provider_id, offer))
 }

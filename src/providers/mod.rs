@@ -13,6 +13,7 @@ pub mod local;
 pub mod model;
 pub mod offer;
 pub mod policy;
+pub mod rates;
 pub mod replay;
 pub mod routes;
 pub mod search;

@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::rates::RoomLine;
+use crate::domain::occupancy::Occupancy;
 use crate::domain::{Patient, text};
 
 #[derive(
@@ -393,6 +395,8 @@ pub struct StayQuery {
     pub check_out: NaiveDate,
     pub guests: u32,
     pub rooms: u32,
+    /// Who stays in each room (as many as `rooms`; `guests` is everyone in them).
+    pub occupancy: Occupancy,
 }
 
 impl StayQuery {
@@ -437,6 +441,19 @@ pub struct ProviderOffer {
     pub specialty: Option<String>,
     pub practitioner: Option<String>,
     pub max_guests: Option<u32>,
+    /// A stay's rooms, each with its guests and price (their sum is `provider_price`).
+    pub rooms: Vec<RoomLine>,
+    /// Rooms (or appointments) of this kind still free for every night asked, when known.
+    pub available: Option<u32>,
+}
+
+/// A booked room as the provider is told of it: who stays, and who to ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomRequest {
+    pub lead_guest: String,
+    pub adults: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<u32>,
 }
 
 /// A booking as an adapter sees it: our reference (stable across retries) and who comes.
@@ -455,6 +472,9 @@ pub struct BookingRequest {
     /// A hospital appointment's patient (the FHIR adapter sends it as the Appointment's
     /// Patient); none for a hotel stay.
     pub patient: Option<Patient>,
+    /// A stay's rooms with their guests and lead guests (as many as `quantity`; empty when
+    /// not known, e.g. a request made before rooms had guests).
+    pub rooms: Vec<RoomRequest>,
 }
 
 /// The provider's handle on a booking, kept so we can cancel it: a FHIR `Appointment/<id>`,

@@ -33,6 +33,9 @@ pub struct OfferClaims {
     pub quantity: u32,
     #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     pub guests: Option<u32>,
+    /// Who stays in each room of a stay.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub occupancy: Option<crate::domain::occupancy::Occupancy>,
     #[serde(rename = "pp", with = "rust_decimal::serde::str")]
     pub provider_price: Decimal,
     #[serde(rename = "t", with = "rust_decimal::serde::str")]
@@ -129,6 +132,7 @@ mod tests {
             end: Utc::now(),
             quantity: 1,
             guests: Some(2),
+            occupancy: None,
             provider_price: dec!(900.00),
             total: dec!(928.75),
             expires_at,

@@ -10,6 +10,8 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::domain::occupancy::{Occupancy, RoomGuests};
+
 use actix_web::web::Bytes;
 
 use super::adapter::{Adapter, AdapterError, HttpClients};
@@ -91,6 +93,13 @@ pub struct Offer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub practitioner: Option<String>,
     pub price: Quote,
+    /// A stay's rooms: who stays in each and its price for the stay (the provider's share;
+    /// they add up to `price.provider_price`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<super::rates::RoomLine>,
+    /// How many more of these are free for every night asked ("2 left"), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<u32>,
     /// The provider's cancellation and change terms for this offer, as dated steps.
     pub terms: super::policy::OfferTerms,
     pub expires_at: DateTime<Utc>,
@@ -345,6 +354,7 @@ impl Searcher {
             end: offer.end,
             quantity: offer.quantity,
             guests,
+            occupancy: occupancy_of(&offer.rooms),
             provider_price: price.provider_price,
             total: price.total(),
             expires_at: expires_at.timestamp(),
@@ -366,8 +376,25 @@ impl Searcher {
             specialty: offer.specialty,
             practitioner: offer.practitioner,
             price,
+            rooms: offer.rooms,
+            available: offer.available,
             terms: super::policy::offer_terms(provider, offer.start, Utc::now()),
             expires_at,
         }
     }
+}
+
+/// Who stays in each room of an offer, from its room lines (none for an appointment).
+pub fn occupancy_of(rooms: &[super::rates::RoomLine]) -> Option<Occupancy> {
+    (!rooms.is_empty()).then(|| {
+        Occupancy(
+            rooms
+                .iter()
+                .map(|line| RoomGuests {
+                    adults: line.adults,
+                    children: line.children.clone(),
+                })
+                .collect(),
+        )
+    })
 }

@@ -8,6 +8,7 @@ use super::search::Searcher;
 use super::service::{self};
 use crate::config::SearchSettings;
 use crate::db::PgPool;
+use crate::domain::occupancy::Occupancy;
 use crate::error::ApiError;
 use crate::http::query::QueryParams;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -67,8 +68,15 @@ fn stay_query(
 ) -> Option<AvailabilityQuery> {
     let check_in = params.required_date("check_in");
     let check_out = params.required_date("check_out");
-    let guests = params.required::<u32>("guests", "a whole number");
-    let rooms = params.parsed::<u32>("rooms", "a whole number").unwrap_or(1);
+    // Who stays in each room (`occupancy`, `children`), or as many `guests` over the rooms.
+    let occupancy = params.text("occupancy").map(str::to_owned);
+    let children = params.text("children").map(str::to_owned);
+    let guests = if occupancy.is_some() {
+        params.parsed::<u32>("guests", "a whole number")
+    } else {
+        params.required::<u32>("guests", "a whole number")
+    };
+    let rooms = params.parsed::<u32>("rooms", "a whole number");
     check_first_day(params, "check_in", check_in, today, limits);
     if let (Some(check_in), Some(check_out)) = (check_in, check_out) {
         let nights = (check_out - check_in).num_days();
@@ -88,19 +96,48 @@ fn stay_query(
             format!("must be between 1 and {}", limits.max_guests),
         );
     }
-    if rooms == 0 || rooms > limits.max_rooms {
+    let room_count = rooms.unwrap_or(1);
+    if room_count == 0 || room_count > limits.max_rooms {
         params.error(
             "rooms",
             format!("must be between 1 and {}", limits.max_rooms),
         );
-    } else if guests_valid && guests.is_some_and(|g| rooms > g) {
+        return None;
+    }
+    if occupancy.is_none() && guests_valid && guests.is_some_and(|g| room_count > g) {
         params.error("rooms", "cannot exceed guests");
+        return None;
+    }
+    let occupancy = match Occupancy::parse(
+        rooms,
+        occupancy.as_deref(),
+        children.as_deref(),
+        guests.filter(|_| guests_valid),
+    ) {
+        Ok(occupancy) => occupancy,
+        Err(problem) => {
+            if guests_valid || occupancy.is_some() {
+                params.error(problem.field, problem.message);
+            }
+            return None;
+        }
+    };
+    let everyone = occupancy.guests();
+    if everyone > limits.max_guests {
+        params.error(
+            "occupancy",
+            format!("at most {} guests in all", limits.max_guests),
+        );
+    }
+    if occupancy.rooms() > limits.max_rooms {
+        params.error("occupancy", format!("at most {} rooms", limits.max_rooms));
     }
     Some(AvailabilityQuery::Stay(StayQuery {
         check_in: check_in?,
         check_out: check_out?,
-        guests: guests?,
-        rooms,
+        guests: everyone,
+        rooms: occupancy.rooms(),
+        occupancy,
     }))
 }
 

@@ -184,6 +184,8 @@ pub enum UnitDetails {
         rooms: i32,
         #[serde(with = "rust_decimal::serde::str")]
         nightly_price: Decimal,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        occupancy_rates: Option<serde_json::Value>,
     },
     ClinicService {
         specialty: String,
@@ -214,6 +216,7 @@ impl From<UnitRow> for UnitView {
                 max_guests: row.max_guests.unwrap_or_default(),
                 rooms: row.rooms.unwrap_or_default(),
                 nightly_price: row.nightly_price.unwrap_or_default(),
+                occupancy_rates: row.occupancy_rates,
             }
         } else {
             UnitDetails::ClinicService {

@@ -245,6 +245,17 @@ pub struct UnitRow {
     pub price: Option<Decimal>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// Prices by occupancy (`providers::rates::OccupancyRates`); none: the nightly price.
+    pub occupancy_rates: Option<serde_json::Value>,
+}
+
+impl UnitRow {
+    /// The unit's rates by occupancy, if it has readable ones (validated when written).
+    pub fn rates(&self) -> Option<super::rates::OccupancyRates> {
+        self.occupancy_rates
+            .clone()
+            .and_then(|value| serde_json::from_value(value).ok())
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -262,6 +273,7 @@ pub struct NewUnitRow {
     pub practitioner: Option<String>,
     pub slot_minutes: Option<i32>,
     pub price: Option<Decimal>,
+    pub occupancy_rates: Option<serde_json::Value>,
 }
 
 pub fn insert_unit(conn: &mut PgConnection, new: &NewUnitRow) -> QueryResult<UnitRow> {

@@ -2,6 +2,7 @@
 //! and open, list or close their local availability.
 
 use super::local::ClinicHours;
+use super::rates::OccupancyRates;
 use super::routes::{name, slug, validation};
 use super::service::{self, CodeChoice, OpenAvailability};
 use super::store::NewUnitRow;
@@ -29,6 +30,8 @@ pub enum CreateUnitRequest {
         rooms: i32,
         #[serde(with = "rust_decimal::serde::str")]
         nightly_price: Decimal,
+        /// Prices by occupancy; without them the nightly price holds whoever stays.
+        occupancy_rates: Option<serde_json::Value>,
     },
     ClinicService {
         code: Option<String>,
@@ -40,6 +43,29 @@ pub enum CreateUnitRequest {
         #[serde(with = "rust_decimal::serde::str")]
         price: Decimal,
     },
+}
+
+/// A room type's prices by occupancy, checked (`providers::rates`); the stored JSON.
+fn rates(errors: &mut Vec<FieldError>, value: serde_json::Value) -> Option<serde_json::Value> {
+    match serde_path_to_error::deserialize::<_, OccupancyRates>(value.clone()) {
+        Ok(rates) => match rates.problem() {
+            None => Some(value),
+            Some((field, message)) => {
+                errors.push(FieldError::new(format!("occupancy_rates.{field}"), message));
+                None
+            }
+        },
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "occupancy_rates".to_owned()
+            } else {
+                format!("occupancy_rates.{path}")
+            };
+            errors.push(FieldError::new(field, e.into_inner().to_string()));
+            None
+        }
+    }
 }
 
 fn price(errors: &mut Vec<FieldError>, field: &str, value: Decimal) -> Decimal {
@@ -107,8 +133,10 @@ pub(super) async fn units_create(
             max_guests,
             rooms,
             nightly_price,
+            occupancy_rates,
         } => {
             let (code, choice) = unit_code(&mut errors, code, &name_en);
+            let occupancy_rates = occupancy_rates.and_then(|value| rates(&mut errors, value));
             let row = NewUnitRow {
                 provider_id,
                 code,
@@ -122,6 +150,7 @@ pub(super) async fn units_create(
                 practitioner: None,
                 slot_minutes: None,
                 price: None,
+                occupancy_rates,
             };
             (row, choice)
         }
@@ -148,6 +177,7 @@ pub(super) async fn units_create(
                 practitioner: practitioner.map(|p| name(&mut errors, "practitioner", &p)),
                 slot_minutes: Some(in_range(&mut errors, "slot_minutes", slot_minutes, 5..=480)),
                 price: Some(price(&mut errors, "price", fee)),
+                occupancy_rates: None,
             };
             (row, choice)
         }

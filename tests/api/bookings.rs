@@ -1074,3 +1074,64 @@ async fn cancelling_a_cancelled_booking_again_answers_200_with_the_booking() {
     )
     .await;
 }
+
+/// Two rooms at a CalDAV hotel: one event per room, each under its own lead guest with who
+/// stays in it.
+#[tokio::test]
+async fn a_two_room_caldav_stay_writes_each_room_under_its_lead_guest() {
+    let (dav, calendar) = crate::helpers::radicale_calendar().await;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = crate::helpers::unique_city("davr");
+    let hotel = json!({ "kind": "hotel", "name_ar": "فندق تبوك", "name_en": "Tabuk Hotel", "city": city, "adapter": "caldav",
+        "adapter_settings": { "base_url": dav, "room_types": [{ "code": "std", "calendar_path": calendar, "name_ar": "غرفة", "name_en": "Room", "rooms": 3, "max_guests": 3, "nightly_price": "300.00" }] } });
+    app.post_ok("/v1/providers", &admin, &hotel, 201).await;
+    let customer = token(&app.register("tabuk@example.com").await);
+    let results: Value = app
+        .search(&format!(
+            "kind=hotel&city={city}&check_in={}&check_out={}&occupancy=2,1&children=1:6",
+            day(4),
+            day(6)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let offer = &results["offers"][0];
+    assert_eq!(offer["available"], 3, "{results}");
+    assert_eq!(offer["rooms"][0]["children"], json!([6]));
+    let response = book(
+        &app,
+        &customer,
+        "dav-rooms",
+        &json!({ "offer_id": offer["offer_id"], "rooms": [
+            { "lead_guest": "Sara Al-Harbi", "adults": 2, "children": [6] },
+            { "lead_guest": "Huda Al-Harbi", "adults": 1 },
+        ] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    let reference = booking["reference"].as_str().unwrap();
+    let ics = reqwest::Client::new()
+        .get(format!("{dav}{calendar}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ics.contains(&format!(
+            "SUMMARY:Sara Al-Harbi ({reference}\\, room 1 of 2)"
+        )),
+        "{ics}"
+    );
+    assert!(
+        ics.contains(&format!(
+            "SUMMARY:Huda Al-Harbi ({reference}\\, room 2 of 2)"
+        )),
+        "{ics}"
+    );
+    assert!(ics.contains("Guests: 2 adults\\, children aged 6"), "{ics}");
+}

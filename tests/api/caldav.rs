@@ -58,6 +58,7 @@ fn stay(check_in: NaiveDate, check_out: NaiveDate, guests: u32, rooms: u32) -> A
         check_out,
         guests,
         rooms,
+        occupancy: wasit::domain::occupancy::Occupancy::spread(guests, rooms),
     })
 }
 
@@ -104,6 +105,7 @@ fn booking(
         guest_phone: Some("+966500000001".into()),
         guest_email: Some("sara@example.com".into()),
         patient: None,
+        rooms: Vec::new(),
     }
 }
 

@@ -148,6 +148,7 @@ fn booking(reference: &str, offer: &ProviderOffer) -> BookingRequest {
         guest_phone: Some("+966500000001".into()),
         guest_email: Some("fatima@example.com".into()),
         patient: Some(fatima(&saudi_id(1, reference))),
+        rooms: Vec::new(),
     }
 }
 
@@ -320,6 +321,7 @@ async fn fhir_search_finds_free_slots_in_the_window_in_order() {
         check_out: next,
         guests: 1,
         rooms: 1,
+        occupancy: wasit::domain::occupancy::Occupancy::spread(1, 1),
     });
     assert_eq!(adapter.search(&stay).await.expect("stay"), []);
 }

@@ -50,7 +50,24 @@ pub(super) fn booking_calendar(booking: &Booking<'_>, event: &OurEvent, index: u
     };
     // The iCalendar writer escapes line feeds but not carriage returns: a bare CR in a
     // TEXT value would start a property of the guest's choosing. Each value is one clean line.
+    // Each room under its own lead guest, with who stays in it, when the booking says.
+    let this_room = request.rooms.get(index);
+    let guest = this_room.map_or(request.guest_name.as_str(), |r| r.lead_guest.as_str());
+    let staying = this_room.map(|r| match r.children.as_slice() {
+        [] => format!("Guests: {} adults", r.adults),
+        ages => format!(
+            "Guests: {} adults, children aged {}",
+            r.adults,
+            ages.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    });
     let contact: Vec<String> = [
+        staying,
+        (guest != request.guest_name)
+            .then(|| format!("Booked by: {}", one_line(&request.guest_name))),
         request
             .guest_phone
             .as_ref()
@@ -71,7 +88,7 @@ pub(super) fn booking_calendar(booking: &Booking<'_>, event: &OurEvent, index: u
         .ends(booking.check_out)
         .summary(&format!(
             "{} ({}{room})",
-            one_line(&request.guest_name),
+            one_line(guest),
             request.reference
         ))
         .status(EventStatus::Confirmed)
@@ -114,6 +131,7 @@ mod tests {
             guest_phone: Some("+966500000000".into()),
             guest_email: None,
             patient: None,
+            rooms: Vec::new(),
         };
         let room_type = CaldavRoomType {
             code: "deluxe".into(),
@@ -171,6 +189,7 @@ mod tests {
             guest_phone: Some("+966500000000\rX-PHONE:1".into()),
             guest_email: None,
             patient: None,
+            rooms: Vec::new(),
         };
         let room_type = CaldavRoomType {
             code: "std".into(),

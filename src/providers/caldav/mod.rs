@@ -26,7 +26,6 @@ mod occupancy;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use rust_decimal::Decimal;
 use tokio::task::JoinSet;
 
 use self::booking::{Attempt, BOOKING_ATTEMPTS, Booking, backoff};
@@ -101,10 +100,12 @@ impl CaldavAdapter {
 
         let mut offers = Vec::new();
         for (room_type, counts) in fitting.into_iter().zip(taken) {
-            let free =
-                counts.is_some_and(|counts| !over_capacity(&counts, stay.rooms, room_type.rooms));
-            if free {
-                offers.push(self.offer(room_type, stay)?);
+            let Some(counts) = counts else { continue };
+            if !over_capacity(&counts, stay.rooms, room_type.rooms) {
+                // The fewest rooms free on any night of the stay.
+                let busiest = counts.iter().copied().max().unwrap_or(0);
+                let available = room_type.rooms.saturating_sub(busiest);
+                offers.push(self.offer(room_type, stay, available)?);
             }
         }
         Ok(offers)
@@ -217,12 +218,15 @@ impl CaldavAdapter {
         &self,
         room_type: &CaldavRoomType,
         stay: &StayQuery,
+        available: u32,
     ) -> Result<ProviderOffer, AdapterError> {
-        let provider_price = room_type
-            .nightly_price
-            .checked_mul(Decimal::from(stay.nights()))
-            .and_then(|price| price.checked_mul(Decimal::from(stay.rooms)))
-            .ok_or_else(|| AdapterError::Internal("stay price overflows".into()))?;
+        // The hotel's nightly price a room, whoever stays in it.
+        let (rooms, provider_price) = crate::providers::rates::room_lines(
+            room_type.nightly_price,
+            None,
+            &stay.occupancy,
+            stay.nights(),
+        );
         Ok(ProviderOffer {
             unit_code: room_type.code.clone(),
             unit_name_ar: room_type.name_ar.clone(),
@@ -235,14 +239,16 @@ impl CaldavAdapter {
             specialty: None,
             practitioner: None,
             max_guests: Some(room_type.max_guests),
+            rooms,
+            available: Some(available),
         })
     }
 }
 
 /// Enough rooms of the type, and enough beds across the rooms asked for.
+/// Enough rooms of the type, each taking its own guests.
 fn fits(room_type: &CaldavRoomType, stay: &StayQuery) -> bool {
-    room_type.rooms >= stay.rooms
-        && u64::from(room_type.max_guests) * u64::from(stay.rooms) >= u64::from(stay.guests)
+    room_type.rooms >= stay.rooms && room_type.max_guests >= stay.occupancy.fullest_room()
 }
 
 fn over_capacity(taken: &[u32], adding: u32, rooms: u32) -> bool {

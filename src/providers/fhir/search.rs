@@ -199,6 +199,8 @@ impl ScheduleInfo {
             specialty: self.specialty.clone(),
             practitioner: self.practitioner.clone(),
             max_guests: None,
+            rooms: Vec::new(),
+            available: Some(1),
         }
     }
 }

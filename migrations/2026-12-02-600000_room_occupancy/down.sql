@@ -1,0 +1,2 @@
+DROP TABLE booking_rooms;
+ALTER TABLE units DROP COLUMN occupancy_rates;
