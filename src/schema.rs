@@ -201,6 +201,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    provider_uncertainties (id) {
+        id -> Uuid,
+        booking_id -> Uuid,
+        step -> Text,
+        reference -> Text,
+        opened_at -> Timestamptz,
+        attempts -> Int4,
+        resolved_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     providers (id) {
         id -> Uuid,
         kind -> Text,
@@ -479,6 +492,7 @@ diesel::joinable!(payment_methods -> customers (customer_id));
 diesel::joinable!(booking_changes -> bookings (booking_id));
 diesel::joinable!(booking_rooms -> bookings (booking_id));
 diesel::joinable!(payments -> bookings (booking_id));
+diesel::joinable!(provider_uncertainties -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
 diesel::joinable!(refunds -> payments (payment_id));
@@ -507,6 +521,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_methods,
     payments,
     plans,
+    provider_uncertainties,
     providers,
     rate_counts,
     refresh_tokens,

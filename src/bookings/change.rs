@@ -121,6 +121,7 @@ impl Bookings {
                 conn.transaction(|conn| {
                     let booking =
                         store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
+                    super::uncertain::refuse_unconfirmed(conn, booking.id)?;
                     decide(
                         conn,
                         booking.id,
@@ -209,6 +210,7 @@ impl Bookings {
                 Err(match error {
                     AdapterError::SoldOut => ApiError::SoldOut,
                     AdapterError::Timeout(_)
+                    | AdapterError::NoAnswer(_)
                     | AdapterError::Unavailable(_)
                     | AdapterError::Refused(_) => {
                         ApiError::Unavailable(anyhow::anyhow!("provider: {error}"))
@@ -363,7 +365,15 @@ impl Bookings {
                     .abandon_change(&previous, &ProviderRef(claimed.clone()), &request)
                     .await
             }
-            // Failed before anything was claimed at the provider, or still open.
+            // Failed with no handle: the claim ended without a refusal (no answer, a 5xx),
+            // which queues this job (`fail(.., uncertain)`): it may have taken something all
+            // the same, found again under our reference.
+            ("failed", None) => {
+                adapter
+                    .abandon_unanswered_change(&previous, &request, &change.tag())
+                    .await
+            }
+            // Still open: its outcome settles it.
             _ => Ok(()),
         };
         done.map_err(|e| ApiError::Unavailable(anyhow::anyhow!("provider {}: {e}", provider.id)))

@@ -1,6 +1,8 @@
 //! Holding an offer: a `held` booking with its inventory taken at once, never overbooking.
 //! Local inventory is checked and held on one connection; an outside provider books between
-//! the check and the write, and is released if the write fails.
+//! the check and the write, and is released if the write fails. When the provider's answer
+//! is lost (sent, then a timeout or a dropped connection) the hold is written unconfirmed
+//! and settled later by asking the provider (`uncertain.rs`).
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -13,6 +15,7 @@ use super::reference::new_reference;
 use super::service::Bookings;
 use super::state::BookingStatus;
 use super::store::{self, NewBookingRow};
+use super::uncertain;
 use super::view::{BookingView, view};
 use crate::db::run_blocking;
 use crate::domain::Actor;
@@ -24,9 +27,7 @@ use crate::http::rate_limit::RateLimit;
 use crate::idempotency::IdempotencyClaim;
 use crate::jobs::BookingEmail;
 use crate::providers::adapter::{Adapter, AdapterError};
-use crate::providers::model::{
-    BookingRequest, ProviderKind, ProviderOffer, ProviderRef, RoomRequest,
-};
+use crate::providers::model::{BookingRequest, ProviderKind, ProviderOffer, RoomRequest};
 use crate::providers::offer::{OfferClaims, OfferIdError};
 use crate::providers::store::{ProviderRow, UnitRow};
 
@@ -190,6 +191,9 @@ struct HoldAnswer<'a> {
     provider: &'a ProviderRow,
     fees: &'a FeePolicy,
     claim: Option<&'a IdempotencyClaim>,
+    /// The outside provider's answer to the booking was lost: its `book` step is opened and
+    /// the job that settles it queued (first run after this grace); the answer is 202.
+    unconfirmed: Option<chrono::Duration>,
 }
 
 /// What a hold writes besides its answer: the booking, a hospital's patient, a stay's rooms
@@ -203,7 +207,7 @@ struct HoldRecord<'a> {
 
 /// Writes a hold in one transaction: the booking, its patient (a hospital's), its rooms, its `cells` of
 /// local inventory (all of them or none: else sold out), its first event, its email and the
-/// request's answer.
+/// request's answer (an unconfirmed one opens its `book` step, `HoldAnswer::unconfirmed`).
 fn save_hold(
     conn: &mut PgConnection,
     hold: HoldRecord<'_>,
@@ -239,13 +243,25 @@ fn save_hold(
         // A hold is the lifecycle's start: its history row, its audit entry, its email.
         lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
         lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
+        if let Some(grace) = answer.unconfirmed {
+            uncertain::open_book(conn, &booking, grace)?;
+        }
         let mut held = view(booking, answer.provider, answer.fees, None);
         held.patient = patient.map(PatientView::from);
+        uncertain::show(&mut held, answer.unconfirmed.is_some());
         if let Some(claim) = answer.claim {
-            claim.save_in(conn, actix_web::http::StatusCode::CREATED, &held)?;
+            claim.save_in(conn, hold_status(&held), &held)?;
         }
         Ok(held)
     })
+}
+
+/// 201 for a hold, 202 when the outside provider's answer was lost and we are asking it.
+pub fn hold_status(held: &BookingView) -> actix_web::http::StatusCode {
+    match held.provider_status {
+        Some(_) => actix_web::http::StatusCode::ACCEPTED,
+        None => actix_web::http::StatusCode::CREATED,
+    }
 }
 
 impl Bookings {
@@ -300,6 +316,7 @@ impl Bookings {
                     provider: &prepared.provider,
                     fees: &terms.fees,
                     claim: claim.as_ref(),
+                    unconfirmed: None,
                 };
                 let record = HoldRecord {
                     row: &row,
@@ -327,15 +344,37 @@ impl Bookings {
         };
 
         let reference = new_reference().map_err(ApiError::Internal)?;
-        let (adapter, provider_ref) = self
-            .book_with_provider(&prepared, &claims, &reference)
-            .await?;
+        let (adapter, request) = self.provider_booking(&prepared, &claims, &reference)?;
+        let provider_ref = match adapter.book(&request).await {
+            Ok(provider_ref) => Some(provider_ref),
+            // Sent, and no answer: it may have been booked. No guess either way: the hold is
+            // written unconfirmed and a job asks the provider by our reference.
+            Err(error) if error.is_uncertain() => {
+                tracing::warn!(%reference, %error, "a provider's answer to a booking was lost; the hold is unconfirmed");
+                None
+            }
+            // A 5xx partway (the Slot held, then the Appointment refused by a failing
+            // server) leaves a first step that no booking records: give it back before
+            // answering. Best effort: the provider is failing already.
+            Err(error @ AdapterError::Unavailable(_)) => {
+                if let Err(release_error) = adapter.release(&request).await {
+                    tracing::warn!(%reference, error = %release_error, "could not give back a failed booking's first steps");
+                }
+                return Err(adapter_error(error));
+            }
+            Err(error) => return Err(adapter_error(error)),
+        };
+        // A request still in flight when we gave up has had this long to land when the job
+        // first asks.
+        let unconfirmed = provider_ref.is_none().then(|| {
+            chrono::Duration::from_std(self.searcher.provider_timeout).unwrap_or_default()
+        });
         let row = terms.row(
             &prepared,
             &claims,
             &actor,
             reference,
-            Some(provider_ref.0.clone()),
+            provider_ref.as_ref().map(|r| r.0.clone()),
         );
         let provider = prepared.provider.clone();
         let patient = prepared.patient.clone();
@@ -345,6 +384,7 @@ impl Bookings {
                 provider: &provider,
                 fees: &terms.fees,
                 claim: claim.as_ref(),
+                unconfirmed,
             };
             let record = HoldRecord {
                 row: &row,
@@ -356,11 +396,20 @@ impl Bookings {
         })
         .await;
         match saved {
-            Ok(held) => Ok(held),
+            Ok(held) => {
+                if unconfirmed.is_some() {
+                    self.wake.notify_waiters();
+                }
+                Ok(held)
+            }
             Err(error) => {
-                // The provider holds something we never recorded: give it back.
-                if let Err(cancel_error) = adapter.cancel(&provider_ref).await {
-                    tracing::error!(error = %cancel_error, provider_ref = %provider_ref.0, "could not release an unrecorded provider booking");
+                // The provider holds (or may hold) something we never recorded: give it back.
+                let undone = match &provider_ref {
+                    Some(provider_ref) => adapter.cancel(provider_ref).await,
+                    None => adapter.release(&request).await,
+                };
+                if let Err(cancel_error) = undone {
+                    tracing::error!(error = %cancel_error, reference = %request.reference, "could not release an unrecorded provider booking");
                 }
                 Err(error)
             }
@@ -405,12 +454,13 @@ impl Bookings {
         }
     }
 
-    async fn book_with_provider(
+    /// The outside provider's adapter and what it is asked to book.
+    fn provider_booking(
         &self,
         prepared: &Prepared,
         claims: &OfferClaims,
         reference: &str,
-    ) -> Result<(Adapter, ProviderRef), ApiError> {
+    ) -> Result<(Adapter, BookingRequest), ApiError> {
         let adapter = Adapter::for_provider(&prepared.provider, &self.searcher.clients).map_err(
             |reason| {
                 ApiError::internal(anyhow::anyhow!(
@@ -432,8 +482,7 @@ impl Bookings {
             patient: prepared.patient.clone(),
             rooms: prepared.rooms.iter().map(BookedRoom::request).collect(),
         };
-        let provider_ref = adapter.book(&request).await.map_err(adapter_error)?;
-        Ok((adapter, provider_ref))
+        Ok((adapter, request))
     }
 }
 
@@ -441,9 +490,10 @@ fn adapter_error(error: AdapterError) -> ApiError {
     match error {
         AdapterError::SoldOut => ApiError::SoldOut,
         // A refused address is a provider we cannot reach from here, not our failure.
-        AdapterError::Timeout(_) | AdapterError::Unavailable(_) | AdapterError::Refused(_) => {
-            ApiError::Unavailable(anyhow::anyhow!("provider: {error}"))
-        }
+        AdapterError::Timeout(_)
+        | AdapterError::NoAnswer(_)
+        | AdapterError::Unavailable(_)
+        | AdapterError::Refused(_) => ApiError::Unavailable(anyhow::anyhow!("provider: {error}")),
         other => ApiError::internal(anyhow::anyhow!("provider: {other}")),
     }
 }

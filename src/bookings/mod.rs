@@ -18,4 +18,5 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod system;
+pub mod uncertain;
 pub mod view;

@@ -204,6 +204,7 @@ fn start_payment(
         .select(BookingRow::as_select())
         .first(conn)?;
     check_payable(&booking)?;
+    super::uncertain::refuse_unconfirmed(conn, booking.id)?;
     let provider = provider_store::find_provider(conn, booking.provider_id)?;
     let lines = booking_lines(&booking, provider.prepaid, terms.vat_rate);
     let subscription = crate::billing::subscriptions::charge_allowance(conn, booking.customer_id)?;

@@ -244,7 +244,7 @@ async fn bookings_create(
             address.key(),
         )
         .await?;
-    Ok(HttpResponse::Created().json(booking))
+    Ok(HttpResponse::build(super::hold::hold_status(&booking)).json(booking))
 }
 
 async fn bookings_get(

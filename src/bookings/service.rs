@@ -181,6 +181,7 @@ impl Bookings {
                 {
                     return Err(ApiError::InvalidState { status: "expired" });
                 }
+                super::uncertain::refuse_unconfirmed(conn, row.id)?;
                 let updated = lifecycle::transition(
                     conn,
                     row.id,
@@ -371,7 +372,9 @@ pub(super) fn full_view(
     );
     let terms =
         live.then(|| crate::providers::policy::offer_terms(&provider, row.starts_at, Utc::now()));
+    let unconfirmed = super::uncertain::is_unconfirmed(conn, row.id)?;
     let mut view = view(row, &provider, fees, Some(events));
+    super::uncertain::show(&mut view, unconfirmed);
     view.payment = payment;
     view.terms = terms;
     view.no_show = no_show.map(Into::into);

@@ -150,9 +150,12 @@ impl Bookings {
             return Ok(());
         };
         let cancelled = match Adapter::for_provider(&provider, &self.searcher.clients) {
-            Ok(adapter) => adapter.cancel(&ProviderRef(provider_ref)).await,
+            Ok(adapter) => adapter.cancel(&ProviderRef(provider_ref.clone())).await,
             Err(misconfigured) => Err(misconfigured),
         };
+        // A cancel that got no answer is retried (cancelling twice is harmless); meanwhile
+        // the booking reads unconfirmed at the provider.
+        super::uncertain::note_cancel(self, &row.id, &row.reference, &cancelled).await?;
         let Err(error) = cancelled else {
             return Ok(());
         };

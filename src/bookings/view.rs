@@ -19,7 +19,8 @@ use crate::providers::store::{ProviderRow, ProviderSummary};
 /// What to do next with a booking, so a client need not know the state machine.
 #[derive(Debug, Serialize)]
 pub struct NextStep {
-    /// `pay` (before `hold_expires_at`), `await_confirmation`, or `none`.
+    /// `pay` (before `hold_expires_at`), `await_provider` (its answer about the hold was
+    /// lost: we are asking it), `await_confirmation`, or `none`.
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<DateTime<Utc>>,
@@ -61,6 +62,10 @@ pub struct BookingView {
     pub next: NextStep,
     /// The provider's answer (`confirmed` or `refused`), once it gave one.
     pub provider_ack: Option<String>,
+    /// `unconfirmed` while a call to the outside provider (to book or cancel) got no answer
+    /// and we are asking it what happened (single-booking reads and the hold's answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<&'static str>,
     /// Set when the provider did not answer in time: an agent should follow up.
     pub flagged_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -179,6 +184,7 @@ pub(super) fn view(
         patient: None,
         rooms: Vec::new(),
         next,
+        provider_status: None,
         provider_ack: row.provider_ack,
         flagged_at: row.flagged_at,
         created_at: row.created_at,

@@ -35,6 +35,10 @@ pub enum Job {
     /// Finish a change at its outside provider: once applied, move the booking's copy onto
     /// what the change claimed and give back the old; once failed, give back what it claimed.
     SettleChangeAtProvider { change_id: Uuid },
+    /// Settle a hold whose booking at its outside provider got no answer: ask the provider
+    /// by our reference, then keep what it holds or give it back and end the booking; after
+    /// the last attempt the booking is flagged for an agent.
+    ReconcileProvider { booking_id: Uuid },
     /// Sweep: subscriptions due for renewal or a dunning retry are charged (or ended).
     RenewSubscriptions,
     /// Sweep: payments left `processing` by a crash or a timeout are settled.
@@ -68,7 +72,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 17] = [
+    pub const KINDS: [&'static str; 18] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -79,6 +83,7 @@ impl Job {
         "send_booking_email",
         "cancel_at_provider",
         "settle_change_at_provider",
+        "reconcile_provider",
         "renew_subscriptions",
         "reconcile_payments",
         "execute_refund",
@@ -100,6 +105,7 @@ impl Job {
             Job::SendBookingEmail { .. } => "send_booking_email",
             Job::CancelAtProvider { .. } => "cancel_at_provider",
             Job::SettleChangeAtProvider { .. } => "settle_change_at_provider",
+            Job::ReconcileProvider { .. } => "reconcile_provider",
             Job::RenewSubscriptions => "renew_subscriptions",
             Job::ReconcilePayments => "reconcile_payments",
             Job::ExecuteRefund { .. } => "execute_refund",
@@ -115,7 +121,8 @@ impl Job {
         match self {
             Job::ConfirmBooking { .. }
             | Job::CancelAtProvider { .. }
-            | Job::SettleChangeAtProvider { .. } => 6,
+            | Job::SettleChangeAtProvider { .. }
+            | Job::ReconcileProvider { .. } => 6,
             // Money owed back: keep asking the gateway for about a day before a person looks.
             Job::ExecuteRefund { .. } => 10,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
@@ -238,6 +245,7 @@ mod tests {
             },
             Job::CancelAtProvider { booking_id: id },
             Job::SettleChangeAtProvider { change_id: id },
+            Job::ReconcileProvider { booking_id: id },
             Job::RenewSubscriptions,
             Job::ReconcilePayments,
             Job::ExecuteRefund { refund_id: id },

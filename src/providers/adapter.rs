@@ -22,9 +22,13 @@ pub enum AdapterError {
     /// Someone else took it first (FHIR 412 on the Slot, CalDAV 412 or over capacity).
     #[error("no longer available")]
     SoldOut,
-    /// Network failure or a 5xx: worth retrying later.
+    /// Could not connect, or a 5xx: nothing was done, worth retrying later.
     #[error("the provider is unreachable: {0}")]
     Unavailable(String),
+    /// The request was sent and the connection broke before the answer came: the provider
+    /// may have done it. Like a timeout, an uncertain outcome ([`AdapterError::is_uncertain`]).
+    #[error("the provider gave no answer: {0}")]
+    NoAnswer(String),
     /// The provider answered something we cannot read (bad JSON, wrong resource, bad iCalendar).
     #[error("the provider answered garbage: {0}")]
     InvalidResponse(String),
@@ -46,9 +50,17 @@ impl AdapterError {
             OutboundError::Timeout(_) => AdapterError::Timeout(waited),
             OutboundError::Refused(refusal) => AdapterError::Refused(refusal.to_string()),
             OutboundError::TooLarge { .. } => AdapterError::InvalidResponse(error.to_string()),
-            OutboundError::Transport(_) => AdapterError::Unavailable(error.to_string()),
+            OutboundError::Connect(_) => AdapterError::Unavailable(error.to_string()),
+            OutboundError::Transport(_) => AdapterError::NoAnswer(error.to_string()),
             OutboundError::BadUrl(_) => AdapterError::Internal(error.to_string()),
         }
+    }
+
+    /// Whether a write may have been done although it reported failure: the request went out
+    /// and no answer came back (timed out, or the connection dropped). Only asking the
+    /// provider tells (`Adapter::find`).
+    pub fn is_uncertain(&self) -> bool {
+        matches!(self, AdapterError::Timeout(_) | AdapterError::NoAnswer(_))
     }
 
     /// A short, stable word for answers anyone may read (a search's provider statuses): never
@@ -58,6 +70,7 @@ impl AdapterError {
             AdapterError::Timeout(_) => "timeout",
             AdapterError::SoldOut => "sold_out",
             AdapterError::Unavailable(_) => "unavailable",
+            AdapterError::NoAnswer(_) => "no_answer",
             AdapterError::InvalidResponse(_) => "invalid_response",
             AdapterError::Rejected(_) => "rejected",
             AdapterError::Refused(_) => "refused",
@@ -152,6 +165,29 @@ impl Adapter {
         }
     }
 
+    /// What the provider holds under our booking reference, asked when a `book` went out and
+    /// its answer was lost: `Some` handle when the booking is there whole (FHIR: a live
+    /// Appointment with our identifier; CalDAV: every event at its href with our UID).
+    pub async fn find(
+        &self,
+        request: &BookingRequest,
+    ) -> Result<Option<ProviderRef>, AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.find(&request.reference).await,
+            Adapter::Caldav(adapter) => adapter.find(request).await,
+        }
+    }
+
+    /// Rolls back an attempt to `book` that was never recorded as done: gives back whatever
+    /// carries our reference (FHIR: the Appointment and the Slot held for it; CalDAV: the
+    /// events). Safe to repeat, and a no-op when nothing was written.
+    pub async fn release(&self, request: &BookingRequest) -> Result<(), AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.release(request).await,
+            Adapter::Caldav(adapter) => adapter.release(request).await,
+        }
+    }
+
     pub async fn cancel(&self, reference: &ProviderRef) -> Result<(), AdapterError> {
         match self {
             Adapter::Fhir(adapter) => adapter.cancel(reference).await,
@@ -186,6 +222,24 @@ impl Adapter {
         match self {
             Adapter::Fhir(adapter) => adapter.finish_change(previous, request).await,
             Adapter::Caldav(adapter) => adapter.cancel(previous).await,
+        }
+    }
+
+    /// The change did not happen and its claim got no answer (so no handle): gives back
+    /// whatever the claim may have taken (FHIR: the new Slot, if held for our reference and
+    /// the Appointment is not on it; CalDAV: the events under the change's tag). Safe to
+    /// repeat.
+    pub async fn abandon_unanswered_change(
+        &self,
+        current: &ProviderRef,
+        request: &BookingRequest,
+        change_tag: &str,
+    ) -> Result<(), AdapterError> {
+        match self {
+            Adapter::Fhir(adapter) => adapter.abandon_change(current, request).await,
+            Adapter::Caldav(adapter) => {
+                adapter.abandon_unanswered_change(request, change_tag).await
+            }
         }
     }
 

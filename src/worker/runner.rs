@@ -174,6 +174,11 @@ impl Worker {
                     .cancel_at_provider(*booking_id, last_attempt)
                     .await?
             }
+            Job::ReconcileProvider { booking_id } => {
+                self.bookings
+                    .reconcile_provider(*booking_id, last_attempt)
+                    .await?
+            }
             Job::SettleChangeAtProvider { change_id } => {
                 self.bookings.settle_change_at_provider(*change_id).await?
             }

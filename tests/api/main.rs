@@ -35,4 +35,5 @@ mod search;
 mod secrets;
 mod stripe;
 mod subscriptions;
+mod uncertain;
 mod webhooks;

@@ -25,7 +25,11 @@ pub enum OutboundError {
     Refused(Refusal),
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
-    /// Could not connect, or the connection broke.
+    /// Could not connect: nothing was sent, so nothing was done at the far end.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// The request may have been sent and the connection broke before the whole answer
+    /// came: the far end may have acted on it.
     #[error("{0}")]
     Transport(String),
     #[error("the answer is larger than {limit} bytes")]
@@ -123,7 +127,8 @@ impl Outbound {
 
     /// A refusal made by the resolver sits somewhere in reqwest's chain of causes.
     fn failure(&self, error: reqwest::Error) -> OutboundError {
-        if error.is_timeout() {
+        // A connect timeout is both: nothing was sent, which is what a caller needs to know.
+        if error.is_timeout() && !error.is_connect() {
             return OutboundError::Timeout(self.timeout);
         }
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
@@ -132,6 +137,9 @@ impl Outbound {
                 return OutboundError::Refused(*refusal);
             }
             source = cause.source();
+        }
+        if error.is_connect() {
+            return OutboundError::Connect(chain(&error.without_url()));
         }
         OutboundError::Transport(chain(&error.without_url()))
     }

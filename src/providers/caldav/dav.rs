@@ -127,7 +127,7 @@ impl Dav {
         }
     }
 
-    async fn holds_our_event(&self, event: &OurEvent) -> Result<bool, AdapterError> {
+    pub(super) async fn holds_our_event(&self, event: &OurEvent) -> Result<bool, AdapterError> {
         let (status, body) = self
             .exchange(self.request(Method::GET, &event.path))
             .await?;

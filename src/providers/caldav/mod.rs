@@ -132,11 +132,17 @@ impl CaldavAdapter {
         request: &BookingRequest,
         change_tag: &str,
     ) -> Result<ProviderRef, AdapterError> {
-        let tagged = BookingRequest {
-            reference: format!("{}.{change_tag}", request.reference),
-            ..request.clone()
-        };
-        self.write_stay(&tagged, Some(&request.reference)).await
+        self.write_stay(&tagged(request, change_tag), Some(&request.reference))
+            .await
+    }
+
+    /// A change whose claim got no answer: deletes whatever events it may have written.
+    pub async fn abandon_unanswered_change(
+        &self,
+        request: &BookingRequest,
+        change_tag: &str,
+    ) -> Result<(), AdapterError> {
+        self.release(&tagged(request, change_tag)).await
     }
 
     async fn write_stay(
@@ -179,6 +185,39 @@ impl CaldavAdapter {
             }
         }
         Err(AdapterError::SoldOut)
+    }
+
+    /// The booking's events, when every one is on the calendar under our UID: how a booking
+    /// whose answer was lost learns whether it happened. One missing is no booking (a write
+    /// cut short): `release` clears the rest.
+    pub async fn find(
+        &self,
+        request: &BookingRequest,
+    ) -> Result<Option<ProviderRef>, AdapterError> {
+        let events = our_events(self.room_type(&request.unit_code)?, request);
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let dav = self.dav();
+        for event in &events {
+            if !dav.holds_our_event(event).await? {
+                return Ok(None);
+            }
+        }
+        let paths: Vec<&str> = events.iter().map(|e| e.path.as_str()).collect();
+        Ok(Some(ProviderRef(paths.join(" "))))
+    }
+
+    /// Deletes every event an attempt to book `request` may have written, each checked to be
+    /// ours first (the href may be someone else's). Safe to repeat.
+    pub async fn release(&self, request: &BookingRequest) -> Result<(), AdapterError> {
+        let dav = self.dav();
+        for event in our_events(self.room_type(&request.unit_code)?, request) {
+            if dav.holds_our_event(&event).await? {
+                dav.delete(&event.path).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the booking's events; one already gone counts as deleted.
@@ -242,6 +281,14 @@ impl CaldavAdapter {
             rooms,
             available: Some(available),
         })
+    }
+}
+
+/// A change's writes go under `{reference}.{change_tag}`, so their hrefs and UIDs are new.
+fn tagged(request: &BookingRequest, change_tag: &str) -> BookingRequest {
+    BookingRequest {
+        reference: format!("{}.{change_tag}", request.reference),
+        ..request.clone()
     }
 }
 

@@ -58,6 +58,28 @@ impl FhirAdapter {
         }
     }
 
+    /// The live Appointment carrying our reference, if the hospital has one: how a booking
+    /// whose answer was lost learns whether it happened.
+    pub async fn find(&self, reference: &str) -> Result<Option<ProviderRef>, AdapterError> {
+        match self.find_booking(reference).await? {
+            Some(appointment) => Ok(Some(appointment.provider_ref()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Undoes whatever an attempt to book `request` left: its Appointment cancelled (which
+    /// frees its Slot), and the Slot freed if it is still held for our reference without
+    /// one (a lost answer between the two writes). Safe to repeat.
+    pub async fn release(&self, request: &BookingRequest) -> Result<(), AdapterError> {
+        if let Some(existing) = self.find_booking(&request.reference).await? {
+            self.cancel(&existing.provider_ref()?).await?;
+        }
+        if let Some(slot_id) = request.slot_ref.as_deref().filter(|id| is_fhir_id(id)) {
+            self.release_slot(slot_id, &request.reference).await?;
+        }
+        Ok(())
+    }
+
     /// Marks the request's Slot busy for our reference, after checking it is still the one
     /// offered (same times, same Schedule): `SoldOut` when it is gone, moved or taken.
     pub(super) async fn claim_slot(
