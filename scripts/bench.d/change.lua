@@ -27,7 +27,7 @@ end
 
 function request()
   local slot = (counter % #mine) + 1
-  local round = counter // #mine
+  local round = math.floor(counter / #mine)  -- wrk's LuaJIT has no `//`
   counter = counter + 1
   local booking = mine[slot]
   local night = ((booking.night + round) % #offers) + 1
