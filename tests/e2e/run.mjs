@@ -7,6 +7,8 @@
 //   WASIT_E2E_AGENT_EMAIL, WASIT_E2E_AGENT_PASSWORD  an agent account (scenario b)
 //   WASIT_E2E_PENDING_REFERENCE  a paid booking whose confirmation is put off: the agent
 //                              retries it from the pending list
+//   WASIT_E2E_FEW_ROOMS_CITY  a city whose one hotel has two rooms left, priced by
+//                              occupancy (scenario e books both; default riyadh)
 //   WASIT_E2E_SILENT_PROVIDER  the Arabic name of a Riyadh hotel that never answers, if
 //                              there is one: its "timed out" note must show
 //   WASIT_TEST_MAILDEV_URL  the SMTP test server's web API (scenario d reads its links)
@@ -320,6 +322,7 @@ function amount(text) {
 }
 
 async function twoRooms({ page, shot }) {
+  const city = process.env.WASIT_E2E_FEW_ROOMS_CITY;
   const email = `layla-${Date.now()}@example.com`;
   await page.goto(`${base}/#/signup`);
   await page.getByLabel('الاسم الكامل').fill('ليلى القحطاني');
@@ -339,7 +342,7 @@ async function twoRooms({ page, shot }) {
   await page.getByLabel('البالغون في الغرفة 2').selectOption('1');
   await expectLabelled(page);
   await shot('customer-rooms-editor-ar.png', { fullPage: false });
-  await search(page, { checkIn: 14 });
+  await search(page, { city: city ?? 'riyadh', checkIn: 14 });
   const address = decodeURIComponent(page.url());
   check(address.includes('occupancy=2,1') && address.includes('children=1:7'), `the search asked for other rooms: ${address}`);
   // The editor keeps the rooms after the search.
@@ -352,6 +355,10 @@ async function twoRooms({ page, shot }) {
   check(lines[0].startsWith('الغرفة 1: بالغان، طفل واحد (7)'), `room 1 reads ${lines[0]}`);
   check(lines[1].startsWith('الغرفة 2: بالغ واحد'), `room 2 reads ${lines[1]}`);
   check(amount(lines[0]) > amount(lines[1]), `the child's room is not dearer: ${lines}`);
+  if (city) {
+    check((await offer.locator('.left').textContent()).trim() === 'غرفتان متبقيتان', 'the offer does not say two are left');
+    check(lines[0].includes('1,020.00'), `room 1 is not 2 nights of 450.00 and a child of 7 at 60.00: ${lines[0]}`);
+  }
   await shot('customer-two-rooms-results-ar.png');
 
   // Book it: each room's lead guest, the customer's name first.
