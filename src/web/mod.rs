@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("auth.js", "text/javascript; charset=utf-8"),
     asset!("account.js", "text/javascript; charset=utf-8"),
     asset!("search.js", "text/javascript; charset=utf-8"),
+    asset!("rooms.js", "text/javascript; charset=utf-8"),
     asset!("booking.js", "text/javascript; charset=utf-8"),
     asset!("bookings.js", "text/javascript; charset=utf-8"),
     asset!("invoices.js", "text/javascript; charset=utf-8"),

@@ -33,7 +33,12 @@ async fn spawn_app_on_known_port() -> TestApp {
 }
 
 /// Runs `node tests/e2e/run.mjs <base>`, returning (success, everything it printed).
-fn run_e2e(base: &str, agent_email: &str, pending_reference: &str) -> (bool, String) {
+fn run_e2e(
+    base: &str,
+    agent_email: &str,
+    pending_reference: &str,
+    few_rooms_city: &str,
+) -> (bool, String) {
     let root = manifest_dir();
     assert!(
         root.join("tests/e2e/node_modules/playwright-core").exists(),
@@ -54,6 +59,7 @@ fn run_e2e(base: &str, agent_email: &str, pending_reference: &str) -> (bool, Str
         .env("WASIT_E2E_AGENT_PASSWORD", PASSWORD)
         .env("WASIT_E2E_SILENT_PROVIDER", "فندق لا يرد")
         .env("WASIT_E2E_PENDING_REFERENCE", pending_reference)
+        .env("WASIT_E2E_FEW_ROOMS_CITY", few_rooms_city)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -151,6 +157,10 @@ async fn the_site_and_the_console_work_in_a_real_browser() {
             "room_types": [{ "code": "std", "calendar_path": "/hotel/std/", "name_ar": "غرفة", "name_en": "Room", "rooms": 3, "max_guests": 2, "nightly_price": "300.00" }] } });
     app.post_ok("/v1/providers", &admin, &provider, 201).await;
 
+    // A hotel of two family suites priced by occupancy: two rooms booked there show their
+    // own prices, and "2 left" before.
+    let few_rooms_city = crate::rooms::family_hotel(&app, &admin, 2).await;
+
     // A paid booking whose provider is slow to confirm (its confirmation job is put off a
     // day), for the agent to find among the pending ones and retry.
     let pending_reference = slow_confirmation(&app).await;
@@ -163,10 +173,11 @@ async fn the_site_and_the_console_work_in_a_real_browser() {
     wasit::worker::spawn_workers(&worker, 2);
 
     let base = app.address.clone();
-    let (ok, output) =
-        tokio::task::spawn_blocking(move || run_e2e(&base, &agent_email, &pending_reference))
-            .await
-            .unwrap();
+    let (ok, output) = tokio::task::spawn_blocking(move || {
+        run_e2e(&base, &agent_email, &pending_reference, &few_rooms_city)
+    })
+    .await
+    .unwrap();
     drop(silent);
     assert!(ok, "the browser tests failed:\n{output}");
     // Shown with --no-capture: the scenarios, their timings and the screenshots taken.

@@ -11,8 +11,8 @@ use crate::helpers::{
 
 /// A hotel of ours with one room type for up to 4, 450.00 a night for two adults, 120.00
 /// for each adult more, children up to 5 free and up to 11 at 60.00; `rooms` of them, open
-/// for 30 nights. Returns the city.
-async fn family_hotel(app: &TestApp, admin: &str, rooms: i32) -> String {
+/// for 30 nights. Returns the city. The browser test books two of its rooms.
+pub async fn family_hotel(app: &TestApp, admin: &str, rooms: i32) -> String {
     let city = unique_city("fam");
     let provider = app
         .post_ok(

@@ -7,6 +7,8 @@
 //   WASIT_E2E_AGENT_EMAIL, WASIT_E2E_AGENT_PASSWORD  an agent account (scenario b)
 //   WASIT_E2E_PENDING_REFERENCE  a paid booking whose confirmation is put off: the agent
 //                              retries it from the pending list
+//   WASIT_E2E_FEW_ROOMS_CITY  a city whose one hotel has two rooms left, priced by
+//                              occupancy (scenario e books both; default riyadh)
 //   WASIT_E2E_SILENT_PROVIDER  the Arabic name of a Riyadh hotel that never answers, if
 //                              there is one: its "timed out" note must show
 //   WASIT_TEST_MAILDEV_URL  the SMTP test server's web API (scenario d reads its links)
@@ -313,6 +315,80 @@ async function customerJourney({ page, shot }) {
   await shot('customer-booking-en.png');
 }
 
+// ---- (e) a customer books two rooms with their own guests and lead guests --------------
+/** The amount in "… — 1,020.00 ر.س." as a number. */
+function amount(text) {
+  return Number(text.split('—').pop().match(/[0-9,]+\.[0-9]{2}/)[0].replaceAll(',', ''));
+}
+
+async function twoRooms({ page, shot }) {
+  const city = process.env.WASIT_E2E_FEW_ROOMS_CITY;
+  const email = `layla-${Date.now()}@example.com`;
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill('ليلى القحطاني');
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  await page.getByText('أهلاً، ليلى القحطاني').waitFor();
+  await page.getByRole('link', { name: 'ابحث واحجز' }).click();
+
+  // Room 1: two adults and a child of 7; room 2: one adult.
+  await page.getByLabel('البالغون في الغرفة 1').selectOption('2');
+  await page.getByRole('button', { name: 'أضف طفلًا إلى الغرفة 1' }).click();
+  const age = page.getByLabel('عمر الطفل 1 في الغرفة 1 (بالسنوات)');
+  check(await age.evaluate((el) => el === document.activeElement), "the new child's age does not have the focus");
+  await age.selectOption('7');
+  await page.getByRole('button', { name: 'أضف غرفة' }).click();
+  await page.getByLabel('البالغون في الغرفة 2').selectOption('1');
+  await expectLabelled(page);
+  await shot('customer-rooms-editor-ar.png', { fullPage: false });
+  await search(page, { city: city ?? 'riyadh', checkIn: 14 });
+  const address = decodeURIComponent(page.url());
+  check(address.includes('occupancy=2,1') && address.includes('children=1:7'), `the search asked for other rooms: ${address}`);
+  // The editor keeps the rooms after the search.
+  check(await page.getByLabel('عمر الطفل 1 في الغرفة 1 (بالسنوات)').inputValue() === '7', 'the rooms were not kept');
+
+  // Each offer shows a line per room; the room with a child of 7 costs more.
+  const offer = page.locator('.offer').first();
+  const lines = await offer.locator('.room-lines li').allTextContents();
+  check(lines.length === 2, `not a line per room: ${lines}`);
+  check(lines[0].startsWith('الغرفة 1: بالغان، طفل واحد (7)'), `room 1 reads ${lines[0]}`);
+  check(lines[1].startsWith('الغرفة 2: بالغ واحد'), `room 2 reads ${lines[1]}`);
+  check(amount(lines[0]) > amount(lines[1]), `the child's room is not dearer: ${lines}`);
+  if (city) {
+    check((await offer.locator('.left').textContent()).trim() === 'غرفتان متبقيتان', 'the offer does not say two are left');
+    check(lines[0].includes('1,020.00'), `room 1 is not 2 nights of 450.00 and a child of 7 at 60.00: ${lines[0]}`);
+  }
+  await shot('customer-two-rooms-results-ar.png');
+
+  // Book it: each room's lead guest, the customer's name first.
+  await offer.getByRole('button', { name: 'احجز' }).click();
+  const dialog = page.getByRole('dialog', { name: 'باسم من تُحجز كل غرفة؟' });
+  await dialog.waitFor();
+  await expectLabelled(page);
+  const second = dialog.getByLabel('الضيف الرئيسي في الغرفة 2');
+  check(await dialog.getByLabel('الضيف الرئيسي في الغرفة 1').inputValue() === 'ليلى القحطاني', "room 1 is not under the customer's name");
+  await second.fill('');
+  await dialog.getByRole('button', { name: 'احجز الغرف' }).click();
+  check(await second.getAttribute('aria-invalid') === 'true', 'an empty lead guest is not marked');
+  await second.fill('نورة القحطاني');
+  await shot('customer-lead-guests-ar.png', { fullPage: false });
+  await dialog.getByRole('button', { name: 'احجز الغرف' }).click();
+  await page.waitForURL(/#\/booking\//);
+  await waitForStatus(page, 'held');
+  const booked = await page.locator('.booked-rooms li').allTextContents();
+  check(booked.length === 2, `the booking does not list two rooms: ${booked}`);
+  check(booked[0].includes('الغرفة 1: بالغان، طفل واحد (7)') && booked[0].includes('ليلى القحطاني'), `room 1 on the booking: ${booked[0]}`);
+  check(booked[1].includes('الغرفة 2: بالغ واحد') && booked[1].includes('نورة القحطاني'), `room 2 on the booking: ${booked[1]}`);
+  await shot('customer-two-rooms-booking-ar.png');
+
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.locator('.booked-rooms li', { hasText: 'Room 1: 2 adults, 1 child (7) — Lead guest: ليلى القحطاني' }).waitFor();
+  await page.locator('.booked-rooms li', { hasText: 'Room 2: 1 adult — Lead guest: نورة القحطاني' }).waitFor();
+  await shot('customer-two-rooms-booking-en.png');
+}
+
 // ---- (b) an agent enters a phone client, books and pays for them ----------------------
 async function agentBooksForPhoneClient({ page, shot }) {
   check(agent.email && agent.password, 'set WASIT_E2E_AGENT_EMAIL and WASIT_E2E_AGENT_PASSWORD');
@@ -380,6 +456,21 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await page.getByRole('button', { name: 'بحث', exact: true }).click();
   await page.getByRole('link', { name: 'اختيار' }).click();
   await page.locator('table.bookings tbody tr').nth(1).waitFor();
+
+  // Two hotel rooms for the client, one adult each: both start under the client's name.
+  await page.getByRole('button', { name: 'أضف غرفة' }).click();
+  await page.getByLabel('البالغون في الغرفة 1').selectOption('1');
+  await search(page, { checkIn: 20 });
+  check(await page.locator('.offer').first().locator('.room-lines li').count() === 2, 'the offer has no line per room');
+  await page.locator('.offer').first().getByRole('button', { name: 'احجز' }).click();
+  const leads = page.getByRole('dialog', { name: 'باسم من تُحجز كل غرفة؟' });
+  check(await leads.getByLabel('الضيف الرئيسي في الغرفة 2').inputValue() === 'محمد العتيبي', "the room is not under the client's name");
+  await leads.getByLabel('الضيف الرئيسي في الغرفة 2').fill('سعد العتيبي');
+  await leads.getByRole('button', { name: 'احجز الغرف' }).click();
+  await waitForStatus(page, 'held');
+  const rooms = await page.locator('.booked-rooms li').allTextContents();
+  check(rooms.length === 2 && rooms[0].includes('محمد العتيبي') && rooms[1].includes('سعد العتيبي'), `the client's rooms: ${rooms}`);
+  await shot('agent-two-rooms-booking-ar.png');
 
   // The queues.
   for (const [name, file] of [['بانتظار التأكيد', 'agent-pending-ar.png'], ['الحجوزات الفاشلة', null], ['بحاجة إلى متابعة', null], ['حجوزات اليوم', null]]) {
@@ -580,6 +671,7 @@ const scenarios = [
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
   ['the language toggle flips direction and text', languageToggle],
   ['a customer confirms their email and resets a forgotten password from mailed links', accountLinks],
+  ['a customer books two rooms, each with its guests and lead guest', twoRooms],
 ];
 
 let passed = 0;

@@ -123,6 +123,7 @@ async function showClient(container, { api, signal, customerId, go }) {
     api,
     signal,
     customerId: customer.id,
+    guestName: customer.full_name,
     heading: t('client.search'),
     headingLevel: 'h2',
     onBooked: (booking) => go(`#/booking/${booking.id}`),

@@ -7,6 +7,7 @@ import { t, problemText } from './i18n.js';
 import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines } from './format.js';
 import { Attempt } from './api.js';
 import { cardFields, readCard, CARD_FIELDS } from './card.js';
+import { roomText } from './rooms.js';
 
 const POLL_MS = 2000;
 
@@ -27,6 +28,16 @@ function reasonText(reason) {
   return reason;
 }
 const LIVE = new Set(['held', 'pending', 'confirmed']);
+
+/** A stay's rooms, each with who stays in it and the lead guest it is under. */
+function roomFacts(rooms) {
+  if (!rooms?.length) return [];
+  return [
+    h('dt', null, t('rooms.list')),
+    h('dd', null, h('ol', { class: 'booked-rooms' }, rooms.map((room, i) => h('li', null,
+      roomText(room, i), ' — ', h('span', { class: 'lead-guest' }, t('rooms.lead_guest', { name: room.lead_guest })))))),
+  ];
+}
 
 /** A hospital booking's patient: name and date of birth, the kind of ID and its number. */
 function patientFacts(patient) {
@@ -93,7 +104,8 @@ export function renderBooking(container, options) {
       ...(hotel
         ? [h('dt', null, t('offer.check_in')), h('dd', null, when(booking.start, tz)),
           h('dt', null, t('offer.check_out')), h('dd', null, when(booking.end, tz)),
-          h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: booking.guests ?? '', rooms: booking.quantity }))]
+          h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: booking.guests ?? '', rooms: booking.quantity })),
+          ...roomFacts(booking.rooms)]
         : [h('dt', null, t('offer.appointment')), h('dd', null, when(booking.start, tz, { time: true })),
           h('dt', null, t('offer.until')), h('dd', null, clock(booking.end, tz))]),
       h('dt', null, t('booking.contact')), h('dd', null, booking.contact.name, booking.contact.phone ? [' · ', h('span', { dir: 'ltr' }, booking.contact.phone)] : null),

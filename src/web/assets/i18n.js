@@ -125,6 +125,32 @@ const ar = {
   'search.error.guests': 'من 1 إلى 20 ضيفًا',
   'search.error.rooms': 'من 1 إلى 10 غرف',
   'search.error.rooms_guests': 'عدد الغرف أكبر من عدد الضيوف',
+  'rooms.legend': 'الغرف والضيوف',
+  'rooms.room': 'الغرفة {room}',
+  'rooms.adults': 'البالغون في الغرفة {room}',
+  'rooms.child_age': 'عمر الطفل {child} في الغرفة {room} (بالسنوات)',
+  'rooms.add_child': 'أضف طفلًا',
+  'rooms.add_child_label': 'أضف طفلًا إلى الغرفة {room}',
+  'rooms.remove_child': 'احذف',
+  'rooms.remove_child_label': 'احذف الطفل {child} من الغرفة {room}',
+  'rooms.add_room': 'أضف غرفة',
+  'rooms.remove_room': 'احذف الغرفة',
+  'rooms.remove_room_label': 'احذف الغرفة {room}',
+  'rooms.added_room': 'أُضيفت الغرفة {room}',
+  'rooms.removed_room': 'حُذفت الغرفة {room}',
+  'rooms.added_child': 'أُضيف طفل إلى الغرفة {room}',
+  'rooms.removed_child': 'حُذف طفل من الغرفة {room}',
+  'rooms.age_under_one': 'أقل من سنة',
+  'rooms.line': 'الغرفة {room}: {who}',
+  'rooms.and': '، ',
+  'rooms.list': 'الغرف',
+  'rooms.lead_guest': 'باسم: {name}',
+  'rooms.error.guests': 'لا يزيد عدد الضيوف في كل الغرف على 20',
+  'lead.title': 'باسم من تُحجز كل غرفة؟',
+  'lead.intro': 'اكتب اسم ضيف رئيسي لكل غرفة، يُسجَّل الحجز باسمه لدى الفندق.',
+  'lead.name': 'الضيف الرئيسي في الغرفة {room}',
+  'lead.submit': 'احجز الغرف',
+  'lead.required': 'اكتب اسم الضيف الرئيسي',
 
   'city.riyadh': 'الرياض',
   'city.jeddah': 'جدة',
@@ -145,6 +171,10 @@ const ar = {
   'offer.appointment': 'الموعد',
   'offer.until': 'ينتهي',
   'offer.practitioner': 'الطبيب',
+  // Counted words (see `plural`): Arabic has a form for one, two, 3–10, 11–99 and the rest.
+  'count.adults': { one: 'بالغ واحد', two: 'بالغان', few: '{n} بالغين', many: '{n} بالغًا', other: '{n} بالغ' },
+  'count.children': { one: 'طفل واحد', two: 'طفلان', few: '{n} أطفال', many: '{n} طفلًا', other: '{n} طفل' },
+  'count.left': { one: 'غرفة واحدة متبقية', two: 'غرفتان متبقيتان', few: '{n} غرف متبقية', many: '{n} غرفة متبقية', other: '{n} غرفة متبقية' },
 
   'price.caption': 'تفاصيل السعر',
   'price.title': 'تفاصيل السعر',
@@ -622,6 +652,32 @@ const en = {
   'search.error.guests': 'From 1 to 20 guests',
   'search.error.rooms': 'From 1 to 10 rooms',
   'search.error.rooms_guests': 'More rooms than guests',
+  'rooms.legend': 'Rooms and guests',
+  'rooms.room': 'Room {room}',
+  'rooms.adults': 'Adults in room {room}',
+  'rooms.child_age': 'Age of child {child} in room {room} (years)',
+  'rooms.add_child': 'Add a child',
+  'rooms.add_child_label': 'Add a child to room {room}',
+  'rooms.remove_child': 'Remove',
+  'rooms.remove_child_label': 'Remove child {child} from room {room}',
+  'rooms.add_room': 'Add a room',
+  'rooms.remove_room': 'Remove room',
+  'rooms.remove_room_label': 'Remove room {room}',
+  'rooms.added_room': 'Room {room} added',
+  'rooms.removed_room': 'Room {room} removed',
+  'rooms.added_child': 'A child added to room {room}',
+  'rooms.removed_child': 'A child removed from room {room}',
+  'rooms.age_under_one': 'Under 1',
+  'rooms.line': 'Room {room}: {who}',
+  'rooms.and': ', ',
+  'rooms.list': 'Rooms',
+  'rooms.lead_guest': 'Lead guest: {name}',
+  'rooms.error.guests': 'At most 20 guests in all the rooms',
+  'lead.title': 'Whose name is each room under?',
+  'lead.intro': 'Give a lead guest for each room: the hotel holds the room under that name.',
+  'lead.name': 'Lead guest, room {room}',
+  'lead.submit': 'Book the rooms',
+  'lead.required': 'Enter the lead guest\'s name',
 
   'city.riyadh': 'Riyadh',
   'city.jeddah': 'Jeddah',
@@ -642,6 +698,9 @@ const en = {
   'offer.appointment': 'Appointment',
   'offer.until': 'Ends',
   'offer.practitioner': 'Doctor',
+  'count.adults': { one: '1 adult', other: '{n} adults' },
+  'count.children': { one: '1 child', other: '{n} children' },
+  'count.left': { one: '1 left', other: '{n} left' },
 
   'price.caption': 'Price breakdown',
   'price.title': 'Price breakdown',
@@ -1025,6 +1084,16 @@ export function setLang(value) {
     // Remembered for this page only.
   }
   applyDocument();
+}
+
+/**
+ * A counted word ("2 adults", "طفلان"): the form the language's plural rules pick for `n`,
+ * its `{n}` filled with Latin digits like every number on the site.
+ */
+export function plural(key, n) {
+  const forms = DICTIONARIES[current][key] ?? DICTIONARIES.en[key];
+  const form = forms[new Intl.PluralRules(current).select(n)] ?? forms.other;
+  return form.replace('{n}', String(n));
 }
 
 export function has(key) {

@@ -1,9 +1,10 @@
 // Searching hotels or hospital appointments, and booking an offer. Shared by the customer
 // site and the agent console (which books for a client, `customerId`).
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce } from './dom.js';
-import { t, has, problemText } from './i18n.js';
-import { when, priceTable, name, isoDay, addDays, clock, cancellationLine } from './format.js';
+import { t, has, plural, problemText } from './i18n.js';
+import { when, priceTable, name, money, isoDay, addDays, clock, cancellationLine } from './format.js';
 import { Attempt } from './api.js';
+import { parseRooms, occupancyQuery, roomsEditor, roomsErrors, roomText } from './rooms.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
 const PATIENT_FIELDS = {
@@ -14,6 +15,9 @@ const PATIENT_FIELDS = {
   'patient.id_number': 'id_number',
   'patient.passport_country': 'passport_country',
 };
+
+// "2 left" under an offer when this few of its rooms are free.
+const FEW_LEFT = 3;
 
 // The cities with a provider, and our clinics' specialties: asked of the API once a page.
 let knownOptions = null;
@@ -29,14 +33,14 @@ function label(kind, value) {
   return value.replace(/(^|[\s-])(\p{L})/gu, (_, gap, letter) => gap + letter.toUpperCase());
 }
 
-const HOTEL_PARAMS = ['kind', 'city', 'check_in', 'check_out', 'guests', 'rooms'];
+const HOTEL_PARAMS = ['kind', 'city', 'check_in', 'check_out', 'occupancy', 'children'];
 const HOSPITAL_PARAMS = ['kind', 'city', 'specialty', 'from', 'to'];
 
 function defaults() {
   // Tomorrow in Riyadh: the server refuses dates before its own today.
   const tomorrow = addDays(isoDay(), 1);
   return {
-    kind: 'hotel', city: 'riyadh', check_in: tomorrow, check_out: addDays(tomorrow, 2), guests: '2', rooms: '1',
+    kind: 'hotel', city: 'riyadh', check_in: tomorrow, check_out: addDays(tomorrow, 2),
     specialty: '', from: tomorrow, to: addDays(tomorrow, 6),
   };
 }
@@ -47,7 +51,7 @@ export function searchQuery(params) {
   return Object.fromEntries(names.filter((n) => params[n]).map((n) => [n, params[n]]));
 }
 
-function validate(query) {
+function validate(query, rooms) {
   const errors = [];
   const today = isoDay();
   if (query.kind === 'hotel') {
@@ -55,11 +59,7 @@ function validate(query) {
     else if (query.check_in < today) errors.push(['check_in', t('search.error.past')]);
     if (!query.check_out) errors.push(['check_out', t('search.error.date')]);
     else if (query.check_in && query.check_out <= query.check_in) errors.push(['check_out', t('search.error.check_out')]);
-    const guests = Number(query.guests);
-    if (!Number.isInteger(guests) || guests < 1 || guests > 20) errors.push(['guests', t('search.error.guests')]);
-    const rooms = Number(query.rooms);
-    if (!Number.isInteger(rooms) || rooms < 1 || rooms > 10) errors.push(['rooms', t('search.error.rooms')]);
-    else if (rooms > guests) errors.push(['rooms', t('search.error.rooms_guests')]);
+    errors.push(...roomsErrors(rooms));
   } else {
     if (!query.from) errors.push(['from', t('search.error.date')]);
     else if (query.from < today) errors.push(['from', t('search.error.past')]);
@@ -77,6 +77,12 @@ function validate(query) {
 export function renderSearch(container, options) {
   const { api, params = {}, onSearch, signal } = options;
   const values = { ...defaults(), ...params };
+  // Who stays in each room, edited in place; an older link's guests and rooms become rooms.
+  const rooms = parseRooms(params);
+  Object.assign(values, occupancyQuery(rooms));
+  delete values.guests;
+  delete values.rooms;
+  const editor = roomsEditor(rooms);
   const results = h('section', { class: 'results', 'aria-labelledby': 'results-title', 'aria-busy': 'false' });
   const fields = h('div', { class: 'search-fields' });
   const submit = h('button', { type: 'submit' }, t('search.submit'));
@@ -101,8 +107,7 @@ export function renderSearch(container, options) {
       replace(fields, common,
         field({ name: 'check_in', label: t('search.check_in'), type: 'date', value: values.check_in, required: true, attrs: { min: isoDay() } }),
         field({ name: 'check_out', label: t('search.check_out'), type: 'date', value: values.check_out, required: true, attrs: { min: isoDay() } }),
-        field({ name: 'guests', label: t('search.guests'), type: 'number', value: values.guests, required: true, attrs: { min: '1', max: '20', inputmode: 'numeric' } }),
-        field({ name: 'rooms', label: t('search.rooms'), type: 'number', value: values.rooms, required: true, attrs: { min: '1', max: '10', inputmode: 'numeric' } }));
+        editor);
     } else {
       replace(fields, common,
         field({
@@ -120,9 +125,12 @@ export function renderSearch(container, options) {
     [kindChoice, fields, h('div', { class: 'actions' }, submit)],
     (data, formEl) => {
       clearErrors(formEl);
-      for (const [key, value] of data.entries()) values[key] = String(value).trim();
+      for (const [key, value] of data.entries()) {
+        if (!key.startsWith('room-')) values[key] = String(value).trim();
+      }
+      Object.assign(values, occupancyQuery(rooms));
       const query = searchQuery(values);
-      if (showErrors(formEl, validate(query))) return;
+      if (showErrors(formEl, validate(query, rooms))) return;
       if (onSearch) onSearch(query);
       else run(query, formEl);
     });
@@ -192,18 +200,28 @@ export function renderSearch(container, options) {
     const id = `offer-${offer.offer_id.slice(-12)}`;
     const attempt = new Attempt();
     button.addEventListener('click', () => book(offer, { button, alert, attempt, query }));
+    const few = Number.isInteger(offer.available) && offer.available <= FEW_LEFT;
     return h('article', { class: 'offer', 'aria-labelledby': id },
       h('h3', { id }, name(offer.provider)),
       h('p', { class: 'unit' }, name(offer.unit)),
+      few ? h('p', { class: 'left' }, plural('count.left', offer.available)) : null,
       h('dl', { class: 'facts' },
         h('dt', null, t('offer.check_in')), h('dd', null, when(offer.start, tz)),
         h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
         h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? '')),
         h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))),
+      roomLines(offer),
       priceTable(offer.price),
       termsLine(cancellationLine(offer.terms, tz)),
       alert,
       h('div', { class: 'actions' }, button));
+  }
+
+  /** Each room with who stays in it and its share of the provider's price. */
+  function roomLines(offer) {
+    if (!offer.rooms?.length) return null;
+    return h('ul', { class: 'room-lines', 'aria-label': t('rooms.list') },
+      offer.rooms.map((room, i) => h('li', null, roomText(room, i), ' — ', h('span', { class: 'room-price' }, money(room.price, offer.price.currency)))));
   }
 
   /** One clinic: its price once, then its free times day by day, each a button that books it. */
@@ -242,14 +260,33 @@ export function renderSearch(container, options) {
 
   /**
    * Holds `offer` (for the client, on the console); `alert` shows why it could not. A
-   * hospital appointment first asks who the patient is (`patientDialog`).
+   * hospital appointment first asks who the patient is (`patientDialog`); a stay of several
+   * rooms asks each room's lead guest (`leadDialog`), `leads` once known.
    */
-  async function book(offer, { button, alert, attempt, query, patient }) {
+  async function book(offer, { button, alert, attempt, query, patient, leads }) {
     alert.hidden = true;
     if (options.beforeBook && !options.beforeBook()) return;
     const body = { offer_id: offer.offer_id };
     if (options.customerId) body.customer_id = options.customerId;
     if (patient) body.patient = patient;
+    if (offer.rooms?.length > 1 && !leads) {
+      leadDialog(offer, (names, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
+        try {
+          const booking = await api.post('/v1/bookings', { ...body, rooms: bookedRooms(offer, names) }, attempt);
+          dialog.close();
+          held(booking);
+        } catch (error) {
+          if ((error.fieldErrors ?? []).some((e) => e.field.startsWith('rooms'))) {
+            showProblem(formEl, error, leadFields(offer));
+            return;
+          }
+          dialog.close();
+          refused(error, offer, { button, alert, attempt, query, leads: names });
+        }
+      }));
+      return;
+    }
+    if (leads) body.rooms = bookedRooms(offer, leads);
     if (offer.provider.kind === 'hospital' && !patient) {
       patientDialog(offer, (patient, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
         try {
@@ -282,18 +319,68 @@ export function renderSearch(container, options) {
   }
 
   /** Why a hold was refused, with what can be done next. */
-  function refused(error, offer, { button, alert, attempt, query, patient }) {
+  function refused(error, offer, { button, alert, attempt, query, patient, leads }) {
     replace(alert, h('p', null, problemText(error)));
     if (error.code === 'booking.offer_changed' && error.problem.offer) {
       const fresh = error.problem.offer;
-      // The same patient, at the new price: not asked again.
+      // The same patient or lead guests, at the new price: not asked again.
       alert.append(priceTable(fresh.price),
-        h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query, patient }) }, t('search.book_new_price')));
+        h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query, patient, leads }) }, t('search.book_new_price')));
     } else if (error.code === 'offer.expired' || error.code === 'booking.sold_out') {
       alert.append(h('button', { type: 'button', class: 'secondary', onclick: () => run(query, searchForm) }, t('search.again')));
     }
     alert.hidden = false;
     alert.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** The hold's `rooms`: the offer's rooms in its order, each under its lead guest. */
+  function bookedRooms(offer, names) {
+    return offer.rooms.map((room, i) => ({
+      lead_guest: names[i],
+      adults: room.adults,
+      ...(room.children?.length ? { children: room.children } : {}),
+    }));
+  }
+
+  /** The API's paths of the rooms' fields, to the lead-guest dialog's inputs. */
+  function leadFields(offer) {
+    return Object.fromEntries([['rooms', 'lead_1'],
+      ...offer.rooms.flatMap((_, i) => [[`rooms[${i}].lead_guest`, `lead_${i + 1}`], [`rooms[${i}]`, `lead_${i + 1}`]])]);
+  }
+
+  /**
+   * Asks whose name each room of a stay is under, each room's guests beside it. Every room
+   * starts with the customer's name (on the console, the client's). `submit(names, button,
+   * form, dialog)` holds; the server's field errors are shown here.
+   */
+  function leadDialog(offer, submit) {
+    const titleId = `lead-title-${offer.offer_id.slice(-8)}`;
+    const guestName = options.customerId ? options.guestName ?? '' : api.user?.full_name ?? '';
+    const send = h('button', { type: 'submit' }, t('lead.submit'));
+    const back = h('button', { type: 'button', class: 'secondary' }, t('patient.back'));
+    const leadForm = form({ class: 'leads' }, [
+      h('p', { class: 'muted' }, t('lead.intro')),
+      offer.rooms.map((room, i) => field({
+        name: `lead_${i + 1}`, label: t('lead.name', { room: i + 1 }), hint: roomText(room, i), value: guestName, required: true,
+        attrs: { maxlength: '200', autocomplete: 'off' },
+      })),
+      h('div', { class: 'actions' }, send, back),
+    ], (data, formEl) => {
+      clearErrors(formEl);
+      const names = offer.rooms.map((_, i) => String(data.get(`lead_${i + 1}`) ?? '').trim());
+      const missing = names.flatMap((value, i) => (value ? [] : [[`lead_${i + 1}`, t('lead.required')]]));
+      if (showErrors(formEl, missing)) return;
+      submit(names, send, formEl, dialog);
+    });
+    const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, t('lead.title')),
+      h('p', null, name(offer.provider), ' — ', name(offer.unit)),
+      leadForm);
+    back.addEventListener('click', () => dialog.close());
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    leadForm.querySelector('input')?.focus();
   }
 
   /**
@@ -348,7 +435,9 @@ export function renderSearch(container, options) {
     searchOptions(api).then(() => {
       if (signal?.aborted || !searchForm.isConnected) return;
       // Keep what was typed meanwhile.
-      for (const [key, value] of new FormData(searchForm).entries()) values[key] = String(value).trim();
+      for (const [key, value] of new FormData(searchForm).entries()) {
+        if (!key.startsWith('room-')) values[key] = String(value).trim();
+      }
       drawFields();
     }, (error) => {
       if (!signal?.aborted) fields.prepend(failure(error));
