@@ -150,6 +150,26 @@ fn swap_database(maintenance_url: &str, name: &str) -> String {
 /// fresh template and old ones are dropped.
 fn template_name() -> String {
     let dir = manifest_dir().join("migrations");
+    // Cargo rebuilds for a changed migration file but not for a new migration directory:
+    // a binary built before one was added would build this template without it, under a
+    // name that says it has it.
+    let on_disk = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().join("up.sql").exists())
+        })
+        .count();
+    let embedded =
+        diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&db::MIGRATIONS)
+            .expect("the embedded migrations")
+            .len();
+    assert_eq!(
+        embedded, on_disk,
+        "the test binary embeds {embedded} migrations but migrations/ holds {on_disk}: \
+         `touch src/db.rs` and build again (cargo does not notice a new migration directory)"
+    );
     let mut files = Vec::new();
     collect_files(&dir, &mut files);
     files.sort();
