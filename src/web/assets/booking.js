@@ -7,7 +7,7 @@ import { t, problemText } from './i18n.js';
 import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines } from './format.js';
 import { Attempt } from './api.js';
 import { cardFields, readCard, CARD_FIELDS } from './card.js';
-import { roomText } from './rooms.js';
+import { occupancyQuery, roomText } from './rooms.js';
 
 const POLL_MS = 2000;
 
@@ -353,8 +353,12 @@ export function renderBooking(container, options) {
         clearErrors(formEl);
         const values = Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v).trim()]));
         const errors = [];
+        // The same guests as booked: each room as it is (its children with their ages).
+        const sameGuests = booking.rooms?.length > 0 && Number(values.guests) === booking.guests
+          && Number(values.rooms) === booking.quantity;
+        const who = sameGuests ? occupancyQuery(booking.rooms) : { guests: values.guests, rooms: values.rooms };
         const query = hotel
-          ? { kind: 'hotel', city: booking.provider.city, check_in: values.check_in, check_out: values.check_out, guests: values.guests, rooms: values.rooms }
+          ? { kind: 'hotel', city: booking.provider.city, check_in: values.check_in, check_out: values.check_out, ...who }
           : { kind: 'hospital', city: booking.provider.city, from: values.day, to: values.day };
         if (hotel) {
           if (!values.check_in) errors.push(['check_in', t('search.error.date')]);
@@ -405,7 +409,7 @@ export function renderBooking(container, options) {
       // What the booking already holds is shown, not offered.
       const held = (offer) => offer.unit.code === booking.unit.code && offer.quantity === booking.quantity
         && Date.parse(offer.start) === Date.parse(booking.start) && Date.parse(offer.end) === Date.parse(booking.end)
-        && (!hotel || Number(query.guests) === booking.guests);
+        && (!hotel || !query.guests || Number(query.guests) === booking.guests);
       const choose = (offer, label) => (held(offer)
         ? h('span', { class: 'badge current' }, hotel ? t('change.current') : [label, ' · ', t('change.current')])
         : h('button', { type: 'button', class: hotel ? 'choose' : 'slot secondary small', onclick: () => confirmStep(offer, query) }, label));
