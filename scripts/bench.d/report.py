@@ -5,6 +5,7 @@ usage:
   report.py race-codes RACE_JSONL         -> "201: 5, 409 booking.sold_out: 495"
   report.py activity SAMPLES [START END]  -> PostgreSQL connection time by state and wait
   report.py write RESULTS NOTES OUT_MD    -> rewrites OUT_MD (BENCHMARKS.md) and prints its tables
+  report.py compare BEFORE_MD AFTER_MD    -> each goal figure more than 10 % worse in AFTER than in BEFORE
 
 RESULTS is the key=value file scripts/bench records every figure in. NOTES holds, per goal,
 what a profile showed and what closed or would close the gap (`## goal: <id>` sections),
@@ -120,6 +121,67 @@ def ms(value):
     if value < 1:
         return f"{value * 1000:.0f} µs"
     return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+# The goals in the order of BENCHMARKS.md's goal table and history columns, and whether a
+# higher figure is better.
+HISTORY_GOALS = ["booking", "federated", "local_search", "contention", "rss_idle", "rss_load"]
+HIGHER_IS_BETTER = {"booking": True, "local_search": True}
+
+
+def read_history(md_path):
+    """The history rows of a BENCHMARKS.md ([commit, date, figure…]); none when it has none."""
+    try:
+        text = open(md_path, encoding="utf-8").read()
+    except OSError:
+        return []
+    section = text.split("## History", 1)
+    if len(section) < 2:
+        return []
+    rows = []
+    for line in section[1].splitlines()[1:]:
+        if line.startswith("## "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 2 + len(HISTORY_GOALS) and cells[0] not in ("commit", "---"):
+            rows.append(cells)
+    return rows
+
+
+def goal_figures(md_path):
+    """A BENCHMARKS.md's goal figures by id: its history's last row, or else the first bold
+    number of each goal-table row (files written before the history existed)."""
+    history = read_history(md_path)
+    if history:
+        return {gid: float(v) for gid, v in zip(HISTORY_GOALS, history[-1][2:])}
+    text = open(md_path, encoding="utf-8").read()
+    table = text.split("## Goals", 1)[1].split("\n\n", 2)[1]
+    figures = {}
+    rows = [line for line in table.splitlines() if line.startswith("|") and "**" in line]
+    for gid, line in zip(HISTORY_GOALS, rows):
+        match = re.search(r"\*\*([0-9][0-9,.]*)", line)
+        if match:
+            figures[gid] = float(match.group(1).replace(",", ""))
+    return figures
+
+
+def compare(before_path, after_path):
+    """Prints each goal figure more than 10 % worse after than before."""
+    before, after = goal_figures(before_path), goal_figures(after_path)
+    worse = []
+    for gid in HISTORY_GOALS:
+        if gid not in before or gid not in after or before[gid] == 0:
+            continue
+        change = (after[gid] - before[gid]) / before[gid]
+        if HIGHER_IS_BETTER.get(gid, False):
+            change = -change
+        if change > 0.10:
+            worse.append(f"{gid}: {before[gid]:g} -> {after[gid]:g} ({change * 100:.0f} % worse)")
+    if worse:
+        print("Goals more than 10 % worse than in the committed BENCHMARKS.md:")
+        print("\n".join(f"  {line}" for line in worse))
+    else:
+        print("No goal is more than 10 % worse than in the committed BENCHMARKS.md.")
 
 
 def write(results_path, notes_path, out_path):
@@ -238,18 +300,19 @@ def write(results_path, notes_path, out_path):
     book_ratio = w["book"]["rps"] / float(r["pgbench_tps"])
     fed_ratio = w["fed3"]["p50"] / slow_ms
     local_ratio = w["local_search"]["rps"] / w["bare"]["rps"]
+    # (id, label, measured, target, met, the figure compared across runs, higher is better)
     goals = [
         ("booking", "booking rate / pgbench rate (same transaction)", f"{fmt(w['book']['rps'])} / {fmt(float(r['pgbench_tps']))} = **{book_ratio:.3f}**",
-         "≥ 0.5", book_ratio >= 0.5),
+         "≥ 0.5", book_ratio >= 0.5, book_ratio, True),
         ("federated", f"federated search p50 / slowest provider ({slow_ms:.0f} ms), no hanging provider",
-         f"{ms(w['fed3']['p50'])} / {slow_ms:.0f} ms = **{fed_ratio:.3f}**", "≤ 1.1", fed_ratio <= 1.1),
+         f"{ms(w['fed3']['p50'])} / {slow_ms:.0f} ms = **{fed_ratio:.3f}**", "≤ 1.1", fed_ratio <= 1.1, fed_ratio, False),
         ("local_search", "local search rate / bare route rate", f"{fmt(w['local_search']['rps'])} / {fmt(w['bare']['rps'])} = **{local_ratio:.3f}**",
-         "≥ 0.3", local_ratio >= 0.3),
+         "≥ 0.3", local_ratio >= 0.3, local_ratio, True),
         ("contention", f"contention race p99, and rooms oversold ({race['requests']} clients, {race_capacity} rooms)",
          f"p99 **{ms(race['p99_ms'])}**, **{oversold}** oversold ({race_booked} bookings for {race_capacity} rooms, {other} answers neither 201 nor 409)",
-         "p99 < 0.5 s, 0 oversold", race["p99_ms"] < 500 and oversold == 0 and race_booked == race_capacity),
-        ("rss_idle", "server RSS, idle", f"**{mib(r['idle_rss_kb']):.1f} MiB**", "< 64 MB", mib(r["idle_rss_kb"]) < 64),
-        ("rss_load", "server peak RSS under load", f"**{mib(r['peak_hwm_kb']):.1f} MiB**", "< 150 MB", mib(r["peak_hwm_kb"]) < 150),
+         "p99 < 0.5 s, 0 oversold", race["p99_ms"] < 500 and oversold == 0 and race_booked == race_capacity, race["p99_ms"], False),
+        ("rss_idle", "server RSS, idle", f"**{mib(r['idle_rss_kb']):.1f} MiB**", "< 64 MB", mib(r["idle_rss_kb"]) < 64, mib(r["idle_rss_kb"]), False),
+        ("rss_load", "server peak RSS under load", f"**{mib(r['peak_hwm_kb']):.1f} MiB**", "< 150 MB", mib(r["peak_hwm_kb"]) < 150, mib(r["peak_hwm_kb"]), False),
     ]
     info = [
         f"- The hanging provider's search: p50 {ms(w['fedhang']['p50'])} = {w['fedhang']['p50'] / timeout_ms:.3f} × the "
@@ -275,9 +338,13 @@ def write(results_path, notes_path, out_path):
 
     table_head = "| scenario | load | throughput | p50 | p99 | notes |\n|---|---|---|---|---|---|"
     goal_head = "| goal | measured | target | verdict |\n|---|---|---|---|"
-    goal_rows = [f"| {label} | {measured} | {target} | {'met' if ok else '**missed**'} |" for _, label, measured, target, ok in goals]
+    goal_rows = [f"| {label} | {measured} | {target} | {'met' if ok else '**missed**'} |" for _, label, measured, target, ok, _, _ in goals]
     notes = notes_by_goal(notes_path)
-    missed = [(gid, label) for gid, label, _, _, ok in goals if not ok]
+    missed = [(gid, label) for gid, label, _, _, ok, _, _ in goals if not ok]
+    # The history: each run's goal figures, newest last, the last ten kept.
+    history = read_history(out_path)
+    history.append([r['commit'].split()[0], r['date'][:10]] + [f"{value:.3f}" for *_, value, _ in goals])
+    history = history[-10:]
 
     md = [
         "# Benchmarks",
@@ -324,7 +391,13 @@ def write(results_path, notes_path, out_path):
                "raw profiles are in `target/bench/profile-*.txt`).", ""]
         for gid, label in missed:
             md += [f"### {label}", "", notes.get(gid, "_Not profiled yet: run `scripts/bench --profile` and write the findings in `scripts/bench.d/profile-notes.md`._"), ""]
-    met = [(gid, label) for gid, label, _, _, ok in goals if ok and gid in notes]
+    md += ["## History", "",
+           "Each goal's figure by run, newest last (`scripts/bench --compare` prints the ones more than",
+           "10 % worse than in the committed file).", "",
+           "| commit | date | " + " | ".join(HISTORY_GOALS) + " |",
+           "|---|---|" + "---|" * len(HISTORY_GOALS),
+           *["| " + " | ".join(row) + " |" for row in history], ""]
+    met = [(gid, label) for gid, label, _, _, ok, _, _ in goals if ok and gid in notes]
     if met:
         md += ["## Goals met: what the profile showed, and what was done", "",
                "From `scripts/bench.d/profile-notes.md`; kept so that a goal that slips back has its history.", ""]
@@ -370,5 +443,7 @@ if __name__ == "__main__":
         print(race_codes(sys.argv[2]))
     elif command == "write":
         write(*sys.argv[2:5])
+    elif command == "compare":
+        compare(*sys.argv[2:4])
     else:
         sys.exit(__doc__)
