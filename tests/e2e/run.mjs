@@ -247,6 +247,20 @@ async function customerJourney({ page, shot }) {
   await shot('customer-cancel-refund-ar.png', { fullPage: false });
   await dialog.getByRole('button', { name: 'نعم، ألغِ الحجز' }).click();
   await waitForStatus(page, 'cancelled', 15_000);
+  // The history stays on the page after cancelling (#19, point 5), with the cancellation.
+  await page.locator('.timeline li', { hasText: 'ملغى' }).waitFor();
+  check(await page.locator('.timeline li', { hasText: 'تغيّرت تفاصيل الحجز' }).count() > 0,
+    'the history before the cancellation is gone');
+
+  // A booking that is not there offers the bookings list, not a retry (#19, point 5).
+  const cancelledUrl = page.url();
+  await page.goto(cancelledUrl.replace(/#\/booking\/.*$/, '#/booking/WS-ZZZZZZ'));
+  const missing = page.getByRole('alert').filter({ hasText: 'لا نجد هذا الحجز' });
+  await missing.waitFor();
+  check(await missing.getByRole('link', { name: 'حجوزاتي' }).count() === 1, 'a missing booking does not offer My bookings');
+  check(await missing.getByRole('button', { name: 'أعد المحاولة' }).count() === 0, 'a missing booking offers a retry');
+  await page.goto(cancelledUrl);
+  await waitForStatus(page, 'cancelled', 15_000);
 
   // An access token the server refuses (401): the site renews the session with the
   // refresh token and carries on.

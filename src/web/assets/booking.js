@@ -69,7 +69,17 @@ export function renderBooking(container, options) {
       draw(booking, notice);
       focusHeading(container);
     } catch (error) {
-      if (!signal?.aborted) replace(container, failure(error, () => load(notice)));
+      if (signal?.aborted) return;
+      // A booking that is not there (or not this account's) is not worth retrying.
+      if (error.code === 'resource.not_found') {
+        replace(container, h('div', { class: 'alert error', role: 'alert' },
+          h('p', null, t('booking.missing')),
+          options.staff
+            ? h('a', { href: '#/client', class: 'button secondary' }, t('agent.nav.client'))
+            : h('a', { href: '#/bookings', class: 'button secondary' }, t('nav.bookings'))));
+        return;
+      }
+      replace(container, failure(error, () => load(notice)));
     }
   }
 
@@ -289,8 +299,8 @@ export function renderBooking(container, options) {
               const cancelled = await api.post(`/v1/bookings/${booking.id}/cancel`, reasonText ? { reason: reasonText } : {});
               dialog.close();
               const refund = cancelled.refund_amount ?? quote.refund_amount;
-              draw(cancelled, { kind: 'success', text: Number(refund) > 0 ? t('cancel.done_refund', { refund: money(refund) }) : t('cancel.done') });
-              focusHeading(container);
+              // Read back whole: the cancel's answer has no history, and the page keeps it.
+              await load({ kind: 'success', text: Number(refund) > 0 ? t('cancel.done_refund', { refund: money(refund) }) : t('cancel.done') });
             } catch (error) {
               showProblem(formEl, error);
             }

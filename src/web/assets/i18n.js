@@ -208,6 +208,7 @@ const ar = {
   'booking.hold_minutes': 'باقٍ على انتهاء الحجز المؤقت: {minutes} دقيقة',
   'booking.hold_over': 'انتهت مهلة الحجز المؤقت.',
   'booking.history': 'سجل الحجز',
+  'booking.missing': 'لا نجد هذا الحجز: ربما كُتب رقمه خطأً، أو هو لحساب آخر.',
   'booking.to': 'إلى',
   'booking.arrow': '←',
 
@@ -734,6 +735,7 @@ const en = {
   'booking.hold_minutes': '{minutes} minute(s) left on the hold',
   'booking.hold_over': 'The hold has ended.',
   'booking.history': 'History',
+  'booking.missing': 'We cannot find this booking: its reference may be mistyped, or it belongs to another account.',
   'booking.to': 'to',
   'booking.arrow': '→',
 
