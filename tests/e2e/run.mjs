@@ -244,6 +244,7 @@ async function customerJourney({ page, shot }) {
   await dialog.locator('.refund').waitFor();
   const refundText = await dialog.locator('.refund').textContent();
   check(refundText.includes('يُسترد') && refundText.includes('100'), `the full refund is not shown: ${refundText}`);
+  check(refundText.includes('ر.س') && !/ر\.س\.[.،]/.test(refundText), `the riyal's period doubles the sentence's: ${refundText}`);
   await shot('customer-cancel-refund-ar.png', { fullPage: false });
   await dialog.getByRole('button', { name: 'نعم، ألغِ الحجز' }).click();
   await waitForStatus(page, 'cancelled', 15_000);
@@ -330,7 +331,7 @@ async function customerJourney({ page, shot }) {
 }
 
 // ---- (e) a customer books two rooms with their own guests and lead guests --------------
-/** The amount in "… — 1,020.00 ر.س." as a number. */
+/** The amount in "… — 1,020.00 ر.س" as a number. */
 function amount(text) {
   return Number(text.split('—').pop().match(/[0-9,]+\.[0-9]{2}/)[0].replaceAll(',', ''));
 }

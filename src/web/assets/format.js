@@ -25,7 +25,12 @@ function formatter(kind, calendar, options) {
 
 export function money(amount, currency = 'SAR') {
   if (amount === null || amount === undefined) return '';
-  return formatter('number', null, { style: 'currency', currency }).format(String(amount));
+  // Arabic writes the riyal "ر.س." with a closing period, which doubles the period or sits
+  // before the comma of the sentence around it ("ر.س.."): the symbol goes without it.
+  return formatter('number', null, { style: 'currency', currency })
+    .formatToParts(String(amount))
+    .map((part) => (part.type === 'currency' ? part.value.replace(/\.$/, '') : part.value))
+    .join('');
 }
 
 export function percent(value) {
