@@ -744,3 +744,76 @@ async fn a_rise_to_sold_out_dates_charges_nothing() {
         .unwrap();
     assert_eq!(change_payments, 0, "nothing was charged");
 }
+
+/// A change retried with its Idempotency-Key (a lost answer) replays the first answer and
+/// changes nothing twice: one change row, one refund.
+#[tokio::test]
+async fn a_change_retried_with_its_key_replays_and_moves_money_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, _) = hotel(&app, &admin, 2).await;
+    let customer = token(&app.register("retry-change@example.com").await);
+    let booking = hold(&app, &customer, &city, 10, 13).await;
+    assert_eq!(pay(&app, &customer, &booking, CARD_OK).await.status(), 200);
+    let id = booking["id"].as_str().unwrap();
+    let shorter = stay_offer(&app, &city, 10, 12, 2).await;
+    let send = || {
+        app.client
+            .post(app.url(&format!("/v1/bookings/{id}/change")))
+            .bearer_auth(&customer)
+            .header("idempotency-key", "change-once")
+            .json(&json!({ "offer_id": shorter["offer_id"] }))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["change"], first["change"]);
+    assert_eq!(again["booking"]["price"], first["booking"]["price"]);
+
+    let mut conn = app.db.connect();
+    use wasit::schema::{booking_changes::dsl as c, refunds::dsl as r};
+    let changes: i64 = c::booking_changes.count().get_result(&mut conn).unwrap();
+    let refunds: i64 = r::refunds.count().get_result(&mut conn).unwrap();
+    assert_eq!((changes, refunds), (1, 1));
+}
+
+/// Without `If-Match`, concurrent changes of one booking apply one after another (or meet
+/// one in progress): whatever the order, the booking ends holding exactly its own nights.
+#[tokio::test]
+async fn ten_concurrent_changes_without_if_match_leave_exactly_the_bookings_nights() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, provider) = hotel(&app, &admin, 1).await;
+    let customer = token(&app.register("race-free@example.com").await);
+    let booking = hold(&app, &customer, &city, 2, 3).await;
+    let id = booking["id"].as_str().unwrap().to_owned();
+    let mut offers = Vec::new();
+    for night in 4..14 {
+        offers.push(stay_offer(&app, &city, night, night + 1, 2).await);
+    }
+    let outcomes = join_all(
+        offers
+            .iter()
+            .map(|offer| change(&app, &customer, &id, offer, None))
+            .collect(),
+    )
+    .await;
+    let statuses: Vec<u16> = outcomes.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let held = reserved(&app, &provider);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let after = get(&app, &customer, &id).await;
+    let start: chrono::DateTime<chrono::Utc> = after["start"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        start.with_timezone(&chrono_tz::Asia::Riyadh).date_naive(),
+        held[0].0
+    );
+}
