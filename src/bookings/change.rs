@@ -22,7 +22,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::change_store::{self, ChangeRow, NewChange, Terms};
+use super::change_store::{self, ChangeRow, NewChange, Terms, Unchangeable};
 use super::lifecycle;
 use super::pay::PayAnswer;
 use super::prepare::{CellCheck, bookable_provider, price_now};
@@ -38,7 +38,7 @@ use crate::domain::Actor;
 use crate::domain::money::{FeePolicy, round_sar};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyClaim;
-use crate::jobs::{Job, queue};
+
 use crate::providers::adapter::{Adapter, AdapterError};
 use crate::providers::model::{BookingRequest, ProviderRef, RoomRequest};
 use crate::providers::offer::OfferClaims;
@@ -236,7 +236,7 @@ impl Bookings {
                     answer(conn, claim.as_ref(), booking, change_id, &fees, None).map(Ok)
                 }
                 Err(why) => {
-                    fail(conn, change_id, why, true)?;
+                    fail(conn, change_id, why.reason(), true)?;
                     Ok(Err(why))
                 }
             })
@@ -515,9 +515,10 @@ fn decide(
     } else {
         Some((rise, card_that_paid(conn, booking.id)?))
     };
-    if terms.unit_id.is_some() && rise.is_some() && !cells_free_for(conn, &booking, &terms)? {
-        // Found before charging anything: the swap after payment would fail the same way.
-        return Err(refusal("the new dates or room are sold out"));
+    if rise.is_some() && !store::swap_cells(conn, &booking, &terms, store::Swap::Try)? {
+        // Found before charging anything (the swap tried and rolled back): the swap after
+        // payment would fail the same way.
+        return Err(refusal(Unchangeable::SoldOut));
     }
     if terms.unit_id.is_some() && rise.is_none() {
         // Our own inventory, nothing to charge: all of it now, or none of it.
@@ -556,54 +557,6 @@ fn refuse_open_payment(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), 
         });
     }
     Ok(())
-}
-
-/// Whether our own cells would take the new terms now (the booking's own given back first):
-/// the swap tried in a savepoint and rolled back, so a rise is not charged for a change that
-/// cannot be made.
-fn cells_free_for(
-    conn: &mut PgConnection,
-    booking: &BookingRow,
-    terms: &Terms,
-) -> Result<bool, ApiError> {
-    let Some(unit_id) = terms.unit_id else {
-        return Ok(true);
-    };
-    // The savepoint always rolls back: its "error" is the answer.
-    enum Tried {
-        Fits(bool),
-        Failed(diesel::result::Error),
-    }
-    impl From<diesel::result::Error> for Tried {
-        fn from(error: diesel::result::Error) -> Self {
-            Tried::Failed(error)
-        }
-    }
-    let tried = conn.transaction::<(), Tried, _>(|conn| {
-        if let Some(old_unit) = booking.unit_id {
-            store::release_cells(
-                conn,
-                old_unit,
-                booking.starts_at,
-                booking.ends_at,
-                booking.quantity,
-            )?;
-        }
-        let fits = store::reserve_cells(
-            conn,
-            unit_id,
-            terms.starts_at,
-            terms.ends_at,
-            terms.quantity,
-            terms.cells,
-        )?;
-        Err(Tried::Fits(fits))
-    });
-    match tried {
-        Err(Tried::Fits(fits)) => Ok(fits),
-        Err(Tried::Failed(error)) => Err(error.into()),
-        Ok(()) => Ok(true),
-    }
 }
 
 /// A booking that can change: held (and not yet expired), pending or confirmed.
@@ -720,7 +673,7 @@ pub(super) fn apply(
     conn: &mut PgConnection,
     change_id: Uuid,
     actor: Option<&Actor>,
-) -> Result<Result<BookingRow, &'static str>, ApiError> {
+) -> Result<Result<BookingRow, Unchangeable>, ApiError> {
     let booking_id: Uuid = crate::schema::booking_changes::table
         .find(change_id)
         .select(crate::schema::booking_changes::booking_id)
@@ -732,11 +685,11 @@ pub(super) fn apply(
         .first(conn)?;
     let change = change_store::lock(conn, change_id)?;
     if !change.is_open() {
-        return Ok(Err("the change is closed already"));
+        return Ok(Err(Unchangeable::Closed));
     }
     let terms = change.terms()?;
     if booking.status != terms.status || check_changeable(&booking).is_err() {
-        return Ok(Err("the booking moved on meanwhile"));
+        return Ok(Err(Unchangeable::MovedOn));
     }
     let applied = lifecycle::change_terms(conn, &booking, &change, &terms, actor)?;
     if applied.is_ok() {
@@ -765,27 +718,20 @@ pub(super) fn fail(
 /// A failed change that may hold something at an outside provider: the job gives it back.
 fn fail_followups(conn: &mut PgConnection, change: &ChangeRow) -> Result<(), ApiError> {
     if change.terms()?.previous_ref.is_some() {
-        queue::enqueue(
-            conn,
-            &Job::SettleChangeAtProvider {
-                change_id: change.id,
-            },
-            Some(&format!("settle-change:{}", change.id)),
-            Utc::now(),
-        )?;
+        lifecycle::enqueue_settle_at_provider(conn, change.id)?;
     }
     Ok(())
 }
 
 /// 409 for a change that could not be made: sold out, or the booking moved on.
-fn refusal(why: &'static str) -> ApiError {
-    if why.contains("sold out") {
+fn refusal(why: Unchangeable) -> ApiError {
+    if why == Unchangeable::SoldOut {
         crate::providers::answer_cache::inventory_changed();
         ApiError::SoldOut
     } else {
         ApiError::Conflict {
             code: "booking.change_failed",
-            detail: format!("the change could not be made: {why}"),
+            detail: format!("the change could not be made: {}", why.reason()),
         }
     }
 }

@@ -50,6 +50,28 @@ pub struct Terms {
     pub reason: Option<String>,
 }
 
+/// Why a claimed change could not be applied (nothing of it is written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchangeable {
+    /// Our own cells for the new terms went meanwhile.
+    SoldOut,
+    /// The booking ended or moved to another status.
+    MovedOn,
+    /// The change was closed already (applied, or failed).
+    Closed,
+}
+
+impl Unchangeable {
+    /// What the change row's `failure` and the refund's reason say.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SoldOut => "the new dates or room are sold out",
+            Self::MovedOn => "the booking moved on meanwhile",
+            Self::Closed => "the change is closed already",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = booking_changes, check_for_backend(diesel::pg::Pg))]
 pub struct ChangeRow {

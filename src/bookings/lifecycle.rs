@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::change_store::Unchangeable;
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{self, BookingRow, NewEvent};
 use crate::audit::{self, AuditEntry};
@@ -139,6 +140,20 @@ pub fn record(
     reason: Option<&str>,
     audit_action: &'static str,
 ) -> Result<(), ApiError> {
+    record_with(conn, booking, actor, from, reason, audit_action, None)
+}
+
+/// [`record`], with what changed besides the status (`details`, kept on the history row and
+/// given to the audit entry in place of the status pair).
+fn record_with(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    actor: Option<&Actor>,
+    from: Option<BookingStatus>,
+    reason: Option<&str>,
+    audit_action: &'static str,
+    details: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
     store::insert_event(
         conn,
         &NewEvent {
@@ -148,7 +163,7 @@ pub fn record(
             to_status: booking.status.as_str(),
             reason,
             request_id: actor.and_then(|a| a.request_id.as_deref()),
-            details: None,
+            details: details.clone(),
         },
     )?;
     if let Some(actor) = actor.filter(|a| a.is_staff()) {
@@ -162,10 +177,12 @@ pub fn record(
                 entity_type: "booking",
                 entity_id: booking.reference.clone(),
                 request_id: actor.request_id.clone(),
-                details: serde_json::json!({
-                    "from": from.map(BookingStatus::as_str),
-                    "to": booking.status.as_str(),
-                    "reason": reason,
+                details: details.unwrap_or_else(|| {
+                    serde_json::json!({
+                        "from": from.map(BookingStatus::as_str),
+                        "to": booking.status.as_str(),
+                        "reason": reason,
+                    })
                 }),
             },
         )?;
@@ -173,21 +190,28 @@ pub fn record(
     Ok(())
 }
 
-/// The refund an ending booking owes, reserved on its captured payment (zero if unpaid).
+/// The refund an ending booking owes, reserved on its captured payment (zero if unpaid):
+/// a policy's share of what is refundable, or (a no-show) at most the provider's share,
+/// credited to the provider's price line.
 fn reserve_refund(
     conn: &mut PgConnection,
     row: &BookingRow,
     change: &Change<'_>,
 ) -> Result<Decimal, ApiError> {
-    use crate::billing::refunds::{policy_share, refund_booking};
-    let percent = match change.refund {
+    use crate::billing::refunds::{policy_share, refund_booking_crediting};
+    // A policy's percentage of what is refundable, or at most a set amount of it.
+    let (percent, amount, credit_line) = match change.refund {
         Refund::Nothing => return Ok(Decimal::ZERO),
-        Refund::Percent(percent) => percent,
-        Refund::All => 100,
-        Refund::ProviderShare(amount) => return reserve_provider_share(conn, row, change, amount),
+        Refund::Percent(percent) => (percent, None, None),
+        Refund::All => (100, None, None),
+        Refund::ProviderShare(amount) => (100, Some(amount), Some(super::pay::PROVIDER_PRICE)),
     };
+    let label = amount.map_or_else(
+        || format!("{percent}% refund"),
+        |amount| format!("{amount} SAR refund"),
+    );
     let reason = format!(
-        "booking {} {} ({percent}% refund){}",
+        "booking {} {} ({label}){}",
         row.reference,
         row.status
             .next(change.event)
@@ -195,39 +219,13 @@ fn reserve_refund(
         change.reason.map(|r| format!(": {r}")).unwrap_or_default()
     );
     let staff = change.actor.filter(|a| a.is_staff()).map(|a| a.user_id);
-    refund_booking(
+    refund_booking_crediting(
         conn,
         row.id,
-        |paid| policy_share(paid, percent),
+        |paid| amount.unwrap_or_else(|| policy_share(paid, percent)),
         &reason,
         staff,
-    )
-}
-
-/// A refund of at most `amount` (what is refundable caps it) of the provider's price,
-/// through the one refund path.
-fn reserve_provider_share(
-    conn: &mut PgConnection,
-    row: &BookingRow,
-    change: &Change<'_>,
-    amount: Decimal,
-) -> Result<Decimal, ApiError> {
-    let reason = format!(
-        "booking {} {} ({amount} SAR refund){}",
-        row.reference,
-        row.status
-            .next(change.event)
-            .map_or("ended", BookingStatus::as_str),
-        change.reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
-    let staff = change.actor.filter(|a| a.is_staff()).map(|a| a.user_id);
-    crate::billing::refunds::refund_booking_crediting(
-        conn,
-        row.id,
-        |_| amount,
-        &reason,
-        staff,
-        Some(super::pay::PROVIDER_PRICE),
+        credit_line,
     )
 }
 
@@ -306,6 +304,17 @@ pub fn enqueue_email(
     booking: &BookingRow,
     event: BookingEmail,
 ) -> QueryResult<()> {
+    let key = format!("email:{}:{}", event.as_str(), booking.id);
+    enqueue_email_once(conn, booking, event, &key)
+}
+
+/// [`enqueue_email`] under the dedup key `key`.
+fn enqueue_email_once(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    event: BookingEmail,
+    key: &str,
+) -> QueryResult<()> {
     if booking.contact_email.is_none() && !customer_has_email(conn, booking.customer_id)? {
         return Ok(());
     }
@@ -313,8 +322,18 @@ pub fn enqueue_email(
         booking_id: booking.id,
         event,
     };
-    let key = format!("email:{}:{}", event.as_str(), booking.id);
-    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
+    queue::enqueue(conn, &job, Some(key), Utc::now()).map(|_| ())
+}
+
+/// Queues the outside provider's side of a closed change (`settle_change_at_provider`), once.
+pub fn enqueue_settle_at_provider(conn: &mut PgConnection, change_id: Uuid) -> QueryResult<()> {
+    queue::enqueue(
+        conn,
+        &Job::SettleChangeAtProvider { change_id },
+        Some(&format!("settle-change:{change_id}")),
+        Utc::now(),
+    )
+    .map(|_| ())
 }
 
 /// Queues a signed webhook telling the provider what became of a booking, with the booking
@@ -367,7 +386,7 @@ fn terms_summary(booking: &BookingRow) -> serde_json::Value {
 /// change was decided in), the one place a booking's terms change (#15, point 1):
 ///
 /// 1. local inventory is swapped in one step, the old cells given back and the new taken,
-///    all or none (`Ok(Err(_))` when the new ones are gone: nothing is written);
+///    all or none (`Ok(Err(SoldOut))` when the new ones are gone: nothing is written);
 /// 2. the booking takes the new unit, dates, rooms, guests and prices (and the outside
 ///    provider's new handle), and a lower price's refund is reserved through the one refund
 ///    path;
@@ -380,37 +399,9 @@ pub fn change_terms(
     change: &super::change_store::ChangeRow,
     terms: &super::change_store::Terms,
     actor: Option<&Actor>,
-) -> Result<Result<BookingRow, &'static str>, ApiError> {
-    if let Some(unit_id) = terms.unit_id {
-        let swapped = conn.transaction(|conn| {
-            if let Some(old_unit) = booking.unit_id {
-                store::release_cells(
-                    conn,
-                    old_unit,
-                    booking.starts_at,
-                    booking.ends_at,
-                    booking.quantity,
-                )?;
-            }
-            let taken = store::reserve_cells(
-                conn,
-                unit_id,
-                terms.starts_at,
-                terms.ends_at,
-                terms.quantity,
-                terms.cells,
-            )?;
-            if taken {
-                Ok(())
-            } else {
-                Err(ApiError::SoldOut)
-            }
-        });
-        match swapped {
-            Ok(()) => {}
-            Err(ApiError::SoldOut) => return Ok(Err("the new dates or room are sold out")),
-            Err(other) => return Err(other),
-        }
+) -> Result<Result<BookingRow, Unchangeable>, ApiError> {
+    if !store::swap_cells(conn, booking, terms, store::Swap::Keep)? {
+        return Ok(Err(Unchangeable::SoldOut));
     }
     let provider_ref = change
         .provider_ref
@@ -430,34 +421,15 @@ pub fn change_terms(
         "change_fee": change.change_fee.to_string(),
         "difference": change.difference.to_string(),
     });
-    store::insert_event(
+    record_with(
         conn,
-        &NewEvent {
-            booking_id: booking.id,
-            actor_id: actor.map(|a| a.user_id),
-            from_status: Some(booking.status.as_str()),
-            to_status: updated.status.as_str(),
-            reason: Some(terms.reason.as_deref().unwrap_or("changed")),
-            request_id: actor.and_then(|a| a.request_id.as_deref()),
-            details: Some(details.clone()),
-        },
+        &updated,
+        actor,
+        Some(booking.status),
+        Some(terms.reason.as_deref().unwrap_or("changed")),
+        "booking.change",
+        Some(details),
     )?;
-    if let Some(actor) = actor.filter(|a| a.is_staff()) {
-        audit::record(
-            conn,
-            &AuditEntry {
-                actor_id: actor.user_id,
-                actor_role: actor.role,
-                on_behalf_of: Some(booking.customer_id),
-                action: "booking.change",
-                entity_type: "booking",
-                entity_id: booking.reference.clone(),
-                request_id: actor.request_id.clone(),
-                details,
-            },
-        )?;
-    }
-    let now = Utc::now();
     if matches!(
         updated.status,
         BookingStatus::Pending | BookingStatus::Confirmed
@@ -466,27 +438,15 @@ pub fn change_terms(
         notice["previous"] = terms_summary(booking);
         queue::enqueue_webhook(conn, updated.provider_id, "booking.changed", notice)?;
     }
-    if updated.contact_email.is_some() || customer_has_email(conn, updated.customer_id)? {
-        let job = Job::SendBookingEmail {
-            booking_id: updated.id,
-            event: BookingEmail::Changed,
-        };
-        queue::enqueue(
-            conn,
-            &job,
-            Some(&format!("email:changed:{}", change.id)),
-            now,
-        )?;
-    }
+    // One email per change (each is news), not one per booking and event.
+    enqueue_email_once(
+        conn,
+        &updated,
+        BookingEmail::Changed,
+        &format!("email:changed:{}", change.id),
+    )?;
     if terms.previous_ref.is_some() {
-        queue::enqueue(
-            conn,
-            &Job::SettleChangeAtProvider {
-                change_id: change.id,
-            },
-            Some(&format!("settle-change:{}", change.id)),
-            now,
-        )?;
+        enqueue_settle_at_provider(conn, change.id)?;
     }
     Ok(Ok(updated))
 }

@@ -329,8 +329,8 @@ impl BookingHooks for PaymentHooks {
         match super::change::apply(conn, change_id, actor)? {
             Ok(_) => Ok(Ok(())),
             Err(why) => {
-                super::change::fail(conn, change_id, why, true)?;
-                Ok(Err(why.to_owned()))
+                super::change::fail(conn, change_id, why.reason(), true)?;
+                Ok(Err(why.reason().to_owned()))
             }
         }
     }

@@ -147,6 +147,57 @@ pub fn reserve_cells(
     Ok(updated == expected)
 }
 
+/// Whether [`swap_cells`] keeps the swap or only tries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    Keep,
+    /// Rolled back whatever the answer: would the new cells take the change now?
+    Try,
+}
+
+/// A change's swap of our own cells, in a savepoint: the booking's cells given back, then the
+/// new terms' taken, all or none. `false` (and nothing changed) when they are not all free.
+pub fn swap_cells(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    terms: &super::change_store::Terms,
+    swap: Swap,
+) -> QueryResult<bool> {
+    use diesel::result::Error::RollbackTransaction;
+    let Some(unit_id) = terms.unit_id else {
+        return Ok(true);
+    };
+    let mut taken = false;
+    let outcome = conn.transaction(|conn| {
+        if let Some(old_unit) = booking.unit_id {
+            release_cells(
+                conn,
+                old_unit,
+                booking.starts_at,
+                booking.ends_at,
+                booking.quantity,
+            )?;
+        }
+        taken = reserve_cells(
+            conn,
+            unit_id,
+            terms.starts_at,
+            terms.ends_at,
+            terms.quantity,
+            terms.cells,
+        )?;
+        if taken && swap == Swap::Keep {
+            Ok(())
+        } else {
+            Err(RollbackTransaction)
+        }
+    });
+    match outcome {
+        Ok(()) | Err(RollbackTransaction) => Ok(taken),
+        Err(error) => Err(error),
+    }
+}
+
 /// Gives back what a booking held.
 pub fn release_cells(
     conn: &mut PgConnection,
