@@ -1,6 +1,7 @@
-//! The `wasit` command: `serve`, `migrate`, `create-user`.
+//! The `wasit` command: `serve`, `migrate`, `create-user`, `zatca onboard`.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use base64::Engine;
@@ -13,6 +14,7 @@ use wasit::auth::model::NewAccount;
 use wasit::auth::password::Passwords;
 use wasit::auth::routes::check_password;
 use wasit::auth::service::create_or_reset_user;
+use wasit::billing::invoices::zatca::onboard;
 use wasit::config::Settings;
 use wasit::domain::{Email, Locale};
 use wasit::startup::Application;
@@ -37,6 +39,57 @@ enum Command {
     SeedDemo,
     /// Create an account of any role (the first admin, agents, provider logins).
     CreateUser(CreateUserArgs),
+    /// ZATCA phase 2 e-invoicing.
+    Zatca {
+        #[command(subcommand)]
+        command: ZatcaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZatcaCommand {
+    /// Generate this unit's private key and the CSR to submit to ZATCA (the first onboarding
+    /// step); the fields default to the configured seller (`invoices.*`).
+    Onboard(OnboardArgs),
+}
+
+#[derive(clap::Args)]
+struct OnboardArgs {
+    /// The ZATCA platform the certificate is for: production, simulation or sandbox.
+    #[arg(long, value_parser = parse_environment)]
+    environment: onboard::Environment,
+    /// UID: the VAT registration number [default: invoices.vat_number].
+    #[arg(long)]
+    vat_number: Option<String>,
+    /// CN: this unit's name [default: Wasit-<VAT number>].
+    #[arg(long)]
+    common_name: Option<String>,
+    /// O: the taxpayer's name [default: invoices.seller_name_en].
+    #[arg(long)]
+    organization: Option<String>,
+    /// OU: the branch; for a VAT group member, its 10-digit TIN [default: invoices.seller_name_en].
+    #[arg(long)]
+    organization_unit: Option<String>,
+    /// registeredAddress: where the unit is [default: invoices.address_en].
+    #[arg(long)]
+    address: Option<String>,
+    /// businessCategory: the industry [default: Booking and reservation services].
+    #[arg(long)]
+    business_category: Option<String>,
+    /// title: 0100 simplified invoices only (what Wasit issues), 1000 standard, 1100 both
+    /// [default: 0100].
+    #[arg(long)]
+    invoice_types: Option<String>,
+    /// The unit's serial in SN (1-Wasit|2-<version>|3-<uuid>) [default: a new one]; give the
+    /// old one when a unit makes a new key.
+    #[arg(long)]
+    egs_uuid: Option<uuid::Uuid>,
+    /// Where to write private-key.pem and csr.pem.
+    #[arg(long, default_value = ".data/zatca")]
+    out: PathBuf,
+    /// Replace an existing private key (a certificate issued for it stops matching).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -62,6 +115,10 @@ fn parse_role(value: &str) -> Result<Role, String> {
 }
 
 fn parse_locale(value: &str) -> Result<Locale, String> {
+    value.parse()
+}
+
+fn parse_environment(value: &str) -> Result<onboard::Environment, String> {
     value.parse()
 }
 
@@ -97,6 +154,9 @@ fn main() -> ExitCode {
         Command::Migrate => migrate(&settings),
         Command::SeedDemo => seed_demo(&settings),
         Command::CreateUser(args) => create_user(&settings, args),
+        Command::Zatca {
+            command: ZatcaCommand::Onboard(args),
+        } => zatca_onboard(&settings, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,5 +300,45 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> anyhow::Result<()> 
     if generated {
         println!("password: {}", account.password);
     }
+    Ok(())
+}
+
+fn zatca_onboard(settings: &Settings, args: OnboardArgs) -> anyhow::Result<()> {
+    let overrides = onboard::Overrides {
+        vat_number: args.vat_number,
+        common_name: args.common_name,
+        organization: args.organization,
+        organization_unit: args.organization_unit,
+        address: args.address,
+        business_category: args.business_category,
+        invoice_types: args.invoice_types,
+        egs_uuid: args.egs_uuid,
+    };
+    let fields = onboard::CsrFields::new(&settings.invoices, overrides)?;
+    let written = onboard::onboard(&args.out, &fields, args.environment, args.force)?;
+    println!(
+        "wrote {} (mode 0600: keep it secret and out of the repository)",
+        written.private_key.display()
+    );
+    println!("wrote {}", written.csr.display());
+    println!("EGS serial number (SN): {}", fields.egs_serial);
+    println!(
+        "\nCSR for ZATCA's compliance CSID API (base64 of csr.pem):\n{}",
+        written.csr_base64
+    );
+    println!(
+        "\nNext steps:\n\
+         1. In the Fatoora portal, onboard a new solution unit and generate an OTP.\n\
+         2. POST {{\"csr\": \"<the base64 above>\"}} to {api}/compliance with headers OTP: <otp> and\n   \
+            Accept-Version: V2. The answer's binarySecurityToken and secret are the compliance CSID.\n\
+         3. Pass the compliance checks: sample documents to {api}/compliance/invoices, authenticated\n   \
+            with the compliance CSID.\n\
+         4. POST {{\"compliance_request_id\": \"<requestID>\"}} to {api}/production/csids with the\n   \
+            compliance CSID: the answer is the production CSID.\n\
+         5. Save its binarySecurityToken to a file beside {key} and configure the stamp with the two\n   \
+            files, and the API credentials with the token and its secret (README, \"ZATCA\").",
+        api = args.environment.api_base(),
+        key = written.private_key.display(),
+    );
     Ok(())
 }

@@ -468,6 +468,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    zatca_chain (device) {
+        device -> Text,
+        last_icv -> Int8,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    zatca_documents (invoice_id) {
+        invoice_id -> Uuid,
+        icv -> Int8,
+        pih -> Text,
+        hash -> Text,
+        xml -> Text,
+        report_status -> Text,
+        report_messages -> Jsonb,
+        report_attempts -> Int4,
+        last_error -> Nullable<Text>,
+        reported_at -> Nullable<Timestamptz>,
+        issued_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
@@ -498,6 +522,7 @@ diesel::joinable!(payments -> subscriptions (subscription_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
+diesel::joinable!(zatca_documents -> invoices (invoice_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
@@ -530,4 +555,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     units,
     users,
     webhook_deliveries,
+    zatca_chain,
+    zatca_documents,
 );

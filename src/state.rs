@@ -66,7 +66,14 @@ impl AppState {
                 payments,
                 settings.auth.jwt_secret.expose_secret().as_bytes(),
             )?),
-            seller: Arc::new((&settings.invoices).into()),
+            issuer: Arc::new(crate::billing::invoices::Issuer::from_settings(
+                &settings.invoices,
+                &settings.zatca,
+            )?),
+            zatca: crate::billing::invoices::zatca::report::Reporter::from_settings(
+                &settings.zatca,
+            )?
+            .map(Arc::new),
             vat_rate: settings.pricing.vat_rate,
             action_window: chrono::Duration::minutes(i64::from(payments.action_minutes)),
             return_url: payments.return_url.clone(),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::gateway::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, PaymentGateway};
-use super::invoices::{self, NewInvoice, Seller, Series};
+use super::invoices::{self, Issuer, NewInvoice, Series};
 use super::ledger::{self, Account, Source, TransactionKind};
 use super::methods::{MethodRow, MethodView};
 use super::money::{ChargeLine, totals};
@@ -34,7 +34,10 @@ pub struct Billing {
     /// What a booking's payment does to the booking (bookings::pay::PaymentHooks).
     pub bookings: Arc<dyn BookingHooks>,
     pub gateway: Arc<Gateway>,
-    pub seller: Arc<Seller>,
+    /// The seller and its ZATCA stamp, on every invoice.
+    pub issuer: Arc<Issuer>,
+    /// ZATCA's reporting API; `None` while `zatca.enabled` is off.
+    pub zatca: Option<Arc<invoices::zatca::report::Reporter>>,
     pub vat_rate: Decimal,
     /// How long a 3-D Secure step keeps a booking's hold alive.
     pub action_window: chrono::Duration,
@@ -270,7 +273,7 @@ impl Billing {
     ) -> Result<(PaymentView, Option<serde_json::Value>), ApiError> {
         let context = SettleContext {
             bookings: self.bookings.clone(),
-            seller: self.seller.clone(),
+            issuer: self.issuer.clone(),
             action_window: self.action_window,
             dunning_days: self.dunning_days.clone(),
         };
@@ -446,7 +449,7 @@ pub trait BookingHooks: Send + Sync {
 
 struct SettleContext {
     bookings: Arc<dyn BookingHooks>,
-    seller: Arc<Seller>,
+    issuer: Arc<Issuer>,
     action_window: chrono::Duration,
     dunning_days: Arc<[u32]>,
 }
@@ -510,7 +513,7 @@ fn settle(
                 ))
                 .execute(conn)?;
             super::methods::keep_card(conn, payment.payment_method_id)?;
-            record_capture(conn, &context.seller, payment)?;
+            record_capture(conn, &context.issuer, payment)?;
             if payment.purpose == "subscription" {
                 let captured = PaymentRow {
                     status: PaymentStatus::Succeeded.as_str().into(),
@@ -550,14 +553,14 @@ fn settle(
 /// invoice raises what the customer owes; the payment clears it into the gateway).
 pub(super) fn record_capture(
     conn: &mut PgConnection,
-    seller: &Seller,
+    issuer: &Issuer,
     payment: &PaymentRow,
 ) -> Result<(), ApiError> {
     let lines = payment.charge_lines();
     let customer = find_customer(conn, payment.customer_id)?;
     let invoice = invoices::issue(
         conn,
-        seller,
+        issuer,
         &NewInvoice {
             series: Series::Invoice,
             customer_id: payment.customer_id,
@@ -565,6 +568,7 @@ pub(super) fn record_capture(
             payment_id: payment.id,
             refund_id: None,
             original_invoice_id: None,
+            reason: None,
             lines: &lines,
         },
     )?;

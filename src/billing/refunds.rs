@@ -266,7 +266,7 @@ impl Billing {
             amount: refund.amount,
         };
         let result = self.gateway.refund(&request).await;
-        let seller = self.seller.clone();
+        let issuer = self.issuer.clone();
         run_blocking(&self.pool, move |conn| {
             conn.transaction(|conn| {
                 let pending = refunds::table
@@ -287,7 +287,7 @@ impl Billing {
                                 refunds::gateway_ref.eq(gateway_ref),
                             ))
                             .execute(conn)?;
-                        record_refund(conn, &seller, &payment, &refund)
+                        record_refund(conn, &issuer, &payment, &refund)
                     }
                     Err(GatewayError::Unavailable(reason)) => Err(ApiError::Unavailable(
                         anyhow::anyhow!("payment gateway: {reason}"),
@@ -317,7 +317,7 @@ impl Billing {
 /// charged and is not yet credited) and its two ledger transactions.
 fn record_refund(
     conn: &mut PgConnection,
-    seller: &invoices::Seller,
+    issuer: &invoices::Issuer,
     payment: &PaymentRow,
     refund: &RefundRow,
 ) -> Result<(), ApiError> {
@@ -347,7 +347,7 @@ fn record_refund(
     let customer = find_customer(conn, payment.customer_id)?;
     let note = invoices::issue(
         conn,
-        seller,
+        issuer,
         &NewInvoice {
             series: Series::CreditNote,
             customer_id: payment.customer_id,
@@ -355,6 +355,7 @@ fn record_refund(
             payment_id: payment.id,
             refund_id: Some(refund.id),
             original_invoice_id: original.map(|i| i.id),
+            reason: Some(&refund.reason),
             lines: &lines,
         },
     )?;

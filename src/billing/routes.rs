@@ -43,6 +43,8 @@ pub fn routes(table: &mut RouteTable) {
         .get("/v1/invoices", invoices_list)
         .get("/v1/invoices/{invoice_id}", invoices_get)
         .get("/v1/invoices/{invoice_id}/print", invoices_print)
+        .get("/v1/invoices/{invoice_id}/xml", invoices_xml)
+        .get("/v1/admin/zatca", zatca_status)
         .post("/v1/payments/webhooks/stripe", stripe_webhook)
         .get("/sandbox/3ds/{charge_ref}", sandbox_3ds_page)
         .post("/sandbox/3ds/{charge_ref}", sandbox_3ds_answer);
@@ -384,6 +386,58 @@ async fn invoices_print(
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(invoices::html::render(&invoice, OFFICE_TIMEZONE)))
+}
+
+/// The invoice's ZATCA document: UBL 2.1 XML with its stamp and QR code.
+async fn invoices_xml(
+    req: HttpRequest,
+    pool: web::Data<PgPool>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = find_invoice(&pool, &req, caller, path.into_inner()).await?;
+    let id = invoice.id;
+    let xml = run_blocking(&pool, move |conn| {
+        Ok(invoices::zatca::chain::xml_of(conn, id)?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::Conflict {
+        code: "invoice.issued_before_phase2",
+        detail: "this invoice was issued before ZATCA phase 2 and has no XML document".into(),
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}.xml\"", invoice.number),
+        ))
+        .body(xml))
+}
+
+/// ZATCA reporting at a glance: what is late (unreported after 20 hours of the 24 ZATCA
+/// allows), what ZATCA rejected and why, and how many documents stand where.
+async fn zatca_status(
+    req: HttpRequest,
+    billing: web::Data<Billing>,
+    pool: web::Data<PgPool>,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    QueryParams::from_request(&req)?.finish()?;
+    let attentions = run_blocking(&pool, move |conn| {
+        Ok(invoices::zatca::chain::needing_attention(
+            conn,
+            Utc::now(),
+            chrono::Duration::hours(20),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "reporting": billing.zatca.is_some(),
+        "overdue": attentions.overdue,
+        "rejected": attentions.rejected,
+        "counts": attentions.counts,
+    })))
 }
 
 // --- gateways talking back

@@ -78,6 +78,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub billing: BillingSettings,
     pub invoices: InvoiceSettings,
+    pub zatca: ZatcaSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -263,7 +264,7 @@ pub struct MetricsSettings {
     pub token: Option<SecretString>,
 }
 
-/// The seller on every tax invoice (ZATCA phase 1).
+/// The seller on every tax invoice.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceSettings {
@@ -273,6 +274,30 @@ pub struct InvoiceSettings {
     pub commercial_registration: String,
     pub address_ar: String,
     pub address_en: String,
+    /// The national address, as ZATCA's XML carries it.
+    pub street: String,
+    pub building_number: String,
+    pub district: String,
+    pub city: String,
+    pub postal_code: String,
+}
+
+/// ZATCA phase 2: the stamp and the reporting API (`billing::invoices::zatca`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZatcaSettings {
+    /// Report every simplified invoice and credit note. Off: documents are still stamped.
+    pub enabled: bool,
+    /// The e-invoicing API's base URL (production, simulation or the developer sandbox).
+    pub api_base: String,
+    /// The production CSID: `binarySecurityToken` and `secret` (secrets).
+    pub csid_token: SecretString,
+    pub csid_secret: SecretString,
+    /// PEM files of the stamp's private key and its certificate (the CSID's). Unset: a
+    /// development stamp with a self-signed certificate, made at start-up.
+    pub private_key_path: String,
+    pub certificate_path: String,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -508,6 +533,56 @@ mod tests {
         assert_eq!(settings.server.port, 9123);
         assert_eq!(settings.auth.argon2.iterations, 3);
         assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn zatca_reporting_needs_a_stamp_credentials_and_an_api() {
+        let stamp = [
+            ("WASIT__ZATCA__ENABLED", "true"),
+            (
+                "WASIT__ZATCA__PRIVATE_KEY_PATH",
+                "/etc/wasit/zatca/private-key.pem",
+            ),
+            (
+                "WASIT__ZATCA__CERTIFICATE_PATH",
+                "/etc/wasit/zatca/certificate.pem",
+            ),
+        ];
+        let api = (
+            "WASIT__ZATCA__API_BASE",
+            "https://zatca.example/e-invoicing/core",
+        );
+        let rejected = |pairs: &[(&str, &str)]| rejected_key(load(Environment::Development, pairs));
+        assert_eq!(rejected(&stamp[..1]), "zatca.private_key_path");
+        assert_eq!(rejected(&stamp[1..2]), "zatca.private_key_path");
+        assert_eq!(rejected(&stamp), "zatca.api_base");
+        assert_eq!(
+            rejected(&[stamp[0], stamp[1], stamp[2], api]),
+            "zatca.csid_token"
+        );
+        let complete = [
+            stamp[0],
+            stamp[1],
+            stamp[2],
+            api,
+            ("WASIT__ZATCA__CSID_TOKEN", "token"),
+            ("WASIT__ZATCA__CSID_SECRET", "secret"),
+        ];
+        assert!(
+            load(Environment::Development, &complete)
+                .unwrap()
+                .zatca
+                .enabled
+        );
+        // ZATCA's rules for the seller's national address.
+        assert_eq!(
+            rejected(&[("WASIT__INVOICES__BUILDING_NUMBER", "12")]),
+            "invoices.building_number"
+        );
+        assert_eq!(
+            rejected(&[("WASIT__INVOICES__POSTAL_CODE", "1234a")]),
+            "invoices.postal_code"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
     MetricsSettings, OutboundSettings, PaymentSettings, PricingSettings, SearchSettings,
-    ServerSettings, Settings, StripeSettings, invalid,
+    ServerSettings, Settings, StripeSettings, ZatcaSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -29,6 +29,7 @@ impl Settings {
         validate_billing(&self.billing)?;
         validate_payments(&self.payments)?;
         validate_invoices(&self.invoices)?;
+        validate_zatca(&self.zatca)?;
         validate_jobs(&self.jobs)?;
         validate_email(&self.email)?;
         validate_pricing(&self.pricing)?;
@@ -377,16 +378,79 @@ fn validate_invoices(invoices: &InvoiceSettings) -> Result<(), ConfigError> {
             return Err(invalid(key, "must be 1 to 255 bytes"));
         }
     }
+    for (key, digits, value) in [
+        ("invoices.building_number", 4, &invoices.building_number),
+        ("invoices.postal_code", 5, &invoices.postal_code),
+    ] {
+        // ZATCA's rules for the seller's national address (BR-KSA-37, BR-KSA-66).
+        if value.len() != digits || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(key, format!("must be {digits} digits")));
+        }
+    }
+    for (key, value) in [
+        ("invoices.street", &invoices.street),
+        ("invoices.district", &invoices.district),
+        ("invoices.city", &invoices.city),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > 127 {
+            return Err(invalid(key, "must be 1 to 127 characters"));
+        }
+    }
     for (key, value) in [
         ("invoices.seller_name_ar", &invoices.seller_name_ar),
         ("invoices.seller_name_en", &invoices.seller_name_en),
         ("invoices.address_ar", &invoices.address_ar),
         ("invoices.address_en", &invoices.address_en),
+        ("invoices.street", &invoices.street),
+        ("invoices.district", &invoices.district),
+        ("invoices.city", &invoices.city),
     ] {
         // Printed on every invoice and, for the seller's name, in its QR code, as one line.
         if value.contains(char::is_control) {
             return Err(invalid(key, "must be one line without control characters"));
         }
+    }
+    Ok(())
+}
+
+fn validate_zatca(zatca: &ZatcaSettings) -> Result<(), ConfigError> {
+    let (key, certificate) = (
+        !zatca.private_key_path.trim().is_empty(),
+        !zatca.certificate_path.trim().is_empty(),
+    );
+    if key != certificate {
+        return Err(invalid(
+            "zatca.private_key_path",
+            "and zatca.certificate_path are set together or not at all",
+        ));
+    }
+    if !zatca.enabled {
+        return Ok(());
+    }
+    if !key {
+        // A development stamp's certificate is self-signed: ZATCA would reject every invoice.
+        return Err(invalid(
+            "zatca.private_key_path",
+            "must be set (with zatca.certificate_path) when zatca.enabled: run `wasit zatca onboard`",
+        ));
+    }
+    if !(zatca.api_base.starts_with("https://") || zatca.api_base.starts_with("http://")) {
+        return Err(invalid(
+            "zatca.api_base",
+            "must be an http(s) URL when zatca.enabled",
+        ));
+    }
+    if zatca.csid_token.expose_secret().is_empty() || zatca.csid_secret.expose_secret().is_empty() {
+        return Err(invalid(
+            "zatca.csid_token",
+            "and zatca.csid_secret must be set when zatca.enabled",
+        ));
+    }
+    if !(1000..=120_000).contains(&zatca.timeout_ms) {
+        return Err(invalid(
+            "zatca.timeout_ms",
+            "must be between 1000 and 120000",
+        ));
     }
     Ok(())
 }

@@ -53,6 +53,8 @@ pub enum Job {
     },
     /// Email an invoice or credit note with its printable page attached.
     SendInvoiceEmail { invoice_id: Uuid },
+    /// Report an invoice or credit note to ZATCA (phase 2, within 24 hours of issue).
+    ReportInvoice { invoice_id: Uuid },
     /// Email an account's link (verify the address, reset the password), rendered when
     /// sent in the account's language; nothing once the link is used or expired.
     SendAccountEmail { link_id: Uuid },
@@ -72,7 +74,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 18] = [
+    pub const KINDS: [&'static str; 19] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -89,6 +91,7 @@ impl Job {
         "execute_refund",
         "send_subscription_email",
         "send_invoice_email",
+        "report_invoice",
         "send_account_email",
         "start_password_reset",
     ];
@@ -111,6 +114,7 @@ impl Job {
             Job::ExecuteRefund { .. } => "execute_refund",
             Job::SendSubscriptionEmail { .. } => "send_subscription_email",
             Job::SendInvoiceEmail { .. } => "send_invoice_email",
+            Job::ReportInvoice { .. } => "report_invoice",
             Job::SendAccountEmail { .. } => "send_account_email",
             Job::StartPasswordReset { .. } => "start_password_reset",
         }
@@ -125,6 +129,9 @@ impl Job {
             | Job::ReconcileProvider { .. } => 6,
             // Money owed back: keep asking the gateway for about a day before a person looks.
             Job::ExecuteRefund { .. } => 10,
+            // ZATCA wants a simplified invoice within 24 hours: backoff doubles up to an hour,
+            // so 30 attempts keep trying for about 20 hours before an admin is needed.
+            Job::ReportInvoice { .. } => 30,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
             _ => 3,
         }
@@ -255,6 +262,7 @@ mod tests {
                 payment_id: None,
             },
             Job::SendInvoiceEmail { invoice_id: id },
+            Job::ReportInvoice { invoice_id: id },
             Job::SendAccountEmail { link_id: id },
             Job::StartPasswordReset {
                 email: "a@example.com".into(),

@@ -209,6 +209,7 @@ impl Worker {
                 )
                 .await?
             }
+            Job::ReportInvoice { invoice_id } => self.billing.report_invoice(*invoice_id).await?,
             Job::SendInvoiceEmail { invoice_id } => {
                 billing_mail::send_invoice_email(&self.pool, &self.mailer, *invoice_id).await?
             }
@@ -296,6 +297,8 @@ enum JobError {
     Mail(#[from] MailError),
     #[error(transparent)]
     Webhook(#[from] webhooks::Failed),
+    #[error(transparent)]
+    Zatca(#[from] crate::billing::invoices::zatca::report::TryAgain),
     #[error("did not finish within {0:?}")]
     TimedOut(Duration),
 }
@@ -305,6 +308,7 @@ impl JobError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Webhook(failed) => failed.retry_after,
+            Self::Zatca(again) => again.retry_after,
             _ => None,
         }
     }

@@ -37,3 +37,4 @@ mod stripe;
 mod subscriptions;
 mod uncertain;
 mod webhooks;
+mod zatca;

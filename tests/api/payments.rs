@@ -72,6 +72,30 @@ pub async fn pay(
     .await
 }
 
+/// Holds `count` stays of the same offer, one after another, then pays them all at once.
+pub async fn pay_at_once(app: &TestApp, customer: &str, city: &str, count: usize) {
+    let offer = stay_offer(app, city, 10, 12, 2).await;
+    let mut bookings = Vec::new();
+    for _ in 0..count {
+        let response = book(
+            app,
+            customer,
+            &Uuid::new_v4().to_string(),
+            &json!({ "offer_id": offer["offer_id"] }),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        bookings.push(response.json::<Value>().await.unwrap());
+    }
+    let payments = bookings
+        .iter()
+        .map(|b| pay(app, customer, b, CARD_OK))
+        .collect();
+    for response in join_all(payments).await {
+        assert_eq!(response.status(), 200);
+    }
+}
+
 /// The sandbox bank's answer to a 3-D Secure step, as the page's form posts it.
 pub async fn answer_3ds(app: &TestApp, action: &str, result: &str) -> reqwest::Response {
     app.client
@@ -715,26 +739,7 @@ async fn invoice_numbers_stay_gapless_under_fifty_concurrent_payments() {
     let admin = app.admin_token().await;
     let city = hotel(&app, &admin, 50).await;
     let customer = token(&app.register("fifty@example.com").await);
-    let offer = stay_offer(&app, &city, 10, 12, 2).await;
-    let mut bookings = Vec::new();
-    for _ in 0..50 {
-        let response = book(
-            &app,
-            &customer,
-            &Uuid::new_v4().to_string(),
-            &json!({ "offer_id": offer["offer_id"] }),
-        )
-        .await;
-        assert_eq!(response.status(), 201);
-        bookings.push(response.json::<Value>().await.unwrap());
-    }
-    let payments = bookings
-        .iter()
-        .map(|b| pay(&app, &customer, b, CARD_OK))
-        .collect();
-    for response in join_all(payments).await {
-        assert_eq!(response.status(), 200);
-    }
+    pay_at_once(&app, &customer, &city, 50).await;
     let mut conn = app.db.connect();
     use wasit::schema::invoices::dsl as i;
     let mut numbers: Vec<(i32, String)> = i::invoices
@@ -778,28 +783,42 @@ async fn invoices_are_the_customers_own_with_a_zatca_qr_and_a_printable_page() {
         invoice["seller"]["vat_number"],
         app.settings.invoices.vat_number
     );
-    // The QR: five TLV fields, lengths in UTF-8 bytes (the Arabic seller name is longer in
-    // bytes than in characters).
+    // The QR: nine TLV fields (ZATCA phase 2), lengths in UTF-8 bytes (the Arabic seller
+    // name is longer in bytes than in characters); tests/api/zatca.rs checks every field.
     let tlv = base64::engine::general_purpose::STANDARD
         .decode(invoice["zatca_qr"].as_str().unwrap())
         .unwrap();
-    let mut fields = Vec::new();
+    let mut fields: Vec<(u8, Vec<u8>)> = Vec::new();
     let mut at = 0;
     while at < tlv.len() {
         let (tag, len) = (tlv[at], tlv[at + 1] as usize);
-        fields.push((
-            tag,
-            String::from_utf8(tlv[at + 2..at + 2 + len].to_vec()).unwrap(),
-        ));
+        fields.push((tag, tlv[at + 2..at + 2 + len].to_vec()));
         at += 2 + len;
     }
     let seller = &app.settings.invoices.seller_name_ar;
     assert!(seller.len() > seller.chars().count());
-    assert_eq!(fields[0], (1, seller.clone()));
-    assert_eq!(fields[1], (2, app.settings.invoices.vat_number.clone()));
-    assert_eq!(fields[3], (4, "928.75".into()));
-    assert_eq!(fields[4], (5, "3.75".into()));
-    assert_eq!(fields.len(), 5);
+    assert_eq!(fields[0], (1, seller.clone().into_bytes()));
+    assert_eq!(
+        fields[1],
+        (2, app.settings.invoices.vat_number.clone().into_bytes())
+    );
+    assert_eq!(fields[3], (4, b"928.75".to_vec()));
+    assert_eq!(fields[4], (5, b"3.75".to_vec()));
+    assert_eq!(
+        fields[5],
+        (
+            6,
+            invoice["zatca"]["hash"]
+                .as_str()
+                .unwrap()
+                .as_bytes()
+                .to_vec()
+        )
+    );
+    assert_eq!(
+        fields.iter().map(|(tag, _)| *tag).collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<u8>>()
+    );
 
     let page = app
         .get_authed(&format!("/v1/invoices/{invoice_id}/print"), &customer)

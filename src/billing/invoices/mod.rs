@@ -1,6 +1,6 @@
 //! Simplified tax invoices (one per payment) and credit notes (one per refund): numbered
 //! without gaps per series and year, with the seller as configured at the time of issue,
-//! VAT per line, and the ZATCA phase-1 QR code.
+//! VAT per line, and ZATCA's phase-2 document: XML, hash chain, stamp and QR code (`zatca`).
 
 pub mod html;
 pub mod zatca;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::money::{ChargeLine, totals};
-use crate::config::InvoiceSettings;
+use crate::config::{InvoiceSettings, ZatcaSettings};
 use crate::domain::OFFICE_TIMEZONE;
 use crate::domain::text::one_line;
 use crate::error::ApiError;
@@ -36,7 +36,7 @@ impl Series {
 }
 
 /// The seller block printed on the invoice and kept with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seller {
     pub name_ar: String,
     pub name_en: String,
@@ -44,6 +44,17 @@ pub struct Seller {
     pub commercial_registration: String,
     pub address_ar: String,
     pub address_en: String,
+    /// The national address, as ZATCA's XML carries it (empty on invoices issued before).
+    #[serde(default)]
+    pub street: String,
+    #[serde(default)]
+    pub building_number: String,
+    #[serde(default)]
+    pub district: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub postal_code: String,
 }
 
 impl From<&InvoiceSettings> for Seller {
@@ -55,7 +66,44 @@ impl From<&InvoiceSettings> for Seller {
             commercial_registration: settings.commercial_registration.clone(),
             address_ar: settings.address_ar.clone(),
             address_en: settings.address_en.clone(),
+            street: settings.street.clone(),
+            building_number: settings.building_number.clone(),
+            district: settings.district.clone(),
+            city: settings.city.clone(),
+            postal_code: settings.postal_code.clone(),
         }
+    }
+}
+
+/// Who issues invoices: the seller, the stamp it signs them with, and whether they are
+/// reported to ZATCA (`zatca.enabled`).
+pub struct Issuer {
+    pub seller: Seller,
+    pub stamp: zatca::stamp::Stamp,
+    pub report: bool,
+}
+
+impl Issuer {
+    /// The configured stamp, or a development one (self-signed) when none is configured;
+    /// config validation refuses the latter when reporting is on.
+    pub fn from_settings(
+        invoices: &InvoiceSettings,
+        zatca: &ZatcaSettings,
+    ) -> anyhow::Result<Self> {
+        let stamp = if zatca.private_key_path.trim().is_empty() {
+            tracing::warn!("no ZATCA stamp configured: invoices carry a development stamp");
+            zatca::stamp::Stamp::development(&invoices.vat_number, &invoices.seller_name_en)?
+        } else {
+            zatca::stamp::Stamp::from_files(
+                std::path::Path::new(&zatca.private_key_path),
+                std::path::Path::new(&zatca.certificate_path),
+            )?
+        };
+        Ok(Self {
+            seller: Seller::from(invoices),
+            stamp,
+            report: zatca.enabled,
+        })
     }
 }
 
@@ -89,15 +137,18 @@ pub struct NewInvoice<'a> {
     pub payment_id: Uuid,
     pub refund_id: Option<Uuid>,
     pub original_invoice_id: Option<Uuid>,
+    /// Why a credit note is issued (the refund's reason).
+    pub reason: Option<&'a str>,
     pub lines: &'a [ChargeLine],
 }
 
-/// Issues an invoice in the caller's transaction. The sequence row stays locked until that
-/// transaction ends, so numbers are handed out in commit order and a rollback returns its
-/// number: no gaps, no duplicates, however many payments run at once.
+/// Issues an invoice in the caller's transaction. The sequence row and the ZATCA chain stay
+/// locked until that transaction ends, so numbers and counters are handed out in commit order
+/// and a rollback returns them: no gaps, no duplicates, no fork of the hash chain, however
+/// many payments run at once.
 pub fn issue(
     conn: &mut PgConnection,
-    seller: &Seller,
+    issuer: &Issuer,
     new: &NewInvoice<'_>,
 ) -> Result<InvoiceRow, ApiError> {
     let issued_at = Utc::now();
@@ -127,17 +178,38 @@ pub fn issue(
         })
         .collect();
     let (subtotal, vat_total, total) = totals(&lines);
-    let qr = zatca::qr_payload(
-        &seller.name_ar,
-        &seller.vat_number,
-        issued_at,
-        total,
-        vat_total,
+    let (id, number) = (Uuid::new_v4(), format!("{series}-{year}-{seq:06}"));
+    let original_number: Option<String> = match new.original_invoice_id {
+        Some(original) => Some(
+            invoices::table
+                .find(original)
+                .select(invoices::number)
+                .first(conn)?,
+        ),
+        None => None,
+    };
+    let head = zatca::chain::next(conn)?;
+    let stamped = zatca::document::stamp(
+        &zatca::document::Draft {
+            series: new.series,
+            number: &number,
+            uuid: id,
+            issued_at,
+            seller: &issuer.seller,
+            buyer_name: &buyer_name,
+            lines: &lines,
+            original_number: original_number.as_deref(),
+            reason: new.reason,
+            icv: head.icv,
+            pih: &head.pih,
+        },
+        &issuer.stamp,
     )
     .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
     let row = diesel::insert_into(invoices::table)
         .values((
-            invoices::number.eq(format!("{series}-{year}-{seq:06}")),
+            invoices::id.eq(id),
+            invoices::number.eq(&number),
             invoices::series.eq(series),
             invoices::year.eq(year),
             invoices::seq.eq(seq),
@@ -146,16 +218,20 @@ pub fn issue(
             invoices::refund_id.eq(new.refund_id),
             invoices::original_invoice_id.eq(new.original_invoice_id),
             invoices::buyer_name.eq(buyer_name.as_ref()),
-            invoices::seller.eq(serde_json::to_value(seller).unwrap_or_default()),
+            invoices::seller.eq(serde_json::to_value(&issuer.seller).unwrap_or_default()),
             invoices::lines.eq(serde_json::to_value(&lines).unwrap_or_default()),
             invoices::subtotal.eq(subtotal),
             invoices::vat_total.eq(vat_total),
             invoices::total.eq(total),
-            invoices::qr.eq(qr),
+            invoices::qr.eq(&stamped.qr),
             invoices::issued_at.eq(issued_at),
         ))
         .returning(InvoiceRow::as_returning())
         .get_result(conn)?;
+    zatca::chain::record(conn, &head, row.id, &stamped, issuer.report, issued_at)?;
+    if issuer.report {
+        zatca::report::enqueue(conn, row.id)?;
+    }
     crate::billing::notices::enqueue_invoice_email(conn, &row)?;
     Ok(row)
 }
@@ -194,8 +270,11 @@ pub struct InvoiceView {
     pub vat_total: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
-    /// The ZATCA phase-1 TLV, base64: what the QR code encodes.
+    /// The ZATCA phase-2 QR payload (TLV, tags 1 to 9), base64: what the QR code encodes.
     pub zatca_qr: String,
+    /// The document's place in ZATCA's hash chain and its reporting; `None` for an invoice
+    /// issued before phase 2. The XML is at `/v1/invoices/{id}/xml`.
+    pub zatca: Option<zatca::chain::DocumentView>,
 }
 
 impl From<InvoiceRow> for InvoiceView {
@@ -215,20 +294,14 @@ impl From<InvoiceRow> for InvoiceView {
             original_invoice_id: row.original_invoice_id,
             original_invoice_number: None,
             buyer_name: row.buyer_name,
-            seller: serde_json::from_value(row.seller).unwrap_or_else(|_| Seller {
-                name_ar: String::new(),
-                name_en: String::new(),
-                vat_number: String::new(),
-                commercial_registration: String::new(),
-                address_ar: String::new(),
-                address_en: String::new(),
-            }),
+            seller: serde_json::from_value(row.seller).unwrap_or_default(),
             currency: "SAR",
             lines: serde_json::from_value(row.lines).unwrap_or_default(),
             subtotal: row.subtotal,
             vat_total: row.vat_total,
             total: row.total,
             zatca_qr: row.qr,
+            zatca: None,
         }
     }
 }
@@ -244,11 +317,18 @@ pub fn views(conn: &mut PgConnection, rows: Vec<InvoiceRow>) -> QueryResult<Vec<
             .select((invoices::id, invoices::number))
             .load(conn)?
     };
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut documents = zatca::chain::views_of(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let original = row.original_invoice_id;
+            let document = documents
+                .iter()
+                .position(|d| d.invoice_id == row.id)
+                .map(|i| documents.swap_remove(i));
             let mut view = InvoiceView::from(row);
+            view.zatca = document;
             view.original_invoice_number = original.and_then(|id| {
                 numbers
                     .iter()

@@ -1,0 +1,2 @@
+DROP TABLE zatca_documents;
+DROP TABLE zatca_chain;
