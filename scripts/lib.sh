@@ -172,8 +172,9 @@ start_test_peers() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
   fi
-  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
-    log "installing playwright-core for the browser tests"
+  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] \
+    || [ ! -d "$ROOT/tests/e2e/node_modules/@axe-core/playwright" ]; then
+    log "installing playwright-core and axe-core for the browser tests"
     npm ci --prefix "$ROOT/tests/e2e" --no-audit --no-fund --loglevel=error >&2
   fi
   export WASIT_TEST_CHROMIUM=/usr/bin/chromium

@@ -20,6 +20,7 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { audit } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -65,6 +66,7 @@ async function open(name, { viewport = { width: 1280, height: 900 } } = {}) {
   const shot = async (file, options = {}) => {
     await page.screenshot({ path: path.join(shots, file), fullPage: options.fullPage ?? true });
     console.log(`  screenshot ${file}`);
+    problems.push(...(await audit(page, file, shots)));
   };
   return { context, page, problems, shot, name };
 }
@@ -161,6 +163,10 @@ async function customerJourney({ page, shot }) {
   if (process.env.WASIT_E2E_SILENT_PROVIDER) {
     await page.locator('.provider-note.timeout', { hasText: process.env.WASIT_E2E_SILENT_PROVIDER }).waitFor();
   }
+  // Keyboard (#19 point 7): the answer takes focus, and one Tab reaches the first Book button.
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement === document.querySelector('.offer button.book')),
+    'one Tab after a search does not reach the first result\'s Book button');
   check(await page.locator('.offer .line-vat').count() > 0, 'no VAT line on offers');
   check(await page.locator('.offer .hijri').count() > 0, 'no Hijri date on offers');
   check((await page.locator('.offer .terms').first().textContent()).includes('إلغاء'), 'no cancellation terms on offers');
@@ -586,6 +592,15 @@ async function languageToggle({ page, shot }) {
   await page.locator('form[role=search]').waitFor();
   await page.keyboard.press('Tab');
   check(await page.evaluate(() => document.activeElement?.classList.contains('skip')), 'Tab does not reach the skip link first');
+
+  // Results in English, audited too, and reached by one Tab like the Arabic ones.
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await search(page, { checkIn: 9 });
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement === document.querySelector('.offer button.book')),
+    'one Tab after an English search does not reach the first Book button');
+  await shot('toggle-results-en.png');
 
   // Phone width: nothing spills sideways, in either direction.
   const phone = await open('phone', { viewport: { width: 390, height: 844 } });

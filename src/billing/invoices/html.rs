@@ -92,7 +92,7 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
     <p>الرقم الضريبي / VAT number: <span dir="ltr">{vat_number}</span><br>السجل التجاري / CR: <span dir="ltr">{cr}</span></p>
     <p>العميل / Customer: {buyer}</p>
   </div>
-  <div class="qr" aria-label="ZATCA QR">{qr}</div>
+  <div class="qr" role="img" aria-label="ZATCA QR">{qr}</div>
 </header>
 <table>
   <thead><tr><th>البند / Item</th><th class="num">المبلغ / Amount</th><th class="num">الضريبة % / VAT %</th><th class="num">الضريبة / VAT</th><th class="num">الإجمالي / Total (SAR)</th></tr></thead>

@@ -170,12 +170,17 @@ export function renderSearch(container, options) {
     const cards = query.kind === 'hospital'
       ? clinics(answer.offers).map((slots) => clinicCard(slots, query))
       : answer.offers.map((offer) => stayCard(offer, query));
+    const title = h('h2', { id: 'results-title', tabindex: '-1' }, t('search.results'));
     replace(results,
-      h('h2', { id: 'results-title' }, t('search.results')),
+      title,
       h('p', { class: 'summary' }, summary),
-      notes.length ? h('ul', { class: 'alert warning notes', role: 'status' }, notes) : null,
+      // The live region wraps the list: a role on the <ul> itself would hide its items' list.
+      notes.length ? h('div', { class: 'alert warning', role: 'status' }, h('ul', { class: 'notes' }, notes)) : null,
       answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
       h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))));
+    // The answer takes focus, so the next Tab reaches the first result's Book button.
+    title.focus({ preventScroll: true });
+    title.scrollIntoView({ block: 'start' });
   }
 
   function termsLine(text) {
