@@ -1,6 +1,7 @@
 //! The connection pool, the one way handlers reach it, and the embedded migrations.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
@@ -69,7 +70,11 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Gu
 /// Builds the pool without connecting, so the service starts (and reports not-ready) while
 /// the database is down rather than refusing to start.
 pub fn build_pool(settings: &DatabaseSettings) -> PgPool {
-    let manager = ConnectionManager::<PgConnection>::new(settings.url.expose_secret());
+    pool_for(settings.url.expose_secret(), settings)
+}
+
+fn pool_for(url: &str, settings: &DatabaseSettings) -> PgPool {
+    let manager = ConnectionManager::<PgConnection>::new(url);
     let pool = Pool::builder()
         .connection_customizer(Box::new(Guards::from(settings)))
         .max_size(settings.pool_max_size)
@@ -82,6 +87,90 @@ pub fn build_pool(settings: &DatabaseSettings) -> PgPool {
         permits: Arc::new(Semaphore::new(settings.pool_max_size as usize)),
         wait: settings.connect_timeout(),
     }
+}
+
+/// Where read-only work goes: a streaming replica when one is configured and no further
+/// behind than `database.replica_max_lag_ms`, else the primary. Only work that can live with
+/// an answer that old reads here (searches): whatever it offers is checked again on the
+/// primary when it is held, so a stale "available" costs at most a 409.
+#[derive(Clone)]
+pub struct ReadPool {
+    primary: PgPool,
+    replica: Option<Arc<Replica>>,
+}
+
+struct Replica {
+    pool: PgPool,
+    max_lag_ms: u64,
+    /// The last measured lag; `u64::MAX` until measured, and while unreachable.
+    lag_ms: std::sync::atomic::AtomicU64,
+}
+
+impl ReadPool {
+    pub fn new(primary: PgPool, settings: &DatabaseSettings) -> Self {
+        let url = settings.replica_url.expose_secret();
+        let replica = (!url.is_empty()).then(|| {
+            Arc::new(Replica {
+                pool: pool_for(url, settings),
+                max_lag_ms: settings.replica_max_lag_ms,
+                lag_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+            })
+        });
+        Self { primary, replica }
+    }
+
+    /// The pool to read from now.
+    pub fn pool(&self) -> &PgPool {
+        match &self.replica {
+            Some(replica) if self.on_replica() => &replica.pool,
+            _ => &self.primary,
+        }
+    }
+
+    /// Whether reads go to the replica now.
+    pub fn on_replica(&self) -> bool {
+        self.replica.as_ref().is_some_and(|replica| {
+            usable(replica.lag_ms.load(Ordering::Relaxed), replica.max_lag_ms)
+        })
+    }
+
+    /// Measures the replica's lag and keeps it for `pool`: `None` without a replica,
+    /// `Some(None)` when it does not answer.
+    pub async fn measure_lag(&self) -> Option<Option<Duration>> {
+        let replica = self.replica.as_ref()?;
+        let measured = run_blocking(&replica.pool, |conn| Ok(replica_lag(conn)?))
+            .await
+            .ok();
+        let millis = measured.map_or(u64::MAX, |lag| {
+            lag.as_millis().min(u128::from(u64::MAX - 1)) as u64
+        });
+        replica.lag_ms.store(millis, Ordering::Relaxed);
+        Some(measured)
+    }
+}
+
+/// A replica is read from while it is measured and close enough.
+fn usable(lag_ms: u64, max_lag_ms: u64) -> bool {
+    lag_ms != u64::MAX && lag_ms <= max_lag_ms
+}
+
+/// How far behind its primary this server is: zero when it has replayed all it received
+/// (an idle primary sends nothing new, so the last replay's age is not lag), or when it is
+/// not a replica at all.
+fn replica_lag(conn: &mut PgConnection) -> QueryResult<Duration> {
+    #[derive(QueryableByName)]
+    struct Lag {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        seconds: f64,
+    }
+    let lag: Lag = diesel::sql_query(
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0 \
+                     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+                     ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) \
+                END::float8 AS seconds",
+    )
+    .get_result(conn)?;
+    Ok(Duration::from_secs_f64(lag.seconds.max(0.0)))
 }
 
 /// Runs blocking diesel work on the blocking thread pool, inside the caller's tracing span,
@@ -238,6 +327,18 @@ macro_rules! text_enum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_is_read_from_only_when_measured_and_close_enough() {
+        assert!(usable(0, 1000));
+        assert!(usable(1000, 1000));
+        assert!(!usable(1001, 1000));
+        assert!(
+            !usable(u64::MAX, u64::MAX - 1),
+            "not measured yet, or unreachable"
+        );
+        assert!(!usable(5, 0));
+    }
 
     #[test]
     fn maintenance_url_swaps_the_database_name() {

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 /// The process's instruments, in their own registry.
@@ -17,6 +17,7 @@ pub struct Metrics {
     provider_failures: IntCounterVec,
     search_answers: IntCounterVec,
     search_cache_bytes: IntGauge,
+    replica_lag_seconds: Gauge,
     webhook_deliveries: IntCounterVec,
     emails_sent: IntCounter,
     smtp_failures: IntCounter,
@@ -102,6 +103,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             )
             .expect("metric"),
         ),
+        replica_lag_seconds: register(
+            &registry,
+            Gauge::new(
+                "replica_lag_seconds",
+                "How far the read replica (database.replica_url) is behind; -1 while it does not answer",
+            )
+            .expect("metric"),
+        ),
         webhook_deliveries: register(
             &registry,
             IntCounterVec::new(
@@ -166,6 +175,12 @@ impl Metrics {
     pub fn search_cache_bytes(&self, bytes: usize) {
         self.search_cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The replica's last measured lag; `None` while it does not answer.
+    pub fn replica_lag(&self, lag: Option<std::time::Duration>) {
+        self.replica_lag_seconds
+            .set(lag.map_or(-1.0, |lag| lag.as_secs_f64()));
     }
 
     /// `delivered`, `failed` or `gone`.

@@ -30,6 +30,22 @@ pub fn route_table() -> RouteTable {
     table
 }
 
+/// Measures the read replica's lag every second while the process runs (nothing without
+/// a replica), for the search's choice of pool and for `wasit_replica_lag_seconds`.
+fn watch_replica(read: db::ReadPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match read.measure_lag().await {
+                None => return,
+                Some(lag) => crate::metrics::METRICS.replica_lag(lag),
+            }
+        }
+    });
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -53,6 +69,7 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState::new(settings, pool)?);
+        watch_replica(state.searcher.read.clone());
         let shared = state.clone();
         let body_limit = settings.server.max_body_bytes;
         // Each handler and middleware asks for the one piece it needs.

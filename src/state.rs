@@ -43,6 +43,7 @@ impl AppState {
     pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let searcher = Searcher {
             pool: pool.clone(),
+            read: crate::db::ReadPool::new(pool.clone(), &settings.database),
             clients: HttpClients::new(&settings.outbound, settings.search.provider_timeout())?,
             fees: FeePolicy {
                 service_fee: settings.pricing.service_fee,

@@ -323,6 +323,10 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     pub lock_timeout_ms: u64,
     pub idle_in_transaction_timeout_ms: u64,
+    /// A streaming replica for read-only work (searches); empty: the primary does all.
+    pub replica_url: SecretString,
+    /// A replica further behind than this is skipped until it catches up.
+    pub replica_max_lag_ms: u64,
 }
 
 impl DatabaseSettings {

@@ -75,6 +75,16 @@ fn validate_database(database: &DatabaseSettings) -> Result<(), ConfigError> {
             "must be a postgres:// or postgresql:// URL",
         ));
     }
+    let replica = database.replica_url.expose_secret();
+    if !(replica.is_empty()
+        || replica.starts_with("postgres://")
+        || replica.starts_with("postgresql://"))
+    {
+        return Err(invalid(
+            "database.replica_url",
+            "must be empty or a postgres:// or postgresql:// URL",
+        ));
+    }
     if database.pool_max_size == 0 {
         return Err(invalid("database.pool_max_size", "must be at least 1"));
     }

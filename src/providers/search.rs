@@ -20,13 +20,16 @@ use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
 use super::store::{self, ProviderRow, ProviderSummary};
-use crate::db::{PgPool, run_blocking};
+use crate::db::{PgPool, ReadPool, run_blocking};
 use crate::domain::money::{FeePolicy, Quote};
 use crate::error::ApiError;
 
 /// What one search needs, built once at start-up.
 pub struct Searcher {
     pub pool: PgPool,
+    /// Where the search reads (a replica when one is close enough): it only reads, and a
+    /// hold checks what it offered again on the primary.
+    pub read: ReadPool,
     pub clients: HttpClients,
     pub fees: FeePolicy,
     pub signer: OfferSigner,
@@ -158,7 +161,7 @@ impl Searcher {
                 let read_at = self.answers.epoch();
                 let lookup = city.clone();
                 let roster = Arc::new(
-                    run_blocking(&self.pool, move |conn| {
+                    run_blocking(self.read.pool(), move |conn| {
                         Ok(store::active_providers(conn, kind, &lookup)?)
                     })
                     .await?,
@@ -204,7 +207,7 @@ impl Searcher {
             .collect();
         let query = request.availability.clone();
         let limit = i64::try_from(request.limit + 1).unwrap_or(i64::MAX);
-        let lookup = run_blocking(&self.pool, move |conn| {
+        let lookup = run_blocking(self.read.pool(), move |conn| {
             Ok(match &query {
                 AvailabilityQuery::Stay(stay) => local::search_stays(conn, &zones, stay)?,
                 AvailabilityQuery::Slots(slots) => local::search_slots(conn, &zones, slots, limit)?,

@@ -115,6 +115,28 @@ impl TestDatabase {
         PgConnection::establish(&self.url).expect("connect to test database")
     }
 
+    /// A copy of this database as it stands now, dropped with the value returned: what a
+    /// replica that stopped replaying here would serve. Copying needs the database to
+    /// itself, so every connection to it is ended first (an app using it reconnects).
+    pub fn snapshot(&self) -> TestDatabase {
+        let name = format!("wasit_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&self.maintenance_url).expect("connect to postgres");
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            self.name
+        ))
+        .execute(&mut conn)
+        .expect("end the connections");
+        diesel::sql_query(format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(&self.name)
+        ))
+        .execute(&mut conn)
+        .expect("copy the database");
+        Self::named(name, &self.maintenance_url)
+    }
+
     /// Drops the database now (the app's pool is cut off), e.g. to test readiness.
     pub fn drop_now(&self) {
         drop_database(&self.maintenance_url, &self.name);
@@ -278,6 +300,19 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .unwrap();
     settings.database.url = db.url.clone().into();
+    start_app(settings, db)
+}
+
+/// Another app on the database of `app`, with `customise` applied to its settings (a second
+/// instance, or one with other settings); `app` keeps running but is no longer needed.
+pub async fn respawn_with(app: TestApp, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = app.settings;
+    settings.server.port = 0;
+    customise(&mut settings);
+    start_app(settings, app.db)
+}
+
+fn start_app(settings: Settings, db: TestDatabase) -> TestApp {
     let app = Application::build(&settings).expect("build app");
     let port = app.port();
     let state = app.state();

@@ -28,6 +28,7 @@ mod patients;
 mod payments;
 mod provider_ack;
 mod providers;
+mod replica;
 mod rooms;
 mod seams;
 mod seams_billing;
