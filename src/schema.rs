@@ -53,6 +53,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    booking_fee_discounts (booking_id) {
+        booking_id -> Uuid,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
     booking_changes (id) {
         id -> Uuid,
         booking_id -> Uuid,
@@ -514,6 +521,7 @@ diesel::joinable!(invoices -> refunds (refund_id));
 diesel::joinable!(ledger_entries -> ledger_transactions (transaction_id));
 diesel::joinable!(payment_methods -> customers (customer_id));
 diesel::joinable!(booking_changes -> bookings (booking_id));
+diesel::joinable!(booking_fee_discounts -> bookings (booking_id));
 diesel::joinable!(booking_rooms -> bookings (booking_id));
 diesel::joinable!(payments -> bookings (booking_id));
 diesel::joinable!(provider_uncertainties -> bookings (booking_id));
@@ -529,6 +537,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     booking_changes,
     booking_events,
+    booking_fee_discounts,
     booking_rooms,
     booking_no_shows,
     booking_patients,

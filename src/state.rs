@@ -56,6 +56,7 @@ impl AppState {
                 settings.search.cache_ttl(),
                 settings.search.cache_budget_bytes,
             ),
+            plans: Arc::new(crate::billing::subscriptions::SearchDiscounts),
         };
         let searcher = Arc::new(searcher);
         let wake = Arc::new(tokio::sync::Notify::new());

@@ -140,7 +140,8 @@ impl Bookings {
             Decided::Applied(answer) => return Ok(answer),
             Decided::PriceMoved(moved) => {
                 let (provider, unit, price, rooms) = *moved;
-                return Err(self.offer_changed(&provider, unit.as_ref(), price, rooms, &claims));
+                let priced = (price, claims.fee_discount);
+                return Err(self.offer_changed(&provider, unit.as_ref(), priced, rooms, &claims));
             }
             Decided::Claimed(claimed) => *claimed,
         };
@@ -439,7 +440,10 @@ fn decide(
             })?
     };
     let priced = price_now(conn, &provider, claims, guests, timezone, CellCheck::Skip)?;
-    if pricing.fees.quote(priced.provider_price).total() != claims.total {
+    let price_then = pricing
+        .fees
+        .quote_with_discount(priced.provider_price, claims.fee_discount);
+    if price_then.total() != claims.total {
         return Ok(Decided::PriceMoved(Box::new((
             provider,
             priced.unit,
@@ -479,6 +483,7 @@ fn decide(
         guests,
         provider_price: quote.provider_price,
         service_fee: quote.service_fee,
+        fee_discount: quote.fee_discount,
         vat: quote.vat,
         total: quote.total(),
         cells: priced.cells,

@@ -31,6 +31,9 @@ pub struct Terms {
     pub provider_price: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub service_fee: Decimal,
+    /// Off our fee by the customer's plan (terms decided before it was kept read as none).
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub fee_discount: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub vat: Decimal,
     #[serde(with = "rust_decimal::serde::str")]

@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::lifecycle;
@@ -19,7 +20,7 @@ use super::uncertain;
 use super::view::{BookingView, view};
 use crate::db::run_blocking;
 use crate::domain::Actor;
-use crate::domain::money::FeePolicy;
+use crate::domain::money::{FeePolicy, Quote};
 use crate::domain::occupancy::RoomGuests;
 use crate::domain::{Email, Patient, PhoneNumber};
 use crate::error::ApiError;
@@ -135,9 +136,28 @@ struct HoldTerms {
 }
 
 impl HoldTerms {
-    /// Whether the offer's total is still what the provider's price comes to today.
+    /// Whether the offer's total is still what the provider's price comes to today, with the
+    /// plan discount the offer was priced with, and that discount is the customer's to have
+    /// (a subscriber's offer held by someone without the plan is priced again for them).
     fn price_holds(&self, prepared: &Prepared, claims: &OfferClaims) -> bool {
-        self.fees.quote(prepared.provider_price).total() == claims.total
+        claims.fee_discount <= prepared.fee_discount
+            && self
+                .fees
+                .quote_with_discount(prepared.provider_price, claims.fee_discount)
+                .total()
+                == claims.total
+    }
+
+    /// What the customer's plan takes off our fee on this booking.
+    fn fee_discount(&self, prepared: &Prepared) -> Decimal {
+        self.quote(prepared).fee_discount
+    }
+
+    /// The booking's price, with the customer's plan discount, which is at least the offer's:
+    /// a subscriber booking an offer they found signed out gets theirs.
+    fn quote(&self, prepared: &Prepared) -> Quote {
+        self.fees
+            .quote_with_discount(prepared.provider_price, prepared.fee_discount)
     }
 
     fn row(
@@ -148,10 +168,7 @@ impl HoldTerms {
         reference: String,
         provider_ref: Option<String>,
     ) -> NewBookingRow {
-        // Offers are quoted to everyone alike; a subscriber's discount applies on booking.
-        let quote = self
-            .fees
-            .quote_with_discount(prepared.provider_price, prepared.fee_discount);
+        let quote = self.quote(prepared);
         // A local unit's names are ours to read; an outside provider's are the offer's.
         let (unit_name_ar, unit_name_en) = match &prepared.unit {
             Some(unit) => (unit.name_ar.clone(), unit.name_en.clone()),
@@ -200,6 +217,8 @@ struct HoldAnswer<'a> {
 /// with their guests, and how many cells of our own inventory it takes.
 struct HoldRecord<'a> {
     row: &'a NewBookingRow,
+    /// What the customer's plan takes off our fee.
+    fee_discount: Decimal,
     patient: Option<&'a Patient>,
     rooms: &'a [BookedRoom],
     cells: usize,
@@ -217,6 +236,7 @@ fn save_hold(
 ) -> Result<BookingView, ApiError> {
     let HoldRecord {
         row,
+        fee_discount,
         patient,
         rooms,
         cells,
@@ -246,7 +266,9 @@ fn save_hold(
         if let Some(grace) = answer.unconfirmed {
             uncertain::open_book(conn, &booking, grace)?;
         }
+        store::keep_fee_discount(conn, booking.id, fee_discount)?;
         let mut held = view(booking, answer.provider, answer.fees, None);
+        held.price.fee_discount = fee_discount;
         held.patient = patient.map(PatientView::from);
         uncertain::show(&mut held, answer.unconfirmed.is_some());
         if let Some(claim) = answer.claim {
@@ -320,6 +342,7 @@ impl Bookings {
                 };
                 let record = HoldRecord {
                     row: &row,
+                    fee_discount: terms.fee_discount(&prepared),
                     patient: prepared.patient.as_ref(),
                     rooms: &prepared.rooms,
                     cells: prepared.cells,
@@ -335,7 +358,7 @@ impl Bookings {
                 return Err(self.offer_changed(
                     &prepared.provider,
                     prepared.unit.as_ref(),
-                    prepared.provider_price,
+                    (prepared.provider_price, prepared.fee_discount),
                     prepared.room_lines.clone(),
                     &claims,
                 ));
@@ -376,6 +399,7 @@ impl Bookings {
             reference,
             provider_ref.as_ref().map(|r| r.0.clone()),
         );
+        let fee_discount = terms.fee_discount(&prepared);
         let provider = prepared.provider.clone();
         let patient = prepared.patient.clone();
         let rooms = prepared.rooms.clone();
@@ -388,6 +412,7 @@ impl Bookings {
             };
             let record = HoldRecord {
                 row: &row,
+                fee_discount,
                 patient: patient.as_ref(),
                 rooms: &rooms,
                 cells: 0,
@@ -416,12 +441,14 @@ impl Bookings {
         }
     }
 
-    /// 409 `booking.offer_changed` with the offer as it stands now: the provider's price moved.
+    /// 409 `booking.offer_changed` with the offer as it stands now: the provider's price moved
+    /// (or the offer carried a plan discount the customer does not have); priced with the
+    /// customer's `fee_discount`.
     pub(super) fn offer_changed(
         &self,
         provider: &ProviderRow,
         unit: Option<&UnitRow>,
-        provider_price: rust_decimal::Decimal,
+        (provider_price, fee_discount): (Decimal, i32),
         rooms: Vec<crate::providers::rates::RoomLine>,
         claims: &OfferClaims,
     ) -> ApiError {
@@ -448,7 +475,7 @@ impl Bookings {
             .map(|tz| u32::try_from(nights_between(claims.start, claims.end, tz)).unwrap_or(0));
         let offer = self
             .searcher
-            .offer_for(provider, fresh, claims.guests, nights);
+            .offer_for(provider, fresh, claims.guests, nights, fee_discount);
         ApiError::OfferChanged {
             fresh: Box::new(serde_json::to_value(offer).unwrap_or_default()),
         }

@@ -408,6 +408,7 @@ pub fn change_terms(
         .as_deref()
         .or(booking.provider_ref.as_deref());
     let updated = store::apply_terms(conn, booking.id, terms, provider_ref)?;
+    store::keep_fee_discount(conn, booking.id, terms.fee_discount)?;
     if terms.refund > Decimal::ZERO {
         use crate::billing::refunds::refund_booking;
         let reason = format!("booking {} changed: the price fell", booking.reference);

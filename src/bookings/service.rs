@@ -128,7 +128,7 @@ impl Bookings {
             let mut no_shows = store::find_no_shows(conn, &no_show_ids)?;
             let booking_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
             let mut patients = super::patients::of_bookings(conn, &booking_ids)?;
-            let views = rows
+            let mut views: Vec<BookingView> = rows
                 .into_iter()
                 .filter_map(|row| {
                     let provider = found.iter().find(|p| p.id == row.provider_id)?;
@@ -146,6 +146,7 @@ impl Bookings {
                     Some(view)
                 })
                 .collect();
+            super::view::show_fee_discounts(conn, &mut views)?;
             Ok((views, next))
         })
         .await
@@ -347,8 +348,9 @@ impl Bookings {
 pub(super) fn answered(
     conn: &mut PgConnection,
     answer: Option<&IdempotencyClaim>,
-    view: BookingView,
+    mut view: BookingView,
 ) -> Result<BookingView, ApiError> {
+    super::view::show_fee_discounts(conn, std::slice::from_mut(&mut view))?;
     if let Some(claim) = answer {
         claim.save_in(conn, actix_web::http::StatusCode::OK, &view)?;
     }
@@ -374,6 +376,7 @@ pub(super) fn full_view(
         live.then(|| crate::providers::policy::offer_terms(&provider, row.starts_at, Utc::now()));
     let unconfirmed = super::uncertain::is_unconfirmed(conn, row.id)?;
     let mut view = view(row, &provider, fees, Some(events));
+    super::view::show_fee_discounts(conn, std::slice::from_mut(&mut view))?;
     super::uncertain::show(&mut view, unconfirmed);
     view.payment = payment;
     view.terms = terms;

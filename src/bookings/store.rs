@@ -273,6 +273,31 @@ pub fn rooms_of(
 }
 
 /// A change's new terms, written onto the booking (`lifecycle::change_terms`).
+/// Keeps what a plan took off a booking's fee (`0` keeps nothing, and forgets an earlier one).
+pub fn keep_fee_discount(conn: &mut PgConnection, id: Uuid, amount: Decimal) -> QueryResult<()> {
+    use crate::schema::booking_fee_discounts as discounts;
+    if amount > Decimal::ZERO {
+        diesel::insert_into(discounts::table)
+            .values((discounts::booking_id.eq(id), discounts::amount.eq(amount)))
+            .on_conflict(discounts::booking_id)
+            .do_update()
+            .set(discounts::amount.eq(amount))
+            .execute(conn)?;
+    } else {
+        diesel::delete(discounts::table.find(id)).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What plans took off these bookings' fees (bookings without a discount are not listed).
+pub fn fee_discounts(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid, Decimal)>> {
+    use crate::schema::booking_fee_discounts as discounts;
+    discounts::table
+        .filter(discounts::booking_id.eq_any(ids))
+        .select((discounts::booking_id, discounts::amount))
+        .load(conn)
+}
+
 pub fn apply_terms(
     conn: &mut PgConnection,
     id: Uuid,

@@ -46,6 +46,9 @@ pub struct BookingView {
     /// provider is prepaid (otherwise that is paid at the provider).
     #[serde(with = "rust_decimal::serde::str")]
     pub due_now: Decimal,
+    /// What is paid at the provider itself: its price, unless the provider is prepaid.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub due_at_provider: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub refund_amount: Option<Decimal>,
     /// Set once the booking is a no-show: its fee, and the waiver if staff granted one.
@@ -134,10 +137,14 @@ pub(super) fn view(
     let price = Quote {
         provider_price: row.provider_price,
         service_fee: row.service_fee,
+        // Read apart ([`show_fee_discounts`]).
+        fee_discount: Decimal::ZERO,
         vat: row.vat,
     };
-    // What paying now charges: exactly the lines the payment will carry.
+    // What paying now charges: exactly the lines the payment will carry; the rest of the
+    // total is paid at the provider.
     let due_now = super::pay::due_now(&row, provider.prepaid, fees.vat_rate);
+    let due_at_provider = price.split(provider.prepaid).1;
     let next = match row.status {
         BookingStatus::Held => NextStep {
             action: "pay",
@@ -174,6 +181,7 @@ pub(super) fn view(
             .filter(|_| row.status == BookingStatus::Held),
         price,
         due_now,
+        due_at_provider,
         refund_amount: row.refund_amount,
         no_show: None,
         contact: ContactView {
@@ -193,6 +201,21 @@ pub(super) fn view(
         payment: None,
         terms: None,
     }
+}
+
+/// Puts each booking's plan discount into its price, so the breakdown shows the full fee and
+/// the discount as the offer did (the total is the same either way).
+pub(super) fn show_fee_discounts(
+    conn: &mut PgConnection,
+    views: &mut [BookingView],
+) -> Result<(), ApiError> {
+    let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
+    for (id, amount) in super::store::fee_discounts(conn, &ids)? {
+        if let Some(view) = views.iter_mut().find(|v| v.id == id) {
+            view.price.fee_discount = amount;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn latest_payment(

@@ -22,12 +22,16 @@ pub struct PriceLine {
     pub amount: Decimal,
 }
 
-/// A price: the provider's, our service fee, VAT on the fee, and their total. Shown as
-/// `{"currency": "SAR", "lines": [...], "total": "…"}`.
+/// A price: the provider's, our service fee (after a plan's discount), VAT on the fee, and
+/// their total. Shown as `{"currency": "SAR", "lines": [...], "total": "…"}`, the fee at its
+/// full amount followed by the discount as a negative line, so the lines add up to the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quote {
     pub provider_price: Decimal,
+    /// What is charged for our fee, the discount taken off.
     pub service_fee: Decimal,
+    /// What a subscriber's plan took off our fee (0 without one).
+    pub fee_discount: Decimal,
     pub vat: Decimal,
 }
 
@@ -36,8 +40,8 @@ impl Quote {
         self.provider_price + self.service_fee + self.vat
     }
 
-    pub fn lines(&self) -> [PriceLine; 3] {
-        [
+    pub fn lines(&self) -> Vec<PriceLine> {
+        let mut lines = vec![
             PriceLine {
                 code: "provider_price",
                 label_ar: "سعر مقدم الخدمة",
@@ -48,15 +52,34 @@ impl Quote {
                 code: "service_fee",
                 label_ar: "رسوم الخدمة",
                 label_en: "Service fee",
-                amount: self.service_fee,
+                amount: self.service_fee + self.fee_discount,
             },
-            PriceLine {
-                code: "vat",
-                label_ar: "ضريبة القيمة المضافة ١٥٪ على الرسوم",
-                label_en: "VAT 15% on the fee",
-                amount: self.vat,
-            },
-        ]
+        ];
+        if self.fee_discount > Decimal::ZERO {
+            lines.push(PriceLine {
+                code: "plan_discount",
+                label_ar: "خصم اشتراكك على الرسوم",
+                label_en: "Your plan's discount on the fee",
+                amount: -self.fee_discount,
+            });
+        }
+        lines.push(PriceLine {
+            code: "vat",
+            label_ar: "ضريبة القيمة المضافة ١٥٪ على الرسوم",
+            label_en: "VAT 15% on the fee",
+            amount: self.vat,
+        });
+        lines
+    }
+
+    /// What paying charges now and what is left to pay at the provider: a prepaid provider's
+    /// price is collected with our fee, another's is paid to it directly.
+    pub fn split(&self, prepaid: bool) -> (Decimal, Decimal) {
+        if prepaid {
+            (self.total(), round_sar(Decimal::ZERO))
+        } else {
+            (self.service_fee + self.vat, self.provider_price)
+        }
     }
 }
 
@@ -65,7 +88,7 @@ impl Serialize for Quote {
         #[derive(Serialize)]
         struct Shown {
             currency: &'static str,
-            lines: [PriceLine; 3],
+            lines: Vec<PriceLine>,
             #[serde(with = "rust_decimal::serde::str")]
             total: Decimal,
         }
@@ -97,6 +120,7 @@ impl FeePolicy {
         Quote {
             provider_price: round_sar(provider_price),
             service_fee,
+            fee_discount: round_sar(self.service_fee) - service_fee,
             vat: round_sar(service_fee * self.vat_rate),
         }
     }
@@ -137,6 +161,15 @@ mod tests {
         assert_eq!(half.service_fee, dec!(12.50));
         assert_eq!(half.vat, dec!(1.88)); // 1.875 half-up
         assert_eq!(half.total(), dec!(464.38));
+        // The breakdown shows the full fee and the discount, and still adds up.
+        let amounts: Vec<_> = half.lines().iter().map(|l| l.amount).collect();
+        assert_eq!(
+            amounts,
+            [dec!(450.00), dec!(25.00), dec!(-12.50), dec!(1.88)]
+        );
+        assert_eq!(amounts.iter().sum::<Decimal>(), half.total());
+        assert_eq!(half.split(false), (dec!(14.38), dec!(450.00)));
+        assert_eq!(half.split(true), (dec!(464.38), dec!(0)));
         assert_eq!(
             policy.quote_with_discount(dec!(450), 100).total(),
             dec!(450.00)

@@ -40,8 +40,16 @@ pub struct OfferClaims {
     pub provider_price: Decimal,
     #[serde(rename = "t", with = "rust_decimal::serde::str")]
     pub total: Decimal,
+    /// The plan discount on our fee (percent) `total` was priced with: a hold checks the
+    /// provider's price against it, and gives it only to a customer whose plan has as much.
+    #[serde(rename = "d", default, skip_serializing_if = "is_zero")]
+    pub fee_discount: i32,
     #[serde(rename = "x")]
     pub expires_at: i64,
+}
+
+fn is_zero(percent: &i32) -> bool {
+    *percent == 0
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +143,7 @@ mod tests {
             occupancy: None,
             provider_price: dec!(900.00),
             total: dec!(928.75),
+            fee_discount: 0,
             expires_at,
         }
     }

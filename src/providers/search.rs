@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -36,6 +37,25 @@ pub struct Searcher {
     pub provider_timeout: Duration,
     pub offer_ttl: chrono::Duration,
     pub answers: AnswerCache,
+    /// Plan discounts on our fee, from billing (which sits above providers).
+    pub plans: Arc<dyn PlanDiscounts>,
+}
+
+/// Whose plan prices a search: a signed-in customer's own, or the client staff search for.
+#[derive(Debug, Clone, Copy)]
+pub enum Shopper {
+    User(Uuid),
+    Customer(Uuid),
+}
+
+/// A customer's plan discount on our fee, in percent (0 without a plan in good standing);
+/// `None` when there is no such customer.
+pub trait PlanDiscounts: Send + Sync {
+    fn percent(
+        &self,
+        conn: &mut diesel::PgConnection,
+        shopper: Shopper,
+    ) -> Result<Option<i32>, ApiError>;
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +116,12 @@ pub struct Offer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub practitioner: Option<String>,
     pub price: Quote,
+    /// What booking it charges now (our fee and VAT, and the provider's price when the
+    /// provider is prepaid) and what is left to pay at the provider.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub due_now: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub due_at_provider: Decimal,
     /// A stay's rooms: who stays in each and its price for the stay (the provider's share;
     /// they add up to `price.provider_price`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,8 +151,22 @@ enum Outcome {
 impl Searcher {
     /// The search's JSON answer: a recent one from the answer cache when only our own
     /// inventory answered it, the one another request is fetching for the same question, or
-    /// else asked of every provider.
-    pub async fn answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
+    /// else asked of every provider; then priced for the customer's plan (`fee_discount`,
+    /// percent off our fee), after the cache, which holds the answer everyone gets.
+    pub async fn answer(
+        self: &Arc<Self>,
+        request: SearchRequest,
+        fee_discount: i32,
+    ) -> Result<Bytes, ApiError> {
+        let body = self.shared_answer(request).await?;
+        if fee_discount == 0 {
+            return Ok(body);
+        }
+        self.discounted(&body, fee_discount)
+    }
+
+    /// The answer as everyone gets it (no plan discount), cached or fresh.
+    async fn shared_answer(self: &Arc<Self>, request: SearchRequest) -> Result<Bytes, ApiError> {
         let (fill, shared) = match self.answers.lookup(&request) {
             Lookup::Hit(body) => (None, Some(body)),
             Lookup::Wait(done) => (None, answer_cache::wait(done).await),
@@ -151,6 +191,42 @@ impl Searcher {
             fill.finish(body.clone(), only_local);
         }
         Ok(body)
+    }
+
+    /// A search answer repriced for a subscriber: each offer's quote with the discount line,
+    /// its amounts due, and its id signed again with the discount it now carries. The order
+    /// holds: the discount takes the same amount off every offer.
+    fn discounted(&self, body: &Bytes, fee_discount: i32) -> Result<Bytes, ApiError> {
+        let mut answer: serde_json::Value =
+            serde_json::from_slice(body).map_err(ApiError::internal)?;
+        let now = Utc::now();
+        let offers = answer
+            .get_mut("offers")
+            .and_then(|offers| offers.as_array_mut())
+            .into_iter()
+            .flatten();
+        for offer in offers {
+            let Some(mut claims) = offer["offer_id"]
+                .as_str()
+                .and_then(|id| self.signer.verify(id, now).ok())
+            else {
+                continue;
+            };
+            let prepaid = offer["provider"]["prepaid"].as_bool().unwrap_or(false);
+            let price = self
+                .fees
+                .quote_with_discount(claims.provider_price, fee_discount);
+            let (due_now, due_at_provider) = price.split(prepaid);
+            claims.total = price.total();
+            claims.fee_discount = fee_discount;
+            offer["offer_id"] = self.signer.sign(&claims).into();
+            offer["price"] = serde_json::to_value(price).map_err(ApiError::internal)?;
+            offer["due_now"] = due_now.to_string().into();
+            offer["due_at_provider"] = due_at_provider.to_string().into();
+        }
+        serde_json::to_vec(&answer)
+            .map(Bytes::from)
+            .map_err(ApiError::internal)
     }
 
     async fn search(self: &Arc<Self>, request: SearchRequest) -> Result<SearchResults, ApiError> {
@@ -282,7 +358,7 @@ impl Searcher {
                 Outcome::Offers(found) => {
                     let count = found.len();
                     offers.extend(found.into_iter().map(|offer| {
-                        self.offer_for_until(provider, offer, guests, nights, expires_at)
+                        self.offer_for_until(provider, offer, guests, nights, expires_at, 0)
                     }));
                     (ProviderStatusKind::Ok, count, None)
                 }
@@ -327,15 +403,17 @@ impl Searcher {
     }
 
     /// A priced, signed offer valid for the usual time (used again when a booking finds that
-    /// an offer's price moved, to hand back the fresh one).
+    /// an offer's price moved, to hand back the fresh one, priced for the customer's plan).
     pub fn offer_for(
         &self,
         provider: &ProviderRow,
         offer: ProviderOffer,
         guests: Option<u32>,
         nights: Option<u32>,
+        fee_discount: i32,
     ) -> Offer {
-        self.offer_for_until(provider, offer, guests, nights, Utc::now() + self.offer_ttl)
+        let expires_at = Utc::now() + self.offer_ttl;
+        self.offer_for_until(provider, offer, guests, nights, expires_at, fee_discount)
     }
 
     fn offer_for_until(
@@ -345,8 +423,11 @@ impl Searcher {
         guests: Option<u32>,
         nights: Option<u32>,
         expires_at: DateTime<Utc>,
+        fee_discount: i32,
     ) -> Offer {
-        let price = self.fees.quote(offer.provider_price);
+        let price = self
+            .fees
+            .quote_with_discount(offer.provider_price, fee_discount);
         let claims = OfferClaims {
             provider_id: provider.id,
             unit_code: offer.unit_code.clone(),
@@ -360,8 +441,10 @@ impl Searcher {
             occupancy: occupancy_of(&offer.rooms),
             provider_price: price.provider_price,
             total: price.total(),
+            fee_discount,
             expires_at: expires_at.timestamp(),
         };
+        let (due_now, due_at_provider) = price.split(provider.prepaid);
         Offer {
             offer_id: self.signer.sign(&claims),
             provider: ProviderSummary::from(provider),
@@ -379,6 +462,8 @@ impl Searcher {
             specialty: offer.specialty,
             practitioner: offer.practitioner,
             price,
+            due_now,
+            due_at_provider,
             rooms: offer.rooms,
             available: offer.available,
             terms: super::policy::offer_terms(provider, offer.start, Utc::now()),

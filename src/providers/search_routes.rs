@@ -4,20 +4,31 @@
 use super::model::{AvailabilityQuery, ProviderKind, SlotQuery, StayQuery};
 use super::offer::OfferIdError;
 use super::search::SearchRequest;
-use super::search::Searcher;
+use super::search::{Searcher, Shopper};
 use super::service::{self};
+use crate::auth::Role;
+use crate::auth::caller::Caller;
 use crate::config::SearchSettings;
 use crate::db::PgPool;
+use crate::db::run_blocking;
 use crate::domain::occupancy::Occupancy;
 use crate::error::ApiError;
+use crate::error::FieldError;
 use crate::http::query::QueryParams;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{NaiveDate, Utc};
 use serde_json::json;
+use uuid::Uuid;
 
-/// Reads and checks the search parameters; every problem is named.
-fn parse_search(req: &HttpRequest, limits: &SearchSettings) -> Result<SearchRequest, ApiError> {
+/// Reads and checks the search parameters; every problem is named. Also the client staff
+/// search for (`customer_id`), whose plan prices the offers.
+fn parse_search(
+    req: &HttpRequest,
+    limits: &SearchSettings,
+) -> Result<(SearchRequest, Option<Uuid>), ApiError> {
     let mut params = QueryParams::from_request(req)?;
+    let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
     let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
     let city = params.required_slug("city");
     let limit = usize::try_from(params.limit()).unwrap_or(50);
@@ -29,12 +40,15 @@ fn parse_search(req: &HttpRequest, limits: &SearchSettings) -> Result<SearchRequ
     };
     params.finish()?;
     match (kind, city, availability) {
-        (Some(kind), Some(city), Some(availability)) => Ok(SearchRequest {
-            kind,
-            city,
-            availability,
-            limit,
-        }),
+        (Some(kind), Some(city), Some(availability)) => Ok((
+            SearchRequest {
+                kind,
+                city,
+                availability,
+                limit,
+            },
+            customer_id,
+        )),
         _ => Err(ApiError::internal(anyhow::anyhow!(
             "search parameters passed checks but did not parse"
         ))),
@@ -175,11 +189,47 @@ pub(super) async fn search_get(
     search_limits: web::Data<SearchSettings>,
     searcher: web::Data<Searcher>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_search(&req, &search_limits)?;
-    let body = searcher.answer(request).await?;
+    let (request, customer_id) = parse_search(&req, &search_limits)?;
+    let fee_discount = fee_discount_for(&req, &searcher, customer_id).await?;
+    let body = searcher.answer(request, fee_discount).await?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
+}
+
+/// Whose plan prices a search: anyone signed out and staff on their own pay the full fee; a
+/// signed-in customer gets their plan's discount, staff their client's (`customer_id`). A
+/// token that is sent must be good (401 otherwise), so an expired one is renewed rather than
+/// shown full prices.
+async fn fee_discount_for(
+    req: &HttpRequest,
+    searcher: &Searcher,
+    customer_id: Option<Uuid>,
+) -> Result<i32, ApiError> {
+    let caller = if req.headers().contains_key(header::AUTHORIZATION) {
+        Some(Caller::extract(req).await?)
+    } else {
+        None
+    };
+    let shopper = match (caller, customer_id) {
+        (Some(caller), Some(id)) if matches!(caller.role, Role::Agent | Role::Admin) => {
+            Shopper::Customer(id)
+        }
+        (_, Some(_)) => return Err(ApiError::Forbidden),
+        (Some(caller), None) if caller.role == Role::Customer => Shopper::User(caller.user_id),
+        (_, None) => return Ok(0),
+    };
+    let plans = searcher.plans.clone();
+    let found = run_blocking(&searcher.pool, move |conn| plans.percent(conn, shopper)).await?;
+    match (found, shopper) {
+        (Some(percent), _) => Ok(percent),
+        (None, Shopper::Customer(_)) => Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "customer_id",
+            "no such customer",
+        )])),
+        // A customer's first booking makes their customer row: no plan yet.
+        (None, Shopper::User(_)) => Ok(0),
+    }
 }
 
 /// What a search form can offer: each kind's cities with an active provider, and the

@@ -646,3 +646,188 @@ async fn an_agent_takes_a_card_on_the_phone_for_a_client_on_the_record() {
         .unwrap();
     assert_eq!(invoices["invoices"][0]["buyer_name"], "Fatima Al-Zahrani");
 }
+
+/// `kind=hotel` search of two nights from `check_in` days ahead, signed in as `token` or not.
+async fn search_stay(app: &TestApp, city: &str, check_in: i64, token: Option<&str>) -> Value {
+    let path = format!(
+        "/v1/search?kind=hotel&city={city}&check_in={}&check_out={}&guests=2",
+        crate::helpers::day(check_in),
+        crate::helpers::day(check_in + 2)
+    );
+    let response = match token {
+        Some(token) => app.get_authed(&path, token).await,
+        None => app.get(&path).await,
+    };
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn line_codes(price: &Value) -> Vec<&str> {
+    price["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["code"].as_str().unwrap())
+        .collect()
+}
+
+/// An offer id with its claims altered and the signature kept.
+fn tampered(offer_id: &str, change: impl FnOnce(&mut Value)) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = offer_id.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    change(&mut claims);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    format!("{}.{payload}.{}", parts[0], parts[2])
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_offers_priced_for_their_plan_and_books_at_that_price() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = hotel(&app, &admin, 10).await;
+    let subscriber = token(&app.register("planned@example.com").await);
+    assert_eq!(
+        subscribe(&app, &subscriber, "plus", CARD_OK).await.status(),
+        201
+    );
+
+    // Signed out: the full fee, everything due now at a prepaid provider.
+    let anyone = search_stay(&app, &city, 10, None).await["offers"][0].clone();
+    assert_eq!(anyone["price"]["total"], "928.75");
+    assert_eq!(
+        line_codes(&anyone["price"]),
+        ["provider_price", "service_fee", "vat"]
+    );
+    assert_eq!(anyone["due_now"], "928.75");
+    assert_eq!(anyone["due_at_provider"], "0.00");
+
+    // Signed in on Plus: the full fee, half of it off as a line, the lines adding up.
+    let offer = search_stay(&app, &city, 10, Some(&subscriber)).await["offers"][0].clone();
+    let price = &offer["price"];
+    assert_eq!(
+        line_codes(price),
+        ["provider_price", "service_fee", "plan_discount", "vat"]
+    );
+    let amounts: Vec<&str> = price["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["900.00", "25.00", "-12.50", "1.88"]);
+    assert_eq!(price["total"], "914.38");
+    assert_eq!(offer["due_now"], "914.38");
+
+    // The discount is applied after the shared answer, never kept in it: the same question
+    // signed out still gets the full fee.
+    let again = search_stay(&app, &city, 10, None).await["offers"][0].clone();
+    assert_eq!(again["price"]["total"], "928.75");
+    assert_eq!(again["offer_id"], anyone["offer_id"]);
+
+    // Someone without the plan holding the subscriber's offer is shown their own price.
+    let other = token(&app.register("unplanned@example.com").await);
+    let body = json!({ "offer_id": offer["offer_id"] });
+    let changed = assert_problem(
+        crate::helpers::book(&app, &other, &uuid::Uuid::new_v4().to_string(), &body).await,
+        409,
+        "booking.offer_changed",
+    )
+    .await;
+    assert_eq!(changed["offer"]["price"]["total"], "928.75");
+
+    // A discount written into the offer by hand breaks its signature.
+    for forged in [
+        tampered(anyone["offer_id"].as_str().unwrap(), |claims| {
+            claims["d"] = json!(100);
+            claims["t"] = json!("900.00");
+        }),
+        tampered(offer["offer_id"].as_str().unwrap(), |claims| {
+            claims["t"] = json!("900.00");
+        }),
+    ] {
+        let body = json!({ "offer_id": forged });
+        let response =
+            crate::helpers::book(&app, &subscriber, &uuid::Uuid::new_v4().to_string(), &body).await;
+        assert_problem(response, 400, "offer.invalid").await;
+    }
+
+    // The subscriber's own offer holds at the price shown, the discount kept as a line.
+    let response =
+        crate::helpers::book(&app, &subscriber, &uuid::Uuid::new_v4().to_string(), &body).await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    assert_eq!(booking["price"], offer["price"]);
+    assert_eq!(booking["due_now"], "914.38");
+    let id = booking["id"].as_str().unwrap();
+    let read: Value = app
+        .get_authed(&format!("/v1/bookings/{id}"), &subscriber)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["price"], offer["price"]);
+    let paid: Value = pay(&app, &subscriber, &booking, CARD_OK)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["payment"]["amount"], "914.38");
+}
+
+#[tokio::test]
+async fn offers_and_bookings_say_what_is_paid_now_and_what_at_the_provider() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let city = crate::helpers::unique_city("split");
+    let (provider_id, _) = app
+        .local_hotel(&admin, &city, "Pay At Desk", 3, "450.00", 30)
+        .await;
+    app.patch_ok(
+        &format!("/v1/providers/{provider_id}"),
+        &admin,
+        &json!({ "prepaid": false }),
+    )
+    .await;
+    let subscriber = token(&app.register("split@example.com").await);
+    assert_eq!(
+        subscribe(&app, &subscriber, "plus", CARD_OK).await.status(),
+        201
+    );
+    let anyone = search_stay(&app, &city, 10, None).await["offers"][0].clone();
+    assert_eq!(anyone["due_now"], "28.75");
+    assert_eq!(anyone["due_at_provider"], "900.00");
+    let offer = search_stay(&app, &city, 10, Some(&subscriber)).await["offers"][0].clone();
+    assert_eq!(offer["due_now"], "14.38");
+    assert_eq!(offer["due_at_provider"], "900.00");
+
+    let body = json!({ "offer_id": offer["offer_id"] });
+    let response =
+        crate::helpers::book(&app, &subscriber, &uuid::Uuid::new_v4().to_string(), &body).await;
+    assert_eq!(response.status(), 201);
+    let booking: Value = response.json().await.unwrap();
+    assert_eq!(booking["due_now"], "14.38");
+    assert_eq!(booking["due_at_provider"], "900.00");
+    assert_eq!(booking["price"]["total"], "914.38");
+
+    // Staff searching for the client see the client's price; a customer may not ask for
+    // someone else's, and a bad token is refused rather than shown full prices.
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let customer_id = booking["customer_id"].as_str().unwrap();
+    let path = format!(
+        "/v1/search?kind=hotel&city={city}&check_in={}&check_out={}&guests=2&customer_id={customer_id}",
+        crate::helpers::day(10),
+        crate::helpers::day(12)
+    );
+    let for_client: Value = app.get_authed(&path, &agent).await.json().await.unwrap();
+    assert_eq!(for_client["offers"][0]["due_now"], "14.38");
+    assert_problem(
+        app.get_authed(&path, &subscriber).await,
+        403,
+        "auth.forbidden",
+    )
+    .await;
+    assert_eq!(app.get_authed(&path, "not-a-token").await.status(), 401);
+}

@@ -696,12 +696,136 @@ async function accountLinks({ page, shot }) {
   await page.getByText('This link is invalid, has expired or was already used.').waitFor();
 }
 
+// ---- (f) #19 points 1 and 3: money that matches what is charged, on a 390 px phone --------
+/** The page is no wider than the phone: nothing to scroll sideways. */
+async function fitsPhone(page, what) {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 390, `${what} is ${width}px wide on a 390px phone`);
+}
+
+/** The first offer's "pay now" and "pay at the provider" rows, as numbers. */
+async function dues(scope) {
+  const read = async (row) => amount(`— ${(await scope.locator(`.price tr.${row} td`).first().textContent()).trim()}`);
+  return { now: await read('due-now'), atProvider: await read('due-at-provider') };
+}
+
+async function moneyOnAPhone({ page, shot }) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const email = `huda-${Date.now()}@example.com`;
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill('هدى الشمري');
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  await page.getByText('أهلاً، هدى الشمري').waitFor();
+
+  // Without a plan: a clinic (paid at the hospital) says what is paid now and what there.
+  await search(page, { kind: 'hospital', city: 'riyadh' });
+  const clinic = page.locator('.offer').first();
+  const full = await dues(clinic);
+  check(full.atProvider > 0 && full.now > 0 && full.now < full.atProvider, `the clinic's amounts: ${JSON.stringify(full)}`);
+  check(await clinic.locator('.line-plan_discount').count() === 0, 'a discount line without a plan');
+  await fitsPhone(page, 'the hospital results');
+  await clinic.locator('.price').scrollIntoViewIfNeeded();
+  await shot('19-1-hospital-offer-ar.png', { fullPage: false });
+
+  // On a plan (Plus, a free trial): the same search shows the discount, as the booking will.
+  await page.goto(`${base}/#/plans`);
+  const plus = page.locator('.plan', { has: page.getByText('تجربة مجانية') }).first();
+  await plus.getByRole('button', { name: 'اختر هذه الخطة' }).click();
+  await card(page, '4242 4242 4242 4242');
+  await plus.getByRole('button', { name: /ابدأ التجربة المجانية/ }).click();
+  await page.locator('.current-plan').waitFor();
+  await page.goto(`${base}/#/search`);
+  await search(page, { kind: 'hospital', city: 'riyadh' });
+  const discounted = page.locator('.offer').first();
+  await discounted.locator('.price .line-plan_discount').waitFor();
+  const planned = await dues(discounted);
+  check(planned.now < full.now && planned.atProvider === full.atProvider, `the plan's price: ${JSON.stringify(planned)} against ${JSON.stringify(full)}`);
+  const offeredTotal = (await discounted.locator('.price .line-total td').textContent()).trim();
+  await fitsPhone(page, 'the results on a plan');
+  await discounted.locator('.price').scrollIntoViewIfNeeded();
+  await shot('19-1-subscriber-offer-ar.png', { fullPage: false });
+
+  // Held: the countdown and the pay form come first, the pay bar stays in view, and the
+  // price is the one offered, split the same way.
+  await discounted.locator('.slot').first().click();
+  await patient(page, { name: 'هدى الشمري', idNumber: '1000000008' });
+  await page.waitForURL(/#\/booking\//);
+  await waitForStatus(page, 'held');
+  check((await page.locator('.summary-panel .price .line-total td').textContent()).trim() === offeredTotal, 'the booking costs what the offer said');
+  check(await page.locator('.summary-panel .line-plan_discount').count() === 1, 'no discount line on the booking');
+  const held = await dues(page.locator('.summary-panel'));
+  check(held.now === planned.now && held.atProvider === planned.atProvider, `the booking's amounts: ${JSON.stringify(held)}`);
+  const layout = await page.evaluate(() => ({
+    payFirst: document.querySelector('.next-panel').getBoundingClientRect().top < document.querySelector('.summary-panel').getBoundingClientRect().top,
+    countdownFirst: document.querySelector('.countdown').getBoundingClientRect().top < document.querySelector('form.pay').getBoundingClientRect().top,
+    sticky: getComputedStyle(document.querySelector('.pay .paybar')).position,
+  }));
+  check(layout.payFirst && layout.countdownFirst, `the pay form is not first: ${JSON.stringify(layout)}`);
+  check(layout.sticky === 'sticky', `the pay bar is ${layout.sticky}`);
+  const payButton = page.getByRole('button', { name: /^ادفع/ });
+  check((await payButton.textContent()).includes(String(planned.now.toFixed(2))), `the button does not charge ${planned.now}`);
+  check((await page.locator('.paybar .due-note').textContent()).includes(full.atProvider.toLocaleString('en-US', { minimumFractionDigits: 2 })), 'the pay bar does not say what is paid at the hospital');
+  await fitsPhone(page, 'the held booking');
+  await shot('19-3-booking-held-ar.png', { fullPage: false });
+  await shot('19-1-booking-held-full-ar.png');
+  await card(page, '4242 4242 4242 4242');
+  // The bar is in view while the card is typed.
+  const bar = await page.locator('.pay .paybar').boundingBox();
+  check(bar && bar.y + bar.height <= 844 + 1, `the pay bar is out of view: ${JSON.stringify(bar)}`);
+  await payButton.click();
+  await waitForStatus(page, 'confirmed');
+
+  // Invoices as cards: nothing wider than the phone, the total and Print in view.
+  for (const language of ['ar', 'en']) {
+    if (language === 'en') {
+      await page.getByRole('button', { name: 'English' }).click();
+      await expectDir(page, 'ltr', 'en');
+    }
+    await page.goto(`${base}/#/invoices`);
+    const row = page.locator('table.invoices tbody tr').first();
+    await row.waitFor();
+    await fitsPhone(page, `the invoices (${language})`);
+    for (const part of [row.locator('td.total'), row.getByRole('button')]) {
+      const box = await part.boundingBox();
+      check(box && box.x >= 0 && box.x + box.width <= 390, `${await part.textContent()} is cut off: ${JSON.stringify(box)}`);
+    }
+    await shot(`19-3-invoices-${language}.png`);
+    await row.getByRole('button').click();
+    const dialog = page.getByRole('dialog');
+    await page.frameLocator('iframe.invoice-frame').getByText(/(INV|CRN)-\d{4}-\d{6}/).first().waitFor();
+    const box = await dialog.boundingBox();
+    check(box.x >= 0 && box.x + box.width <= 390, `the invoice preview is wider than the phone: ${JSON.stringify(box)}`);
+    await fitsPhone(page, `the invoice preview (${language})`);
+    await shot(`19-3-invoice-preview-${language}.png`, { fullPage: false });
+    await dialog.getByRole('button', { name: /إغلاق|Close/ }).click();
+  }
+
+  // English: the booking and the offers say the same two amounts.
+  await page.goto(`${base}/#/bookings`);
+  await page.locator('table.bookings tbody tr a').first().click();
+  await page.getByRole('heading', { name: 'History' }).waitFor();
+  check((await page.locator('.summary-panel .due-at-provider th').textContent()).includes('Pay at the provider'), 'no "pay at the provider" in English');
+  check((await page.locator('.summary-panel .due-now th').textContent()).includes('Through Wasit'), 'a paid booking still says "pay now"');
+  await fitsPhone(page, 'the booking (en)');
+  await shot('19-1-booking-en.png');
+  await page.goto(`${base}/#/search`);
+  await search(page, { kind: 'hospital', city: 'riyadh' });
+  await page.locator('.offer').first().locator('.line-plan_discount').waitFor();
+  check((await page.locator('.offer .due-now th').first().textContent()).includes('Pay now'), 'no "pay now" in English');
+  await fitsPhone(page, 'the hospital results (en)');
+  await page.locator('.offer .price').first().scrollIntoViewIfNeeded();
+  await shot('19-1-subscriber-offer-en.png', { fullPage: false });
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
   ['the language toggle flips direction and text', languageToggle],
   ['a customer confirms their email and resets a forgotten password from mailed links', accountLinks],
   ['a customer books two rooms, each with its guests and lead guest', twoRooms],
+  ['money matches what is charged; money screens fit a 390 px phone (#19, 1 and 3)', moneyOnAPhone],
 ];
 
 let passed = 0;

@@ -166,6 +166,24 @@ fn discount_for(status: Option<String>, percent: Option<i32>) -> i32 {
         .unwrap_or(0)
 }
 
+/// Plan discounts for the searcher, which prices offers for the customer searching.
+pub struct SearchDiscounts;
+
+impl crate::providers::search::PlanDiscounts for SearchDiscounts {
+    fn percent(
+        &self,
+        conn: &mut PgConnection,
+        shopper: crate::providers::search::Shopper,
+    ) -> Result<Option<i32>, ApiError> {
+        use crate::providers::search::Shopper;
+        let of = match shopper {
+            Shopper::User(id) => CustomerOf::ActiveUser(id),
+            Shopper::Customer(id) => CustomerOf::Id(id),
+        };
+        Ok(customer_with_discount(conn, of)?.map(|(_, percent)| percent))
+    }
+}
+
 /// Whose customer row [`customer_with_discount`] reads.
 pub enum CustomerOf {
     /// The customer of this signed-in user, unless the account is disabled.

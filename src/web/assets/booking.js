@@ -131,13 +131,14 @@ export function renderBooking(container, options) {
         h('h1', null, t('booking.title'), ' ', h('span', { class: 'reference', dir: 'ltr' }, booking.reference)),
         badge(booking.status)),
       notice ? h('div', { class: `alert ${notice.kind ?? 'info'}`, role: notice.kind === 'error' ? 'alert' : 'status' }, notice.text) : null,
-      h('div', { class: 'columns' },
-        h('section', { class: 'card-panel', 'aria-labelledby': 'summary-title' },
+      // While held, a phone shows the countdown and the pay form before the summary (CSS order).
+      h('div', { class: `columns${booking.status === 'held' ? ' held' : ''}` },
+        h('section', { class: 'card-panel summary-panel', 'aria-labelledby': 'summary-title' },
           h('h2', { id: 'summary-title' }, t('booking.summary')),
           h('dl', { class: 'facts' }, facts),
           h('h3', null, t('price.title')),
-          priceTable(booking.price)),
-        h('section', { class: 'card-panel', 'aria-labelledby': 'next-title' },
+          priceTable(booking.price, booking)),
+        h('section', { class: 'card-panel next-panel', 'aria-labelledby': 'next-title' },
           h('h2', { id: 'next-title' }, t('booking.next')),
           nextStep(booking))),
       history(booking));
@@ -201,11 +202,18 @@ export function renderBooking(container, options) {
     // when the provider is prepaid (otherwise the guest pays that at the provider).
     const submit = h('button', { type: 'submit' },
       booking.due_now ? t('pay.submit_amount', { amount: money(booking.due_now, 'SAR') }) : t('pay.submit'));
+    // The rest is paid at the provider: said next to the button, so the amount charged now
+    // is never read as the whole price. On a phone this bar stays in view (sticky).
+    const atProvider = Number(booking.due_at_provider) > 0
+      ? h('p', { class: 'due-note' }, t('due.at_provider_note', {
+        amount: money(booking.due_at_provider, 'SAR'), provider: name(booking.provider),
+      }))
+      : null;
     return form({ class: 'pay', 'aria-labelledby': 'pay-title' }, [
       h('h3', { id: 'pay-title' }, t('pay.title')),
       h('p', { class: 'muted' }, t(options.staff ? 'pay.note_staff' : 'pay.note')),
       cardFields(),
-      h('div', { class: 'actions' }, submit),
+      h('div', { class: 'actions paybar' }, submit, atProvider),
     ], async (data, formEl) => {
       clearErrors(formEl);
       const { card, errors } = readCard(data);
@@ -461,7 +469,7 @@ export function renderBooking(container, options) {
               h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
               h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))]
             : [h('dt', null, t('offer.appointment')), h('dd', null, when(offer.start, tz, { time: true }))])),
-        priceTable(offer.price),
+        priceTable(offer.price, offer),
         h('p', { class: 'difference refund' }, difference(offer.price.total)),
         h('p', { class: 'muted' }, t(free ? 'change.money_note_free' : 'change.money_note')),
         h('div', { class: 'field' }, h('label', { for: 'change-reason' }, t('change.reason')), reason),
@@ -500,7 +508,7 @@ export function renderBooking(container, options) {
     function refused(error, extra, offer, query) {
       if (error.code === 'booking.offer_changed' && error.problem.offer) {
         const fresh = error.problem.offer;
-        extra.append(priceTable(fresh.price),
+        extra.append(priceTable(fresh.price, fresh),
           h('button', { type: 'button', onclick: () => confirmStep(fresh, query) }, t('change.at_new_price')));
       } else if (['booking.sold_out', 'offer.expired', 'booking.change_failed'].includes(error.code)) {
         extra.append(h('button', { type: 'button', class: 'secondary', onclick: () => search(query, searchForm) }, t('search.again')));

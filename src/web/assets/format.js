@@ -95,8 +95,14 @@ export function name(thing) {
   return lang() === 'ar' ? thing.name_ar : thing.name_en;
 }
 
-/** A price breakdown: each line (the provider's price, our fee, VAT) and the total. */
-export function priceTable(quote) {
+/**
+ * A price breakdown: each line (the provider's price, our fee, a plan's discount, VAT) and
+ * the total; with `dues` (an offer or a booking), the total split into what is paid now and
+ * what at the provider, when part of it is paid there (once a booking is past its hold, what
+ * went through us rather than "now").
+ */
+export function priceTable(quote, dues) {
+  const split = dues && Number(dues.due_at_provider) > 0;
   return h('table', { class: 'price' },
     h('caption', { class: 'visually-hidden' }, t('price.caption')),
     h('tbody', null,
@@ -104,9 +110,17 @@ export function priceTable(quote) {
         h('th', { scope: 'row' }, label(line) || t(`price.${line.code}`)),
         h('td', null, money(line.amount, quote.currency))))),
     h('tfoot', null,
-      h('tr', null,
+      h('tr', { class: 'line-total' },
         h('th', { scope: 'row' }, t('price.total')),
-        h('td', null, money(quote.total, quote.currency)))));
+        h('td', null, money(quote.total, quote.currency))),
+      split ? [
+        h('tr', { class: 'due due-now' },
+          h('th', { scope: 'row' }, t(dues.status && dues.status !== 'held' ? 'due.via_us' : 'due.now')),
+          h('td', null, money(dues.due_now, quote.currency))),
+        h('tr', { class: 'due due-at-provider' },
+          h('th', { scope: 'row' }, t('due.at_provider')),
+          h('td', null, money(dues.due_at_provider, quote.currency))),
+      ] : null));
 }
 
 /**

@@ -529,6 +529,14 @@ const ar = {
   'decline.authentication_required': 'تتطلب هذه البطاقة تحققًا ثلاثي الأبعاد لا يتاح هنا. جرّب بطاقة أخرى.',
   'decline.authentication_failed': 'لم يكتمل تحقق البنك من البطاقة.',
   'decline.processing_error': 'تعذّرت معالجة البطاقة. أعد المحاولة.',
+
+  // #19 points 1 and 3: what is paid now and what at the provider; the phone pay bar.
+  'price.plan_discount': 'خصم اشتراكك على الرسوم',
+  'due.now': 'تدفع الآن',
+  'due.at_provider': 'تدفع لدى مقدم الخدمة',
+  'due.via_us': 'عبر وسيط',
+  'due.at_provider_note': 'يُدفع {amount} مباشرة لدى {provider}، لا عبر وسيط.',
+  'paybar.label': 'الدفع',
 };
 
 const en = {
@@ -1056,6 +1064,14 @@ const en = {
   'decline.authentication_required': 'This card needs a 3-D Secure step that is not available here. Try another card.',
   'decline.authentication_failed': "The bank's verification of the card did not succeed.",
   'decline.processing_error': 'The card could not be processed. Try again.',
+
+  // #19 points 1 and 3: what is paid now and what at the provider; the phone pay bar.
+  'price.plan_discount': "Your plan's discount on the fee",
+  'due.now': 'Pay now',
+  'due.at_provider': 'Pay at the provider',
+  'due.via_us': 'Through Wasit',
+  'due.at_provider_note': '{amount} is paid directly at {provider}, not through Wasit.',
+  'paybar.label': 'Payment',
 };
 
 export const DICTIONARIES = { ar, en };

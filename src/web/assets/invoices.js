@@ -27,13 +27,14 @@ export function renderInvoices(container, { api, signal }) {
     const print = h('button', { type: 'button', class: 'secondary' }, t('invoice.print'));
     print.addEventListener('click', () => busy(print, () => openPrint(api, invoice)
       .catch((error) => { replace(status, failure(error)); announce(problemText(error)); })));
+    // `data-label`: on a phone each row is a card and each cell says what it is (app.css).
     return h('tr', null,
-      h('td', { dir: 'ltr' }, invoice.number),
-      h('td', null, t(`invoice.kind.${invoice.kind}`)),
-      h('td', null, when(invoice.issued_at, 'Asia/Riyadh', { weekday: false })),
-      h('td', { class: 'num' }, money(invoice.vat_total, invoice.currency)),
-      h('td', { class: 'num' }, money(invoice.total, invoice.currency)),
-      h('td', null, print));
+      h('td', { class: 'number', 'data-label': t('invoice.number') }, h('bdi', { dir: 'ltr' }, invoice.number)),
+      h('td', { 'data-label': t('invoice.kind') }, t(`invoice.kind.${invoice.kind}`)),
+      h('td', { 'data-label': t('invoice.issued') }, when(invoice.issued_at, 'Asia/Riyadh', { weekday: false })),
+      h('td', { class: 'num', 'data-label': t('invoice.vat') }, money(invoice.vat_total, invoice.currency)),
+      h('td', { class: 'num total', 'data-label': t('invoice.total') }, money(invoice.total, invoice.currency)),
+      h('td', { class: 'print' }, print));
   }
 
   async function page() {

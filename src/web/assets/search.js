@@ -142,7 +142,9 @@ export function renderSearch(container, options) {
     replace(results, loading());
     try {
       // A week of one clinic's slots is more than the default 50 offers.
-      const answer = await busy(submit, () => api.get('/v1/search', query.kind === 'hospital' ? { ...query, limit: 200 } : query));
+      // On the console, the client's plan prices the offers, as it will the booking.
+      const asked = options.customerId ? { ...query, customer_id: options.customerId } : query;
+      const answer = await busy(submit, () => api.get('/v1/search', query.kind === 'hospital' ? { ...asked, limit: 200 } : asked));
       if (signal?.aborted) return;
       drawResults(answer, query);
     } catch (error) {
@@ -216,7 +218,7 @@ export function renderSearch(container, options) {
         h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? '')),
         h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))),
       roomLines(offer),
-      priceTable(offer.price),
+      priceTable(offer.price, offer),
       termsLine(cancellationLine(offer.terms, tz)),
       alert,
       h('div', { class: 'actions' }, button));
@@ -246,7 +248,7 @@ export function renderSearch(container, options) {
     return h('article', { class: 'offer clinic', 'aria-labelledby': id },
       h('h3', { id }, name(first.provider)),
       h('p', { class: 'unit' }, name(first.unit)),
-      priceTable(first.price),
+      priceTable(first.price, first),
       termsLine(cancellationLine(first.terms, tz, { start: first.start })),
       alert,
       [...days.values()].map((daySlots) => {
@@ -329,7 +331,7 @@ export function renderSearch(container, options) {
     if (error.code === 'booking.offer_changed' && error.problem.offer) {
       const fresh = error.problem.offer;
       // The same patient or lead guests, at the new price: not asked again.
-      alert.append(priceTable(fresh.price),
+      alert.append(priceTable(fresh.price, fresh),
         h('button', { type: 'button', onclick: (event) => book(fresh, { button: event.currentTarget, alert, attempt, query, patient, leads }) }, t('search.book_new_price')));
     } else if (error.code === 'offer.expired' || error.code === 'booking.sold_out') {
       alert.append(h('button', { type: 'button', class: 'secondary', onclick: () => run(query, searchForm) }, t('search.again')));
