@@ -358,6 +358,7 @@ diesel::table! {
         total -> Numeric,
         qr -> Text,
         issued_at -> Timestamptz,
+        subject -> Nullable<Jsonb>,
     }
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::lifecycle::{self, Change, Refund};
 use super::state::{BookingEvent, BookingStatus};
 use super::store::{self, BookingFilter, BookingRow, Visibility};
-use super::view::{BookingView, latest_payment, view};
+use super::view::{BookingView, declined_payments, latest_payment, view};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
 use crate::db::{PgPool, run_blocking};
@@ -366,6 +366,7 @@ pub(super) fn full_view(
     let provider = provider_store::find_provider(conn, row.provider_id)?;
     let events = store::list_events(conn, row.id)?;
     let payment = latest_payment(conn, row.id)?;
+    let declined = declined_payments(conn, row.id)?;
     let no_show = store::find_no_shows(conn, &[row.id])?.pop();
     let patient = super::patients::of_booking(conn, row.id)?;
     let live = matches!(
@@ -379,6 +380,7 @@ pub(super) fn full_view(
     super::view::show_fee_discounts(conn, std::slice::from_mut(&mut view))?;
     super::uncertain::show(&mut view, unconfirmed);
     view.payment = payment;
+    view.declined_payments = Some(declined);
     view.terms = terms;
     view.no_show = no_show.map(Into::into);
     view.patient = patient;

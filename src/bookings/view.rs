@@ -80,6 +80,10 @@ pub struct BookingView {
     /// The booking's latest payment (single-booking reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<BookingPayment>,
+    /// Card payments the bank declined, oldest first (single-booking reads only): a history
+    /// of the booking shows each attempt, not only the one that went through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declined_payments: Option<Vec<DeclinedPayment>>,
     /// Single-booking reads of a live booking: the provider's cancellation and change terms
     /// from now to its start, so the pages can say what a change costs before one is searched.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +100,18 @@ pub struct BookingPayment {
     #[serde(with = "rust_decimal::serde::str")]
     pub refunded: Decimal,
     pub invoice_id: Option<Uuid>,
+}
+
+/// A card payment the bank (or the gateway) refused.
+#[derive(Debug, Serialize)]
+pub struct DeclinedPayment {
+    pub id: Uuid,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// The gateway's reason (`card_declined`, `insufficient_funds`, …), when it gave one.
+    pub failure_code: Option<String>,
+    /// When it was declined.
+    pub at: DateTime<Utc>,
 }
 
 /// A no-show as clients and providers read it.
@@ -199,6 +215,7 @@ pub(super) fn view(
         etag: super::change::etag(row.updated_at),
         events,
         payment: None,
+        declined_payments: None,
         terms: None,
     }
 }
@@ -245,4 +262,31 @@ pub(super) fn latest_payment(
         refunded,
         invoice_id,
     }))
+}
+
+pub(super) fn declined_payments(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+) -> QueryResult<Vec<DeclinedPayment>> {
+    use crate::schema::payments;
+    let rows: Vec<(Uuid, Decimal, Option<String>, DateTime<Utc>)> = payments::table
+        .filter(payments::booking_id.eq(booking_id))
+        .filter(payments::status.eq(crate::billing::payments::PaymentStatus::Failed.as_str()))
+        .order(payments::updated_at)
+        .select((
+            payments::id,
+            payments::amount,
+            payments::failure_code,
+            payments::updated_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, amount, failure_code, at)| DeclinedPayment {
+            id,
+            amount,
+            failure_code,
+            at,
+        })
+        .collect())
 }

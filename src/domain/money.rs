@@ -65,7 +65,7 @@ impl Quote {
         }
         lines.push(PriceLine {
             code: "vat",
-            label_ar: "ضريبة القيمة المضافة ١٥٪ على الرسوم",
+            label_ar: "ضريبة القيمة المضافة 15٪ على الرسوم",
             label_en: "VAT 15% on the fee",
             amount: self.vat,
         });

@@ -182,6 +182,19 @@ async fn each_sandbox_card_does_what_it_says_and_only_a_success_moves_money() {
         balances.is_empty(),
         "a declined card moved money: {balances:?}"
     );
+    // The booking's history keeps each declined attempt, oldest first, with its reason.
+    let declined = booking_status(&app, &customer, id).await["declined_payments"].clone();
+    let reasons: Vec<&str> = declined
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["failure_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["card_declined", "insufficient_funds", "expired_card"]
+    );
+    assert_eq!(declined[0]["amount"], "928.75");
 
     let response = pay(&app, &customer, &booking, CARD_OK).await;
     assert_eq!(response.status(), 200);
@@ -586,6 +599,24 @@ async fn cancelling_refunds_the_policy_share_through_the_gateway_with_a_credit_n
             "{note}"
         );
         assert!(note["number"].as_str().unwrap().starts_with("CRN-"));
+        // A credit note says what was bought: its booking's reference, provider and dates.
+        assert_eq!(note["subject"]["kind"], "booking");
+        let reference = note["subject"]["reference"].as_str().unwrap();
+        assert!([&early, &late].iter().any(|b| b["reference"] == reference));
+        let html = app
+            .get_authed(
+                &format!("/v1/invoices/{}/print", note["id"].as_str().unwrap()),
+                &customer,
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Credit note number") && !html.contains("Invoice number"));
+        assert!(
+            html.contains(reference) && html.contains("Check-in"),
+            "{html}"
+        );
         // The half refund reverses VAT in proportion: 3.75 / 2 = 1.875 -> 1.88.
         if note["total"] == "464.38" {
             assert_eq!(note["vat_total"], "1.88");
@@ -781,6 +812,22 @@ async fn invoices_are_the_customers_own_with_a_zatca_qr_and_a_printable_page() {
     assert_eq!(invoice["total"], "928.75");
     assert_eq!(invoice["vat_total"], "3.75");
     assert_eq!(invoice["subtotal"], "925.00");
+    // What was bought, as it stood at issue.
+    let subject = &invoice["subject"];
+    assert_eq!(
+        (
+            &subject["kind"],
+            &subject["reference"],
+            &subject["provider_kind"]
+        ),
+        (&json!("booking"), &booking["reference"], &json!("hotel"))
+    );
+    assert_eq!(
+        subject["starts_at"]
+            .as_str()
+            .map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap()),
+        booking["start"].as_str().map(|s| s.parse().unwrap())
+    );
     assert_eq!(
         invoice["seller"]["vat_number"],
         app.settings.invoices.vat_number
@@ -839,6 +886,18 @@ async fn invoices_are_the_customers_own_with_a_zatca_qr_and_a_printable_page() {
             && html.contains("فاتورة ضريبية مبسطة")
     );
     assert!(html.contains(invoice["number"].as_str().unwrap()));
+    assert!(html.contains("Invoice number") && !html.contains("Credit note number"));
+    assert!(
+        html.contains(booking["reference"].as_str().unwrap()),
+        "{html}"
+    );
+    // Each total sits under "Total", the last column, not spread from "Amount".
+    assert!(
+        html.contains(
+            "<th scope=\"row\" colspan=\"4\">الإجمالي شامل الضريبة / Total including VAT</th><td class=\"num\">928.75 SAR</td>"
+        ),
+        "{html}"
+    );
 
     // Another customer neither sees it nor finds it in their list.
     assert_problem(

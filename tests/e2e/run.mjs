@@ -424,7 +424,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
   await page.getByRole('heading', { name: 'خدمة عميل' }).waitFor();
 
   // Nobody has this number yet: enter the client.
-  await page.getByRole('textbox', { name: 'رقم الجوال', exact: true }).first().fill(phone);
+  await page.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' }).fill(phone);
   await page.getByRole('button', { name: 'بحث', exact: true }).click();
   await page.getByText('لا يوجد عميل بهذا الرقم').waitFor();
   await shot('agent-client-new-ar.png');
@@ -455,7 +455,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
   // Another, with a card that needs 3-D Secure: the bank's page opens in its own window
   // and the console follows the payment until it settles.
   await page.getByRole('link', { name: 'العميل على الخط' }).click();
-  await page.getByRole('textbox', { name: 'رقم الجوال', exact: true }).first().fill(phone);
+  await page.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' }).fill(phone);
   await page.getByRole('button', { name: 'بحث', exact: true }).click();
   await page.getByRole('link', { name: 'اختيار' }).click();
   await search(page, { kind: 'hospital', city: 'riyadh' });
@@ -473,7 +473,7 @@ async function agentBooksForPhoneClient({ page, shot }) {
 
   // The client's page lists them; the same number finds them.
   await page.getByRole('link', { name: 'العميل على الخط' }).click();
-  await page.getByRole('textbox', { name: 'رقم الجوال', exact: true }).first().fill(phone);
+  await page.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' }).fill(phone);
   await page.getByRole('button', { name: 'بحث', exact: true }).click();
   await page.getByRole('link', { name: 'اختيار' }).click();
   await page.locator('table.bookings tbody tr').nth(1).waitFor();
@@ -817,6 +817,148 @@ async function moneyOnAPhone({ page, shot }) {
   await fitsPhone(page, 'the hospital results (en)');
   await page.locator('.offer .price').first().scrollIntoViewIfNeeded();
   await shot('19-1-subscriber-offer-en.png', { fullPage: false });
+// ---- (19-5, 19-6) the bugs a customer and an agent see, and the console's lookup, queues
+//      and phone header -----------------------------------------------------------------
+const ARABIC_INDIC = /[\u0660-\u0669]/;
+
+async function bugsAndConsole({ page, shot }) {
+  const email = `huda-${Date.now()}@example.com`;
+  const subscriptionAnswers = [];
+  page.on('response', (r) => { if (r.url().includes('/v1/subscriptions/me')) subscriptionAnswers.push(r.status()); });
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill('هدى القحطاني');
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  await page.getByText('أهلاً، هدى القحطاني').waitFor();
+
+  // Plans without a plan: asked and answered (200, no 404); Basic does not read as more than Plus.
+  await page.goto(`${base}/#/plans`);
+  await page.locator('.plan').first().waitFor();
+  check(subscriptionAnswers.length && subscriptionAnswers.every((s) => s === 200), `subscriptions/me answered ${subscriptionAnswers}`);
+  const perks = await page.locator('.plan .perks').allTextContents();
+  check(perks.some((p) => p.includes('كل الحجوزات برسوم الخدمة كاملة')) && perks.some((p) => p.includes('يشمل الخصم حتى 10')), `plan perks: ${perks}`);
+  check(!perks.some((p) => p.includes('غير محدودة')), `a free plan still boasts unlimited bookings: ${perks}`);
+  await shot('19-5-plans-after-ar.png');
+
+  // A hold: the card form asks for what is missing, and an error goes once its field is right.
+  await page.goto(`${base}/`);
+  await search(page, { checkIn: 12 });
+  check(!ARABIC_INDIC.test(await page.locator('.offer .line-vat').first().textContent()), 'the VAT line mixes Arabic-Indic digits');
+  await page.locator('.offer').first().getByRole('button', { name: 'احجز' }).click();
+  await waitForStatus(page, 'held');
+  const reference = (await page.locator('h1 .reference').textContent()).trim();
+  const number = page.getByLabel(/رقم البطاقة/);
+  check(await number.getAttribute('placeholder') === null, 'the card number has a placeholder that looks filled in');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  const numberError = page.locator('.field-error:not([hidden])', { hasText: 'أدخل رقم البطاقة' });
+  await numberError.waitFor();
+  check(await page.locator('.field-error:not([hidden])', { hasText: 'غير صحيح' }).count() === 0, 'an empty card number is called incorrect');
+  const cvcLabel = page.locator('fieldset.card label', { hasText: 'رمز التحقق' });
+  const lineHeight = await cvcLabel.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) || 24);
+  check((await cvcLabel.boundingBox()).height < lineHeight * 1.5, 'the security code label wraps');
+  await shot('19-5-card-empty-after-ar.png', { fullPage: false });
+  await number.fill('4242 4242 4242 4242');
+  await numberError.waitFor({ state: 'hidden' });
+  check(await number.getAttribute('aria-invalid') === null, 'the fixed card number is still marked invalid');
+  await shot('19-5-card-fixed-after-ar.png', { fullPage: false });
+
+  // A declined card, then one that pays: the history keeps the declined attempt.
+  await card(page, '4000 0000 0000 0002');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  await page.locator('#main .alert.error').first().waitFor();
+  await card(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  await waitForStatus(page, 'confirmed');
+  await page.locator('.timeline li.declined', { hasText: 'رُفضت البطاقة' }).waitFor();
+  const text = await page.locator('#main').textContent();
+  check(!text.includes('غرينتش'), 'a time reads "غرينتش+3"');
+  check(!ARABIC_INDIC.test(text), 'the booking page mixes Arabic-Indic digits');
+  await shot('19-5-booking-history-after-ar.png');
+
+  // The agent: one box finds a booking by its reference, the queues carry counts, and the
+  // booking shows the declined attempt too.
+  const desk = await open('agent-19-6');
+  try {
+    const agentPage = desk.page;
+    await agentPage.goto(`${base}/agent`);
+    await agentPage.getByLabel('البريد الإلكتروني').fill(agent.email);
+    await agentPage.getByLabel('كلمة المرور').fill(agent.password);
+    await agentPage.getByRole('button', { name: 'تسجيل الدخول' }).click();
+    const lookup = agentPage.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' });
+    await lookup.fill(reference.replace('WS-', '').toLowerCase());
+    await agentPage.getByRole('button', { name: 'بحث', exact: true }).click();
+    await agentPage.waitForURL(/#\/booking\//);
+    await agentPage.locator('.timeline li.declined').waitFor();
+    await agentPage.locator('nav .count').first().waitFor();
+    const counts = await agentPage.locator('nav .count').allTextContents();
+    check(counts.length === 4 && counts.every((c) => /^\d+\+?$/.test(c)), `queue counts: ${counts}`);
+    await desk.shot('19-6-lookup-by-reference-after-ar.png');
+
+    // Today's queue: the day in words, never an ISO date read backwards.
+    await agentPage.getByRole('navigation').getByRole('link', { name: 'حجوزات اليوم' }).click();
+    const about = await agentPage.locator('#main p.muted').first().textContent();
+    check(!/\d{4}-\d{2}-\d{2}/.test(about) && about.includes('\u2068'), `today's line: ${about}`);
+    await desk.shot('19-5-today-date-after-ar.png', { fullPage: false });
+
+    // A client on file found by phone: no new-client form; a hold for them names them.
+    const phone = `05${String(Date.now()).slice(-8)}`;
+    await agentPage.getByRole('link', { name: 'العميل على الخط' }).click();
+    await lookup.fill(phone);
+    await agentPage.getByRole('button', { name: 'بحث', exact: true }).click();
+    const create = agentPage.locator('form', { has: agentPage.getByRole('heading', { name: 'إضافة عميل جديد' }) });
+    await create.getByLabel('الاسم الكامل').fill('محمد الشهري');
+    await create.getByRole('button', { name: 'حفظ العميل' }).click();
+    await agentPage.getByRole('heading', { name: 'الحجز للعميل: محمد الشهري' }).waitFor();
+    await agentPage.getByRole('link', { name: 'العميل على الخط' }).click();
+    await lookup.fill(phone);
+    await agentPage.getByRole('button', { name: 'بحث', exact: true }).click();
+    await agentPage.getByRole('link', { name: 'اختيار' }).waitFor();
+    check(await create.count() === 0, 'the new-client form stays open beside the client found');
+    await desk.shot('19-6-client-found-after-ar.png', { fullPage: false });
+    await agentPage.getByRole('link', { name: 'اختيار' }).click();
+    await search(agentPage, { checkIn: 14 });
+    await agentPage.locator('.offer').first().getByRole('button', { name: 'احجز' }).click();
+    await waitForStatus(agentPage, 'held');
+    const hold = await agentPage.locator('.hold').textContent();
+    check(hold.includes('محمد الشهري') && !hold.includes('محجوز لك'), `the hold speaks to the agent: ${hold}`);
+    await desk.shot('19-6-held-for-client-after-ar.png', { fullPage: false });
+    await agentPage.getByRole('button', { name: 'English' }).click();
+    await agentPage.locator('.hold', { hasText: 'Held for محمد الشهري' }).waitFor();
+    await desk.shot('19-6-held-for-client-after-en.png', { fullPage: false });
+    check(!desk.problems.length, desk.problems.join('\n'));
+  } finally {
+    await desk.context.close();
+  }
+
+  // The console's header on a phone, in both languages.
+  const phoneConsole = await open('agent-19-6-phone', { viewport: { width: 390, height: 844 } });
+  try {
+    const p = phoneConsole.page;
+    await p.goto(`${base}/agent`);
+    await p.getByLabel('البريد الإلكتروني').fill(agent.email);
+    await p.getByLabel('كلمة المرور').fill(agent.password);
+    await p.getByRole('button', { name: 'تسجيل الدخول' }).click();
+    for (const language of ['ar', 'en']) {
+      if (language === 'en') await p.getByRole('button', { name: 'English' }).click();
+      await p.locator('nav .count').first().waitFor();
+      const height = await p.locator('header.top').evaluate((el) => el.getBoundingClientRect().height);
+      check(height <= 110, `the console's header takes ${height}px on a phone (${language})`);
+      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(overflow <= 0, `the console is ${overflow}px wider than a phone (${language})`);
+      await phoneConsole.shot(`19-6-phone-header-after-${language}.png`, { fullPage: false });
+    }
+    check(!phoneConsole.problems.length, phoneConsole.problems.join('\n'));
+  } finally {
+    await phoneConsole.context.close();
+  }
+
+  // The plans page and the card in English.
+  await page.getByRole('button', { name: 'English' }).click();
+  await page.goto(`${base}/#/plans`);
+  await page.locator('.plan').first().waitFor();
+  check((await page.locator('.plan .perks').allTextContents()).some((p) => p.includes('The discount covers up to 10 bookings a month')), 'the English allowance');
+  await shot('19-5-plans-after-en.png');
 }
 
 const scenarios = [
@@ -826,6 +968,7 @@ const scenarios = [
   ['a customer confirms their email and resets a forgotten password from mailed links', accountLinks],
   ['a customer books two rooms, each with its guests and lead guest', twoRooms],
   ['money matches what is charged; money screens fit a 390 px phone (#19, 1 and 3)', moneyOnAPhone],
+  ['#19 points 5 and 6: the bugs fixed, and the console\'s lookup, queues and phone header', bugsAndConsole],
 ];
 
 let passed = 0;

@@ -4,8 +4,8 @@
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use super::InvoiceView;
 use super::zatca::qr_svg;
+use super::{InvoiceView, Subject};
 use crate::http::escape_html as escape;
 
 fn sar(amount: Decimal) -> String {
@@ -48,10 +48,84 @@ fn original_note(invoice: &InvoiceView) -> String {
         .unwrap_or_default()
 }
 
+/// What was bought, as it stood at issue: the booking (reference, provider, dates in the
+/// provider's zone) or the plan. A credit note carries its invoice's subject too.
+fn subject_note(invoice: &InvoiceView, office: Tz) -> String {
+    match &invoice.subject {
+        Some(Subject::Booking {
+            reference,
+            provider_kind,
+            provider_name_ar,
+            provider_name_en,
+            unit_name_ar,
+            unit_name_en,
+            starts_at,
+            ends_at,
+            timezone,
+        }) => {
+            let zone: Tz = timezone.parse().unwrap_or(office);
+            let day = |at: &chrono::DateTime<chrono::Utc>| {
+                at.with_timezone(&zone).format("%Y-%m-%d").to_string()
+            };
+            let dates = if provider_kind == "hotel" {
+                format!(
+                    "الوصول / Check-in: <span dir=\"ltr\">{}</span> · المغادرة / Check-out: <span dir=\"ltr\">{}</span>",
+                    day(starts_at),
+                    day(ends_at)
+                )
+            } else {
+                format!(
+                    "الموعد / Appointment: <span dir=\"ltr\">{}</span>",
+                    starts_at.with_timezone(&zone).format("%Y-%m-%d %H:%M")
+                )
+            };
+            format!(
+                "<section class=\"subject\"><p>رقم الحجز / Booking reference: <strong dir=\"ltr\">{}</strong></p>\
+                 <p><span lang=\"ar\">{} — {}</span><br><span class=\"en\" lang=\"en\">{} — {}</span></p><p>{dates}</p></section>",
+                escape(reference),
+                escape(provider_name_ar),
+                escape(unit_name_ar),
+                escape(provider_name_en),
+                escape(unit_name_en),
+            )
+        }
+        Some(Subject::Subscription {
+            plan_name_ar,
+            plan_name_en,
+            period_start,
+        }) => {
+            let from = period_start
+                .map(|at| {
+                    format!(
+                        " · من / From: <span dir=\"ltr\">{}</span>",
+                        at.with_timezone(&office).format("%Y-%m-%d")
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "<section class=\"subject\"><p>الاشتراك / Plan: <span lang=\"ar\">{}</span> <span class=\"en\" lang=\"en\">/ {}</span>{from}</p></section>",
+                escape(plan_name_ar),
+                escape(plan_name_en),
+            )
+        }
+        None => String::new(),
+    }
+}
+
 pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
-    let (title_ar, title_en) = match invoice.kind {
-        "credit_note" => ("إشعار دائن", "Credit note"),
-        _ => ("فاتورة ضريبية مبسطة", "Simplified tax invoice"),
+    let (title_ar, title_en, number_ar, number_en) = match invoice.kind {
+        "credit_note" => (
+            "إشعار دائن",
+            "Credit note",
+            "رقم الإشعار",
+            "Credit note number",
+        ),
+        _ => (
+            "فاتورة ضريبية مبسطة",
+            "Simplified tax invoice",
+            "رقم الفاتورة",
+            "Invoice number",
+        ),
     };
     let issued = invoice
         .issued_at
@@ -61,6 +135,7 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
     let seller = &invoice.seller;
     let rows = line_rows(invoice);
     let original = original_note(invoice);
+    let subject = subject_note(invoice, timezone);
     format!(
         r#"<!doctype html>
 <html lang="ar" dir="rtl">
@@ -76,7 +151,8 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
   th, td {{ border-bottom: 1px solid #ccc; padding: .5rem; text-align: start; vertical-align: top; }}
   .num {{ text-align: end; font-variant-numeric: tabular-nums; direction: ltr; }}
   .en {{ direction: ltr; text-align: left; }}
-  .totals td {{ font-weight: 600; }}
+  .totals th, .totals td {{ font-weight: 600; }}
+  .subject {{ border: 1px solid #ccc; border-radius: 4px; padding: 0 .75rem; margin: 1rem 0; }}
   .qr svg {{ width: 160px; height: 160px; }}
   @media print {{ body {{ margin: 1cm; }} @page {{ size: A4; }} }}
 </style>
@@ -85,9 +161,10 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
 <header>
   <div>
     <h1>{title_ar} <span class="en">/ {title_en}</span></h1>
-    <p>رقم الفاتورة / Invoice number: <strong dir="ltr">{number}</strong></p>
+    <p>{number_ar} / {number_en}: <strong dir="ltr">{number}</strong></p>
     <p>التاريخ / Date: <span dir="ltr">{issued}</span></p>
     {original}
+    {subject}
     <p><strong>{seller_ar}</strong><br><span class="en">{seller_en}</span><br>{address_ar}<br><span class="en">{address_en}</span></p>
     <p>الرقم الضريبي / VAT number: <span dir="ltr">{vat_number}</span><br>السجل التجاري / CR: <span dir="ltr">{cr}</span></p>
     <p>العميل / Customer: {buyer}</p>
@@ -99,9 +176,9 @@ pub fn render(invoice: &InvoiceView, timezone: Tz) -> String {
   <tbody>
 {rows}  </tbody>
   <tfoot>
-    <tr class="totals"><td>الإجمالي غير شامل الضريبة / Total excluding VAT</td><td class="num" colspan="4">{subtotal}</td></tr>
-    <tr class="totals"><td>مجموع ضريبة القيمة المضافة / Total VAT</td><td class="num" colspan="4">{vat_total}</td></tr>
-    <tr class="totals"><td>الإجمالي شامل الضريبة / Total including VAT</td><td class="num" colspan="4">{total} SAR</td></tr>
+    <tr class="totals"><th scope="row" colspan="4">الإجمالي غير شامل الضريبة / Total excluding VAT</th><td class="num">{subtotal}</td></tr>
+    <tr class="totals"><th scope="row" colspan="4">مجموع ضريبة القيمة المضافة / Total VAT</th><td class="num">{vat_total}</td></tr>
+    <tr class="totals"><th scope="row" colspan="4">الإجمالي شامل الضريبة / Total including VAT</th><td class="num">{total} SAR</td></tr>
   </tfoot>
 </table>
 </body>

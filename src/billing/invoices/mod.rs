@@ -16,7 +16,9 @@ use crate::config::{InvoiceSettings, ZatcaSettings};
 use crate::domain::OFFICE_TIMEZONE;
 use crate::domain::text::one_line;
 use crate::error::ApiError;
-use crate::schema::{invoice_sequences, invoices};
+use crate::schema::{
+    bookings, invoice_sequences, invoices, payments, plans, providers, subscriptions,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Series {
@@ -107,6 +109,96 @@ impl Issuer {
     }
 }
 
+/// What an invoice is for, as it stood at issue: printed on the invoice and on each of its
+/// credit notes, so a credit note names what was bought, and a later change to the booking
+/// does not rewrite a kept document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    Booking {
+        reference: String,
+        /// `hotel` (the dates are check-in and check-out) or `hospital` (a time).
+        provider_kind: String,
+        provider_name_ar: String,
+        provider_name_en: String,
+        unit_name_ar: String,
+        unit_name_en: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        /// The provider's zone, in which the dates are printed.
+        timezone: String,
+    },
+    Subscription {
+        plan_name_ar: String,
+        plan_name_en: String,
+        period_start: Option<DateTime<Utc>>,
+    },
+}
+
+/// The subject of a payment's invoices: its booking, or its subscription's plan.
+fn subject_of(conn: &mut PgConnection, payment_id: Uuid) -> QueryResult<Option<Subject>> {
+    let (booking, subscription, period_start): (Option<Uuid>, Option<Uuid>, Option<DateTime<Utc>>) =
+        payments::table
+            .find(payment_id)
+            .select((
+                payments::booking_id,
+                payments::subscription_id,
+                payments::period_start,
+            ))
+            .first(conn)?;
+    if let Some(booking) = booking {
+        let row = bookings::table
+            .inner_join(providers::table)
+            .filter(bookings::id.eq(booking))
+            .select((
+                bookings::reference,
+                providers::kind,
+                providers::name_ar,
+                providers::name_en,
+                bookings::unit_name_ar,
+                bookings::unit_name_en,
+                bookings::starts_at,
+                bookings::ends_at,
+                providers::timezone,
+            ))
+            .first::<(
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                DateTime<Utc>,
+                DateTime<Utc>,
+                String,
+            )>(conn)?;
+        return Ok(Some(Subject::Booking {
+            reference: row.0,
+            provider_kind: row.1,
+            provider_name_ar: row.2,
+            provider_name_en: row.3,
+            unit_name_ar: row.4,
+            unit_name_en: row.5,
+            starts_at: row.6,
+            ends_at: row.7,
+            timezone: row.8,
+        }));
+    }
+    let Some(subscription) = subscription else {
+        return Ok(None);
+    };
+    let (plan_name_ar, plan_name_en) = subscriptions::table
+        .inner_join(plans::table)
+        .filter(subscriptions::id.eq(subscription))
+        .select((plans::name_ar, plans::name_en))
+        .first::<(String, String)>(conn)?;
+    Ok(Some(Subject::Subscription {
+        plan_name_ar,
+        plan_name_en,
+        period_start,
+    }))
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = invoices, check_for_backend(diesel::pg::Pg))]
 pub struct InvoiceRow {
@@ -127,6 +219,7 @@ pub struct InvoiceRow {
     pub total: Decimal,
     pub qr: String,
     pub issued_at: DateTime<Utc>,
+    pub subject: Option<serde_json::Value>,
 }
 
 /// What to issue.
@@ -188,6 +281,7 @@ pub fn issue(
         ),
         None => None,
     };
+    let subject = subject_of(conn, new.payment_id)?;
     let head = zatca::chain::next(conn)?;
     let stamped = zatca::document::stamp(
         &zatca::document::Draft {
@@ -225,6 +319,7 @@ pub fn issue(
             invoices::total.eq(total),
             invoices::qr.eq(&stamped.qr),
             invoices::issued_at.eq(issued_at),
+            invoices::subject.eq(subject.and_then(|s| serde_json::to_value(s).ok())),
         ))
         .returning(InvoiceRow::as_returning())
         .get_result(conn)?;
@@ -261,6 +356,8 @@ pub struct InvoiceView {
     /// A credit note's invoice, by the number a person reads.
     pub original_invoice_number: Option<String>,
     pub buyer_name: String,
+    /// What was bought: the booking or the plan (`None` only for an invoice with neither).
+    pub subject: Option<Subject>,
     pub seller: Seller,
     pub currency: &'static str,
     pub lines: Vec<ChargeLine>,
@@ -294,6 +391,7 @@ impl From<InvoiceRow> for InvoiceView {
             original_invoice_id: row.original_invoice_id,
             original_invoice_number: None,
             buyer_name: row.buyer_name,
+            subject: row.subject.and_then(|s| serde_json::from_value(s).ok()),
             seller: serde_json::from_value(row.seller).unwrap_or_default(),
             currency: "SAR",
             lines: serde_json::from_value(row.lines).unwrap_or_default(),

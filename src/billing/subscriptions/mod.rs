@@ -424,12 +424,13 @@ impl Billing {
         &self,
         actor: Actor,
         customer_id: Option<Uuid>,
-    ) -> Result<SubscriptionView, ApiError> {
+    ) -> Result<Option<SubscriptionView>, ApiError> {
         let this = self.clone();
         run_blocking(&self.pool, move |conn| {
             let customer = customer_of(conn, &actor, customer_id)?;
-            let sub = live(conn, customer.id)?.ok_or(ApiError::NotFound)?;
-            this.subscription_view(conn, sub, None)
+            live(conn, customer.id)?
+                .map(|sub| this.subscription_view(conn, sub, None))
+                .transpose()
         })
         .await
     }

@@ -6,6 +6,9 @@ import { bookingTable } from './bookings.js';
 import { Attempt } from './api.js';
 
 const PHONE = /^\+?[0-9][0-9\s-]{6,}$/;
+// A booking reference as read out on the phone: six of its characters, with or without
+// "WS-" (src/bookings/reference.rs); a phone number has at least seven digits.
+const REFERENCE = /^(?:WS-?)?[2-9A-HJKMNP-Z]{6}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export function renderClientDesk(container, { api, signal, customerId, go }) {
@@ -18,14 +21,19 @@ function findClient(container, { api, go }) {
   const createSlot = h('div');
   const submit = h('button', { type: 'submit' }, t('client.find'));
   const findForm = form({ class: 'card-panel', role: 'search', 'aria-labelledby': 'find-title' }, [
-    h('h2', { id: 'find-title' }, t('client.find_title')),
-    field({ name: 'phone', label: t('client.phone'), type: 'tel', required: true, hint: t('client.phone_hint'), attrs: { dir: 'ltr', autocomplete: 'off', inputmode: 'tel' } }),
+    h('h2', { id: 'find-title' }, t('client.lookup_title')),
+    field({ name: 'phone', label: t('client.lookup'), required: true, hint: t('client.lookup_hint'), attrs: { dir: 'ltr', autocomplete: 'off' } }),
     h('div', { class: 'actions' }, submit,
       h('button', { type: 'button', class: 'secondary', onclick: () => showCreate('') }, t('client.new'))),
   ], async (data, formEl) => {
     clearErrors(formEl);
     const phone = String(data.get('phone')).trim();
-    if (showErrors(formEl, PHONE.test(phone) ? [] : [['phone', t('field.phone')]])) return;
+    const reference = phone.toUpperCase().replace(/\s/g, '');
+    if (REFERENCE.test(reference)) {
+      await openBooking(reference, formEl);
+      return;
+    }
+    if (showErrors(formEl, PHONE.test(phone) ? [] : [['phone', t('client.lookup_invalid')]])) return;
     replace(results, loading());
     await busy(submit, async () => {
       try {
@@ -35,13 +43,28 @@ function findClient(container, { api, go }) {
           ? h('ul', { class: 'clients' }, customers.map((customer) => h('li', null, clientCard(customer,
             h('a', { href: `#/client/${customer.id}`, class: 'button small' }, t('client.select'))))))
           : h('p', { class: 'muted' }, t('client.none')));
-        showCreate(phone);
+        // A client on file is served, not entered again: the form is for a number we lack.
+        if (customers.length) replace(createSlot);
+        else showCreate(phone);
       } catch (error) {
         replace(results);
         showProblem(formEl, error);
       }
     });
   });
+
+  /** A booking read out by its reference: straight to it, whoever's it is. */
+  async function openBooking(reference, formEl) {
+    await busy(submit, async () => {
+      try {
+        const booking = await api.get(`/v1/bookings/${encodeURIComponent(reference)}`);
+        go(`#/booking/${booking.id}`);
+      } catch (error) {
+        if (error.code === 'resource.not_found') showErrors(formEl, [['phone', t('client.no_reference', { reference })]]);
+        else showProblem(formEl, error);
+      }
+    });
+  }
 
   function showCreate(phone) {
     // A retry after a lost answer must not enter the client twice.

@@ -2,7 +2,7 @@
 // those a provider left unanswered (flagged), with a retry for the waiting ones.
 import { h, replace, busy, announce, focusHeading } from './dom.js';
 import { t, problemText } from './i18n.js';
-import { isoDay } from './format.js';
+import { isoDay, gregorian, isolate } from './format.js';
 import { bookingTable } from './bookings.js';
 
 // `from`/`to` are office days (Asia/Riyadh), like the API's.
@@ -14,6 +14,15 @@ const QUERIES = {
 };
 
 export const QUEUES = Object.keys(QUERIES);
+
+// A queue longer than a page shows "100+": the count is a nudge, not a report.
+const COUNT_LIMIT = 100;
+
+/** How many bookings wait in `which`, as shown beside its link ("3", "100+"). */
+export async function queueCount(api, which) {
+  const { bookings, next_cursor: more } = await api.get('/v1/bookings', { ...QUERIES[which](), limit: COUNT_LIMIT });
+  return more ? `${COUNT_LIMIT}+` : String(bookings.length);
+}
 
 export function renderQueue(container, { api, which }) {
   const message = h('div', { role: 'status' });
@@ -44,7 +53,8 @@ export function renderQueue(container, { api, which }) {
   refresh.addEventListener('click', () => busy(refresh, () => list.load()));
   replace(container,
     h('div', { class: 'view-head' }, h('h1', null, t(`queue.${which}`)), refresh),
-    h('p', { class: 'muted' }, t(`queue.about.${which}`, { day: isoDay() })),
+    // The day as words, held in its own direction: an ISO date inside Arabic reads reversed.
+    h('p', { class: 'muted' }, t(`queue.about.${which}`, { day: isolate(gregorian(`${isoDay()}T12:00:00+03:00`, 'Asia/Riyadh')) })),
     message,
     list.element);
   focusHeading(container);

@@ -5,7 +5,7 @@ import { h, replace } from './dom.js';
 import { renderLogin } from './auth.js';
 import { renderBooking } from './booking.js';
 import { renderClientDesk } from './agent-client.js';
-import { renderQueue, QUEUES } from './agent-queues.js';
+import { renderQueue, queueCount, QUEUES } from './agent-queues.js';
 
 const STAFF = new Set(['agent', 'admin']);
 const POLL_MS = 2000;
@@ -59,6 +59,7 @@ function route() {
     return;
   }
   drawHeader(page);
+  countQueues();
   document.title = `${t('agent.title')} — ${t('brand')}`;
   if (page === 'login') {
     renderLogin(main, {
@@ -126,11 +127,28 @@ document.getElementById('lang-toggle').addEventListener('click', () => {
   route();
 });
 
-// Queue links are built here so the list of queues lives in one place.
+// Queue links are built here so the list of queues lives in one place; each carries how
+// many bookings wait in it (the name in a span of its own, so a language switch keeps it).
+const counts = new Map(QUEUES.map((queue) => [queue, h('span', { class: 'count', hidden: true })]));
 replace(nav, h('ul', null,
   h('li', null, h('a', { href: '#/client', dataset: { nav: 'client', i18n: 'agent.nav.client' } }, t('agent.nav.client'))),
   QUEUES.map((queue) => h('li', null,
-    h('a', { href: `#/${queue}`, dataset: { nav: queue, i18n: `queue.${queue}` } }, t(`queue.${queue}`))))));
+    h('a', { href: `#/${queue}`, dataset: { nav: queue } },
+      h('span', { dataset: { i18n: `queue.${queue}` } }, t(`queue.${queue}`)), ' ', counts.get(queue))))));
+
+/** The queues' counts, asked again on each page an agent opens. */
+async function countQueues() {
+  if (!api.user || !STAFF.has(api.user.role)) return;
+  await Promise.all(QUEUES.map(async (queue) => {
+    const slot = counts.get(queue);
+    try {
+      slot.textContent = await queueCount(api, queue);
+      slot.hidden = false;
+    } catch {
+      slot.hidden = true;
+    }
+  }));
+}
 window.addEventListener('hashchange', route);
 applyStatic(document);
 route();

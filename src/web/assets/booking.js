@@ -3,7 +3,7 @@
 // cancelling (with the refund shown first) and its history.
 // Shared by the customer site and the agent console (`staff`).
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce, focusHeading, badge, confirmDialog } from './dom.js';
-import { t, problemText } from './i18n.js';
+import { t, problemText, declineText } from './i18n.js';
 import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines } from './format.js';
 import { Attempt } from './api.js';
 import { cardFields, readCard, CARD_FIELDS } from './card.js';
@@ -159,7 +159,7 @@ export function renderBooking(container, options) {
         if (options.staff) parts.push(retryButton(booking));
         break;
       case 'confirmed':
-        parts.push(h('p', { class: 'alert success', role: 'status' }, t('booking.confirmed_text', { provider: name(booking.provider) })));
+        parts.push(h('p', { class: 'alert success', role: 'status' }, t(options.staff ? 'agent.confirmed_text' : 'booking.confirmed_text', { provider: name(booking.provider), name: booking.contact.name })));
         break;
       default:
         parts.push(h('p', { class: 'muted' }, t(`booking.final.${booking.status}`)));
@@ -176,7 +176,7 @@ export function renderBooking(container, options) {
     if (!booking.hold_expires_at) return null;
     const value = h('strong', { class: 'countdown', dir: 'ltr' }, remaining(booking.hold_expires_at));
     // role=timer is not announced on every tick; the minute marks are announced instead.
-    const box = h('p', { class: 'hold', role: 'timer', 'aria-live': 'off' }, t('booking.hold_left'), ' ', value);
+    const box = h('p', { class: 'hold', role: 'timer', 'aria-live': 'off' }, options.staff ? t('agent.hold_left', { name: booking.contact.name }) : t('booking.hold_left'), ' ', value);
     let lastMinute = null;
     const tick = () => {
       if (signal?.aborted || !box.isConnected && lastMinute !== null) return;
@@ -540,6 +540,9 @@ export function renderBooking(container, options) {
   function history(booking) {
     const events = booking.events ?? [];
     if (!events.length) return null;
+    // Declined card attempts sit among the status changes, by time.
+    const declined = (booking.declined_payments ?? []).map((payment) => ({ declined: payment, at: payment.at }));
+    const entries = [...events, ...declined].sort((a, b) => new Date(a.at) - new Date(b.at));
     const me = api.user?.id;
     const actor = (event) => {
       if (!event.actor_id) return t('actor.system');
@@ -553,12 +556,19 @@ export function renderBooking(container, options) {
     };
     return h('section', { class: 'card-panel', 'aria-labelledby': 'history-title' },
       h('h2', { id: 'history-title' }, t('booking.history')),
-      h('ol', { class: 'timeline' }, events.map((event) => h('li', null,
+      h('ol', { class: 'timeline' }, entries.map((event) => event.declined ? declinedEntry(event.declined, booking) : h('li', null,
         h('p', { class: 'event-head' },
           event.from_status ? [badge(event.from_status), h('span', { class: 'arrow', 'aria-hidden': 'true' }, ` ${t('booking.arrow')} `), h('span', { class: 'visually-hidden' }, t('booking.to'))] : null,
           badge(event.to_status)),
         h('p', { class: 'muted' }, h('strong', { class: 'actor' }, actor(event)), ' — ', when(event.at, booking.provider.timezone, { time: true, weekday: false })),
         event.reason ? h('p', { class: 'reason', dir: 'auto' }, reasonText(event.reason)) : null))));
+  }
+
+  function declinedEntry(payment, booking) {
+    return h('li', { class: 'declined' },
+      h('p', { class: 'event-head' }, h('span', { class: 'badge status-failed' }, t('booking.card_declined', { amount: money(payment.amount) }))),
+      h('p', { class: 'muted' }, when(payment.at, booking.provider.timezone, { time: true, weekday: false })),
+      payment.failure_code ? h('p', { class: 'reason' }, declineText(payment.failure_code)) : null);
   }
 
   load(options.notice);

@@ -38,14 +38,34 @@ export function percent(value) {
 }
 
 export function gregorian(iso, timeZone, { time = false, weekday = true } = {}) {
-  return formatter('date', 'gregory', {
+  const text = formatter('date', 'gregory', {
     timeZone,
     weekday: weekday ? 'short' : undefined,
     day: 'numeric',
     month: 'long',
     year: 'numeric',
-    ...(time ? { hour: 'numeric', minute: '2-digit', timeZoneName: 'short' } : {}),
+    ...(time ? { hour: 'numeric', minute: '2-digit' } : {}),
   }).format(new Date(iso));
+  return time ? `${text} ${zoneName(timeZone, iso)}` : text;
+}
+
+/**
+ * Text held in its own direction (FSI … PDI) inside a sentence of the other one, so
+ * "2026-11-30" or "GMT+4" in Arabic text is not read back to front.
+ */
+export function isolate(text) {
+  return `\u2068${text}\u2069`;
+}
+
+/**
+ * The zone a time is in, as people say it: "Saudi time" for the kingdom's zone (Intl's
+ * Arabic "غرينتش+3" reads as a misprint), else the offset in Latin letters ("GMT+4").
+ */
+function zoneName(timeZone, iso) {
+  if (timeZone === 'Asia/Riyadh') return t('time.zone.saudi');
+  const part = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' })
+    .formatToParts(new Date(iso)).find((p) => p.type === 'timeZoneName');
+  return part ? isolate(part.value) : '';
 }
 
 export function hijri(iso, timeZone) {

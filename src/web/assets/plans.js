@@ -7,6 +7,12 @@ import { cardFields, readCard, CARD_FIELDS } from './card.js';
 
 const free = (plan) => Number(plan.price) === 0;
 
+/** "Visa •••• 4242" kept left-to-right as one piece, where the line starts in either language. */
+function cardName(card) {
+  const brand = card.brand ? card.brand.charAt(0).toUpperCase() + card.brand.slice(1) : '';
+  return h('bdi', { dir: 'ltr', class: 'card-name' }, `${brand} •••• ${card.last4}`);
+}
+
 export function renderPlans(container, { api, signal, onLogin }) {
   const attempt = new Attempt();
 
@@ -15,10 +21,7 @@ export function renderPlans(container, { api, signal, onLogin }) {
     try {
       const [{ plans }, subscription] = await Promise.all([
         api.get('/v1/plans'),
-        api.user ? api.get('/v1/subscriptions/me').catch((error) => {
-          if (error.code === 'resource.not_found') return null;
-          throw error;
-        }) : null,
+        api.user ? api.get('/v1/subscriptions/me') : null,
       ]);
       if (signal?.aborted) return;
       draw(plans, subscription, notice);
@@ -55,7 +58,7 @@ export function renderPlans(container, { api, signal, onLogin }) {
         h('dt', null, sub.cancel_at_period_end ? t('plans.ends') : t(sub.status === 'trialing' ? 'plans.trial_ends' : 'plans.renews')),
         h('dd', null, when(sub.current_period_end, 'Asia/Riyadh')),
         h('dt', null, t('plans.bookings')), h('dd', null, allowance),
-        sub.card ? [h('dt', null, t('plans.card')), h('dd', { dir: 'ltr' }, `${sub.card.brand} •••• ${sub.card.last4}`)] : null),
+        sub.card ? [h('dt', null, t('plans.card')), h('dd', null, cardName(sub.card))] : null),
       actions);
   }
 
@@ -83,8 +86,12 @@ export function renderPlans(container, { api, signal, onLogin }) {
     const perks = [
       trial ? t('plans.trial', { days: trial }) : null,
       plan.fee_discount_percent === 100 ? t('plans.no_fee')
-        : plan.fee_discount_percent ? t('plans.fee_discount', { percent: plan.fee_discount_percent }) : t('plans.full_fee'),
-      plan.bookings_per_period === null ? t('plans.unlimited_bookings') : t('plans.bookings_per', { count: plan.bookings_per_period }),
+        : plan.fee_discount_percent ? t('plans.fee_discount', { percent: plan.fee_discount_percent }) : null,
+      // The allowance is how many bookings the plan's discount covers: a plan without one
+      // says so, rather than boasting "unlimited" beside a paid plan's "up to 10".
+      !plan.fee_discount_percent ? t('plans.allowance.none')
+        : plan.bookings_per_period === null ? t('plans.allowance.unlimited')
+          : t(`plans.allowance.${plan.interval}`, { count: plan.bookings_per_period }),
     ].filter(Boolean);
     const slot = h('div', { class: 'plan-action' });
     const live = sub && sub.status !== 'canceled';

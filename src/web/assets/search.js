@@ -321,7 +321,10 @@ export function renderSearch(container, options) {
   }
 
   function held(booking) {
-    announce(t('booking.held', { reference: booking.reference }));
+    // An agent hears whom it is held for; a customer, that it is theirs.
+    announce(options.customerId
+      ? t('agent.held', { reference: booking.reference, name: options.guestName })
+      : t('booking.held', { reference: booking.reference }));
     options.onBooked(booking);
   }
 
