@@ -529,6 +529,23 @@ const ar = {
   'decline.authentication_required': 'تتطلب هذه البطاقة تحققًا ثلاثي الأبعاد لا يتاح هنا. جرّب بطاقة أخرى.',
   'decline.authentication_failed': 'لم يكتمل تحقق البنك من البطاقة.',
   'decline.processing_error': 'تعذّرت معالجة البطاقة. أعد المحاولة.',
+
+  // #19 point 2: the confirmation.
+  'confirm.title': 'تم تأكيد حجزك',
+  'confirm.reference': 'رقم الحجز',
+  'confirm.emailed': 'أرسلنا التأكيد إلى بريدك',
+  'confirm.emailed_client': 'أرسلنا التأكيد إلى العميل على',
+  'confirm.unverified': 'أكّد بريدك الإلكتروني لتصلك رسائل حجوزاتك، ومنها هذا التأكيد.',
+  'confirm.address': 'العنوان',
+  'confirm.from': 'من الساعة',
+  'confirm.until': 'حتى الساعة',
+  'confirm.local_time': 'بالتوقيت المحلي',
+  'confirm.paid': 'دفعته عبر وسيط',
+  'confirm.at_provider': 'تدفعه لدى مقدم الخدمة',
+  'confirm.terms': 'شروط الإلغاء',
+  'confirm.after': 'بعد ذلك: {what}',
+  'confirm.invoice': 'الفاتورة',
+  'confirm.calendar': 'أضف إلى التقويم',
 };
 
 const en = {
@@ -1056,6 +1073,23 @@ const en = {
   'decline.authentication_required': 'This card needs a 3-D Secure step that is not available here. Try another card.',
   'decline.authentication_failed': "The bank's verification of the card did not succeed.",
   'decline.processing_error': 'The card could not be processed. Try again.',
+
+  // #19 point 2: the confirmation.
+  'confirm.title': 'Your booking is confirmed',
+  'confirm.reference': 'Booking reference',
+  'confirm.emailed': 'We emailed the confirmation to',
+  'confirm.emailed_client': 'We emailed the confirmation to the client at',
+  'confirm.unverified': 'Confirm your email address to get mail about your bookings, this confirmation included.',
+  'confirm.address': 'Address',
+  'confirm.from': 'from',
+  'confirm.until': 'until',
+  'confirm.local_time': 'local time',
+  'confirm.paid': 'Paid to Wasit',
+  'confirm.at_provider': 'Pay at the provider',
+  'confirm.terms': 'Cancellation terms',
+  'confirm.after': 'After that: {what}',
+  'confirm.invoice': 'Invoice',
+  'confirm.calendar': 'Add to calendar',
 };
 
 export const DICTIONARIES = { ar, en };
