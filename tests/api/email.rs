@@ -383,6 +383,27 @@ async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
             .unwrap()
             .contains("Total 2185.00 SAR including VAT of 285.00 SAR")
     );
+    // A receipt (#19, point 2): labelled rows and the amounts, line by line.
+    let text = invoice["text"].as_str().unwrap();
+    for part in [
+        "Invoice number: INV-",
+        "Date: ",
+        "VAT: 285.00 SAR",
+        "Total: 2185.00 SAR",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let active = mail
+        .iter()
+        .find(|m| m["subject"] == "Your Business subscription is active")
+        .unwrap();
+    let text = active["text"].as_str().unwrap();
+    assert!(
+        text.contains("Plan: Business")
+            && text.contains("Current period until: ")
+            && text.contains(" AH)"),
+        "{text}"
+    );
     let attachment = &invoice["attachments"][0];
     assert_eq!(attachment["contentType"], "text/html");
     assert_eq!(
@@ -422,4 +443,54 @@ async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
     // Retried jobs never send a second copy: one of each.
     app.run_pending_jobs().await;
     assert_eq!(inbox(&app, &email).await.len(), mail.len());
+}
+
+/// #19, point 2: money mail in Arabic is a right-to-left receipt whose numbers keep their order.
+#[tokio::test]
+async fn arabic_invoice_and_subscription_mail_are_receipts_with_isolated_numbers() {
+    use crate::payments::{CARD_RENEWAL_FAILS, card, post_keyed};
+    let app = spawn_app().await;
+    let email = format!("subscriber-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session: Value = app
+        .post_json("/v1/auth/register", &json!({ "email": email, "password": PASSWORD, "full_name": "عمر حداد", "locale": "ar" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut body = card(CARD_RENEWAL_FAILS);
+    body["plan"] = json!("business");
+    post_keyed(&app, "/v1/subscriptions", &token(&session), &body).await;
+    app.run_pending_jobs().await;
+    let mail = inbox(&app, &email).await;
+    let invoice = mail
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().starts_with("فاتورتك INV-"))
+        .expect("an Arabic invoice mail");
+    let (text, html) = (
+        invoice["text"].as_str().unwrap(),
+        invoice["html"].as_str().unwrap(),
+    );
+    for part in [
+        "رقم الفاتورة: \u{2066}INV-",
+        "ضريبة القيمة المضافة: \u{2066}285.00 SAR\u{2069}",
+        "الإجمالي: \u{2066}2185.00 SAR\u{2069}",
+        " هـ)",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(
+        html.contains("dir=\"rtl\"") && html.contains("<bdi dir=\"ltr\">2185.00 SAR</bdi>"),
+        "{html}"
+    );
+    let active = mail
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("فعّال"))
+        .expect("an Arabic subscription mail");
+    let text = active["text"].as_str().unwrap();
+    assert!(
+        text.contains("الباقة: ") && text.contains("الفترة الحالية حتى: "),
+        "{text}"
+    );
+    // Dates are words, not ISO dates that reverse inside Arabic.
+    assert!(!text.contains("-20"), "{text}");
 }
