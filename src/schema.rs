@@ -242,6 +242,10 @@ diesel::table! {
         prepaid -> Bool,
         change_policy -> Jsonb,
         no_show_fee -> Text,
+        address_ar -> Text,
+        address_en -> Text,
+        check_in_time -> Nullable<Time>,
+        check_out_time -> Nullable<Time>,
     }
 }
 

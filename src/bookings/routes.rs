@@ -32,6 +32,7 @@ pub fn routes(table: &mut RouteTable) {
         .post("/v1/bookings", bookings_create)
         .get("/v1/bookings", bookings_list)
         .get("/v1/bookings/{booking}", bookings_get)
+        .get("/v1/bookings/{booking}/calendar.ics", bookings_calendar)
         .post("/v1/bookings/{booking}/pay", bookings_pay)
         .post("/v1/bookings/{booking}/confirm", bookings_confirm)
         .post("/v1/bookings/{booking}/cancel", bookings_cancel)
@@ -259,6 +260,31 @@ async fn bookings_get(
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, booking.etag.clone()))
         .json(booking))
+}
+
+/// The booking as a calendar entry to import, for whoever may read the booking; `lang`
+/// (`ar` by default, like every customer) chooses the title's and the address's language.
+async fn bookings_calendar(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let locale = params
+        .parsed::<crate::domain::Locale>("lang", "ar or en")
+        .unwrap_or_default();
+    params.finish()?;
+    let booking = bookings
+        .get(&caller.actor(&req), booking_key(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.ics\"", booking.reference),
+        ))
+        .body(super::view::calendar(&booking, locale)))
 }
 
 async fn bookings_list(

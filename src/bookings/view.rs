@@ -10,8 +10,11 @@ use uuid::Uuid;
 use super::patients::PatientView;
 use super::state::BookingStatus;
 use super::store::{BookingRow, EventView, NoShowRow};
+use crate::domain::Locale;
+use crate::domain::calendar::{self, Span};
 use crate::domain::money::{FeePolicy, Quote};
 use crate::error::ApiError;
+use crate::providers::model::ProviderKind;
 use crate::providers::policy::OfferTerms;
 use crate::providers::search::UnitSummary;
 use crate::providers::store::{ProviderRow, ProviderSummary};
@@ -233,6 +236,46 @@ pub(super) fn show_fee_discounts(
         }
     }
     Ok(())
+}
+
+/// The booking as the customer's calendar entry: the same event the confirmation email
+/// attaches, in `locale` (the other language where a name or the address is missing).
+pub(super) fn calendar(booking: &BookingView, locale: Locale) -> String {
+    let either = |ar: &str, en: &str| -> String {
+        let (first, other) = if locale == Locale::Ar {
+            (ar, en)
+        } else {
+            (en, ar)
+        };
+        if first.is_empty() { other } else { first }.to_owned()
+    };
+    let provider = &booking.provider;
+    let (name, unit) = (
+        either(&provider.name_ar, &provider.name_en),
+        either(&booking.unit.name_ar, &booking.unit.name_en),
+    );
+    let title = if unit.is_empty() {
+        name
+    } else {
+        format!("{name} – {unit}")
+    };
+    let timezone = provider.timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh);
+    calendar::booking_entry(&calendar::Entry {
+        reference: &booking.reference,
+        title: &title,
+        location: &either(&provider.address_ar, &provider.address_en),
+        span: Span::of_booking(
+            provider.kind == ProviderKind::Hotel,
+            timezone,
+            (booking.start, booking.end),
+            (provider.check_in_time, provider.check_out_time),
+        ),
+        confirmed: match booking.status {
+            BookingStatus::Confirmed | BookingStatus::Completed => Some(true),
+            BookingStatus::Held | BookingStatus::Pending => None,
+            _ => Some(false),
+        },
+    })
 }
 
 pub(super) fn latest_payment(

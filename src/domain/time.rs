@@ -31,9 +31,34 @@ pub fn office_day_start(date: NaiveDate) -> DateTime<Utc> {
     local_midnight(date, OFFICE_TIMEZONE)
 }
 
+/// A local time of day as people write it, `HH:MM` (24 hours).
+pub fn parse_hh_mm(raw: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").ok()
+}
+
+/// Serializes a local time of day as `HH:MM`, or null.
+pub fn hh_mm<S: serde::Serializer>(at: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&at.format("%H:%M").to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_times_read_and_write_as_hh_mm() {
+        let at = parse_hh_mm(" 15:30 ").unwrap();
+        assert_eq!(at, NaiveTime::from_hms_opt(15, 30, 0).unwrap());
+        assert!(parse_hh_mm("25:00").is_none() && parse_hh_mm("3pm").is_none());
+        let json = serde_json::to_value(Clock(Some(at))).unwrap();
+        assert_eq!(json, "15:30");
+    }
+
+    #[derive(serde::Serialize)]
+    struct Clock(#[serde(serialize_with = "hh_mm")] Option<NaiveTime>);
 
     #[test]
     fn local_midnight_in_riyadh_is_21_utc_the_day_before() {

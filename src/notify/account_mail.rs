@@ -9,8 +9,9 @@ use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use uuid::Uuid;
 
+use super::dates::ltr;
 use super::email::{MailError, Mailer};
-use super::templates::{self, Link, Rendered};
+use super::templates::{self, Link, Receipt, Rendered};
 use crate::auth::link_store;
 use crate::auth::links::{LinkKeys, LinkPurpose};
 use crate::db::{PgPool, run_blocking};
@@ -94,7 +95,8 @@ fn words(
             vec![
                 "شكراً لتسجيلك في وسيط. لتأكيد أن هذا البريد لك، افتح الرابط التالي:".into(),
                 format!(
-                    "ينتهي الرابط بعد {hours} ساعة ولا يعمل إلا مرة واحدة. إلى أن تؤكد بريدك يمكنك الحجز في فنادقنا وعياداتنا، لا لدى المزوّدين الشركاء."
+                    "ينتهي الرابط بعد {} ساعة ولا يعمل إلا مرة واحدة. إلى أن تؤكد بريدك يمكنك الحجز في فنادقنا وعياداتنا، لا لدى المزوّدين الشركاء.",
+                    ltr(hours)
                 ),
                 "إن لم تنشئ حساباً في وسيط فتجاهل هذه الرسالة.".into(),
             ],
@@ -105,7 +107,8 @@ fn words(
             vec![
                 "طُلبت إعادة تعيين كلمة المرور لحسابك. لاختيار كلمة مرور جديدة افتح الرابط التالي:".into(),
                 format!(
-                    "ينتهي الرابط بعد {minutes} دقيقة ولا يعمل إلا مرة واحدة، وتعيين كلمة مرور جديدة يُنهي كل جلساتك المفتوحة."
+                    "ينتهي الرابط بعد {} دقيقة ولا يعمل إلا مرة واحدة، وتعيين كلمة مرور جديدة يُنهي كل جلساتك المفتوحة.",
+                    ltr(minutes)
                 ),
                 "إن لم تطلب ذلك فتجاهل هذه الرسالة؛ تبقى كلمة مرورك كما هي.".into(),
             ],
@@ -143,12 +146,35 @@ fn render(
     lifetime: Duration,
 ) -> Rendered {
     let (subject, label, paragraphs) = words(purpose, locale, lifetime);
-    templates::layout_with_link(
+    let valid = match (locale, purpose) {
+        (Locale::Ar, LinkPurpose::VerifyEmail) => format!("{} ساعة", ltr(lifetime.num_hours())),
+        (Locale::Ar, LinkPurpose::ResetPassword) => {
+            format!("{} دقيقة", ltr(lifetime.num_minutes()))
+        }
+        (Locale::En, LinkPurpose::VerifyEmail) => format!("{} hours", lifetime.num_hours()),
+        (Locale::En, LinkPurpose::ResetPassword) => format!("{} minutes", lifetime.num_minutes()),
+    };
+    let rows = vec![(
+        if locale == Locale::Ar {
+            "صلاحية الرابط"
+        } else {
+            "The link works for"
+        }
+        .to_owned(),
+        valid,
+    )];
+    templates::receipt(
         locale,
         name,
-        subject,
-        &paragraphs,
-        Some(Link { label, url }),
+        Receipt {
+            subject,
+            reference: None,
+            paragraphs,
+            rows,
+            amounts: Vec::new(),
+            notes: None,
+            link: Some(Link { label, url }),
+        },
     )
 }
 
@@ -185,6 +211,8 @@ mod tests {
             url,
             Duration::hours(48),
         );
-        assert!(arabic.html.contains("dir=\"rtl\"") && arabic.text.contains("48 ساعة"));
+        assert!(
+            arabic.html.contains("dir=\"rtl\"") && arabic.text.contains("\u{2066}48\u{2069} ساعة")
+        );
     }
 }

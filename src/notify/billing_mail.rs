@@ -10,8 +10,9 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use uuid::Uuid;
 
+use super::dates::{self, ltr};
 use super::email::{MailError, Mailer};
-use super::templates::{self, Rendered};
+use super::templates::{self, Receipt, Rendered, sar};
 use crate::billing::invoices::{self, InvoiceRow};
 use crate::billing::plans;
 use crate::billing::subscriptions::SubscriptionRow;
@@ -20,10 +21,9 @@ use crate::domain::{Locale, OFFICE_TIMEZONE};
 use crate::jobs::SubscriptionEmail;
 use crate::schema::{customers, invoices as invoice_table, payments, subscriptions};
 
-fn day(at: DateTime<Utc>) -> String {
-    at.with_timezone(&OFFICE_TIMEZONE)
-        .format("%Y-%m-%d")
-        .to_string()
+/// An office day in a sentence ("30 November 2026"), never an ISO date that reverses in Arabic.
+fn day(locale: Locale, at: DateTime<Utc>) -> String {
+    dates::short_day(locale, at.with_timezone(&OFFICE_TIMEZONE).date_naive())
 }
 
 struct SubscriptionFacts {
@@ -40,9 +40,12 @@ fn subscription_words(
     facts: &SubscriptionFacts,
 ) -> (String, Vec<String>) {
     let plan = &facts.plan;
-    let end = day(facts.period_end);
-    let next = facts.next_attempt.map(day).unwrap_or_default();
-    let amount = facts.amount.clone().unwrap_or_default();
+    let end = day(locale, facts.period_end);
+    let next = facts
+        .next_attempt
+        .map(|at| day(locale, at))
+        .unwrap_or_default();
+    let amount = facts.amount.as_deref().map(ltr).unwrap_or_default();
     let trial = facts.status == "trialing";
     match (locale, event) {
         (Locale::Ar, SubscriptionEmail::Started) if trial => (
@@ -180,7 +183,43 @@ pub async fn send_subscription_email(
         amount: amount.map(|a| format!("{a:.2}")),
     };
     let (subject, paragraphs) = subscription_words(event, locale, &facts);
-    let rendered = templates::layout(locale, &name, subject, &paragraphs);
+    let en = locale == Locale::En;
+    let pick = |ar: &str, english: &str| if en { english } else { ar }.to_owned();
+    let mut rows = vec![
+        (pick("الباقة", "Plan"), facts.plan.clone()),
+        (
+            pick("الفترة الحالية حتى", "Current period until"),
+            dates::day(
+                locale,
+                facts
+                    .period_end
+                    .with_timezone(&OFFICE_TIMEZONE)
+                    .date_naive(),
+            ),
+        ),
+    ];
+    if let Some(next) = facts.next_attempt {
+        rows.push((
+            pick("المحاولة التالية", "Next attempt"),
+            dates::day(locale, next.with_timezone(&OFFICE_TIMEZONE).date_naive()),
+        ));
+    }
+    let amounts = amount
+        .map(|paid| vec![(pick("المبلغ المدفوع", "Amount charged"), sar(paid))])
+        .unwrap_or_default();
+    let rendered = templates::receipt(
+        locale,
+        &name,
+        Receipt {
+            subject,
+            reference: None,
+            paragraphs,
+            rows,
+            amounts,
+            notes: None,
+            link: None,
+        },
+    );
     let entity = payment_id.unwrap_or(subscription_id);
     let id = format!("subscription-{}.{entity}", event.as_str());
     mailer.send(message(mailer, &to, id, rendered, None)?).await
@@ -206,8 +245,8 @@ pub async fn send_invoice_email(
     let Some(to) = to else { return Ok(()) };
     let credit = view.kind == "credit_note";
     let (total, vat, number) = (
-        format!("{:.2}", view.total),
-        format!("{:.2}", view.vat_total),
+        ltr(format!("{:.2}", view.total)),
+        ltr(format!("{:.2}", view.vat_total)),
         view.number.clone(),
     );
     let (subject, paragraphs) = match (locale, credit) {
@@ -240,7 +279,51 @@ pub async fn send_invoice_email(
             ],
         ),
     };
-    let rendered = templates::layout(locale, &name, subject, &paragraphs);
+    let en = locale == Locale::En;
+    let pick = |ar: &str, english: &str| if en { english } else { ar }.to_owned();
+    let mut rows = vec![
+        (
+            if credit {
+                pick("رقم الإشعار الدائن", "Credit note number")
+            } else {
+                pick("رقم الفاتورة", "Invoice number")
+            },
+            ltr(&view.number),
+        ),
+        (
+            pick("التاريخ", "Date"),
+            dates::day(
+                locale,
+                view.issued_at.with_timezone(&OFFICE_TIMEZONE).date_naive(),
+            ),
+        ),
+    ];
+    if let Some(original) = &view.original_invoice_number {
+        rows.push((pick("عن الفاتورة", "For invoice"), ltr(original)));
+    }
+    let mut amounts: Vec<(String, String)> = view
+        .lines
+        .iter()
+        .map(|line| {
+            let label = if en { &line.label_en } else { &line.label_ar };
+            (label.clone(), sar(line.net))
+        })
+        .collect();
+    amounts.push((pick("ضريبة القيمة المضافة", "VAT"), sar(view.vat_total)));
+    amounts.push((pick("الإجمالي", "Total"), sar(view.total)));
+    let rendered = templates::receipt(
+        locale,
+        &name,
+        Receipt {
+            subject,
+            reference: None,
+            paragraphs,
+            rows,
+            amounts,
+            notes: None,
+            link: None,
+        },
+    );
     let page = invoices::html::render(&view, OFFICE_TIMEZONE);
     let id = format!("invoice.{invoice_id}");
     let attachment = Some((format!("{number}.html"), page));
@@ -260,11 +343,18 @@ mod tests {
     fn a_name_with_control_characters_reaches_no_header_with_them() {
         let (mailer, _) = Mailer::memory("Wasit <no-reply@wasit.test>");
         let plan = "Gold\r\nBcc: evil@example.com\u{1b}[2J\u{202E}";
-        let rendered = templates::layout(
+        let rendered = templates::receipt(
             Locale::En,
             "Eve\rX-INJECTED: 1",
-            format!("Your {plan} subscription has ended"),
-            &["Bye.".to_owned()],
+            Receipt {
+                subject: format!("Your {plan} subscription has ended"),
+                reference: None,
+                paragraphs: vec!["Bye.".to_owned()],
+                rows: Vec::new(),
+                amounts: Vec::new(),
+                notes: None,
+                link: None,
+            },
         );
         let sent = message(&mailer, "eve@example.com", "t.1".into(), rendered, None).unwrap();
         let raw = String::from_utf8_lossy(&sent.formatted()).into_owned();

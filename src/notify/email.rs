@@ -16,12 +16,17 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::templates::{self, BookingEmail, BookingFacts};
+use crate::bookings::state::BookingStatus;
 use crate::bookings::store::BookingRow;
 use crate::config::{EmailBackend, EmailSettings, SmtpTls};
 use crate::db::{PgPool, run_blocking};
 use crate::domain::Locale;
 use crate::error::ApiError;
-use crate::schema::{booking_no_shows, bookings, customers, providers, users};
+use crate::providers::model::ProviderKind;
+use crate::providers::policy;
+use crate::providers::store::ProviderRow;
+use crate::schema::{booking_no_shows, bookings, customers, users};
+use rust_decimal::Decimal;
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -178,17 +183,8 @@ pub async fn send_booking_email(
             .find(booking.customer_id)
             .select(customers::locale)
             .first(conn)?;
-        let provider: (String, String, String, String, bool) = providers::table
-            .find(booking.provider_id)
-            .select((
-                providers::name_ar,
-                providers::name_en,
-                providers::city,
-                providers::timezone,
-                providers::prepaid,
-            ))
-            .first(conn)?;
-        let no_show_fee: Option<rust_decimal::Decimal> = booking_no_shows::table
+        let provider = crate::providers::store::find_provider(conn, booking.provider_id)?;
+        let no_show_fee: Option<Decimal> = booking_no_shows::table
             .find(booking.id)
             .select(booking_no_shows::fee)
             .first(conn)
@@ -196,39 +192,67 @@ pub async fn send_booking_email(
         Ok((booking, to, locale, provider, no_show_fee))
     })
     .await?;
-    let (booking, to, locale, (name_ar, name_en, city, timezone, prepaid), no_show_fee) = loaded;
+    let (booking, to, locale, provider, no_show_fee) = loaded;
     let Some(to) = to else { return Ok(()) };
     let to: Mailbox = to.parse()?;
-    let facts = BookingFacts {
-        reference: booking.reference.clone(),
-        guest_name: booking.contact_name.clone(),
-        provider_name: {
-            let (provider, unit) = if locale == Locale::Ar {
-                (name_ar, &booking.unit_name_ar)
-            } else {
-                (name_en, &booking.unit_name_en)
-            };
-            // What was booked, where it can be told: "Jeddah Corniche Hotel (Deluxe King Room)".
-            if unit.is_empty() {
-                provider
-            } else {
-                format!("{provider} ({unit})")
-            }
-        },
-        city,
-        timezone: timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh),
-        start: booking.starts_at,
-        end: booking.ends_at,
-        total: booking.total,
-        refund: booking.refund_amount,
-        hold_expires_at: booking.hold_expires_at,
-        no_show_fee,
-        prepaid,
-    };
+    let facts = booking_facts(&booking, &provider, locale, no_show_fee);
     // Each change of a booking is news of its own: its Message-ID names the booking as changed.
     let occasion = (event == BookingEmail::Changed).then(|| booking.updated_at.timestamp_micros());
     let message = compose(mailer, to, (booking.id, occasion), event, locale, &facts)?;
     mailer.send(message).await
+}
+
+/// What the templates say about `booking`, in `locale` (the other language's name or
+/// address when one is missing).
+fn booking_facts(
+    booking: &BookingRow,
+    provider: &ProviderRow,
+    locale: Locale,
+    no_show_fee: Option<Decimal>,
+) -> BookingFacts {
+    let either = |ar: &str, en: &str| -> String {
+        let (first, other) = if locale == Locale::Ar {
+            (ar, en)
+        } else {
+            (en, ar)
+        };
+        if first.is_empty() { other } else { first }.to_owned()
+    };
+    let timezone = provider.timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh);
+    let live = matches!(
+        booking.status,
+        BookingStatus::Held | BookingStatus::Pending | BookingStatus::Confirmed
+    );
+    BookingFacts {
+        reference: booking.reference.clone(),
+        guest_name: booking.contact_name.clone(),
+        provider_name: either(&provider.name_ar, &provider.name_en),
+        unit_name: either(&booking.unit_name_ar, &booking.unit_name_en),
+        hotel: provider.kind == ProviderKind::Hotel,
+        address: either(&provider.address_ar, &provider.address_en),
+        timezone,
+        start: booking.starts_at,
+        end: booking.ends_at,
+        check_in: provider.check_in_time,
+        check_out: provider.check_out_time,
+        guests: booking.guests,
+        rooms: booking.quantity,
+        total: booking.total,
+        at_provider: if provider.prepaid {
+            Decimal::ZERO
+        } else {
+            booking.provider_price
+        },
+        refund: booking.refund_amount,
+        hold_expires_at: booking.hold_expires_at,
+        no_show_fee,
+        prepaid: provider.prepaid,
+        cancellation: if live {
+            policy::offer_terms(provider, booking.starts_at, chrono::Utc::now()).cancellation
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// The message for one booking event: text and HTML alternatives in the customer's
@@ -268,6 +292,7 @@ fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveTime;
     use rust_decimal::dec;
 
     fn facts() -> BookingFacts {
@@ -275,15 +300,23 @@ mod tests {
             reference: "WS-7K3F9Q".into(),
             guest_name: "Sara".into(),
             provider_name: "Jeddah Corniche Hotel".into(),
-            city: "jeddah".into(),
+            unit_name: "Sea View Room".into(),
+            hotel: true,
+            address: "Corniche Road, Jeddah".into(),
             timezone: chrono_tz::Asia::Riyadh,
             start: "2026-12-05T21:00:00Z".parse().unwrap(),
             end: "2026-12-07T21:00:00Z".parse().unwrap(),
+            check_in: NaiveTime::from_hms_opt(15, 0, 0),
+            check_out: NaiveTime::from_hms_opt(12, 0, 0),
+            guests: Some(2),
+            rooms: 1,
             total: dec!(628.75),
+            at_provider: dec!(0),
             refund: None,
             hold_expires_at: None,
             no_show_fee: None,
             prepaid: true,
+            cancellation: Vec::new(),
         }
     }
 

@@ -112,6 +112,16 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The address a provider's desk reads in the calendar we write: English (the events'
+/// other text is English), else Arabic.
+fn provider_address(provider: &ProviderRow) -> &str {
+    if provider.address_en.is_empty() {
+        &provider.address_ar
+    } else {
+        &provider.address_en
+    }
+}
+
 pub enum Adapter {
     Fhir(FhirAdapter),
     Caldav(CaldavAdapter),
@@ -133,11 +143,10 @@ impl Adapter {
                 timezone,
                 clients.fhir.clone(),
             ))),
-            Ok(AdapterSettings::Caldav(settings)) => Ok(Adapter::Caldav(CaldavAdapter::new(
-                settings,
-                timezone,
-                clients.caldav.clone(),
-            ))),
+            Ok(AdapterSettings::Caldav(settings)) => Ok(Adapter::Caldav(
+                CaldavAdapter::new(settings, timezone, clients.caldav.clone())
+                    .at(provider_address(provider)),
+            )),
             Ok(AdapterSettings::Local) => Err(AdapterError::Internal(
                 "local providers have no remote adapter".into(),
             )),

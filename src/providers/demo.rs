@@ -18,6 +18,8 @@ struct DemoHotel {
     city: &'static str,
     name_ar: &'static str,
     name_en: &'static str,
+    /// (Arabic, English)
+    address: (&'static str, &'static str),
     /// (code, Arabic name, English name, max guests, rooms, nightly price)
     rooms: &'static [(&'static str, &'static str, &'static str, i32, i32, i64)],
 }
@@ -26,6 +28,8 @@ struct DemoHospital {
     city: &'static str,
     name_ar: &'static str,
     name_en: &'static str,
+    /// (Arabic, English)
+    address: (&'static str, &'static str),
     /// (code, Arabic name, English name, specialty, practitioner, slot minutes, price)
     clinics: &'static [(
         &'static str,
@@ -43,6 +47,10 @@ const HOTELS: &[DemoHotel] = &[
         city: "riyadh",
         name_ar: "أجنحة العليا",
         name_en: "Olaya Suites",
+        address: (
+            "طريق العليا، حي العليا، الرياض 12214",
+            "Olaya Road, Al Olaya, Riyadh 12214",
+        ),
         rooms: &[
             (
                 "deluxe-king",
@@ -66,6 +74,10 @@ const HOTELS: &[DemoHotel] = &[
         city: "riyadh",
         name_ar: "فندق قصر الدرعية",
         name_en: "Diriyah Palace Hotel",
+        address: (
+            "طريق الملك خالد، حي الطريف، الدرعية 13711",
+            "King Khalid Road, At-Turaif, Diriyah 13711",
+        ),
         rooms: &[
             ("standard", "غرفة قياسية", "Standard Room", 2, 20, 420),
             ("family", "غرفة عائلية", "Family Room", 5, 6, 780),
@@ -75,6 +87,10 @@ const HOTELS: &[DemoHotel] = &[
         city: "jeddah",
         name_ar: "فندق كورنيش جدة",
         name_en: "Jeddah Corniche Hotel",
+        address: (
+            "طريق الكورنيش، حي الشاطئ، جدة 23414",
+            "Corniche Road, Ash Shati, Jeddah 23414",
+        ),
         rooms: &[
             (
                 "sea-view",
@@ -98,12 +114,20 @@ const HOTELS: &[DemoHotel] = &[
         city: "jeddah",
         name_ar: "نزل البلد",
         name_en: "Al-Balad Inn",
+        address: (
+            "شارع الذهب، حي البلد التاريخي، جدة 22234",
+            "Al Dhahab Street, Historic Al-Balad, Jeddah 22234",
+        ),
         rooms: &[("heritage", "غرفة تراثية", "Heritage Room", 2, 8, 380)],
     },
     DemoHotel {
         city: "makkah",
         name_ar: "فندق أبراج الحرم",
         name_en: "Haram Towers Hotel",
+        address: (
+            "طريق إبراهيم الخليل، حي أجياد، مكة المكرمة 24231",
+            "Ibrahim Al Khalil Road, Ajyad, Makkah 24231",
+        ),
         rooms: &[
             (
                 "haram-view",
@@ -120,6 +144,10 @@ const HOTELS: &[DemoHotel] = &[
         city: "makkah",
         name_ar: "فندق العزيزية",
         name_en: "Al Aziziyah Hotel",
+        address: (
+            "شارع العزيزية العام، حي العزيزية، مكة المكرمة 24243",
+            "Al Aziziyah Main Street, Al Aziziyah, Makkah 24243",
+        ),
         rooms: &[("triple", "غرفة ثلاثية", "Triple Room", 3, 40, 340)],
     },
 ];
@@ -129,6 +157,10 @@ const HOSPITALS: &[DemoHospital] = &[
         city: "riyadh",
         name_ar: "مستشفى النخيل التخصصي",
         name_en: "Al Nakheel Specialist Hospital",
+        address: (
+            "طريق الملك فهد، حي النخيل، الرياض 12382",
+            "King Fahd Road, An Nakheel, Riyadh 12382",
+        ),
         clinics: &[
             (
                 "cardiology-al-qahtani",
@@ -172,6 +204,10 @@ const HOSPITALS: &[DemoHospital] = &[
         city: "jeddah",
         name_ar: "مستشفى البحر الأحمر",
         name_en: "Red Sea Hospital",
+        address: (
+            "طريق الأمير سلطان، حي الروضة، جدة 23434",
+            "Prince Sultan Road, Ar Rawdah, Jeddah 23434",
+        ),
         clinics: &[
             (
                 "cardiology-al-zahrani",
@@ -262,8 +298,8 @@ fn seed_hotel(
         &new_provider(
             ProviderKind::Hotel,
             hotel.city,
-            hotel.name_ar,
-            hotel.name_en,
+            (hotel.name_ar, hotel.name_en),
+            hotel.address,
         )?,
     )?;
     let mut cells = 0;
@@ -323,8 +359,8 @@ fn seed_hospital(
         &new_provider(
             ProviderKind::Hospital,
             hospital.city,
-            hospital.name_ar,
-            hospital.name_en,
+            (hospital.name_ar, hospital.name_en),
+            hospital.address,
         )?,
     )?;
     let mut cells = 0;
@@ -363,9 +399,15 @@ fn seed_hospital(
 fn new_provider(
     kind: ProviderKind,
     city: &str,
-    name_ar: &str,
-    name_en: &str,
+    (name_ar, name_en): (&str, &str),
+    (address_ar, address_en): (&str, &str),
 ) -> anyhow::Result<NewProviderRow> {
+    // Demo hotels check in at 15:00 and out at 12:00; an appointment has its own time.
+    let hotel_time = |hour| {
+        (kind == ProviderKind::Hotel)
+            .then(|| NaiveTime::from_hms_opt(hour, 0, 0))
+            .flatten()
+    };
     Ok(NewProviderRow {
         kind,
         name_ar: name_ar.into(),
@@ -381,5 +423,9 @@ fn new_provider(
         // Demo hotels are paid through us; demo clinics are paid at the reception.
         prepaid: Some(kind == ProviderKind::Hotel),
         no_show_fee: None,
+        address_ar: address_ar.into(),
+        address_en: address_en.into(),
+        check_in_time: hotel_time(15),
+        check_out_time: hotel_time(12),
     })
 }

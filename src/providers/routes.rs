@@ -171,6 +171,43 @@ fn policy_tiers<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// An address: one line of up to 300 characters; empty clears it.
+fn address(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
+    if value.trim().is_empty() {
+        return String::new();
+    }
+    text::name(value, 300).unwrap_or_else(|reason| {
+        errors.push(FieldError::new(field, reason));
+        String::new()
+    })
+}
+
+/// A local time of day, `HH:MM`; only hotels have check-in and check-out times (a
+/// hospital's appointment has its own).
+fn clock_time(
+    errors: &mut Vec<FieldError>,
+    kind: ProviderKind,
+    field: &str,
+    value: Option<&str>,
+) -> Option<chrono::NaiveTime> {
+    let value = value?;
+    if kind != ProviderKind::Hotel {
+        errors.push(FieldError::new(
+            field,
+            "only hotels have check-in and check-out times",
+        ));
+        return None;
+    }
+    let parsed = crate::domain::parse_hh_mm(value);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "must be a time of day, HH:MM (24 hours)",
+        ));
+    }
+    parsed
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProviderRequest {
@@ -187,6 +224,10 @@ pub struct CreateProviderRequest {
     change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
     no_show_fee: Option<NoShowFee>,
+    address_ar: Option<String>,
+    address_en: Option<String>,
+    check_in_time: Option<String>,
+    check_out_time: Option<String>,
 }
 
 async fn providers_create(
@@ -205,6 +246,28 @@ async fn providers_create(
     }
     let policy = cancellation_policy(&mut errors, body.cancellation_policy);
     let changes = change_policy(&mut errors, body.change_policy);
+    let address_ar = address(
+        &mut errors,
+        "address_ar",
+        body.address_ar.as_deref().unwrap_or(""),
+    );
+    let address_en = address(
+        &mut errors,
+        "address_en",
+        body.address_en.as_deref().unwrap_or(""),
+    );
+    let check_in_time = clock_time(
+        &mut errors,
+        body.kind,
+        "check_in_time",
+        body.check_in_time.as_deref(),
+    );
+    let check_out_time = clock_time(
+        &mut errors,
+        body.kind,
+        "check_out_time",
+        body.check_out_time.as_deref(),
+    );
     let settings = body.adapter_settings.unwrap_or_else(|| json!({}));
     match AdapterSettings::parse_input(&body.adapter, settings) {
         Ok(adapter) => {
@@ -228,6 +291,10 @@ async fn providers_create(
                 change_policy: changes,
                 prepaid: body.prepaid,
                 no_show_fee: body.no_show_fee,
+                address_ar,
+                address_en,
+                check_in_time,
+                check_out_time,
             };
             let created = service::create_provider(&pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -285,6 +352,13 @@ pub struct UpdateProviderRequest {
     change_policy: Option<serde_json::Value>,
     prepaid: Option<bool>,
     no_show_fee: Option<NoShowFee>,
+    address_ar: Option<String>,
+    address_en: Option<String>,
+    /// Null clears a time.
+    #[serde(default, deserialize_with = "double_option")]
+    check_in_time: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    check_out_time: Option<Option<String>>,
 }
 
 async fn providers_update(
@@ -304,8 +378,28 @@ async fn providers_update(
         active: body.active,
         prepaid: body.prepaid,
         no_show_fee: body.no_show_fee,
+        address_ar: body
+            .address_ar
+            .map(|v| address(&mut errors, "address_ar", &v)),
+        address_en: body
+            .address_en
+            .map(|v| address(&mut errors, "address_en", &v)),
         ..Default::default()
     };
+    for (field, sent, change) in [
+        (
+            "check_in_time",
+            body.check_in_time,
+            &mut changes.check_in_time,
+        ),
+        (
+            "check_out_time",
+            body.check_out_time,
+            &mut changes.check_out_time,
+        ),
+    ] {
+        *change = sent.map(|time| clock_time(&mut errors, current.kind, field, time.as_deref()));
+    }
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);
     changes.change_policy = change_policy(&mut errors, body.change_policy);
     if let Some(timezone) = body.timezone {

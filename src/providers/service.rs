@@ -37,6 +37,14 @@ pub struct ProviderView {
     /// What it keeps of its price when the guest does not come: `none`, `first_night` (for
     /// an appointment, all of it) or `full`.
     pub no_show_fee: super::policy::NoShowFee,
+    /// Where it is, in each language (empty: not given).
+    pub address_ar: String,
+    pub address_en: String,
+    /// A hotel's check-in and check-out, `HH:MM` in its zone (null for a hospital).
+    #[serde(serialize_with = "crate::domain::hh_mm")]
+    pub check_in_time: Option<chrono::NaiveTime>,
+    #[serde(serialize_with = "crate::domain::hh_mm")]
+    pub check_out_time: Option<chrono::NaiveTime>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -62,6 +70,10 @@ impl From<ProviderRow> for ProviderView {
             change_policy: row.change_policy,
             prepaid: row.prepaid,
             no_show_fee: row.no_show_fee,
+            address_ar: row.address_ar,
+            address_en: row.address_en,
+            check_in_time: row.check_in_time,
+            check_out_time: row.check_out_time,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,

@@ -1,6 +1,6 @@
 //! Diesel queries for providers and their units.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -34,6 +34,12 @@ pub struct ProviderRow {
     pub webhook_disabled_at: Option<DateTime<Utc>>,
     /// What it keeps of its price when the guest does not come.
     pub no_show_fee: NoShowFee,
+    /// Where it is, one line in each language (empty: not given yet).
+    pub address_ar: String,
+    pub address_en: String,
+    /// A hotel's check-in and check-out, local times in its zone (none for a hospital).
+    pub check_in_time: Option<NaiveTime>,
+    pub check_out_time: Option<NaiveTime>,
 }
 
 /// Who a provider is, as offers and bookings show it.
@@ -49,6 +55,13 @@ pub struct ProviderSummary {
     pub prepaid: bool,
     /// What it keeps of its price when the guest does not come.
     pub no_show_fee: NoShowFee,
+    pub address_ar: String,
+    pub address_en: String,
+    /// A hotel's check-in and check-out, `HH:MM` in its zone.
+    #[serde(serialize_with = "crate::domain::hh_mm")]
+    pub check_in_time: Option<NaiveTime>,
+    #[serde(serialize_with = "crate::domain::hh_mm")]
+    pub check_out_time: Option<NaiveTime>,
 }
 
 impl From<&ProviderRow> for ProviderSummary {
@@ -62,6 +75,10 @@ impl From<&ProviderRow> for ProviderSummary {
             timezone: row.timezone.clone(),
             prepaid: row.prepaid,
             no_show_fee: row.no_show_fee,
+            address_ar: row.address_ar.clone(),
+            address_en: row.address_en.clone(),
+            check_in_time: row.check_in_time,
+            check_out_time: row.check_out_time,
         }
     }
 }
@@ -86,6 +103,10 @@ pub struct NewProviderRow {
     pub prepaid: Option<bool>,
     /// `None`: the database default (`first_night`).
     pub no_show_fee: Option<NoShowFee>,
+    pub address_ar: String,
+    pub address_en: String,
+    pub check_in_time: Option<NaiveTime>,
+    pub check_out_time: Option<NaiveTime>,
 }
 
 /// A partial update: `None` leaves a column as it is.
@@ -106,6 +127,10 @@ pub struct ProviderChanges {
     pub no_show_fee: Option<NoShowFee>,
     /// Cleared (`Some(None)`) when a new URL is set: a 410 from the old one says nothing about it.
     pub webhook_disabled_at: Option<Option<DateTime<Utc>>>,
+    pub address_ar: Option<String>,
+    pub address_en: Option<String>,
+    pub check_in_time: Option<Option<NaiveTime>>,
+    pub check_out_time: Option<Option<NaiveTime>>,
 }
 
 pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {

@@ -815,7 +815,7 @@ async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it()
 
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let hotel = json!({ "kind": "hotel", "name_ar": "فندق الطائف", "name_en": "Taif Hotel", "city": "taif", "adapter": "caldav",
+    let hotel = json!({ "kind": "hotel", "name_ar": "فندق الطائف", "name_en": "Taif Hotel", "city": "taif", "adapter": "caldav", "address_en": "Shubra Road, Taif",
         "adapter_settings": { "base_url": dav, "room_types": [{ "code": "std", "calendar_path": calendar, "name_ar": "غرفة", "name_en": "Room", "rooms": 1, "max_guests": 2, "nightly_price": "300.00" }] } });
     app.post_ok("/v1/providers", &admin, &hotel, 201).await;
     let customer = token(&app.register("taif@example.com").await);
@@ -839,6 +839,8 @@ async fn a_caldav_booking_lands_on_the_hotels_calendar_and_a_cancel_removes_it()
     let reference = booking["reference"].as_str().unwrap();
     let ics = feed().await;
     assert!(ics.contains(&format!("UID:{reference}-0@wasit")), "{ics}");
+    // The desk's event is at the hotel's address (#19, point 2), not its city slug.
+    assert!(ics.contains("LOCATION:Shubra Road\\, Taif"), "{ics}");
     assert_eq!(
         stay_offer(&app, "taif", 3, 5, 2).await,
         Value::Null,

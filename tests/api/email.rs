@@ -81,14 +81,37 @@ async fn an_arabic_customer_gets_rtl_mail_and_a_calendar_entry_on_confirmation()
         "{}",
         held[0]["text"]
     );
-    assert!(
-        held[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("فندق Corniche (غرفة ديلوكس)"),
-        "the email names the room: {}",
-        held[0]["text"]
+    // A receipt (#19, point 2): the provider, the room and the two amounts as labelled
+    // rows, numbers isolated (U+2066 … U+2069 in text, <bdi dir="ltr"> in HTML).
+    let (text, html) = (
+        held[0]["text"].as_str().unwrap(),
+        held[0]["html"].as_str().unwrap(),
     );
+    for part in [
+        format!("رقم الحجز: \u{2066}{reference}\u{2069}"),
+        "مقدم الخدمة: فندق Corniche".to_owned(),
+        "الغرفة: غرفة ديلوكس".to_owned(),
+        "تدفعه الآن: \u{2066}628.75 SAR\u{2069}".to_owned(),
+        "تدفعه لدى مقدم الخدمة: \u{2066}0.00 SAR\u{2069}".to_owned(),
+        "شروط الإلغاء".to_owned(),
+    ] {
+        assert!(text.contains(&part), "{part}: {text}");
+    }
+    assert!(html.contains("<bdi dir=\"ltr\">628.75 SAR</bdi>"), "{html}");
+    let check_in = text.lines().find(|l| l.starts_with("الوصول: ")).unwrap();
+    assert!(
+        !check_in.contains("00:00"),
+        "a stay shows days, not midnight: {check_in}"
+    );
+
+    // The hotel gets an address and its times: the confirmation shows them.
+    let provider = booking["provider"]["id"].as_str().unwrap();
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
+        &admin,
+        &json!({ "address_ar": "طريق الكورنيش، جدة", "address_en": "Corniche Road, Jeddah", "check_in_time": "15:00", "check_out_time": "12:00" }),
+    )
+    .await;
 
     app.post_ok(
         &format!("/v1/bookings/{}/confirm", booking["id"].as_str().unwrap()),
@@ -102,6 +125,16 @@ async fn an_arabic_customer_gets_rtl_mail_and_a_calendar_entry_on_confirmation()
     assert_eq!(mails.len(), 2);
     let confirmed = &mails[1];
     assert_eq!(confirmed["subject"], format!("تم تأكيد حجزك {reference}"));
+    let text = confirmed["text"].as_str().unwrap();
+    for part in [
+        "العنوان: طريق الكورنيش، جدة",
+        "، من الساعة \u{2066}15:00\u{2069}",
+        "، حتى الساعة \u{2066}12:00\u{2069}",
+        "دفعته عبر وسيط: \u{2066}628.75 SAR\u{2069}",
+        " هـ)",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
     let attachment = &confirmed["attachments"][0];
     assert_eq!(attachment["filename"], format!("{reference}.ics"));
     assert_eq!(attachment["contentType"], "text/calendar");
@@ -120,6 +153,61 @@ async fn an_english_customer_gets_english_mail_and_a_cancellation_shows_the_refu
     let admin = app.admin_token().await;
     let (email, customer, booking) = book(&app, &admin, "en").await;
     let reference = booking["reference"].as_str().unwrap();
+    let provider = booking["provider"]["id"].as_str().unwrap();
+    app.patch_ok(
+        &format!("/v1/providers/{provider}"),
+        &admin,
+        &json!({ "address_en": "Corniche Road, Jeddah", "check_in_time": "14:00", "check_out_time": "11:30" }),
+    )
+    .await;
+    app.run_pending_jobs().await;
+    let held = &inbox(&app, &email).await[0];
+    let text = held["text"].as_str().unwrap();
+    for part in [
+        format!("Booking reference: {reference}"),
+        "Address: Corniche Road, Jeddah".to_owned(),
+        "Room: Deluxe room".to_owned(),
+        ", from 14:00".to_owned(),
+        ", until 11:30".to_owned(),
+        " AH)".to_owned(),
+        "Pay now: 628.75 SAR".to_owned(),
+        "Pay at the provider: 0.00 SAR".to_owned(),
+        "Cancellation terms".to_owned(),
+    ] {
+        assert!(text.contains(&part), "{part}: {text}");
+    }
+    assert!(!text.contains('\u{2066}'), "English text needs no isolates");
+    // The calendar link: the same entry, at the address, for the booking's owner only.
+    let ics = app
+        .get_authed(
+            &format!("/v1/bookings/{reference}/calendar.ics?lang=en"),
+            &customer,
+        )
+        .await;
+    assert_eq!(ics.status(), 200);
+    assert!(
+        ics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = ics.text().await.unwrap();
+    assert!(ics.contains("LOCATION:Corniche Road\\, Jeddah"), "{ics}");
+    assert!(
+        ics.contains("STATUS:TENTATIVE") && ics.contains(&format!("UID:{reference}@wasit")),
+        "{ics}"
+    );
+    let stranger = token(
+        &app.sign_up(&format!(
+            "other-{}@example.com",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .await,
+    );
+    let hidden = app
+        .get_authed(&format!("/v1/bookings/{reference}/calendar.ics"), &stranger)
+        .await;
+    assert_eq!(hidden.status(), 404);
     app.post_ok(
         &format!("/v1/bookings/{reference}/cancel"),
         &customer,
@@ -295,6 +383,27 @@ async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
             .unwrap()
             .contains("Total 2185.00 SAR including VAT of 285.00 SAR")
     );
+    // A receipt (#19, point 2): labelled rows and the amounts, line by line.
+    let text = invoice["text"].as_str().unwrap();
+    for part in [
+        "Invoice number: INV-",
+        "Date: ",
+        "VAT: 285.00 SAR",
+        "Total: 2185.00 SAR",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let active = mail
+        .iter()
+        .find(|m| m["subject"] == "Your Business subscription is active")
+        .unwrap();
+    let text = active["text"].as_str().unwrap();
+    assert!(
+        text.contains("Plan: Business")
+            && text.contains("Current period until: ")
+            && text.contains(" AH)"),
+        "{text}"
+    );
     let attachment = &invoice["attachments"][0];
     assert_eq!(attachment["contentType"], "text/html");
     assert_eq!(
@@ -324,7 +433,7 @@ async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
         .expect("payment failed mail");
     let next_day = (end + chrono::Duration::days(1))
         .with_timezone(&chrono_tz::Asia::Riyadh)
-        .format("%Y-%m-%d")
+        .format("%-d %B %Y")
         .to_string();
     assert!(
         failed["text"].as_str().unwrap().contains(&next_day),
@@ -334,4 +443,54 @@ async fn subscription_and_invoice_mail_arrive_in_the_customers_language() {
     // Retried jobs never send a second copy: one of each.
     app.run_pending_jobs().await;
     assert_eq!(inbox(&app, &email).await.len(), mail.len());
+}
+
+/// #19, point 2: money mail in Arabic is a right-to-left receipt whose numbers keep their order.
+#[tokio::test]
+async fn arabic_invoice_and_subscription_mail_are_receipts_with_isolated_numbers() {
+    use crate::payments::{CARD_RENEWAL_FAILS, card, post_keyed};
+    let app = spawn_app().await;
+    let email = format!("subscriber-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session: Value = app
+        .post_json("/v1/auth/register", &json!({ "email": email, "password": PASSWORD, "full_name": "عمر حداد", "locale": "ar" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut body = card(CARD_RENEWAL_FAILS);
+    body["plan"] = json!("business");
+    post_keyed(&app, "/v1/subscriptions", &token(&session), &body).await;
+    app.run_pending_jobs().await;
+    let mail = inbox(&app, &email).await;
+    let invoice = mail
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().starts_with("فاتورتك INV-"))
+        .expect("an Arabic invoice mail");
+    let (text, html) = (
+        invoice["text"].as_str().unwrap(),
+        invoice["html"].as_str().unwrap(),
+    );
+    for part in [
+        "رقم الفاتورة: \u{2066}INV-",
+        "ضريبة القيمة المضافة: \u{2066}285.00 SAR\u{2069}",
+        "الإجمالي: \u{2066}2185.00 SAR\u{2069}",
+        " هـ)",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(
+        html.contains("dir=\"rtl\"") && html.contains("<bdi dir=\"ltr\">2185.00 SAR</bdi>"),
+        "{html}"
+    );
+    let active = mail
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("فعّال"))
+        .expect("an Arabic subscription mail");
+    let text = active["text"].as_str().unwrap();
+    assert!(
+        text.contains("الباقة: ") && text.contains("الفترة الحالية حتى: "),
+        "{text}"
+    );
+    // Dates are words, not ISO dates that reverse inside Arabic.
+    assert!(!text.contains("-20"), "{text}");
 }

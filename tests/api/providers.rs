@@ -646,3 +646,44 @@ async fn units_made_at_once_from_one_name_get_distinct_codes() {
         ]
     );
 }
+
+/// Issue #19, point 2: providers have an address and a hotel its check-in and check-out
+/// times, which admins set on create and patch (a hospital's appointments have their own).
+#[tokio::test]
+async fn admins_give_providers_an_address_and_hotels_their_times() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let mut body = hotel("abha");
+    body["address_ar"] = json!("طريق الملك فهد، أبها");
+    body["address_en"] = json!("King Fahd Road, Abha");
+    body["check_in_time"] = json!("15:00");
+    let created = app.post_ok("/v1/providers", &token, &body, 201).await;
+    assert_eq!(created["address_en"], "King Fahd Road, Abha");
+    assert_eq!(created["check_in_time"], "15:00");
+    assert_eq!(created["check_out_time"], Value::Null);
+    let path = format!("/v1/providers/{}", created["id"].as_str().unwrap());
+    let patched = app
+        .patch_ok(
+            &path,
+            &token,
+            &json!({ "check_out_time": "12:00", "check_in_time": null, "address_ar": "" }),
+        )
+        .await;
+    assert_eq!(patched["check_out_time"], "12:00");
+    assert_eq!(patched["check_in_time"], Value::Null);
+    assert_eq!(patched["address_ar"], "");
+    assert_eq!(patched["address_en"], "King Fahd Road, Abha");
+
+    let bad = app
+        .post_json_authed("/v1/providers", &token, &json!({ "kind": "hospital", "name_ar": "م", "name_en": "H", "city": "abha", "adapter": "local", "check_in_time": "15:00", "address_en": "Line\nbreak" }))
+        .await;
+    let problem = assert_problem(bad, 422, "validation.failed").await;
+    assert_eq!(problem_fields(&problem), ["address_en", "check_in_time"]);
+    let request = app
+        .client
+        .patch(format!("{}{path}", app.address))
+        .bearer_auth(&token)
+        .json(&json!({ "check_out_time": "3pm" }));
+    let problem = assert_problem(request.send().await.unwrap(), 422, "validation.failed").await;
+    assert_eq!(problem_fields(&problem), ["check_out_time"]);
+}

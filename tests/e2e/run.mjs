@@ -817,6 +817,8 @@ async function moneyOnAPhone({ page, shot }) {
   await fitsPhone(page, 'the hospital results (en)');
   await page.locator('.offer .price').first().scrollIntoViewIfNeeded();
   await shot('19-1-subscriber-offer-en.png', { fullPage: false });
+}
+
 // ---- (19-5, 19-6) the bugs a customer and an agent see, and the console's lookup, queues
 //      and phone header -----------------------------------------------------------------
 const ARABIC_INDIC = /[\u0660-\u0669]/;
@@ -961,6 +963,113 @@ async function bugsAndConsole({ page, shot }) {
   await shot('19-5-plans-after-en.png');
 }
 
+// ---- #19 point 2: a real confirmation, in both languages ------------------------------
+/** The confirmed booking's receipt: address, times, the two amounts, the terms, the mail, the links. */
+async function checkConfirmation(page, { email, address, total }) {
+  const panel = page.locator('.confirmation');
+  await panel.waitFor();
+  check(/^WS-[0-9A-Z]{6}$/.test((await panel.locator('.confirm-reference .reference').textContent()).trim()), 'no large reference');
+  check((await panel.locator('.confirm-address').textContent()).includes(address), `the address is not shown: ${await panel.locator('.confirm-address').textContent()}`);
+  check((await panel.locator('.confirm-email').textContent()).includes(email), 'the page does not say where the email went');
+  const paid = amount(await panel.locator('.confirm-paid').textContent());
+  const atProvider = amount(await panel.locator('.confirm-at-provider').textContent());
+  check(Math.abs(paid + atProvider - total) < 0.005, `paid ${paid} + at the provider ${atProvider} is not the total ${total}`);
+  check(await panel.locator('.confirm-terms li').count() > 0, 'no cancellation terms');
+  check(!(await panel.locator('.facts').textContent()).includes('00:00'), 'a stay reads 00:00');
+  return { paid, atProvider };
+}
+
+/** The mail to `to` with `subject`, read from maildev's API (the worker sends it shortly). */
+async function mailed(to, subject) {
+  const maildev = (process.env.WASIT_TEST_MAILDEV_URL ?? '').replace(/\/$/, '');
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const mails = await (await fetch(`${maildev}/api/email`)).json();
+    const found = mails.find((m) => m.to?.some((a) => a.address === to) && m.subject === subject);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`no mail "${subject}" reached ${to}`);
+}
+
+async function confirmationReceipt({ page, shot }) {
+  const email = `huda-${Date.now()}@example.com`;
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill('هدى الشمري');
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  await page.getByText('أهلاً، هدى الشمري').waitFor();
+  // Booking mail waits for a verified address: open the mailed link first.
+  await page.goto(await mailedLink(email, 'verify-email'));
+  await page.locator('#main').getByText('تم تأكيد بريدك الإلكتروني.').waitFor();
+
+  // A clinic paid at the reception: our fee now, the doctor's price at the hospital.
+  await page.getByRole('link', { name: 'ابحث واحجز' }).click();
+  await search(page, { kind: 'hospital', city: 'riyadh' });
+  await page.locator('.offer .slot').last().click();
+  await patient(page, { name: 'هدى الشمري', idNumber: '1000000008' });
+  await waitForStatus(page, 'held');
+  await card(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  await waitForStatus(page, 'confirmed');
+  const total = amount(await page.locator('.price tfoot td').first().textContent());
+  const clinic = await checkConfirmation(page, { email, address: 'طريق الملك فهد', total });
+  check(clinic.atProvider > 0 && clinic.paid < total, `a clinic paid at the reception shows nothing due there: ${JSON.stringify(clinic)}`);
+  check(await page.locator('.confirmation .confirm-appointment bdi.clock').count() === 2, 'the appointment time is missing');
+  await shot('19-2-confirmation-clinic-ar.png');
+  // The confirmation email is the same receipt, numbers isolated inside the Arabic.
+  const reference = (await page.locator('.confirm-reference .reference').textContent()).trim();
+  const mail = await mailed(email, `تم تأكيد حجزك ${reference}`);
+  const due = `${clinic.atProvider.toFixed(2)} SAR`;
+  for (const part of [`تدفعه لدى مقدم الخدمة: \u2066${due}\u2069`, 'العنوان: طريق الملك فهد', 'شروط الإلغاء', ' هـ)']) {
+    check(mail.text.includes(part), `the confirmation email lacks ${part}: ${mail.text}`);
+  }
+  check(mail.html.includes(`<bdi dir="ltr">${due}</bdi>`) && mail.html.includes('dir="rtl"'), 'the HTML email does not isolate amounts');
+
+  // The invoice opens; the calendar entry downloads, at the address.
+  await page.locator('.confirmation').getByRole('button', { name: 'الفاتورة' }).click();
+  const invoice = page.getByRole('dialog');
+  await invoice.locator('iframe').waitFor();
+  await invoice.getByRole('button', { name: 'إغلاق' }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('.confirmation').getByRole('button', { name: 'أضف إلى التقويم' }).click(),
+  ]);
+  check(download.suggestedFilename().endsWith('.ics'), `the calendar file is ${download.suggestedFilename()}`);
+  const ics = await readFile(await download.path(), 'utf8');
+  check(ics.includes('LOCATION:طريق الملك فهد') && ics.includes('STATUS:CONFIRMED'), `the calendar entry: ${ics}`);
+
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.getByRole('heading', { name: 'Your booking is confirmed' }).waitFor();
+  await checkConfirmation(page, { email, address: 'King Fahd Road', total });
+  check((await page.locator('.confirm-amounts').textContent()).includes('Pay at the provider'), 'no English amount labels');
+  await shot('19-2-confirmation-clinic-en.png');
+
+  // A hotel stay, prepaid: its days with the hotel's check-in and check-out times.
+  await page.getByRole('link', { name: 'Search & book' }).click();
+  await search(page, { city: 'makkah', checkIn: 20 });
+  await page.locator('.offer').first().getByRole('button', { name: /^Book/ }).click();
+  await waitForStatus(page, 'held');
+  await card(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await waitForStatus(page, 'confirmed');
+  const stay = amount(await page.locator('.price tfoot td').first().textContent());
+  const hotel = await checkConfirmation(page, { email, address: 'Makkah', total: stay });
+  check(hotel.atProvider === 0, 'a prepaid stay shows an amount due at the hotel');
+  check((await page.locator('.confirm-check-in bdi.clock').textContent()) === '15:00', 'no check-in time');
+  check((await page.locator('.confirm-check-out bdi.clock').textContent()) === '12:00', 'no check-out time');
+  await shot('19-2-confirmation-hotel-en.png');
+  await page.getByRole('button', { name: 'العربية' }).click();
+  await expectDir(page, 'rtl', 'ar');
+  await page.getByRole('heading', { name: 'تم تأكيد حجزك' }).waitFor();
+  await checkConfirmation(page, { email, address: 'مكة المكرمة', total: stay });
+  check((await page.locator('.confirm-check-in').textContent()).includes('من الساعة'), 'no Arabic check-in time');
+  await shot('19-2-confirmation-hotel-ar.png');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot('19-2-confirmation-hotel-ar-390.png');
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
@@ -969,6 +1078,7 @@ const scenarios = [
   ['a customer books two rooms, each with its guests and lead guest', twoRooms],
   ['money matches what is charged; money screens fit a 390 px phone (#19, 1 and 3)', moneyOnAPhone],
   ['#19 points 5 and 6: the bugs fixed, and the console\'s lookup, queues and phone header', bugsAndConsole],
+  ['a confirmed booking reads as a receipt in both languages (#19, point 2)', confirmationReceipt],
 ];
 
 let passed = 0;

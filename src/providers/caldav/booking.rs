@@ -35,6 +35,8 @@ pub(super) struct Booking<'a> {
     /// For a change: the reference of the booking whose current events these replace. Its
     /// rooms are ours while the new events go in (they are deleted once the change is made).
     pub(super) replaces: Option<&'a str>,
+    /// The hotel's address for the events' LOCATION (empty: none).
+    pub(super) location: &'a str,
 }
 
 impl Booking<'_> {

@@ -96,6 +96,9 @@ pub(super) fn booking_calendar(booking: &Booking<'_>, event: &OurEvent, index: u
     if !contact.is_empty() {
         vevent.description(&contact.join("\n"));
     }
+    if !booking.location.is_empty() {
+        vevent.location(&one_line(booking.location));
+    }
     let mut calendar = Calendar::empty();
     calendar
         .append_property(("VERSION", "2.0"))
@@ -150,6 +153,7 @@ mod tests {
             nights: Vec::new(),
             events: our_events(&room_type, &request),
             replaces: None,
+            location: "Corniche Road, Ash Shati, Jeddah 23414",
         };
         assert_eq!(booking.events[1].path, "/hotel/deluxe/WS-ABC%201-1.ics");
         assert_eq!(booking.events[1].uid, "WS-ABC 1-1@wasit");
@@ -168,6 +172,10 @@ mod tests {
         );
         assert!(ics.contains("DTSTART;VALUE=DATE:20270310"), "{ics}");
         assert!(ics.contains("STATUS:CONFIRMED"), "{ics}");
+        assert_eq!(
+            event.get_location(),
+            Some("Corniche Road, Ash Shati, Jeddah 23414")
+        );
         let riyadh = chrono_tz::Asia::Riyadh;
         let held = occupancies(&ics, riyadh).expect("parses");
         let nights = nights(riyadh, date(2027, 3, 9), date(2027, 3, 13));
@@ -208,6 +216,7 @@ mod tests {
             nights: Vec::new(),
             events: our_events(&room_type, &request),
             replaces: None,
+            location: "",
         };
         let ics = booking_calendar(&booking, &booking.events[0], 0);
         let lines: Vec<&str> = ics.split(['\r', '\n']).filter(|l| !l.is_empty()).collect();

@@ -44,6 +44,8 @@ pub struct CaldavAdapter {
     pub settings: CaldavSettings,
     pub timezone: Tz,
     pub client: Outbound,
+    /// The hotel's address, the LOCATION of the events we write (empty: none).
+    pub location: String,
 }
 
 impl CaldavAdapter {
@@ -52,6 +54,15 @@ impl CaldavAdapter {
             settings,
             timezone,
             client,
+            location: String::new(),
+        }
+    }
+
+    /// The adapter writing `address` as its events' LOCATION.
+    pub fn at(self, address: &str) -> Self {
+        Self {
+            location: address.to_owned(),
+            ..self
         }
     }
 
@@ -161,6 +172,7 @@ impl CaldavAdapter {
             nights: nights(self.timezone, check_in, check_out),
             events: our_events(room_type, request),
             replaces,
+            location: &self.location,
         };
         if booking.nights.is_empty() || request.quantity == 0 {
             return Err(AdapterError::Rejected(format!(

@@ -3,10 +3,11 @@
 // cancelling (with the refund shown first) and its history.
 // Shared by the customer site and the agent console (`staff`).
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce, focusHeading, badge, confirmDialog } from './dom.js';
-import { t, problemText, declineText } from './i18n.js';
-import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines } from './format.js';
+import { t, lang, problemText, declineText } from './i18n.js';
+import { when, priceTable, name, money, percent, remaining, clock, gregorian, isoDay, changeLines, cancellationLine } from './format.js';
 import { Attempt } from './api.js';
 import { cardFields, readCard, CARD_FIELDS } from './card.js';
+import { openPrint } from './invoices.js';
 import { occupancyQuery, roomText } from './rooms.js';
 
 const POLL_MS = 2000;
@@ -131,6 +132,7 @@ export function renderBooking(container, options) {
         h('h1', null, t('booking.title'), ' ', h('span', { class: 'reference', dir: 'ltr' }, booking.reference)),
         badge(booking.status)),
       notice ? h('div', { class: `alert ${notice.kind ?? 'info'}`, role: notice.kind === 'error' ? 'alert' : 'status' }, notice.text) : null,
+      booking.status === 'confirmed' ? confirmation(booking) : null,
       // While held, a phone shows the countdown and the pay form before the summary (CSS order).
       h('div', { class: `columns${booking.status === 'held' ? ' held' : ''}` },
         h('section', { class: 'card-panel summary-panel', 'aria-labelledby': 'summary-title' },
@@ -143,6 +145,86 @@ export function renderBooking(container, options) {
           nextStep(booking))),
       history(booking));
     watch(booking);
+  }
+
+  /**
+   * A confirmed booking's receipt (#19, point 2): the reference large, where and when (a
+   * stay by its days and the hotel's check-in and check-out times, never its stored
+   * midnight), what was paid and what is due at the provider, the cancellation terms,
+   * where the email went, and the invoice and a calendar entry to keep.
+   */
+  function confirmation(booking) {
+    const tz = booking.provider.timezone;
+    const provider = booking.provider;
+    const hotel = provider.kind === 'hotel';
+    const address = lang() === 'ar' ? provider.address_ar || provider.address_en : provider.address_en || provider.address_ar;
+    // Times of day are the provider's local HH:MM, isolated so they keep their order in Arabic.
+    const at = (key, time) => (time ? h('span', { class: 'confirm-time' }, t(key), ' ', h('bdi', { dir: 'ltr', class: 'clock' }, time)) : null);
+    const facts = [
+      h('dt', null, t('booking.provider')), h('dd', { class: 'confirm-provider' }, name(provider)),
+      ...(address ? [h('dt', null, t('confirm.address')), h('dd', { class: 'confirm-address' }, address)] : []),
+      ...(name(booking.unit) ? [h('dt', null, t(hotel ? 'booking.room' : 'booking.service')), h('dd', null, name(booking.unit))] : []),
+      ...(hotel
+        ? [h('dt', null, t('offer.check_in')), h('dd', { class: 'confirm-check-in' }, when(booking.start, tz), at('confirm.from', provider.check_in_time)),
+          h('dt', null, t('offer.check_out')), h('dd', { class: 'confirm-check-out' }, when(booking.end, tz), at('confirm.until', provider.check_out_time))]
+        : [h('dt', null, t('offer.appointment')), h('dd', { class: 'confirm-appointment' },
+          // A clock reads "2:30 م" in Arabic: isolated in its own direction, not forced left-to-right.
+          when(booking.start, tz), h('span', { class: 'confirm-time' }, h('bdi', { class: 'clock' }, clock(booking.start, tz)), ' – ',
+            h('bdi', { class: 'clock' }, clock(booking.end, tz)), ' ', h('span', { class: 'muted' }, t('confirm.local_time'))))]),
+    ];
+    // Paid through us: the captured payment (our fee and VAT, and the provider's price when
+    // prepaid); at the provider: its price otherwise.
+    const paid = booking.payment?.status === 'captured' ? booking.payment.amount : booking.due_now;
+    const providerPrice = booking.price.lines.find((line) => line.code === 'provider_price')?.amount ?? '0.00';
+    const atProvider = provider.prepaid ? '0.00' : providerPrice;
+    const terms = (booking.terms?.cancellation ?? []).map((step, index) => {
+      const line = cancellationLine({ cancellation: [step] }, tz);
+      return index && !step.until ? t('confirm.after', { what: line }) : line;
+    });
+    // Booking mail waits while a customer's own email is unverified (notify/email.rs).
+    const withheld = !options.staff && !booking.created_by && api.user?.email_verified === false;
+    const email = booking.contact.email ?? (options.staff ? null : api.user?.email);
+    const links = h('div', { class: 'actions confirm-links' });
+    if (booking.payment?.invoice_id) {
+      const invoice = h('button', { type: 'button', class: 'secondary' }, t('confirm.invoice'));
+      invoice.addEventListener('click', () => busy(invoice, async () => {
+        try {
+          const found = await api.get(`/v1/invoices/${booking.payment.invoice_id}`);
+          await openPrint(api, found);
+        } catch (error) {
+          announce(problemText(error));
+        }
+      }));
+      links.append(invoice);
+    }
+    const calendar = h('button', { type: 'button', class: 'secondary' }, t('confirm.calendar'));
+    calendar.addEventListener('click', () => busy(calendar, async () => {
+      try {
+        // The entry needs the bearer token: fetched, then saved from a Blob URL.
+        const ics = await api.getText(`/v1/bookings/${booking.id}/calendar.ics?lang=${lang()}`);
+        const url = URL.createObjectURL(new Blob([ics], { type: 'text/calendar' }));
+        const link = h('a', { href: url, download: `${booking.reference}.ics`, hidden: '' });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 1000);
+      } catch (error) {
+        announce(problemText(error));
+      }
+    }));
+    links.append(calendar);
+    return h('section', { class: 'card-panel confirmation', 'aria-labelledby': 'confirmation-title' },
+      h('h2', { id: 'confirmation-title' }, t('confirm.title')),
+      h('p', { class: 'confirm-reference' }, h('span', { class: 'muted' }, t('confirm.reference')), ' ',
+        h('bdi', { dir: 'ltr', class: 'reference' }, booking.reference)),
+      withheld ? h('p', { class: 'confirm-email muted' }, t('confirm.unverified'))
+        : email ? h('p', { class: 'confirm-email' }, t(options.staff ? 'confirm.emailed_client' : 'confirm.emailed'), ' ', h('bdi', { dir: 'ltr' }, email)) : null,
+      h('dl', { class: 'facts' }, facts),
+      h('dl', { class: 'confirm-amounts' },
+        h('dt', null, t('confirm.paid')), h('dd', { class: 'confirm-paid' }, money(paid)),
+        h('dt', null, t('confirm.at_provider')), h('dd', { class: 'confirm-at-provider' }, money(atProvider))),
+      terms.length ? [h('h3', null, t('confirm.terms')), h('ul', { class: 'confirm-terms' }, terms.map((line) => h('li', null, line)))] : null,
+      links);
   }
 
   function nextStep(booking) {

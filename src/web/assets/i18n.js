@@ -532,6 +532,7 @@ const ar = {
   'due.via_us': 'عبر وسيط',
   'due.at_provider_note': 'يُدفع {amount} مباشرة لدى {provider}، لا عبر وسيط.',
   'paybar.label': 'الدفع',
+
   // #19 points 5 and 6: zone names, card errors, plan allowances, the agent speaking of the client
   'time.zone.saudi': 'بتوقيت السعودية',
   'card.error.number_missing': 'أدخل رقم البطاقة',
@@ -549,6 +550,23 @@ const ar = {
   'client.lookup_invalid': 'أدخل رقم جوال (7 أرقام على الأقل) أو مرجع حجز مثل WS-ABC234',
   'client.no_reference': 'لا يوجد حجز بالمرجع {reference}.',
   'booking.card_declined': 'رُفضت البطاقة: {amount}',
+
+  // #19 point 2: the confirmation.
+  'confirm.title': 'تم تأكيد حجزك',
+  'confirm.reference': 'رقم الحجز',
+  'confirm.emailed': 'أرسلنا التأكيد إلى بريدك',
+  'confirm.emailed_client': 'أرسلنا التأكيد إلى العميل على',
+  'confirm.unverified': 'أكّد بريدك الإلكتروني لتصلك رسائل حجوزاتك، ومنها هذا التأكيد.',
+  'confirm.address': 'العنوان',
+  'confirm.from': 'من الساعة',
+  'confirm.until': 'حتى الساعة',
+  'confirm.local_time': 'بالتوقيت المحلي',
+  'confirm.paid': 'دفعته عبر وسيط',
+  'confirm.at_provider': 'تدفعه لدى مقدم الخدمة',
+  'confirm.terms': 'شروط الإلغاء',
+  'confirm.after': 'بعد ذلك: {what}',
+  'confirm.invoice': 'الفاتورة',
+  'confirm.calendar': 'أضف إلى التقويم',
 };
 
 const en = {
@@ -1079,6 +1097,7 @@ const en = {
   'due.via_us': 'Through Wasit',
   'due.at_provider_note': '{amount} is paid directly at {provider}, not through Wasit.',
   'paybar.label': 'Payment',
+
   // #19 points 5 and 6: zone names, card errors, plan allowances, the agent speaking of the client
   'time.zone.saudi': 'Saudi time',
   'card.error.number_missing': 'Enter the card number',
@@ -1096,6 +1115,23 @@ const en = {
   'client.lookup_invalid': 'Enter a phone number (at least 7 digits) or a booking reference such as WS-ABC234',
   'client.no_reference': 'No booking has the reference {reference}.',
   'booking.card_declined': 'Card declined: {amount}',
+
+  // #19 point 2: the confirmation.
+  'confirm.title': 'Your booking is confirmed',
+  'confirm.reference': 'Booking reference',
+  'confirm.emailed': 'We emailed the confirmation to',
+  'confirm.emailed_client': 'We emailed the confirmation to the client at',
+  'confirm.unverified': 'Confirm your email address to get mail about your bookings, this confirmation included.',
+  'confirm.address': 'Address',
+  'confirm.from': 'from',
+  'confirm.until': 'until',
+  'confirm.local_time': 'local time',
+  'confirm.paid': 'Paid to Wasit',
+  'confirm.at_provider': 'Pay at the provider',
+  'confirm.terms': 'Cancellation terms',
+  'confirm.after': 'After that: {what}',
+  'confirm.invoice': 'Invoice',
+  'confirm.calendar': 'Add to calendar',
 };
 
 export const DICTIONARIES = { ar, en };
