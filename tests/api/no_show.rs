@@ -215,8 +215,12 @@ async fn the_provider_marks_a_started_booking_and_the_rest_of_its_price_is_refun
     // The customer is told (in Arabic, their language) what was kept and what comes back.
     let mail = no_show_mail(&app, &s.customer_email, "عدمَ حضور").await;
     let text = mail["text"].as_str().unwrap();
-    assert!(text.contains("بـ 450.00 SAR"), "{text}");
-    assert!(text.contains("ونعيد إليك 450.00 SAR"), "{text}");
+    // Amounts inside Arabic text are isolated (U+2066 … U+2069) so they never reverse.
+    assert!(text.contains("بـ \u{2066}450.00 SAR\u{2069}"), "{text}");
+    assert!(
+        text.contains("ونعيد إليك \u{2066}450.00 SAR\u{2069}"),
+        "{text}"
+    );
 }
 
 /// The one mail whose subject mentions `what` that maildev holds for `to`.
@@ -443,7 +447,7 @@ async fn an_agent_waives_the_fee_once_and_it_is_refunded_and_audited() {
     let mail = no_show_mail(&app, &s.customer_email, "أعفيناك").await;
     let text = mail["text"].as_str().unwrap();
     assert!(
-        text.contains("(450.00 SAR)") && text.contains("سنعيدها إلى بطاقتك"),
+        text.contains("(\u{2066}450.00 SAR\u{2069})") && text.contains("سنعيدها إلى بطاقتك"),
         "{text}"
     );
 }
