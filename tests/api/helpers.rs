@@ -276,7 +276,8 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub settings: Settings,
-    pub db: TestDatabase,
+    /// Shared by every instance started on it (`second_instance`); dropped with the last.
+    pub db: std::sync::Arc<TestDatabase>,
     /// The running app's own state: workers built from it are woken by its enqueues.
     pub state: actix_web::web::Data<wasit::state::AppState>,
 }
@@ -312,7 +313,18 @@ pub async fn respawn_with(app: TestApp, customise: impl FnOnce(&mut Settings)) -
     start_app(settings, app.db)
 }
 
-fn start_app(settings: Settings, db: TestDatabase) -> TestApp {
+impl TestApp {
+    /// A second instance of the service on the same database, with the same settings (so
+    /// the same JWT secret): what a load balancer spreads requests over.
+    pub fn second_instance(&self) -> TestApp {
+        let mut settings = self.settings.clone();
+        settings.server.port = 0;
+        start_app(settings, self.db.clone())
+    }
+}
+
+fn start_app(settings: Settings, db: impl Into<std::sync::Arc<TestDatabase>>) -> TestApp {
+    let db = db.into();
     let app = Application::build(&settings).expect("build app");
     let port = app.port();
     let state = app.state();

@@ -18,6 +18,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod hygiene;
+mod instances;
 mod jobs;
 mod layers;
 mod lifecycle;
