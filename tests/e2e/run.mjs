@@ -114,6 +114,16 @@ async function patient(page, { name, idNumber, firstTry, shot } = {}) {
   await dialog.waitFor({ state: 'detached' });
 }
 
+/** Signs up a new customer in Arabic and waits for the greeting. */
+async function signUp(page, fullName, email) {
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('الاسم الكامل').fill(fullName);
+  await page.getByLabel('البريد الإلكتروني').fill(email);
+  await page.getByLabel('كلمة المرور').fill(PASSWORD);
+  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
+  await page.getByText(`أهلاً، ${fullName}`).waitFor();
+}
+
 async function waitForStatus(page, status, timeout = CONFIRM_TIMEOUT) {
   await page.locator(`.booking-head .badge.status-${status}`).waitFor({ timeout });
 }
@@ -345,12 +355,7 @@ function amount(text) {
 async function twoRooms({ page, shot }) {
   const city = process.env.WASIT_E2E_FEW_ROOMS_CITY;
   const email = `layla-${Date.now()}@example.com`;
-  await page.goto(`${base}/#/signup`);
-  await page.getByLabel('الاسم الكامل').fill('ليلى القحطاني');
-  await page.getByLabel('البريد الإلكتروني').fill(email);
-  await page.getByLabel('كلمة المرور').fill(PASSWORD);
-  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
-  await page.getByText('أهلاً، ليلى القحطاني').waitFor();
+  await signUp(page, 'ليلى القحطاني', email);
   await page.getByRole('link', { name: 'ابحث واحجز' }).click();
 
   // Room 1: two adults and a child of 7; room 2: one adult.
@@ -712,12 +717,7 @@ async function dues(scope) {
 async function moneyOnAPhone({ page, shot }) {
   await page.setViewportSize({ width: 390, height: 844 });
   const email = `huda-${Date.now()}@example.com`;
-  await page.goto(`${base}/#/signup`);
-  await page.getByLabel('الاسم الكامل').fill('هدى الشمري');
-  await page.getByLabel('البريد الإلكتروني').fill(email);
-  await page.getByLabel('كلمة المرور').fill(PASSWORD);
-  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
-  await page.getByText('أهلاً، هدى الشمري').waitFor();
+  await signUp(page, 'هدى الشمري', email);
 
   // Without a plan: a clinic (paid at the hospital) says what is paid now and what there.
   await search(page, { kind: 'hospital', city: 'riyadh' });
@@ -827,12 +827,7 @@ async function bugsAndConsole({ page, shot }) {
   const email = `huda-${Date.now()}@example.com`;
   const subscriptionAnswers = [];
   page.on('response', (r) => { if (r.url().includes('/v1/subscriptions/me')) subscriptionAnswers.push(r.status()); });
-  await page.goto(`${base}/#/signup`);
-  await page.getByLabel('الاسم الكامل').fill('هدى القحطاني');
-  await page.getByLabel('البريد الإلكتروني').fill(email);
-  await page.getByLabel('كلمة المرور').fill(PASSWORD);
-  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
-  await page.getByText('أهلاً، هدى القحطاني').waitFor();
+  await signUp(page, 'هدى القحطاني', email);
 
   // Plans without a plan: asked and answered (200, no 404); Basic does not read as more than Plus.
   await page.goto(`${base}/#/plans`);
@@ -993,12 +988,7 @@ async function mailed(to, subject) {
 
 async function confirmationReceipt({ page, shot }) {
   const email = `huda-${Date.now()}@example.com`;
-  await page.goto(`${base}/#/signup`);
-  await page.getByLabel('الاسم الكامل').fill('هدى الشمري');
-  await page.getByLabel('البريد الإلكتروني').fill(email);
-  await page.getByLabel('كلمة المرور').fill(PASSWORD);
-  await page.getByRole('button', { name: 'إنشاء الحساب' }).click();
-  await page.getByText('أهلاً، هدى الشمري').waitFor();
+  await signUp(page, 'هدى الشمري', email);
   // Booking mail waits for a verified address: open the mailed link first.
   await page.goto(await mailedLink(email, 'verify-email'));
   await page.locator('#main').getByText('تم تأكيد بريدك الإلكتروني.').waitFor();
