@@ -567,7 +567,7 @@ pub(super) fn record_capture(
             buyer_name: &customer.full_name,
             payment_id: payment.id,
             refund_id: None,
-            original_invoice_id: None,
+            original: None,
             reason: None,
             lines: &lines,
         },

@@ -354,7 +354,7 @@ fn record_refund(
             buyer_name: &customer.full_name,
             payment_id: payment.id,
             refund_id: Some(refund.id),
-            original_invoice_id: original.map(|i| i.id),
+            original: original.as_ref(),
             reason: Some(&refund.reason),
             lines: &lines,
         },

@@ -229,7 +229,8 @@ pub struct NewInvoice<'a> {
     pub buyer_name: &'a str,
     pub payment_id: Uuid,
     pub refund_id: Option<Uuid>,
-    pub original_invoice_id: Option<Uuid>,
+    /// A credit note's invoice (its number goes into the ZATCA document).
+    pub original: Option<&'a InvoiceRow>,
     /// Why a credit note is issued (the refund's reason).
     pub reason: Option<&'a str>,
     pub lines: &'a [ChargeLine],
@@ -272,15 +273,6 @@ pub fn issue(
         .collect();
     let (subtotal, vat_total, total) = totals(&lines);
     let (id, number) = (Uuid::new_v4(), format!("{series}-{year}-{seq:06}"));
-    let original_number: Option<String> = match new.original_invoice_id {
-        Some(original) => Some(
-            invoices::table
-                .find(original)
-                .select(invoices::number)
-                .first(conn)?,
-        ),
-        None => None,
-    };
     let subject = subject_of(conn, new.payment_id)?;
     let head = zatca::chain::next(conn)?;
     let stamped = zatca::document::stamp(
@@ -292,7 +284,7 @@ pub fn issue(
             seller: &issuer.seller,
             buyer_name: &buyer_name,
             lines: &lines,
-            original_number: original_number.as_deref(),
+            original_number: new.original.map(|o| o.number.as_str()),
             reason: new.reason,
             icv: head.icv,
             pih: &head.pih,
@@ -310,7 +302,7 @@ pub fn issue(
             invoices::customer_id.eq(new.customer_id),
             invoices::payment_id.eq(new.payment_id),
             invoices::refund_id.eq(new.refund_id),
-            invoices::original_invoice_id.eq(new.original_invoice_id),
+            invoices::original_invoice_id.eq(new.original.map(|o| o.id)),
             invoices::buyer_name.eq(buyer_name.as_ref()),
             invoices::seller.eq(serde_json::to_value(&issuer.seller).unwrap_or_default()),
             invoices::lines.eq(serde_json::to_value(&lines).unwrap_or_default()),
