@@ -137,18 +137,11 @@ def jobs(office):
              GROUP BY g, n, c.id""")
     booking_ids = [row[0] for row in sql(f"SELECT id FROM bookings WHERE provider_id = '{provider}' AND unit_id IS NULL")]
     check(len(booking_ids) == half, f"{len(booking_ids)} bookings inserted")
-    # Both kinds at once, in one transaction: every claimer sees the whole batch together.
-    sql(f"""BEGIN;
-        INSERT INTO jobs (kind, payload, dedup_key, max_attempts)
+    sql(f"""INSERT INTO jobs (kind, payload, dedup_key, max_attempts)
           SELECT 'send_booking_email', jsonb_build_object('kind', 'send_booking_email', 'booking_id', id,
                    'event', 'confirmed'), '{prefix}-email-' || id, 3
-            FROM bookings WHERE provider_id = '{provider}' AND unit_id IS NULL;
-        INSERT INTO jobs (kind, payload, dedup_key, max_attempts)
-          SELECT 'deliver_webhook', jsonb_build_object('kind', 'deliver_webhook', 'provider_id', '{provider}',
-                   'message_id', '{prefix}-hook-' || g, 'event_type', 'booking.confirmed', 'timestamp', now(),
-                   'data', jsonb_build_object('n', g)), '{prefix}-hook-' || g, 8
-            FROM generate_series(1, {half}) g;
-        COMMIT;""")
+            FROM bookings WHERE provider_id = '{provider}' AND unit_id IS NULL""")
+    enqueue_webhooks(provider, f"{prefix}-hook", half)
     started = time.monotonic()
     wait_for_jobs(prefix, JOBS, 240)
     took = time.monotonic() - started
