@@ -2,10 +2,11 @@
 # (data under .data/cluster-bench, ports from 56440) running the release binary, measured in
 # one run:
 #   holds   POST /v1/bookings (bench.d/book.lua) on instance 1 directly, then through HAProxy
-#           to both instances; the replica's lag sampled during the HAProxy run
+#           to both instances (the replica's lag sampled meanwhile), then on a third instance
+#           started here on the primary itself (no PgBouncer): what the pooler's hop costs
 #   search  a different question every request (bench.d/search_distinct.lua) on instance 1,
-#           which reads searches from the replica, then on a third instance started here
-#           without database.replica_url, which reads them from the primary
+#           which reads searches from the replica, then on the third instance, which reads
+#           them from the primary
 # On two cores, two instances share the cores one instance had: the HAProxy figures show what
 # the extra hop costs and that the outcomes hold, not a speed-up.
 
@@ -31,6 +32,10 @@ sample_replica_lag() { # primary_url instance_url admin_token out
   done
 }
 
+# Holds leave "held" emails queued (unsent: the customer has not verified the address); each
+# run starts from a quiet queue, as in scripts/bench's settle_queue.
+settle_cluster_queue() { psql "$1" -XAtqc "DELETE FROM jobs WHERE state = 'queued' AND kind = 'send_booking_email'" >/dev/null; }
+
 # Transactions committed in the wasit database of the server at URL so far.
 commits() { psql "$1" -XAtqc "SELECT xact_commit FROM pg_stat_database WHERE datname = 'wasit'"; }
 
@@ -44,11 +49,10 @@ bench_cluster() {
     # One address sends every hold, all one customer's (as in the single-instance scenarios).
     export WASIT__BOOKINGS__HOLDS_PER_ADDRESS_PER_HOUR=0 WASIT__BOOKINGS__MAX_LIVE_HOLDS=0
     exec scripts/cluster up ) > "$OUT/cluster-up.log" 2>&1 || { tail -n 30 "$OUT/cluster-up.log" >&2; die "scripts/cluster up failed"; }
-  local haproxy direct primary replica bouncer admin_pw admin customer provider unit offers="$OUT/cluster-offers.txt" d
+  local haproxy direct primary replica admin_pw admin customer provider unit offers="$OUT/cluster-offers.txt" d
   haproxy=$(cluster_env WASIT_CLUSTER_URL)
   direct="http://127.0.0.1:$(cluster_env WASIT_CLUSTER_SERVE1_PORT)"
   primary=$(cluster_env WASIT_CLUSTER_PRIMARY_URL); replica=$(cluster_env WASIT_CLUSTER_REPLICA_URL)
-  bouncer=$(cluster_env WASIT_CLUSTER_PGBOUNCER_URL)
   admin_pw=$(cat "$BENCH_CLUSTER_DIR/demo-admin-password")
   admin=$(api -X POST "$haproxy/v1/auth/login" -d "{\"email\":\"admin@wasit.local\",\"password\":\"$admin_pw\"}" | json_field "['access_token']")
   customer=$(api -X POST "$haproxy/v1/auth/register" -d "{\"email\":\"bench-$(date +%s)@wasit.local\",\"password\":\"bench customer password\",\"full_name\":\"Bench\"}" | json_field "['access_token']")
@@ -68,33 +72,39 @@ bench_cluster() {
   done
   export OFFERS_FILE="$offers" TOKEN="$customer"   # read by book.lua
 
+  # A third instance on the primary itself: no PgBouncer, no replica (database.replica_url unset).
+  local bare="http://127.0.0.1:$((base + 6))"
+  ( for v in $(compgen -e | grep '^WASIT__'); do unset "$v"; done
+    export WASIT_ENV=development WASIT_CONFIG_DIR="$BENCH_CLUSTER_DIR/config" WASIT__LOG__FILTER=warn
+    export WASIT__AUTH__JWT_SECRET="$(cat "$BENCH_CLUSTER_DIR/jwt-secret")" WASIT__DATABASE__URL="$primary"
+    export WASIT__SERVER__PORT=$((base + 6)) WASIT__EMAIL__FILE_DIR="$BENCH_CLUSTER_DIR/mail"
+    export WASIT__BOOKINGS__HOLDS_PER_ADDRESS_PER_HOUR=0 WASIT__BOOKINGS__MAX_LIVE_HOLDS=0
+    exec "$bin" serve ) > "$OUT/cluster-bare.log" 2>&1 & extra_pid=$!; pids+=("$extra_pid")
+  for _ in $(seq 1 100); do curl -fs "$bare/health/ready" >/dev/null && break; sleep 0.1; done
+
   cluster_wrk book_direct 16 "$direct" -s scripts/bench.d/book.lua
-  psql "$primary" -XAtqc "DELETE FROM jobs WHERE state = 'queued' AND kind = 'send_booking_email'" >/dev/null
+  settle_cluster_queue "$primary"
   : > "$OUT/cluster-lag.txt"
   sample_replica_lag "$primary" "$direct" "$admin" "$OUT/cluster-lag.txt" & sampler=$!
   cluster_wrk book_haproxy 16 "$haproxy" -s scripts/bench.d/book.lua
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
   record cluster_lag "$(python3 scripts/bench.d/report.py lag "$OUT/cluster-lag.txt")"
+  settle_cluster_queue "$primary"
+  cluster_wrk book_bare 16 "$bare" -s scripts/bench.d/book.lua
   record cluster_holds "$(psql "$primary" -XAtqc "SELECT count(*) || ' ' || (SELECT count(*) FROM inventory_cells c WHERE c.unit_id = '$unit'
       AND c.reserved <> (SELECT count(*) FROM bookings b WHERE b.unit_id = c.unit_id AND b.status = 'held'
                          AND b.starts_at < c.ends_at AND b.ends_at > c.starts_at)) FROM bookings WHERE unit_id = '$unit'")"
-  psql "$primary" -XAtqc "DELETE FROM jobs WHERE state = 'queued' AND kind = 'send_booking_email'" >/dev/null
+  settle_cluster_queue "$primary"
 
-  # A third instance that reads everything from the primary (no database.replica_url).
-  local primary_only="http://127.0.0.1:$((base + 6))"
-  ( for v in $(compgen -e | grep '^WASIT__'); do unset "$v"; done
-    export WASIT_ENV=development WASIT_CONFIG_DIR="$BENCH_CLUSTER_DIR/config" WASIT__LOG__FILTER=warn
-    export WASIT__AUTH__JWT_SECRET="$(cat "$BENCH_CLUSTER_DIR/jwt-secret")" WASIT__DATABASE__URL="$bouncer"
-    export WASIT__SERVER__PORT=$((base + 6)) WASIT__EMAIL__FILE_DIR="$BENCH_CLUSTER_DIR/mail"
-    exec "$bin" serve ) > "$OUT/cluster-primary-only.log" 2>&1 & extra_pid=$!; pids+=("$extra_pid")
-  for _ in $(seq 1 100); do curl -fs "$primary_only/health/ready" >/dev/null && break; sleep 0.1; done
+  # Searches: instance 1 reads them from the replica, the third instance from the primary,
+  # each over a direct connection.
   local c0 c1 r0 r1
   c0=$(commits "$primary"); r0=$(commits "$replica")
   SEARCH_CITY=jeddah cluster_wrk search_replica 32 "$direct" -s scripts/bench.d/search_distinct.lua
   c1=$(commits "$primary"); r1=$(commits "$replica")
   record cluster_search_replica_tx "$((r1 - r0)) $((c1 - c0))"
   c0=$(commits "$primary"); r0=$(commits "$replica")
-  SEARCH_CITY=jeddah cluster_wrk search_primary 32 "$primary_only" -s scripts/bench.d/search_distinct.lua
+  SEARCH_CITY=jeddah cluster_wrk search_primary 32 "$bare" -s scripts/bench.d/search_distinct.lua
   c1=$(commits "$primary"); r1=$(commits "$replica")
   record cluster_search_primary_tx "$((r1 - r0)) $((c1 - c0))"
   kill "$extra_pid"; wait "$extra_pid" 2>/dev/null || true

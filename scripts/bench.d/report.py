@@ -87,6 +87,7 @@ def lag(path):
 def cluster_rows(r):
     """The cluster scenarios' rows (bench.d/cluster.sh), when they ran."""
     direct, proxied = json.loads(r["cluster_book_direct"]), json.loads(r["cluster_book_haproxy"])
+    bare = json.loads(r["cluster_book_bare"])
     replica, primary = json.loads(r["cluster_search_replica"]), json.loads(r["cluster_search_primary"])
     lagged = json.loads(r["cluster_lag"])
     holds, out_of_step = r["cluster_holds"].split()
@@ -109,16 +110,21 @@ def cluster_rows(r):
     cluster = "`scripts/cluster` (release), PgBouncer session mode, the worker and the other instance running"
     return [
         row("cluster: booking holds on one instance directly", "wrk, 16 connections", direct,
-            f"{cluster}; instance 1 alone takes the load"),
+            f"{cluster}; instance 1 alone takes the load, through PgBouncer"),
         row("cluster: booking holds through HAProxy to two instances", "wrk, 16 connections", proxied,
             f"HAProxy ÷ direct: {proxied['rps'] / direct['rps']:.2f}× the throughput, p99 "
             f"{proxied['p99'] / direct['p99']:.2f}×; on 2 cores the two instances share the cores one had, so "
-            f"this is the hop's cost and the outcomes, not a speed-up; {holds} holds over both runs, "
-            f"{out_of_step} nights whose reserved count differs from their held bookings; {lag_note}"),
+            f"this is the hop's cost and the outcomes, not a speed-up; {lag_note}"),
+        row("cluster: booking holds on a third instance connected to the primary itself (no PgBouncer)",
+            "wrk, 16 connections", bare,
+            f"PgBouncer's hop: instance 1 through it makes {direct['rps'] / bare['rps']:.2f}× the holds/s of this one, "
+            f"p99 {direct['p99'] / bare['p99']:.2f}×; {holds} holds over the three runs, "
+            f"{out_of_step} nights whose reserved count differs from their held bookings"),
         row("cluster: local search, a different question every request, read from the replica",
-            "wrk, 32 connections", replica, f"instance 1 (`database.replica_url` set); {tx('cluster_search_replica_tx')}"),
+            "wrk, 32 connections", replica, f"instance 1 (`database.replica_url` set, a direct connection to the replica); "
+            f"{tx('cluster_search_replica_tx')}"),
         row("cluster: the same searches read from the primary", "wrk, 32 connections", primary,
-            f"a third instance without `database.replica_url`, through PgBouncer; "
+            f"the third instance (no `database.replica_url`, connected to the primary itself); "
             f"replica ÷ primary: {replica['rps'] / primary['rps']:.2f}× the throughput; {tx('cluster_search_primary_tx')}"),
     ]
 
