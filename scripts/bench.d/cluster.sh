@@ -1,5 +1,5 @@
 # scripts/bench's cluster scenarios (#18, point 4), sourced by it: a scripts/cluster of its own
-# (data under .data/cluster-bench, ports from 56440) running the release binary, measured in
+# (data under .data/cluster-bench, ports from 26440, below the ephemeral range) running the release binary, measured in
 # one run:
 #   holds   POST /v1/bookings (bench.d/book.lua) on instance 1 directly, then through HAProxy
 #           to both instances (the replica's lag sampled meanwhile), then on a third instance
@@ -41,7 +41,7 @@ commits() { psql "$1" -XAtqc "SELECT xact_commit FROM pg_stat_database WHERE dat
 
 bench_cluster() {
   BENCH_CLUSTER_DIR="$DATA/cluster-bench"
-  local base="${BENCH_CLUSTER_PORT_BASE:-56440}" extra_pid sampler
+  local base="${BENCH_CLUSTER_PORT_BASE:-26440}" extra_pid sampler
   log "cluster: HAProxy, two instances, a worker, PgBouncer and a replica (scripts/cluster, release build)"
   ( for v in $(compgen -e | grep '^WASIT__'); do unset "$v"; done
     export WASIT_CLUSTER_DIR="$BENCH_CLUSTER_DIR" WASIT_CLUSTER_PORT_BASE="$base" WASIT_CLUSTER_BIN="$bin"
