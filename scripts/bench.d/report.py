@@ -4,6 +4,7 @@ usage:
   report.py parse-wrk WRK_OUTPUT          -> one JSON object: rps, p50/p90/p99 (ms), requests, errors
   report.py race-codes RACE_JSONL         -> "201: 5, 409 booking.sold_out: 495"
   report.py activity SAMPLES [START END]  -> PostgreSQL connection time by state and wait
+  report.py lag SAMPLES                   -> the replica's lag samples (bench.d/cluster.sh): max and p50
   report.py write RESULTS NOTES OUT_MD    -> rewrites OUT_MD (BENCHMARKS.md) and prints its tables
   report.py compare BEFORE_MD AFTER_MD    -> each goal figure more than 10 % worse in AFTER than in BEFORE
 
@@ -66,6 +67,66 @@ def activity(path, start=None, end=None):
         return "no samples"
     shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in totals.most_common() if 100 * v / total >= 1)
     return f"{shares} [{len(samples)} samples, {total / len(samples):.1f} connections on average]"
+
+
+def lag(path):
+    """Max and p50 of the replica lag samples: replay lag (s) and bytes behind from the primary's
+    pg_stat_replication, and the lag the instance measured (wasit_replica_lag_seconds)."""
+    columns = collections.defaultdict(list)
+    for line in open(path, encoding="utf-8"):
+        parts = line.split()
+        for name, value in zip(("replay_s", "bytes", "metric_s"), parts):
+            columns[name].append(float(value))
+    out = {"samples": len(columns["replay_s"])}
+    for name, values in columns.items():
+        values.sort()
+        out[f"{name}_max"], out[f"{name}_p50"] = values[-1], values[len(values) // 2]
+    return out
+
+
+def cluster_rows(r):
+    """The cluster scenarios' rows (bench.d/cluster.sh), when they ran."""
+    direct, proxied = json.loads(r["cluster_book_direct"]), json.loads(r["cluster_book_haproxy"])
+    bare = json.loads(r["cluster_book_bare"])
+    replica, primary = json.loads(r["cluster_search_replica"]), json.loads(r["cluster_search_primary"])
+    lagged = json.loads(r["cluster_lag"])
+    holds, out_of_step = r["cluster_holds"].split()
+
+    def row(label, load, x, note):
+        errors = x["non2xx"] + x["socket_errors"]
+        if errors:
+            note += f"; **{x['non2xx']} non-2xx, {x['socket_errors']} socket errors**"
+        return f"| {label} | {load} | {fmt(x['rps'])} req/s | {ms(x['p50'])} | {ms(x['p99'])} | {note} |"
+
+    def tx(name):
+        on_replica, on_primary = r[name].split()
+        return f"transactions during the run: {on_replica} on the replica, {on_primary} on the primary"
+
+    lag_note = (f"replica lag over {lagged['samples']} samples during the run: replay lag max "
+                f"{ms(lagged.get('replay_s_max', 0) * 1000)}, p50 {ms(lagged.get('replay_s_p50', 0) * 1000)} "
+                f"(pg_stat_replication); behind by max {fmt(lagged.get('bytes_max', 0), 0)} bytes, p50 "
+                f"{fmt(lagged.get('bytes_p50', 0), 0)}; `wasit_replica_lag_seconds` max "
+                f"{ms(lagged.get('metric_s_max', 0) * 1000)}, p50 {ms(lagged.get('metric_s_p50', 0) * 1000)}")
+    cluster = "`scripts/cluster` (release), PgBouncer session mode, the worker and the other instance running"
+    return [
+        row("cluster: booking holds on one instance directly", "wrk, 16 connections", direct,
+            f"{cluster}; instance 1 alone takes the load, through PgBouncer"),
+        row("cluster: booking holds through HAProxy to two instances", "wrk, 16 connections", proxied,
+            f"HAProxy ÷ direct: {proxied['rps'] / direct['rps']:.2f}× the throughput, p99 "
+            f"{proxied['p99'] / direct['p99']:.2f}×; on 2 cores the two instances share the cores one had, so "
+            f"this is the hop's cost and the outcomes, not a speed-up; {lag_note}"),
+        row("cluster: booking holds on a third instance connected to the primary itself (no PgBouncer)",
+            "wrk, 16 connections", bare,
+            f"PgBouncer's hop: instance 1 through it makes {direct['rps'] / bare['rps']:.2f}× the holds/s of this one, "
+            f"p99 {direct['p99'] / bare['p99']:.2f}×; {holds} holds over the three runs, "
+            f"{out_of_step} nights whose reserved count differs from their held bookings"),
+        row("cluster: local search, a different question every request, read from the replica",
+            "wrk, 32 connections", replica, f"instance 1 (`database.replica_url` set, a direct connection to the replica); "
+            f"{tx('cluster_search_replica_tx')}"),
+        row("cluster: the same searches read from the primary", "wrk, 32 connections", primary,
+            f"the third instance (no `database.replica_url`, connected to the primary itself); "
+            f"replica ÷ primary: {replica['rps'] / primary['rps']:.2f}× the throughput; {tx('cluster_search_primary_tx')}"),
+    ]
 
 
 def load(path):
@@ -289,6 +350,8 @@ def write(results_path, notes_path, out_path):
             f"{fmt(probe['one_connection_per_s'])}/s over one connection | | | "
             f"{fmt(probe['connection_per_message_per_s'])}/s with a new connection per message |"
         )
+    if "cluster_book_direct" in r:
+        rows += cluster_rows(r)
     mib = lambda kb: int(kb) / 1024
     rows.append(
         f"| server memory | | | | | RSS {mib(r['startup_rss_kb']):.1f} MiB after start-up; "
@@ -439,6 +502,8 @@ if __name__ == "__main__":
     elif command == "activity":
         bounds = [float(v) for v in sys.argv[3:5]] if len(sys.argv) >= 5 else [None, None]
         print(activity(sys.argv[2], *bounds))
+    elif command == "lag":
+        print(json.dumps(lag(sys.argv[2])))
     elif command == "race-codes":
         print(race_codes(sys.argv[2]))
     elif command == "write":
