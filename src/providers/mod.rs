@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod answer_cache;
 pub mod caldav;
+pub mod city_routes;
 pub mod demo;
 pub mod demo_photo;
 pub mod fhir;

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::store::ProviderRow;
 use crate::schema::cities;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = cities, check_for_backend(diesel::pg::Pg))]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = cities, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 pub struct CityRow {
     pub slug: String,
     pub name_ar: String,
@@ -115,6 +115,18 @@ pub fn city(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<CityRow>>
         .select(CityRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Names and places a city, replacing what was there; kept search rosters carry the old place.
+pub fn save_city(conn: &mut PgConnection, city: &CityRow) -> QueryResult<CityRow> {
+    super::answer_cache::inventory_changed();
+    diesel::insert_into(cities::table)
+        .values(city)
+        .on_conflict(cities::slug)
+        .do_update()
+        .set(city)
+        .returning(CityRow::as_returning())
+        .get_result(conn)
 }
 
 /// A city nobody has named yet, as its slug reads: `al-khobar` is "Al-Khobar".

@@ -18,6 +18,7 @@ use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::providers::policy::{CancellationPolicy, ChangePolicy, NoShowFee};
 
+use super::city_routes::cities_put;
 use super::photo_routes::{provider_photo_get, provider_photo_put};
 use super::search_routes::{offers_get, search_get, search_options};
 use super::unit_routes::{
@@ -38,6 +39,7 @@ pub fn routes(table: &mut RouteTable) {
             "/v1/providers/{provider_id}/webhook-secret",
             providers_rotate_secret,
         )
+        .put("/v1/admin/cities/{slug}", cities_put)
         .put(
             "/v1/admin/providers/{provider_id}/photo",
             provider_photo_put,

@@ -445,3 +445,63 @@ async fn the_options_name_each_city_and_list_specialties_where_clinics_are() {
         json!(["cardiology", "dentistry", "pediatrics"])
     );
 }
+
+#[tokio::test]
+async fn admins_name_a_city_and_place_its_landmark() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let put = |slug: &str, token: &str, body: Value| {
+        let request = app
+            .client
+            .put(app.url(&format!("/v1/admin/cities/{slug}")))
+            .bearer_auth(token)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let (hotel, _) = app
+        .local_hotel(&admin, "tabuk", "Tabuk Inn", 2, "300.00", 20)
+        .await;
+    place(&app, &admin, &hotel, Some((28.3835, 36.5662))).await;
+    assert!(
+        offers(&stay(&app, "tabuk", "").await)[0]
+            .get("distance")
+            .is_none(),
+        "an unnamed city has no point to measure to"
+    );
+
+    let tabuk = json!({ "name_ar": "تبوك", "name_en": "Tabuk", "centre_lat": 28.3998, "centre_lon": 36.5715 });
+    let saved = put("tabuk", &admin, tabuk.clone()).await;
+    assert_eq!(saved.status(), 200);
+    assert_eq!(
+        stay(&app, "tabuk", "").await["offers"][0]["distance"],
+        json!({ "km": 1.9, "to": "city_centre", "name_ar": "تبوك", "name_en": "Tabuk" })
+    );
+    let options: Value = app.get("/v1/search/options").await.json().await.unwrap();
+    assert_eq!(options["hotel"]["cities"][0]["name_ar"], "تبوك");
+
+    // A landmark replaces the centre as what distances are measured to.
+    let mut with_landmark = tabuk.clone();
+    with_landmark["landmark"] = json!({ "name_ar": "قلعة تبوك", "name_en": "Tabuk Castle", "lat": 28.3838, "lon": 36.5550 });
+    assert_eq!(put("tabuk", &admin, with_landmark).await.status(), 200);
+    let distance = &stay(&app, "tabuk", "").await["offers"][0]["distance"];
+    assert_eq!(distance["to"], "landmark");
+    assert_eq!(distance["name_en"], "Tabuk Castle");
+    assert_eq!(distance["km"], 1.1);
+
+    let mut bad = tabuk.clone();
+    bad["centre_lat"] = json!(91.0);
+    bad["name_en"] = json!("");
+    let body = assert_problem(put("tabuk", &admin, bad).await, 422, "validation.failed").await;
+    let mut fields = problem_fields(&body);
+    fields.sort();
+    assert_eq!(fields, ["centre_lat", "name_en"]);
+    let body = assert_problem(
+        put("Tabuk_1", &admin, tabuk.clone()).await,
+        422,
+        "validation.failed",
+    )
+    .await;
+    assert_eq!(problem_fields(&body), ["slug"]);
+    let customer = token(&app.user_with_role(Role::Customer).await);
+    assert_problem(put("tabuk", &customer, tabuk).await, 403, "auth.forbidden").await;
+}
