@@ -1,6 +1,20 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    cities (slug) {
+        slug -> Text,
+        name_ar -> Text,
+        name_en -> Text,
+        centre_lat -> Float8,
+        centre_lon -> Float8,
+        landmark_ar -> Nullable<Text>,
+        landmark_en -> Nullable<Text>,
+        landmark_lat -> Nullable<Float8>,
+        landmark_lon -> Nullable<Float8>,
+    }
+}
+
+diesel::table! {
     account_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -246,6 +260,19 @@ diesel::table! {
         address_en -> Text,
         check_in_time -> Nullable<Time>,
         check_out_time -> Nullable<Time>,
+        latitude -> Nullable<Float8>,
+        longitude -> Nullable<Float8>,
+        photo_etag -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    provider_photos (provider_id) {
+        provider_id -> Uuid,
+        content_type -> Text,
+        bytes -> Bytea,
+        etag -> Text,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -518,6 +545,7 @@ diesel::joinable!(bookings -> users (created_by));
 diesel::joinable!(inventory_cells -> units (unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(units -> providers (provider_id));
+diesel::joinable!(provider_photos -> providers (provider_id));
 diesel::joinable!(users -> providers (provider_id));
 diesel::joinable!(webhook_deliveries -> providers (provider_id));
 diesel::joinable!(invoices -> customers (customer_id));
@@ -547,6 +575,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_no_shows,
     booking_patients,
     bookings,
+    cities,
     customers,
     gateway_events,
     idempotency_keys,
@@ -560,6 +589,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_methods,
     payments,
     plans,
+    provider_photos,
     provider_uncertainties,
     providers,
     rate_counts,

@@ -3,6 +3,7 @@
 //! to addresses an admin typed (`outbound`).
 
 pub mod client;
+pub mod conditional;
 pub mod cursor;
 pub mod fallback;
 pub mod json;

@@ -25,6 +25,7 @@ use actix_web::web::Bytes;
 use tokio::sync::watch;
 
 use super::model::{AvailabilityQuery, ProviderKind};
+use super::places::Place;
 use super::search::SearchRequest;
 use super::store::ProviderRow;
 
@@ -101,8 +102,15 @@ impl Slots {
     }
 }
 
-/// The active providers of one kind in one city, as a search asks them.
-pub type Roster = std::sync::Arc<Vec<ProviderRow>>;
+/// The active providers of one kind in one city, as a search asks them, and the point their
+/// distances are measured to (none when the city is not named).
+#[derive(Debug, Default)]
+pub struct CityRoster {
+    pub providers: Vec<ProviderRow>,
+    pub place: Option<Place>,
+}
+
+pub type Roster = std::sync::Arc<CityRoster>;
 
 /// Rosters kept like answers (same epoch, same time), so a search the answer cache cannot
 /// answer still skips the provider query. Cities are typed by clients: past this many kept
@@ -436,7 +444,7 @@ mod tests {
     #[test]
     fn rosters_are_kept_until_a_change_and_per_kind_and_city() {
         let cache = fresh_cache(Duration::from_secs(60), 1 << 20);
-        let empty: Roster = std::sync::Arc::new(Vec::new());
+        let empty: Roster = std::sync::Arc::new(CityRoster::default());
         cache.keep_roster(
             ProviderKind::Hotel,
             "jeddah".into(),

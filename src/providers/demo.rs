@@ -20,6 +20,8 @@ struct DemoHotel {
     name_en: &'static str,
     /// (Arabic, English)
     address: (&'static str, &'static str),
+    /// (latitude, longitude)
+    position: (f64, f64),
     /// (code, Arabic name, English name, max guests, rooms, nightly price)
     rooms: &'static [(&'static str, &'static str, &'static str, i32, i32, i64)],
 }
@@ -30,6 +32,8 @@ struct DemoHospital {
     name_en: &'static str,
     /// (Arabic, English)
     address: (&'static str, &'static str),
+    /// (latitude, longitude)
+    position: (f64, f64),
     /// (code, Arabic name, English name, specialty, practitioner, slot minutes, price)
     clinics: &'static [(
         &'static str,
@@ -51,6 +55,7 @@ const HOTELS: &[DemoHotel] = &[
             "طريق العليا، حي العليا، الرياض 12214",
             "Olaya Road, Al Olaya, Riyadh 12214",
         ),
+        position: (24.6945, 46.6855),
         rooms: &[
             (
                 "deluxe-king",
@@ -78,6 +83,7 @@ const HOTELS: &[DemoHotel] = &[
             "طريق الملك خالد، حي الطريف، الدرعية 13711",
             "King Khalid Road, At-Turaif, Diriyah 13711",
         ),
+        position: (24.7335, 46.5757),
         rooms: &[
             ("standard", "غرفة قياسية", "Standard Room", 2, 20, 420),
             ("family", "غرفة عائلية", "Family Room", 5, 6, 780),
@@ -91,6 +97,7 @@ const HOTELS: &[DemoHotel] = &[
             "طريق الكورنيش، حي الشاطئ، جدة 23414",
             "Corniche Road, Ash Shati, Jeddah 23414",
         ),
+        position: (21.5680, 39.1100),
         rooms: &[
             (
                 "sea-view",
@@ -118,6 +125,7 @@ const HOTELS: &[DemoHotel] = &[
             "شارع الذهب، حي البلد التاريخي، جدة 22234",
             "Al Dhahab Street, Historic Al-Balad, Jeddah 22234",
         ),
+        position: (21.4830, 39.1870),
         rooms: &[("heritage", "غرفة تراثية", "Heritage Room", 2, 8, 380)],
     },
     DemoHotel {
@@ -128,6 +136,7 @@ const HOTELS: &[DemoHotel] = &[
             "طريق إبراهيم الخليل، حي أجياد، مكة المكرمة 24231",
             "Ibrahim Al Khalil Road, Ajyad, Makkah 24231",
         ),
+        position: (21.4180, 39.8260),
         rooms: &[
             (
                 "haram-view",
@@ -148,6 +157,7 @@ const HOTELS: &[DemoHotel] = &[
             "شارع العزيزية العام، حي العزيزية، مكة المكرمة 24243",
             "Al Aziziyah Main Street, Al Aziziyah, Makkah 24243",
         ),
+        position: (21.4020, 39.8770),
         rooms: &[("triple", "غرفة ثلاثية", "Triple Room", 3, 40, 340)],
     },
 ];
@@ -161,6 +171,7 @@ const HOSPITALS: &[DemoHospital] = &[
             "طريق الملك فهد، حي النخيل، الرياض 12382",
             "King Fahd Road, An Nakheel, Riyadh 12382",
         ),
+        position: (24.7460, 46.6350),
         clinics: &[
             (
                 "cardiology-al-qahtani",
@@ -208,6 +219,7 @@ const HOSPITALS: &[DemoHospital] = &[
             "طريق الأمير سلطان، حي الروضة، جدة 23434",
             "Prince Sultan Road, Ar Rawdah, Jeddah 23434",
         ),
+        position: (21.5570, 39.1560),
         clinics: &[
             (
                 "cardiology-al-zahrani",
@@ -300,8 +312,10 @@ fn seed_hotel(
             hotel.city,
             (hotel.name_ar, hotel.name_en),
             hotel.address,
+            hotel.position,
         )?,
     )?;
+    save_photo(conn, provider.id, hotel.name_en)?;
     let mut cells = 0;
     for (code, name_ar, name_en, max_guests, rooms, price) in hotel.rooms {
         let unit = store::insert_unit(
@@ -361,8 +375,10 @@ fn seed_hospital(
             hospital.city,
             (hospital.name_ar, hospital.name_en),
             hospital.address,
+            hospital.position,
         )?,
     )?;
+    save_photo(conn, provider.id, hospital.name_en)?;
     let mut cells = 0;
     for (code, name_ar, name_en, specialty, practitioner, minutes, price) in hospital.clinics {
         let unit = store::insert_unit(
@@ -401,6 +417,7 @@ fn new_provider(
     city: &str,
     (name_ar, name_en): (&str, &str),
     (address_ar, address_en): (&str, &str),
+    (latitude, longitude): (f64, f64),
 ) -> anyhow::Result<NewProviderRow> {
     // Demo hotels check in at 15:00 and out at 12:00; an appointment has its own time.
     let hotel_time = |hour| {
@@ -427,5 +444,14 @@ fn new_provider(
         address_en: address_en.into(),
         check_in_time: hotel_time(15),
         check_out_time: hotel_time(12),
+        latitude: Some(latitude),
+        longitude: Some(longitude),
     })
+}
+
+/// The demo's photo of a provider: an image drawn from its name (nothing fetched).
+fn save_photo(conn: &mut PgConnection, provider_id: uuid::Uuid, name: &str) -> anyhow::Result<()> {
+    let png = super::demo_photo::png_for(name)?;
+    super::photos::save_photo(conn, provider_id, super::photos::ImageType::Png, &png)?;
+    Ok(())
 }

@@ -18,6 +18,8 @@ use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::providers::policy::{CancellationPolicy, ChangePolicy, NoShowFee};
 
+use super::city_routes::cities_put;
+use super::photo_routes::{provider_photo_get, provider_photo_put};
 use super::search_routes::{offers_get, search_get, search_options};
 use super::unit_routes::{
     availability_close, availability_list, availability_open, units_create, units_list,
@@ -37,6 +39,12 @@ pub fn routes(table: &mut RouteTable) {
             "/v1/providers/{provider_id}/webhook-secret",
             providers_rotate_secret,
         )
+        .put("/v1/admin/cities/{slug}", cities_put)
+        .put(
+            "/v1/admin/providers/{provider_id}/photo",
+            provider_photo_put,
+        )
+        .get("/v1/providers/{provider_id}/photo", provider_photo_get)
         .post("/v1/providers/{provider_id}/units", units_create)
         .get("/v1/providers/{provider_id}/units", units_list)
         .post(
@@ -228,6 +236,23 @@ pub struct CreateProviderRequest {
     address_en: Option<String>,
     check_in_time: Option<String>,
     check_out_time: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+/// Where a provider is: latitude and longitude in degrees, both or neither.
+fn position(errors: &mut Vec<FieldError>, latitude: Option<f64>, longitude: Option<f64>) {
+    match (latitude, longitude) {
+        (Some(_), None) => errors.push(FieldError::new("longitude", "is required with latitude")),
+        (None, Some(_)) => errors.push(FieldError::new("latitude", "is required with longitude")),
+        _ => {}
+    }
+    if latitude.is_some_and(|lat| !(-90.0..=90.0).contains(&lat)) {
+        errors.push(FieldError::new("latitude", "must be between -90 and 90"));
+    }
+    if longitude.is_some_and(|lon| !(-180.0..=180.0).contains(&lon)) {
+        errors.push(FieldError::new("longitude", "must be between -180 and 180"));
+    }
 }
 
 async fn providers_create(
@@ -268,6 +293,7 @@ async fn providers_create(
         "check_out_time",
         body.check_out_time.as_deref(),
     );
+    position(&mut errors, body.latitude, body.longitude);
     let settings = body.adapter_settings.unwrap_or_else(|| json!({}));
     match AdapterSettings::parse_input(&body.adapter, settings) {
         Ok(adapter) => {
@@ -295,6 +321,8 @@ async fn providers_create(
                 address_en,
                 check_in_time,
                 check_out_time,
+                latitude: body.latitude,
+                longitude: body.longitude,
             };
             let created = service::create_provider(&pool, row).await?;
             Ok(HttpResponse::Created().json(created))
@@ -359,6 +387,11 @@ pub struct UpdateProviderRequest {
     check_in_time: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     check_out_time: Option<Option<String>>,
+    /// Null clears the position (send both).
+    #[serde(default, deserialize_with = "double_option")]
+    latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    longitude: Option<Option<f64>>,
 }
 
 async fn providers_update(
@@ -399,6 +432,13 @@ async fn providers_update(
         ),
     ] {
         *change = sent.map(|time| clock_time(&mut errors, current.kind, field, time.as_deref()));
+    }
+    if body.latitude.is_some() || body.longitude.is_some() {
+        let latitude = body.latitude.unwrap_or(current.latitude);
+        let longitude = body.longitude.unwrap_or(current.longitude);
+        position(&mut errors, latitude, longitude);
+        changes.latitude = Some(latitude);
+        changes.longitude = Some(longitude);
     }
     changes.cancellation_policy = cancellation_policy(&mut errors, body.cancellation_policy);
     changes.change_policy = change_policy(&mut errors, body.change_policy);

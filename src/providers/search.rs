@@ -16,10 +16,13 @@ use crate::domain::occupancy::{Occupancy, RoomGuests};
 use actix_web::web::Bytes;
 
 use super::adapter::{Adapter, AdapterError, HttpClients};
-use super::answer_cache::{self, AnswerCache, Lookup};
+use super::answer_cache::{self, AnswerCache, CityRoster, Lookup};
+use super::hints::{Hint, empty_answer_hints};
 use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
+use super::places::{self, Distance};
+use super::result_view::ResultView;
 use super::store::{self, ProviderRow, ProviderSummary};
 use crate::db::{PgPool, ReadPool, run_blocking};
 use crate::domain::money::{FeePolicy, Quote};
@@ -131,6 +134,9 @@ pub struct Offer {
     pub available: Option<u32>,
     /// The provider's cancellation and change terms for this offer, as dated steps.
     pub terms: super::policy::OfferTerms,
+    /// How far the provider is from its city's landmark or centre, when it is placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<Distance>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -140,6 +146,9 @@ pub struct SearchResults {
     /// More offers matched than `limit`; narrow the search to see the rest.
     pub truncated: bool,
     pub providers: Vec<ProviderStatus>,
+    /// Why nothing was found, when nothing was (`hints::Hint`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<Hint>,
 }
 
 /// One provider's answer, or why there is none.
@@ -152,17 +161,27 @@ impl Searcher {
     /// The search's JSON answer: a recent one from the answer cache when only our own
     /// inventory answered it, the one another request is fetching for the same question, or
     /// else asked of every provider; then priced for the customer's plan (`fee_discount`,
-    /// percent off our fee), after the cache, which holds the answer everyone gets.
+    /// percent off our fee), after the cache, which holds the answer everyone gets; then
+    /// sorted and filtered as `view` asks.
     pub async fn answer(
         self: &Arc<Self>,
         request: SearchRequest,
         fee_discount: i32,
+        view: &ResultView,
     ) -> Result<Bytes, ApiError> {
         let body = self.shared_answer(request).await?;
-        if fee_discount == 0 {
+        if fee_discount == 0 && view.is_default() {
             return Ok(body);
         }
-        self.discounted(&body, fee_discount)
+        let mut answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(ApiError::internal)?;
+        if fee_discount != 0 {
+            self.discount(&mut answer, fee_discount)?;
+        }
+        view.apply(&mut answer);
+        serde_json::to_vec(&answer)
+            .map(Bytes::from)
+            .map_err(ApiError::internal)
     }
 
     /// The answer as everyone gets it (no plan discount), cached or fresh.
@@ -196,9 +215,7 @@ impl Searcher {
     /// A search answer repriced for a subscriber: each offer's quote with the discount line,
     /// its amounts due, and its id signed again with the discount it now carries. The order
     /// holds: the discount takes the same amount off every offer.
-    fn discounted(&self, body: &Bytes, fee_discount: i32) -> Result<Bytes, ApiError> {
-        let mut answer: serde_json::Value =
-            serde_json::from_slice(body).map_err(ApiError::internal)?;
+    fn discount(&self, answer: &mut serde_json::Value, fee_discount: i32) -> Result<(), ApiError> {
         let now = Utc::now();
         let offers = answer
             .get_mut("offers")
@@ -224,21 +241,22 @@ impl Searcher {
             offer["due_now"] = due_now.to_string().into();
             offer["due_at_provider"] = due_at_provider.to_string().into();
         }
-        serde_json::to_vec(&answer)
-            .map(Bytes::from)
-            .map_err(ApiError::internal)
+        Ok(())
     }
 
     async fn search(self: &Arc<Self>, request: SearchRequest) -> Result<SearchResults, ApiError> {
         let (kind, city) = (request.kind, request.city.clone());
-        let providers = match self.answers.roster(kind, &city) {
+        let roster = match self.answers.roster(kind, &city) {
             Some(roster) => roster,
             None => {
                 let read_at = self.answers.epoch();
                 let lookup = city.clone();
                 let roster = Arc::new(
                     run_blocking(self.read.pool(), move |conn| {
-                        Ok(store::active_providers(conn, kind, &lookup)?)
+                        Ok(CityRoster {
+                            providers: store::active_providers(conn, kind, &lookup)?,
+                            place: places::city(conn, &lookup)?.map(|city| city.place()),
+                        })
                     })
                     .await?,
                 );
@@ -247,7 +265,8 @@ impl Searcher {
                 roster
             }
         };
-        let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = providers
+        let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = roster
+            .providers
             .iter()
             .cloned()
             .partition(|p| p.adapter == "local");
@@ -266,7 +285,16 @@ impl Searcher {
         while let Some(joined) = tasks.join_next().await {
             outcomes.extend(joined.map_err(ApiError::internal)?);
         }
-        Ok(self.merge(&providers, outcomes, &request))
+        let mut results = self.merge(&roster, outcomes, &request);
+        if results.offers.is_empty() {
+            let roster = roster.clone();
+            let availability = request.availability.clone();
+            results.hints = run_blocking(self.read.pool(), move |conn| {
+                Ok(empty_answer_hints(conn, &roster.providers, &availability)?)
+            })
+            .await?;
+        }
+        Ok(results)
     }
 
     /// Every local provider in one query: one round trip, however many there are.
@@ -338,7 +366,7 @@ impl Searcher {
 
     fn merge(
         &self,
-        providers: &[ProviderRow],
+        roster: &CityRoster,
         outcomes: Vec<(Uuid, Outcome, Duration)>,
         request: &SearchRequest,
     ) -> SearchResults {
@@ -351,14 +379,19 @@ impl Searcher {
         let mut offers = Vec::new();
         let mut statuses = Vec::new();
         for (provider_id, outcome, latency) in outcomes {
-            let Some(provider) = providers.iter().find(|p| p.id == provider_id) else {
+            let Some(provider) = roster.providers.iter().find(|p| p.id == provider_id) else {
                 continue;
             };
             let (status, offer_count, error) = match outcome {
                 Outcome::Offers(found) => {
                     let count = found.len();
-                    offers.extend(found.into_iter().map(|offer| {
-                        self.offer_for_until(provider, offer, guests, nights, expires_at, 0)
+                    let distance = roster
+                        .place
+                        .as_ref()
+                        .and_then(|place| place.distance_to(provider));
+                    offers.extend(found.into_iter().map(|offer| Offer {
+                        distance: distance.clone(),
+                        ..self.offer_for_until(provider, offer, guests, nights, expires_at, 0)
                     }));
                     (ProviderStatusKind::Ok, count, None)
                 }
@@ -399,6 +432,7 @@ impl Searcher {
             offers,
             truncated,
             providers: statuses,
+            hints: Vec::new(),
         }
     }
 
@@ -467,6 +501,7 @@ impl Searcher {
             rooms: offer.rooms,
             available: offer.available,
             terms: super::policy::offer_terms(provider, offer.start, Utc::now()),
+            distance: None,
             expires_at,
         }
     }

@@ -3,6 +3,8 @@
 
 use super::model::{AvailabilityQuery, ProviderKind, SlotQuery, StayQuery};
 use super::offer::OfferIdError;
+use super::places;
+use super::result_view::ResultView;
 use super::search::SearchRequest;
 use super::search::{Searcher, Shopper};
 use super::service::{self};
@@ -26,7 +28,7 @@ use uuid::Uuid;
 fn parse_search(
     req: &HttpRequest,
     limits: &SearchSettings,
-) -> Result<(SearchRequest, Option<Uuid>), ApiError> {
+) -> Result<(SearchRequest, Option<Uuid>, ResultView), ApiError> {
     let mut params = QueryParams::from_request(req)?;
     let customer_id = params.parsed::<Uuid>("customer_id", "a customer id");
     let kind = params.required::<ProviderKind>("kind", "hotel or hospital");
@@ -38,6 +40,7 @@ fn parse_search(
         Some(ProviderKind::Hospital) => slot_query(&mut params, limits, today),
         None => None,
     };
+    let view = ResultView::parse(&mut params);
     params.finish()?;
     match (kind, city, availability) {
         (Some(kind), Some(city), Some(availability)) => Ok((
@@ -48,6 +51,7 @@ fn parse_search(
                 limit,
             },
             customer_id,
+            view,
         )),
         _ => Err(ApiError::internal(anyhow::anyhow!(
             "search parameters passed checks but did not parse"
@@ -189,9 +193,9 @@ pub(super) async fn search_get(
     search_limits: web::Data<SearchSettings>,
     searcher: web::Data<Searcher>,
 ) -> Result<HttpResponse, ApiError> {
-    let (request, customer_id) = parse_search(&req, &search_limits)?;
+    let (request, customer_id, view) = parse_search(&req, &search_limits)?;
     let fee_discount = fee_discount_for(&req, &searcher, customer_id).await?;
-    let body = searcher.answer(request, fee_discount).await?;
+    let body = searcher.answer(request, fee_discount, &view).await?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
@@ -232,17 +236,47 @@ async fn fee_discount_for(
     }
 }
 
-/// What a search form can offer: each kind's cities with an active provider, and the
-/// specialties of our own clinics (an outside hospital's are matched by name when searched).
+/// What a search form can offer: each kind's cities with an active provider, by name in
+/// both languages with the landmark distances are measured to, and the specialties of our
+/// own clinics, in all and per city (an outside hospital's are matched by name when searched).
 pub(super) async fn search_options(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
-    let (cities, specialties) = service::search_options(&pool).await?;
-    let cities_of = |kind: ProviderKind| -> Vec<&String> {
-        cities
+    let options = service::search_options(&pool).await?;
+    let city = |slug: &String, kind: ProviderKind| {
+        let named = options.named.iter().find(|city| &city.slug == slug);
+        // A city nobody named yet reads as its slug, in both languages.
+        let fallback = places::name_from_slug(slug);
+        let mut shown = json!({
+            "slug": slug,
+            "name_ar": named.map_or(&fallback, |city| &city.name_ar),
+            "name_en": named.map_or(&fallback, |city| &city.name_en),
+            "landmark_ar": named.and_then(|city| city.landmark_ar.as_ref()),
+            "landmark_en": named.and_then(|city| city.landmark_en.as_ref()),
+        });
+        if kind == ProviderKind::Hospital {
+            shown["specialties"] = options
+                .specialties
+                .iter()
+                .filter(|(of, _)| of == slug)
+                .map(|(_, specialty)| specialty.as_str())
+                .collect();
+        }
+        shown
+    };
+    let cities_of = |kind: ProviderKind| -> Vec<serde_json::Value> {
+        options
+            .cities
             .iter()
             .filter(|(k, _)| *k == kind)
-            .map(|(_, city)| city)
+            .map(|(_, slug)| city(slug, kind))
             .collect()
     };
+    let mut specialties: Vec<&str> = options
+        .specialties
+        .iter()
+        .map(|(_, specialty)| specialty.as_str())
+        .collect();
+    specialties.sort_unstable();
+    specialties.dedup();
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=60"))
         .json(json!({

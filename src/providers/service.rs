@@ -45,6 +45,11 @@ pub struct ProviderView {
     pub check_in_time: Option<chrono::NaiveTime>,
     #[serde(serialize_with = "crate::domain::hh_mm")]
     pub check_out_time: Option<chrono::NaiveTime>,
+    /// Where it is (degrees; null: not placed), for the distance a search shows.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// Its photo (null: none uploaded; `PUT /v1/admin/providers/{id}/photo`).
+    pub photo_url: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -55,6 +60,7 @@ impl From<ProviderRow> for ProviderView {
         let adapter_settings = AdapterSettings::parse(&row.adapter, row.adapter_settings.clone())
             .map(|settings| settings.to_public_json())
             .unwrap_or_else(|_| serde_json::json!({ "error": "stored settings no longer parse" }));
+        let photo_url = super::photos::photo_url(&row);
         Self {
             id: row.id,
             kind: row.kind,
@@ -74,6 +80,9 @@ impl From<ProviderRow> for ProviderView {
             address_en: row.address_en,
             check_in_time: row.check_in_time,
             check_out_time: row.check_out_time,
+            latitude: row.latitude,
+            longitude: row.longitude,
+            photo_url,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -149,11 +158,23 @@ pub async fn list_providers(
 }
 
 /// Each kind's cities with an active provider, and our own clinics' specialties.
-pub async fn search_options(
-    pool: &PgPool,
-) -> Result<(Vec<(ProviderKind, String)>, Vec<String>), ApiError> {
+/// What a search form offers, as `search/options` shows it.
+pub struct SearchOptions {
+    /// Each kind's cities with an active provider, by kind then city.
+    pub cities: Vec<(ProviderKind, String)>,
+    /// The cities that have names.
+    pub named: Vec<super::places::CityRow>,
+    /// Our own clinics' specialties, (city, specialty), by city then specialty.
+    pub specialties: Vec<(String, String)>,
+}
+
+pub async fn search_options(pool: &PgPool) -> Result<SearchOptions, ApiError> {
     run_blocking(pool, |conn| {
-        Ok((store::active_cities(conn)?, store::local_specialties(conn)?))
+        Ok(SearchOptions {
+            cities: store::active_cities(conn)?,
+            named: super::places::all_cities(conn)?,
+            specialties: store::local_specialties(conn)?,
+        })
     })
     .await
 }

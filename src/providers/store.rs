@@ -40,6 +40,11 @@ pub struct ProviderRow {
     /// A hotel's check-in and check-out, local times in its zone (none for a hospital).
     pub check_in_time: Option<NaiveTime>,
     pub check_out_time: Option<NaiveTime>,
+    /// Where it is (WGS 84 degrees), both or neither: a search measures its distance.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// Names the current photo (`provider_photos`), so its URL changes with it.
+    pub photo_etag: Option<String>,
 }
 
 /// Who a provider is, as offers and bookings show it.
@@ -62,6 +67,8 @@ pub struct ProviderSummary {
     pub check_in_time: Option<NaiveTime>,
     #[serde(serialize_with = "crate::domain::hh_mm")]
     pub check_out_time: Option<NaiveTime>,
+    /// Its photo, versioned by the photo's ETag (null: none uploaded).
+    pub photo_url: Option<String>,
 }
 
 impl From<&ProviderRow> for ProviderSummary {
@@ -79,6 +86,7 @@ impl From<&ProviderRow> for ProviderSummary {
             address_en: row.address_en.clone(),
             check_in_time: row.check_in_time,
             check_out_time: row.check_out_time,
+            photo_url: super::photos::photo_url(row),
         }
     }
 }
@@ -107,6 +115,8 @@ pub struct NewProviderRow {
     pub address_en: String,
     pub check_in_time: Option<NaiveTime>,
     pub check_out_time: Option<NaiveTime>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 /// A partial update: `None` leaves a column as it is.
@@ -131,6 +141,8 @@ pub struct ProviderChanges {
     pub address_en: Option<String>,
     pub check_in_time: Option<Option<NaiveTime>>,
     pub check_out_time: Option<Option<NaiveTime>>,
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
 }
 
 pub fn insert_provider(conn: &mut PgConnection, new: &NewProviderRow) -> QueryResult<ProviderRow> {
@@ -201,19 +213,23 @@ pub fn active_cities(conn: &mut PgConnection) -> QueryResult<Vec<(ProviderKind, 
         .load(conn)
 }
 
-/// The specialties of the active clinic services of active providers, in order.
-pub fn local_specialties(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
-    let specialties: Vec<Option<String>> = units::table
+/// The specialties of the active clinic services of active providers, each with its city,
+/// by city then specialty.
+pub fn local_specialties(conn: &mut PgConnection) -> QueryResult<Vec<(String, String)>> {
+    let specialties: Vec<(String, Option<String>)> = units::table
         .inner_join(providers::table)
         .filter(providers::active.eq(true))
         .filter(units::active.eq(true))
         .filter(units::kind.eq("clinic_service"))
         .filter(units::specialty.is_not_null())
-        .select(units::specialty)
+        .select((providers::city, units::specialty))
         .distinct()
-        .order(units::specialty)
+        .order((providers::city, units::specialty))
         .load(conn)?;
-    Ok(specialties.into_iter().flatten().collect())
+    Ok(specialties
+        .into_iter()
+        .filter_map(|(city, specialty)| Some((city, specialty?)))
+        .collect())
 }
 
 pub fn update_provider(

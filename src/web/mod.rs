@@ -54,6 +54,9 @@ const ASSETS: &[Asset] = &[
     asset!("auth.js", "text/javascript; charset=utf-8"),
     asset!("account.js", "text/javascript; charset=utf-8"),
     asset!("search.js", "text/javascript; charset=utf-8"),
+    asset!("search-dialogs.js", "text/javascript; charset=utf-8"),
+    asset!("hotel-results.js", "text/javascript; charset=utf-8"),
+    asset!("search-dates.js", "text/javascript; charset=utf-8"),
     asset!("rooms.js", "text/javascript; charset=utf-8"),
     asset!("booking.js", "text/javascript; charset=utf-8"),
     asset!("bookings.js", "text/javascript; charset=utf-8"),
@@ -116,11 +119,7 @@ fn etag(asset: &Asset) -> &'static str {
 
 fn serve(req: &HttpRequest, asset: &Asset) -> HttpResponse {
     let tag = etag(asset);
-    let unchanged = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == tag));
+    let unchanged = crate::http::conditional::none_match(req, tag);
     let mut response = if unchanged {
         HttpResponse::NotModified()
     } else {

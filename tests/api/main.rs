@@ -34,6 +34,7 @@ mod rooms;
 mod seams;
 mod seams_billing;
 mod search;
+mod search_places;
 mod secrets;
 mod stripe;
 mod subscriptions;

@@ -742,8 +742,15 @@ async fn the_search_options_list_active_cities_by_kind_and_our_specialties() {
     assert_eq!(
         options,
         json!({
-            "hotel": { "cities": ["abha", "dammam"] },
-            "hospital": { "cities": ["khobar"], "specialties": ["cardiology", "pediatrics"] },
+            "hotel": { "cities": [
+                { "slug": "abha", "name_ar": "Abha", "name_en": "Abha", "landmark_ar": null, "landmark_en": null },
+                { "slug": "dammam", "name_ar": "الدمام", "name_en": "Dammam", "landmark_ar": null, "landmark_en": null },
+            ] },
+            "hospital": {
+                "cities": [{ "slug": "khobar", "name_ar": "Khobar", "name_en": "Khobar", "landmark_ar": null,
+                    "landmark_en": null, "specialties": ["cardiology", "pediatrics"] }],
+                "specialties": ["cardiology", "pediatrics"],
+            },
         }),
         "active providers' cities by kind, without the closed one; each specialty once"
     );

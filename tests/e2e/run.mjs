@@ -168,7 +168,7 @@ async function customerJourney({ page, shot }) {
 
   // Search Riyadh hotels: two demo hotels answer; a third (in the Rust test) never does.
   await search(page);
-  const providers = await page.locator('.offer h3').allTextContents();
+  const providers = await page.locator('.hotel-card h3').allTextContents();
   check(new Set(providers).size >= 2, `offers from one provider only: ${providers}`);
   if (process.env.WASIT_E2E_SILENT_PROVIDER) {
     await page.locator('.provider-note.timeout', { hasText: process.env.WASIT_E2E_SILENT_PROVIDER }).waitFor();
@@ -178,7 +178,7 @@ async function customerJourney({ page, shot }) {
   check(await page.evaluate(() => document.activeElement === document.querySelector('.offer button.book')),
     'one Tab after a search does not reach the first result\'s Book button');
   check(await page.locator('.offer .line-vat').count() > 0, 'no VAT line on offers');
-  check(await page.locator('.offer .hijri').count() > 0, 'no Hijri date on offers');
+  check(await page.locator('.hotel-card .hijri').count() > 0, 'no Hijri date on offers');
   check((await page.locator('.offer .terms').first().textContent()).includes('إلغاء'), 'no cancellation terms on offers');
   await shot('customer-results-ar.png');
 
@@ -1060,6 +1060,132 @@ async function confirmationReceipt({ page, shot }) {
   await shot('19-2-confirmation-hotel-ar-390.png');
 }
 
+// ---- #19 point 4: search that helps ------------------------------------------------------
+/** The results' hotel names, in order. */
+async function hotelNames(page) {
+  return (await page.locator('.hotel-card h3').allTextContents()).map((text) => text.trim());
+}
+
+/** The answer is on screen and its title in view, as a search leaves it. */
+async function resultsInView(page) {
+  const top = await page.evaluate(() => document.getElementById('results-title').getBoundingClientRect().top);
+  check(top > -1 && top < 250, `the results are not scrolled into view (title at ${top}px)`);
+}
+
+async function searchThatHelps({ page, shot }) {
+  await page.goto(`${base}/`);
+  await page.locator('form[role=search]').waitFor();
+  const city = page.getByLabel(/^(المدينة|City)/);
+  // Cities by name, never by slug.
+  await city.locator('option', { hasText: 'مكة المكرمة' }).waitFor({ state: 'attached' });
+  const cityNames = await city.locator('option').allTextContents();
+  check(!cityNames.some((n) => /^[a-z-]+$/.test(n)), `a city shown as its slug: ${cityNames}`);
+  await city.selectOption('makkah');
+
+  // The calendar, by keyboard alone: open it, a week on (down), Enter; two days on (left is
+  // forward right to left), Enter. The native inputs take the dates; nights and Hijri show.
+  // Its name turns to "close" once open: found by place, not name.
+  const open = page.locator('.date-range > button[aria-expanded]');
+  check((await open.textContent()) === 'اختر من التقويم', 'no calendar button');
+  await open.focus();
+  await page.keyboard.press('Enter');
+  check(await open.getAttribute('aria-expanded') === 'true', 'the calendar does not open');
+  check(await page.evaluate(() => document.activeElement?.dataset.day) === day(1), 'the calendar does not focus the check-in day');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('Enter');
+  check(await page.getByLabel(/^تاريخ الوصول/).inputValue() === day(8), 'the calendar did not set the check-in');
+  check(await page.getByLabel(/^تاريخ المغادرة/).inputValue() === day(10), 'the calendar did not set the check-out');
+  const range = page.locator('.date-range .range-summary');
+  check((await range.textContent()).includes('ليلتان'), `no nights in the range: ${await range.textContent()}`);
+  check((await range.locator('.hijri').textContent()).includes('هـ'), 'no Hijri dates in the range');
+  await shot('19-4-picker-ar-1280.png', { fullPage: false });
+  await page.keyboard.press('Escape');
+  check(await page.evaluate(() => document.activeElement?.getAttribute('aria-expanded')) === 'false', 'Escape does not return to the calendar button');
+
+  // One card per hotel, its room types inside, with its photo, address and distance.
+  await page.getByRole('button', { name: /^ابحث$/ }).click();
+  await page.locator('.hotel-card').first().waitFor();
+  const names = await hotelNames(page);
+  check(names.length === new Set(names).size && names.length >= 2, `not one card per hotel: ${names}`);
+  check(await page.locator('.hotel-card .facts.stay').count() === names.length, 'the dates repeat within a hotel');
+  const towers = page.locator('.hotel-card', { hasText: 'فندق أبراج الحرم' });
+  check(await towers.locator('.offer').count() === 2, 'the Haram Towers card does not hold its two room types');
+  check((await towers.locator('.distance').textContent()).includes('كم من المسجد الحرام'), 'no distance to the Haram');
+  check((await towers.locator('.address').textContent()).includes('أجياد'), 'no address on the card');
+  await page.waitForFunction(() => [...document.querySelectorAll('.hotel-card img.hotel-photo')].every((img) => img.complete && img.naturalWidth > 0));
+  await resultsInView(page);
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement === document.querySelector('.hotel-card .offer button.book')),
+    'one Tab after a search does not reach the first Book button');
+  await shot('19-4-results-ar-1280.png');
+
+  // Sort by distance: the hotel at the Haram comes first; the control keeps focus.
+  check(names[0] !== 'فندق أبراج الحرم', 'the cheapest-first order already starts at the Haram');
+  await page.getByLabel('الترتيب').selectOption('distance');
+  await page.waitForFunction(() => document.querySelector('.hotel-card h3')?.textContent === 'فندق أبراج الحرم');
+  check(await page.evaluate(() => document.activeElement?.name) === 'sort', 'sorting took the focus away');
+  // Free cancellation keeps these (a week ahead); paying at the hotel hides them all.
+  await page.getByLabel('إلغاء مجاني').check();
+  await page.waitForFunction(() => document.querySelector('[name=free_cancellation]')?.checked && document.querySelector('.results')?.getAttribute('aria-busy') === 'false');
+  check((await hotelNames(page)).length === names.length, 'free cancellation hid hotels free to cancel');
+  await page.getByLabel('الدفع لدى مقدم الخدمة').check();
+  const filtersHint = page.locator('.hints li', { hasText: 'عوامل التصفية تخفي كل العروض' });
+  await filtersHint.waitFor();
+  await shot('19-4-empty-filters-ar.png', { fullPage: false });
+  await filtersHint.getByRole('button', { name: 'أزل عوامل التصفية' }).click();
+  await page.locator('.hotel-card').first().waitFor();
+
+  // Specialties per city, and an empty state that says this city has no such clinic.
+  await page.getByLabel(/موعد في مستشفى/).check();
+  await city.selectOption('jeddah');
+  const specialty = page.getByLabel(/^التخصص/);
+  let offered = await specialty.locator('option').allTextContents();
+  check(offered.includes('القلب') && !offered.includes('الجلدية'), `Jeddah's specialties: ${offered}`);
+  await city.selectOption('riyadh');
+  offered = await specialty.locator('option').allTextContents();
+  check(offered.includes('الجلدية') && !offered.includes('الأسنان'), `Riyadh's specialties: ${offered}`);
+  // A shared link may still ask Jeddah for dermatology.
+  await page.goto(`${base}/#/search?kind=hospital&city=jeddah&specialty=dermatology&from=${day(1)}&to=${day(6)}`);
+  const noClinic = page.locator('.hints li', { hasText: 'لا توجد في جدة عيادة الجلدية' });
+  await noClinic.waitFor();
+  check(!(await page.locator('.results').textContent()).includes('تواريخ أخرى'), 'a city without the clinic is told to try other dates');
+  await shot('19-4-empty-specialty-ar.png', { fullPage: false });
+  await page.locator('.hints').getByRole('button', { name: 'الرياض' }).click();
+  await page.locator('.offer.clinic').first().waitFor();
+
+  // English, then a 390 px phone in both languages: nothing spills sideways.
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.goto(`${base}/#/search?kind=hotel&city=makkah&check_in=${day(8)}&check_out=${day(10)}&occupancy=2`);
+  await page.locator('.hotel-card').first().waitFor();
+  check((await page.locator('.hotel-card', { hasText: 'Haram Towers Hotel' }).locator('.distance').textContent()).includes('km from Al-Masjid al-Haram'),
+    'no English distance');
+  check((await page.locator('.date-range .range-summary').textContent()).includes('2 nights'), 'no English nights');
+  await page.waitForFunction(() => [...document.querySelectorAll('.hotel-card img.hotel-photo')].every((img) => img.complete && img.naturalWidth > 0));
+  await shot('19-4-results-en-1280.png');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await fitsPhone(page, 'hotel results in English');
+  await shot('19-4-results-en-390.png');
+  await page.goto(`${base}/#/search?kind=hospital&city=jeddah&specialty=dermatology&from=${day(1)}&to=${day(6)}`);
+  await page.locator('.hints li', { hasText: 'No clinic in Jeddah offers' }).waitFor();
+  await fitsPhone(page, 'an empty state in English');
+  await shot('19-4-empty-specialty-en-390.png');
+  await page.getByRole('button', { name: 'العربية' }).click();
+  await expectDir(page, 'rtl', 'ar');
+  await page.goto(`${base}/#/search?kind=hotel&city=makkah&check_in=${day(8)}&check_out=${day(10)}&occupancy=2`);
+  await page.locator('.hotel-card').first().waitFor();
+  await resultsInView(page);
+  await fitsPhone(page, 'hotel results in Arabic');
+  await shot('19-4-results-ar-390.png');
+  await page.getByRole('button', { name: 'اختر من التقويم' }).click();
+  await page.locator('.calendar table').waitFor();
+  await fitsPhone(page, 'the calendar in Arabic');
+  await shot('19-4-picker-ar-390.png', { fullPage: false });
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
@@ -1069,6 +1195,7 @@ const scenarios = [
   ['money matches what is charged; money screens fit a 390 px phone (#19, 1 and 3)', moneyOnAPhone],
   ['#19 points 5 and 6: the bugs fixed, and the console\'s lookup, queues and phone header', bugsAndConsole],
   ['a confirmed booking reads as a receipt in both languages (#19, point 2)', confirmationReceipt],
+  ['#19 point 4: search that helps: calendar, one card per hotel, sort, filters, empty states', searchThatHelps],
 ];
 
 let passed = 0;

@@ -5,6 +5,9 @@ import { t, has, plural, problemText } from './i18n.js';
 import { when, priceTable, name, money, isoDay, addDays, clock, cancellationLine } from './format.js';
 import { Attempt } from './api.js';
 import { parseRooms, occupancyQuery, roomsEditor, roomsErrors, roomText } from './rooms.js';
+import { leadDialog, leadFields, patientDialog } from './search-dialogs.js';
+import { dateRange } from './search-dates.js';
+import { byHotel, hotelCard, hintList, viewControls, viewQuery, defaultView } from './hotel-results.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
 const PATIENT_FIELDS = {
@@ -27,10 +30,20 @@ async function searchOptions(api) {
   return knownOptions;
 }
 
-/** A city or specialty in the reader's language: ours by name, else as the office typed it. */
+/** A specialty in the reader's language: ours by name, else as the office typed it. */
 function label(kind, value) {
   if (has(`${kind}.${value}`)) return t(`${kind}.${value}`);
   return value.replace(/(^|[\s-])(\p{L})/gu, (_, gap, letter) => gap + letter.toUpperCase());
+}
+
+/** A city as the search options name it (never its slug), for either kind. */
+function cityOf(slug) {
+  return [...(knownOptions?.hotel.cities ?? []), ...(knownOptions?.hospital.cities ?? [])].find((c) => c.slug === slug);
+}
+
+function cityLabel(slug) {
+  const city = cityOf(slug);
+  return city ? name(city) : label('city', slug);
 }
 
 const HOTEL_PARAMS = ['kind', 'city', 'check_in', 'check_out', 'occupancy', 'children'];
@@ -99,26 +112,49 @@ export function renderSearch(container, options) {
   function drawFields() {
     const known = knownOptions?.[values.kind];
     // Until the list arrives, the city asked for (a shared search link) stands alone.
-    const cityNames = known ? known.cities : [values.city].filter(Boolean);
-    if (known && !cityNames.includes(values.city)) values.city = cityNames[0] ?? '';
-    const cities = cityNames.map((c) => [c, label('city', c)]);
-    const common = field({ name: 'city', label: t('search.city'), options: cities, value: values.city, required: true });
+    const slugs = known ? known.cities.map((c) => c.slug) : [values.city].filter(Boolean);
+    if (known && !slugs.includes(values.city)) values.city = slugs[0] ?? '';
+    const cities = slugs.map((c) => [c, cityLabel(c)]);
+    // A hospital city offers the specialties of its own clinics.
+    const common = field({
+      name: 'city', label: t('search.city'), options: cities, value: values.city, required: true,
+      attrs: { onchange: () => { if (values.kind === 'hospital') { keepTyped(); drawFields(); } } },
+    });
+    // The native date inputs hold the dates; the calendar beside them writes into them.
+    const dates = (start, end, unit) => [start, end, dateRange(start.querySelector('input'), end.querySelector('input'), unit)];
     if (values.kind === 'hotel') {
       replace(fields, common,
-        field({ name: 'check_in', label: t('search.check_in'), type: 'date', value: values.check_in, required: true, attrs: { min: isoDay() } }),
-        field({ name: 'check_out', label: t('search.check_out'), type: 'date', value: values.check_out, required: true, attrs: { min: isoDay() } }),
+        dates(
+          field({ name: 'check_in', label: t('search.check_in'), type: 'date', value: values.check_in, required: true, attrs: { min: isoDay() } }),
+          field({ name: 'check_out', label: t('search.check_out'), type: 'date', value: values.check_out, required: true, attrs: { min: isoDay() } }),
+          'nights'),
         editor);
     } else {
       replace(fields, common,
         field({
           name: 'specialty',
           label: t('search.specialty'),
-          options: [['', t('search.any_specialty')], ...(known?.specialties ?? []).map((s) => [s, label('specialty', s)])],
+          options: [['', t('search.any_specialty')], ...citySpecialties(known).map((s) => [s, label('specialty', s)])],
           value: values.specialty,
         }),
-        field({ name: 'from', label: t('search.from'), type: 'date', value: values.from, required: true, attrs: { min: isoDay() } }),
-        field({ name: 'to', label: t('search.to'), type: 'date', value: values.to, required: true, attrs: { min: isoDay() } }));
+        dates(
+          field({ name: 'from', label: t('search.from'), type: 'date', value: values.from, required: true, attrs: { min: isoDay() } }),
+          field({ name: 'to', label: t('search.to'), type: 'date', value: values.to, required: true, attrs: { min: isoDay() } }),
+          'days'));
     }
+  }
+
+  /** What was typed into the form, kept before it is drawn again. */
+  function keepTyped() {
+    for (const [key, value] of new FormData(searchForm).entries()) {
+      if (!key.startsWith('room-')) values[key] = String(value).trim();
+    }
+  }
+
+  /** The specialties of the chosen city's clinics (all of them until the city is known). */
+  function citySpecialties(known) {
+    const city = known?.cities.find((c) => c.slug === values.city);
+    return city?.specialties ?? known?.specialties ?? [];
   }
 
   const searchForm = form({ class: 'card-panel search', role: 'search', 'aria-label': t('search.title') },
@@ -137,16 +173,22 @@ export function renderSearch(container, options) {
   drawFields();
   replace(container, h(options.headingLevel ?? 'h1', null, options.heading ?? t('search.title')), searchForm, results);
 
-  async function run(query, formEl) {
+  // How hotel results are sorted and filtered; kept across searches on this page.
+  let view = defaultView();
+
+  /** Runs `query`; `refine` names the view's control that changed, which keeps focus. */
+  async function run(query, formEl, { refine = null } = {}) {
     results.setAttribute('aria-busy', 'true');
-    replace(results, loading());
+    if (!refine) replace(results, loading());
     try {
       // A week of one clinic's slots is more than the default 50 offers.
       // On the console, the client's plan prices the offers, as it will the booking.
-      const asked = options.customerId ? { ...query, customer_id: options.customerId } : query;
-      const answer = await busy(submit, () => api.get('/v1/search', query.kind === 'hospital' ? { ...asked, limit: 200 } : asked));
+      let asked = options.customerId ? { ...query, customer_id: options.customerId } : query;
+      asked = query.kind === 'hospital' ? { ...asked, limit: 200 } : { ...asked, ...viewQuery(view) };
+      // The hints name cities from the options: wait for them too (asked once a page).
+      const [answer] = await busy(submit, () => Promise.all([api.get('/v1/search', asked), searchOptions(api).catch(() => null)]));
       if (signal?.aborted) return;
-      drawResults(answer, query);
+      drawResults(answer, query, { refine });
     } catch (error) {
       if (signal?.aborted) return;
       if (error.code === 'query.invalid') {
@@ -160,29 +202,72 @@ export function renderSearch(container, options) {
     }
   }
 
-  function drawResults(answer, query) {
+  function drawResults(answer, query, { refine }) {
     const notes = answer.providers
       .filter((p) => p.status !== 'ok')
       .map((p) => h('li', { class: `provider-note ${p.status}` },
         t(`search.provider_${p.status}`, { provider: name(p) })));
+    const hotels = query.kind === 'hotel' ? byHotel(answer.offers) : [];
     const summary = answer.offers.length
-      ? t('search.found', { offers: answer.offers.length, providers: answer.providers.length })
+      ? t(query.kind === 'hotel' ? 'search.found_hotels' : 'search.found', { offers: answer.offers.length, hotels: hotels.length, providers: answer.providers.length })
       : t('search.none');
     announce(summary);
     const cards = query.kind === 'hospital'
       ? clinics(answer.offers).map((slots) => clinicCard(slots, query))
-      : answer.offers.map((offer) => stayCard(offer, query));
+      : hotels.map((offers) => hotelCard(offers, (offer) => roomRow(offer, query)));
     const title = h('h2', { id: 'results-title', tabindex: '-1' }, t('search.results'));
     replace(results,
+      // Before the title: after a search, the next Tab still reaches the first Book button.
+      query.kind === 'hotel' ? viewControls(view, (next, control) => { view = next; run(query, searchForm, { refine: control }); }) : null,
       title,
       h('p', { class: 'summary' }, summary),
+      answer.hints?.length ? hintList(answer.hints, hintContext(query)) : null,
       // The live region wraps the list: a role on the <ul> itself would hide its items' list.
       notes.length ? h('div', { class: 'alert warning', role: 'status' }, h('ul', { class: 'notes' }, notes)) : null,
       answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
-      h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))));
-    // The answer takes focus, so the next Tab reaches the first result's Book button.
+      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null);
+    if (refine) {
+      results.querySelector(`.view-controls [name="${refine}"]`)?.focus();
+      return;
+    }
+    // The answer takes focus, so the next Tab reaches the first result's Book button; it
+    // scrolls into view with the sort and filters above it.
     title.focus({ preventScroll: true });
-    title.scrollIntoView({ block: 'start' });
+    results.scrollIntoView({ block: 'start' });
+  }
+
+  /** What an empty answer's hints act on: the form's dates, rooms and city, the view. */
+  function hintContext(query) {
+    const resubmit = () => searchForm.requestSubmit();
+    const set = (fieldName, value) => {
+      const control = searchForm.querySelector(`[name="${fieldName}"]`);
+      if (control) control.value = value;
+    };
+    const known = knownOptions?.[query.kind]?.cities ?? [];
+    // Another city: those of the kind, and for a specialty, those whose clinics have it.
+    const cities = known.filter((c) => c.slug !== query.city
+      && (!query.specialty || (c.specialties ?? []).includes(query.specialty)));
+    return {
+      city: cityLabel(query.city),
+      specialty: query.specialty ? label('specialty', query.specialty) : '',
+      cities,
+      actions: {
+        laterDates: () => {
+          for (const key of query.kind === 'hotel' ? ['check_in', 'check_out'] : ['from', 'to']) set(key, addDays(query[key], 7));
+          resubmit();
+        },
+        editRooms: () => searchForm.querySelector('.rooms-editor .add-room')?.focus(),
+        otherCity: (slug) => {
+          values.city = slug;
+          set('city', slug);
+          resubmit();
+        },
+        clearFilters: () => {
+          view = defaultView();
+          run(query, searchForm);
+        },
+      },
+    };
   }
 
   function termsLine(text) {
@@ -200,23 +285,19 @@ export function renderSearch(container, options) {
     return [...groups.values()].map((slots) => slots.sort((a, b) => a.start.localeCompare(b.start)));
   }
 
-  function stayCard(offer, query) {
+  /** One room type of a hotel's card: who it sleeps, its price, its terms, its Book button. */
+  function roomRow(offer, query) {
     const tz = offer.provider.timezone;
     const alert = h('div', { class: 'alert error', role: 'alert', hidden: true });
-    const button = h('button', { type: 'button', class: 'book' }, t('search.book'));
     const id = `offer-${offer.offer_id.slice(-12)}`;
+    const button = h('button', { type: 'button', class: 'book', 'aria-describedby': id }, t('search.book'));
     const attempt = new Attempt();
     button.addEventListener('click', () => book(offer, { button, alert, attempt, query }));
     const few = Number.isInteger(offer.available) && offer.available <= FEW_LEFT;
-    return h('article', { class: 'offer', 'aria-labelledby': id },
-      h('h3', { id }, name(offer.provider)),
-      h('p', { class: 'unit' }, name(offer.unit)),
+    return h('section', { class: 'offer room-type', 'aria-labelledby': id },
+      h('h4', { id, class: 'unit' }, name(offer.unit)),
       few ? h('p', { class: 'left' }, plural('count.left', offer.available)) : null,
-      h('dl', { class: 'facts' },
-        h('dt', null, t('offer.check_in')), h('dd', null, when(offer.start, tz)),
-        h('dt', null, t('offer.check_out')), h('dd', null, when(offer.end, tz)),
-        h('dt', null, t('offer.nights')), h('dd', null, String(offer.nights ?? '')),
-        h('dt', null, t('offer.guests')), h('dd', null, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity }))),
+      h('p', { class: 'guests muted' }, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity })),
       roomLines(offer),
       priceTable(offer.price, offer),
       termsLine(cancellationLine(offer.terms, tz)),
@@ -277,7 +358,8 @@ export function renderSearch(container, options) {
     if (options.customerId) body.customer_id = options.customerId;
     if (patient) body.patient = patient;
     if (offer.rooms?.length > 1 && !leads) {
-      leadDialog(offer, (names, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
+      const guestName = options.customerId ? options.guestName ?? '' : api.user?.full_name ?? '';
+      leadDialog(offer, { guestName }, (names, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
         try {
           const booking = await api.post('/v1/bookings', { ...body, rooms: bookedRooms(offer, names) }, attempt);
           dialog.close();
@@ -295,7 +377,7 @@ export function renderSearch(container, options) {
     }
     if (leads) body.rooms = bookedRooms(offer, leads);
     if (offer.provider.kind === 'hospital' && !patient) {
-      patientDialog(offer, (patient, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
+      patientDialog(offer, { staff: Boolean(options.customerId) }, (patient, dialogButton, formEl, dialog) => busy(dialogButton, async () => {
         try {
           const booking = await api.post('/v1/bookings', { ...body, patient }, attempt);
           dialog.close();
@@ -352,102 +434,11 @@ export function renderSearch(container, options) {
     }));
   }
 
-  /** The API's paths of the rooms' fields, to the lead-guest dialog's inputs. */
-  function leadFields(offer) {
-    return Object.fromEntries([['rooms', 'lead_1'],
-      ...offer.rooms.flatMap((_, i) => [[`rooms[${i}].lead_guest`, `lead_${i + 1}`], [`rooms[${i}]`, `lead_${i + 1}`]])]);
-  }
-
-  /**
-   * Asks whose name each room of a stay is under, each room's guests beside it. Every room
-   * starts with the customer's name (on the console, the client's). `submit(names, button,
-   * form, dialog)` holds; the server's field errors are shown here.
-   */
-  function leadDialog(offer, submit) {
-    const titleId = `lead-title-${offer.offer_id.slice(-8)}`;
-    const guestName = options.customerId ? options.guestName ?? '' : api.user?.full_name ?? '';
-    const send = h('button', { type: 'submit' }, t('lead.submit'));
-    const back = h('button', { type: 'button', class: 'secondary' }, t('patient.back'));
-    const leadForm = form({ class: 'leads' }, [
-      h('p', { class: 'muted' }, t('lead.intro')),
-      offer.rooms.map((room, i) => field({
-        name: `lead_${i + 1}`, label: t('lead.name', { room: i + 1 }), hint: roomText(room, i), value: guestName, required: true,
-        attrs: { maxlength: '200', autocomplete: 'off' },
-      })),
-      h('div', { class: 'actions' }, send, back),
-    ], (data, formEl) => {
-      clearErrors(formEl);
-      const names = offer.rooms.map((_, i) => String(data.get(`lead_${i + 1}`) ?? '').trim());
-      const missing = names.flatMap((value, i) => (value ? [] : [[`lead_${i + 1}`, t('lead.required')]]));
-      if (showErrors(formEl, missing)) return;
-      submit(names, send, formEl, dialog);
-    });
-    const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
-      h('h2', { id: titleId }, t('lead.title')),
-      h('p', null, name(offer.provider), ' — ', name(offer.unit)),
-      leadForm);
-    back.addEventListener('click', () => dialog.close());
-    dialog.addEventListener('close', () => dialog.remove());
-    document.body.append(dialog);
-    dialog.showModal();
-    leadForm.querySelector('input')?.focus();
-  }
-
-  /**
-   * Asks who will be seen: full name, date of birth, the kind of ID and its number (and a
-   * passport's country). `submit(patient, button, form, dialog)` sends it; the server checks
-   * the number (its check digit too) and its field errors are shown here.
-   */
-  function patientDialog(offer, submit) {
-    const titleId = `patient-title-${offer.offer_id.slice(-8)}`;
-    const country = field({
-      name: 'passport_country', label: t('patient.passport_country'), hint: t('patient.passport_country_hint'),
-      attrs: { maxlength: '3', autocomplete: 'off', dir: 'ltr', autocapitalize: 'characters' },
-    });
-    const idType = field({
-      name: 'id_type', label: t('patient.id_type'), required: true, value: 'national_id',
-      options: ['national_id', 'iqama', 'passport'].map((kind) => [kind, t(`patient.id_type.${kind}`)]),
-      attrs: { onchange: (event) => { country.hidden = event.target.value !== 'passport'; } },
-    });
-    country.hidden = true;
-    const send = h('button', { type: 'submit' }, t('patient.submit'));
-    const back = h('button', { type: 'button', class: 'secondary' }, t('patient.back'));
-    const patientForm = form({ class: 'patient' }, [
-      h('p', { class: 'muted' }, t(options.customerId ? 'patient.intro_staff' : 'patient.intro')),
-      field({ name: 'full_name', label: t('patient.full_name'), required: true, attrs: { maxlength: '200', autocomplete: options.customerId ? 'off' : 'name' } }),
-      field({ name: 'birth_date', label: t('patient.birth_date'), type: 'date', required: true, attrs: { max: isoDay(), autocomplete: options.customerId ? 'off' : 'bday' } }),
-      idType,
-      field({ name: 'id_number', label: t('patient.id_number'), hint: t('patient.id_number_hint'), required: true, attrs: { maxlength: '20', autocomplete: 'off', dir: 'ltr', spellcheck: 'false' } }),
-      country,
-      h('div', { class: 'actions' }, send, back),
-    ], (data, formEl) => {
-      clearErrors(formEl);
-      const value = (name) => String(data.get(name) ?? '').trim();
-      const missing = ['full_name', 'birth_date', 'id_number'].filter((name) => !value(name));
-      if (showErrors(formEl, missing.map((name) => [name, t('patient.required')]))) return;
-      const patient = { full_name: value('full_name'), birth_date: value('birth_date'), id_type: value('id_type'), id_number: value('id_number') };
-      if (patient.id_type === 'passport' && value('passport_country')) patient.passport_country = value('passport_country');
-      submit(patient, send, formEl, dialog);
-    });
-    const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
-      h('h2', { id: titleId }, t('patient.title')),
-      h('p', null, name(offer.provider), ' — ', name(offer.unit), ' — ', when(offer.start, offer.provider.timezone, { time: true })),
-      patientForm);
-    back.addEventListener('click', () => dialog.close());
-    dialog.addEventListener('close', () => dialog.remove());
-    document.body.append(dialog);
-    dialog.showModal();
-    patientForm.querySelector('input')?.focus();
-  }
-
   if (params.kind) run(searchQuery(values), searchForm);
   if (!knownOptions) {
     searchOptions(api).then(() => {
       if (signal?.aborted || !searchForm.isConnected) return;
-      // Keep what was typed meanwhile.
-      for (const [key, value] of new FormData(searchForm).entries()) {
-        if (!key.startsWith('room-')) values[key] = String(value).trim();
-      }
+      keepTyped();
       drawFields();
     }, (error) => {
       if (!signal?.aborted) fields.prepend(failure(error));
