@@ -294,15 +294,18 @@ export function renderSearch(container, options) {
     const attempt = new Attempt();
     button.addEventListener('click', () => book(offer, { button, alert, attempt, query }));
     const few = Number.isInteger(offer.available) && offer.available <= FEW_LEFT;
+    // What the room is, then what it costs: side by side on a wide screen, stacked on a phone.
     return h('section', { class: 'offer room-type', 'aria-labelledby': id },
-      h('h4', { id, class: 'unit' }, name(offer.unit)),
-      few ? h('p', { class: 'left' }, plural('count.left', offer.available)) : null,
-      h('p', { class: 'guests muted' }, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity })),
-      roomLines(offer),
-      priceTable(offer.price, offer),
-      termsLine(cancellationLine(offer.terms, tz)),
-      alert,
-      h('div', { class: 'actions' }, button));
+      h('div', { class: 'room-about' },
+        h('h4', { id, class: 'unit' }, name(offer.unit)),
+        few ? h('p', { class: 'left' }, plural('count.left', offer.available)) : null,
+        h('p', { class: 'guests muted' }, t('offer.guests_rooms', { guests: offer.guests ?? query.guests, rooms: offer.quantity })),
+        roomLines(offer)),
+      h('div', { class: 'room-money' },
+        priceTable(offer.price, offer),
+        termsLine(cancellationLine(offer.terms, tz)),
+        alert,
+        h('div', { class: 'actions' }, button)));
   }
 
   /** Each room with who stays in it and its share of the provider's price. */
