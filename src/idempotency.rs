@@ -15,13 +15,21 @@
 //! - routes whose work is one transaction (a hold, a cancellation) save their answer in that
 //!   transaction with [`IdempotencyClaim::save_in`], so work never commits without its
 //!   answer; a claim left without an answer for `idempotency.lock_timeout_secs` belonged to
-//!   a request that died, and a retry with its key runs again (as Stripe describes it).
+//!   a request that died, and a retry with its key runs again (as Stripe describes it);
+//! - most routes have their key claimed by the middleware, in a commit of its own, before
+//!   they run. Routes listed in [`Idempotency::claimed_in_work`] (a hold) take it themselves
+//!   as the first statement of their work's transaction ([`IdempotencyClaim::take_in`]), so
+//!   the key, the work and the answer are one commit: a twin sent at the same time waits on
+//!   the key's unique index for that commit, then replays its answer; a rollback or a crash
+//!   leaves no key behind. Such a route's error that wrote nothing is not kept (a retry runs
+//!   again, as Stripe does for requests that never began), but the key is read before the
+//!   error is answered, so a retry whose first attempt has finished gets that answer.
 //!
 //! Routes that must not run without a key (creating a booking) check for the header
 //! themselves with [`require_key`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use actix_web::body::{self, BoxBody, MessageBody};
@@ -51,6 +59,9 @@ pub struct Idempotency {
     pub lock_timeout: chrono::Duration,
     pub fingerprints: Fingerprints,
     pub secrets: Secrets,
+    /// Paths of the POST routes whose work takes the key in its own transaction
+    /// ([`IdempotencyClaim::take_in`]) instead of the middleware claiming it first.
+    pub claimed_in_work: &'static [&'static str],
 }
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -91,21 +102,65 @@ fn caller_scope(req: &ServiceRequest) -> Option<String> {
     Some(format!("user:{}", claims.sub))
 }
 
-/// A key this request holds: handlers pass it to the service, which saves the answer in
-/// the transaction that does the work.
+/// A key this request holds, or may take: handlers pass it to the service, which takes it
+/// (routes in [`Idempotency::claimed_in_work`]) and saves the answer in the transaction that
+/// does the work.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {
     caller: String,
     key: String,
-    /// The status saved in the work's transaction, if it was.
-    saved: Arc<AtomicU16>,
+    /// The request's fingerprint, written with the key when the work takes it.
+    fingerprint: Arc<[u8]>,
+    state: Arc<ClaimState>,
     secrets: Secrets,
+}
+
+/// What became of a claim while its request ran; read by the middleware afterwards.
+#[derive(Debug, Default)]
+struct ClaimState {
+    /// The status saved in the work's transaction, if it was.
+    saved: AtomicU16,
+    /// The key is this request's, committed (by the middleware, or by `take_now`).
+    taken: AtomicBool,
 }
 
 impl IdempotencyClaim {
     /// The claim the middleware took for this request, if any.
     pub fn of(req: &HttpRequest) -> Option<Self> {
         req.extensions().get::<Self>().cloned()
+    }
+
+    /// Takes the key as the first statement of the caller's transaction, which must then
+    /// save its answer with [`Self::save_in`] before it commits (rolled back, the key was
+    /// never taken). A twin holding the key uncommitted makes this wait for its commit; a
+    /// key taken by another request is 409 `idempotency.in_progress`, which the middleware
+    /// replaces with that request's answer. Nothing to do for a key already taken.
+    pub fn take_in(&self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        if self.state.taken.load(Ordering::Acquire)
+            || insert_claim(conn, (&self.caller, &self.key), &self.fingerprint)?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::IdempotencyInProgress)
+        }
+    }
+
+    /// Takes the key in a commit of its own, before work a rollback cannot undo (an outside
+    /// provider's booking): a twin then waits for this request's answer instead of running.
+    pub async fn take_now(&self, pool: &PgPool) -> Result<(), ApiError> {
+        if self.state.taken.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let claim = self.clone();
+        run_blocking(pool, move |conn| {
+            conn.transaction(|conn| {
+                unflushed(conn)?;
+                claim.take_in(conn)
+            })
+        })
+        .await?;
+        self.state.taken.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Saves `body` as this key's answer with `status`, inside the caller's transaction: the
@@ -129,7 +184,7 @@ impl IdempotencyClaim {
                 idempotency_keys::response_body.eq(Some(body)),
             ))
             .execute(conn)?;
-        self.saved.store(status.as_u16(), Ordering::Release);
+        self.state.saved.store(status.as_u16(), Ordering::Release);
         Ok(())
     }
 }
@@ -180,18 +235,22 @@ async fn run_claimed(
         .of(req.method(), req.path(), req.query_string(), &bytes);
     req.set_payload(actix_web::dev::Payload::from(bytes));
 
-    let claimed = claim(pool, (&caller, &key), &fingerprint, setup).await;
-    match claimed {
-        Ok(Claim::First) => {}
-        Ok(Claim::Replay(saved)) => return Ok(req.into_response(saved.into_response())),
-        Ok(Claim::Mismatch) => return Ok(req.error_response(ApiError::IdempotencyMismatch)),
-        Ok(Claim::InProgress) => return Ok(req.error_response(ApiError::IdempotencyInProgress)),
-        Err(error) => return Ok(req.error_response(error)),
+    let in_work = setup.claimed_in_work.contains(&req.path());
+    if !in_work {
+        match claim(pool, (&caller, &key), &fingerprint, setup).await {
+            Ok(Claim::First) => {}
+            Ok(other) => return Ok(req.into_response(other.into_response())),
+            Err(error) => return Ok(req.error_response(error)),
+        }
     }
     let held = IdempotencyClaim {
         caller: caller.clone(),
         key: key.clone(),
-        saved: Arc::default(),
+        fingerprint: fingerprint.clone().into(),
+        state: Arc::new(ClaimState {
+            taken: AtomicBool::new(!in_work),
+            ..ClaimState::default()
+        }),
         secrets: setup.secrets.clone(),
     };
     req.extensions_mut().insert(held.clone());
@@ -208,9 +267,26 @@ async fn run_claimed(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let outcome = if held.saved.load(Ordering::Acquire) == status.as_u16() {
+    let unkept = status.is_server_error() || kept::no_store(head.headers());
+    let outcome = if held.state.saved.load(Ordering::Acquire) == status.as_u16() {
         Ok(()) // saved with the work, in its transaction
-    } else if status.is_server_error() || kept::no_store(head.headers()) {
+    } else if !held.state.taken.load(Ordering::Acquire) {
+        // Nothing was written under the key. Another request with it may have answered
+        // meanwhile (a twin, or this retry's first attempt): its answer is this one's.
+        if !unkept {
+            match settled(pool, (&caller, &key), &fingerprint, setup).await {
+                Ok(Claim::Absent) => {}
+                Ok(other) => {
+                    let response = other.into_response().map_into_boxed_body();
+                    return Ok(ServiceResponse::new(http_request, response));
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "could not read an idempotency key");
+                }
+            }
+        }
+        Ok(())
+    } else if unkept {
         release(pool, &caller, &key).await
     } else {
         let kept = match content_type.as_deref() {
@@ -247,11 +323,27 @@ impl SavedResponse {
     }
 }
 
+/// What became of a key: this request's to run, another request's answer, or neither yet.
 enum Claim {
     First,
     Replay(SavedResponse),
     Mismatch,
     InProgress,
+    /// No request holds the key (only [`settled`] says so: [`claim`] takes it instead).
+    Absent,
+}
+
+impl Claim {
+    /// The answer for a request that does not run: a replay or a problem.
+    fn into_response(self) -> HttpResponse {
+        match self {
+            Self::Replay(saved) => saved.into_response(),
+            Self::Mismatch => HttpResponse::from_error(ApiError::IdempotencyMismatch),
+            Self::First | Self::InProgress | Self::Absent => {
+                HttpResponse::from_error(ApiError::IdempotencyInProgress)
+            }
+        }
+    }
 }
 
 #[derive(Queryable)]
@@ -262,6 +354,91 @@ struct KeyRow {
     response_body: Option<Vec<u8>>,
 }
 
+/// The claim needs no WAL flush of its own: the request's own commit comes after it in the
+/// WAL and flushes it too; if that never happens, a lost claim only lets a retry claim again.
+fn unflushed(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SET LOCAL synchronous_commit = off")
+        .execute(conn)
+        .map(drop)
+}
+
+/// Inserts the key for this request; `false` when another request has it (committed: an
+/// uncommitted one makes this wait for its outcome).
+fn insert_claim(
+    conn: &mut PgConnection,
+    (caller, key): (&str, &str),
+    fingerprint: &[u8],
+) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::caller.eq(caller),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(fingerprint),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+/// What another request left under the key: `None` without a row, `Some(Claim::InProgress)`
+/// for one still without an answer.
+fn found(
+    conn: &mut PgConnection,
+    (caller, key): (&str, &str),
+    fingerprint: &[u8],
+    secrets: &Secrets,
+) -> QueryResult<Option<Claim>> {
+    let row: Option<KeyRow> = idempotency_keys::table
+        .find((caller, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_content_type,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => None,
+        Some(row) if row.request_hash != fingerprint => Some(Claim::Mismatch),
+        Some(KeyRow {
+            response_status: Some(status),
+            response_content_type,
+            response_body,
+            ..
+        }) => {
+            let kept = response_body.unwrap_or_default();
+            let body = match response_content_type.as_deref() {
+                Some(json) if json.contains("json") => secrets.restored(conn, &kept)?,
+                _ => None,
+            };
+            Some(Claim::Replay(SavedResponse {
+                status: u16::try_from(status).unwrap_or(200),
+                content_type: response_content_type,
+                body: body.unwrap_or(kept),
+            }))
+        }
+        Some(_) => Some(Claim::InProgress),
+    })
+}
+
+/// Runs `attempt` until it says something other than [`Claim::InProgress`], for up to
+/// [`WAIT_FOR_FIRST`]: a retry waits for the first request with its key.
+async fn wait_for_first<F>(pool: &PgPool, attempt: F) -> Result<Claim, ApiError>
+where
+    F: Fn(&mut PgConnection) -> Result<Claim, ApiError> + Clone + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    loop {
+        match run_blocking(pool, attempt.clone()).await? {
+            Claim::InProgress if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL_EVERY).await
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
 /// Takes the key for this request, or says what became of it.
 async fn claim(
     pool: &PgPool,
@@ -269,62 +446,22 @@ async fn claim(
     fingerprint: &[u8],
     setup: &Idempotency,
 ) -> Result<Claim, ApiError> {
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     let lock_timeout = setup.lock_timeout;
-    loop {
-        let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
-        let secrets = setup.secrets.clone();
-        let claim = run_blocking(pool, move |conn| {
-            conn.transaction(|conn| {
-                // The claim need not wait for its own WAL flush: the request's own commit comes
-                // after it in the WAL and flushes it too; if that never happens, a lost claim
-                // only lets a retry claim again.
-                diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
-                let inserted = diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::caller.eq(&caller),
-                        idempotency_keys::key.eq(&key),
-                        idempotency_keys::request_hash.eq(&fingerprint),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-                if inserted == 1 {
-                    return Ok(Claim::First);
-                }
-                let row: Option<KeyRow> = idempotency_keys::table
-                    .find((&caller, &key))
-                    .select((
-                        idempotency_keys::request_hash,
-                        idempotency_keys::response_status,
-                        idempotency_keys::response_content_type,
-                        idempotency_keys::response_body,
-                    ))
-                    .first(conn)
-                    .optional()?;
-                Ok(match row {
+    let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
+    let secrets = setup.secrets.clone();
+    wait_for_first(pool, move |conn| {
+        conn.transaction(|conn| {
+            unflushed(conn)?;
+            if insert_claim(conn, (&caller, &key), &fingerprint)? {
+                return Ok(Claim::First);
+            }
+            Ok(
+                match found(conn, (&caller, &key), &fingerprint, &secrets)? {
                     // Released by a failed first attempt between our insert and select: try again.
                     None => Claim::InProgress,
-                    Some(row) if row.request_hash != fingerprint => Claim::Mismatch,
-                    Some(KeyRow {
-                        response_status: Some(status),
-                        response_content_type,
-                        response_body,
-                        ..
-                    }) => {
-                        let kept = response_body.unwrap_or_default();
-                        let body = match response_content_type.as_deref() {
-                            Some(json) if json.contains("json") => secrets.restored(conn, &kept)?,
-                            _ => None,
-                        };
-                        Claim::Replay(SavedResponse {
-                            status: u16::try_from(status).unwrap_or(200),
-                            content_type: response_content_type,
-                            body: body.unwrap_or(kept),
-                        })
-                    }
-                    // No answer: its request may still run, or may have died. A claim
-                    // older than the lock timeout is taken over, by one retry only.
-                    Some(_) => {
+                    // No answer: its request may still run, or may have died. A claim older
+                    // than the lock timeout is taken over, by one retry only.
+                    Some(Claim::InProgress) => {
                         let taken = diesel::update(idempotency_keys::table.find((&caller, &key)))
                             .filter(idempotency_keys::response_status.is_null())
                             .filter(
@@ -338,17 +475,28 @@ async fn claim(
                             Claim::InProgress
                         }
                     }
-                })
-            })
+                    Some(other) => other,
+                },
+            )
         })
-        .await?;
-        match claim {
-            Claim::InProgress if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(POLL_EVERY).await
-            }
-            other => return Ok(other),
-        }
-    }
+    })
+    .await
+}
+
+/// What another request with the key answered, waiting for one still running; `Absent` when
+/// none holds it. Read without taking it: the request asking has run already.
+async fn settled(
+    pool: &PgPool,
+    (caller, key): (&str, &str),
+    fingerprint: &[u8],
+    setup: &Idempotency,
+) -> Result<Claim, ApiError> {
+    let (caller, key, fingerprint) = (caller.to_owned(), key.to_owned(), fingerprint.to_vec());
+    let secrets = setup.secrets.clone();
+    wait_for_first(pool, move |conn| {
+        Ok(found(conn, (&caller, &key), &fingerprint, &secrets)?.unwrap_or(Claim::Absent))
+    })
+    .await
 }
 
 async fn save(

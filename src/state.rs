@@ -143,6 +143,7 @@ impl AppState {
                     Arc::new(crate::providers::replay::WebhookSecrets),
                     Arc::new(crate::bookings::patients::PatientDetails),
                 ]),
+                claimed_in_work: crate::bookings::routes::CLAIMED_IN_WORK,
             }),
             proxies: web::Data::new(TrustedProxies(settings.server.trusted_proxies.clone())),
             addresses: web::Data::new(AddressPolicy::from(&settings.outbound)),

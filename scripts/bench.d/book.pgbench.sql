@@ -3,8 +3,9 @@
 -- insert the booking, lock its night, take a room, write the event, look up the customer's
 -- address and enqueue the "held" email, in one transaction. (The server's job workers then
 -- send those emails, as they do for the HTTP run.) What the API adds around it (the offer
--- check, the customer/provider/unit reads, the Idempotency-Key record) is what the ratio
--- booking rate / pgbench rate measures.
+-- check, the unit/customer/provider reads, the Idempotency-Key's row inserted first and its
+-- answer written last in the same transaction) is what the ratio booking rate / pgbench
+-- rate measures.
 \set night random(1, 30)
 BEGIN;
 INSERT INTO bookings (reference, customer_id, provider_id, unit_id, unit_code, starts_at, ends_at,

@@ -242,9 +242,14 @@ fn save_hold(
         cells,
     } = hold;
     conn.transaction(|conn| {
+        // The key first, in this transaction: the hold, its key and its answer are one
+        // commit, and a twin sent at the same moment waits here for it, then replays it.
+        if let Some(claim) = answer.claim {
+            claim.take_in(conn)?;
+        }
         limits.check_live(conn, row.customer_id)?;
         let booking = store::insert_booking(conn, row)?;
-        store::write_rooms(conn, booking.id, rooms)?;
+        store::insert_rooms(conn, booking.id, rooms)?;
         if let Some(patient) = patient {
             super::patients::insert(conn, booking.id, patient)?;
         }
@@ -266,7 +271,10 @@ fn save_hold(
         if let Some(grace) = answer.unconfirmed {
             uncertain::open_book(conn, &booking, grace)?;
         }
-        store::keep_fee_discount(conn, booking.id, fee_discount)?;
+        // A new booking has no earlier discount to forget.
+        if fee_discount > Decimal::ZERO {
+            store::keep_fee_discount(conn, booking.id, fee_discount)?;
+        }
         let mut held = view(booking, answer.provider, answer.fees, None);
         held.price.fee_discount = fee_discount;
         held.patient = patient.map(PatientView::from);
@@ -317,10 +325,12 @@ impl Bookings {
         let step = {
             let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
             run_blocking(&self.pool, move |conn| {
+                // Sold out is answered from prepare's first read, before anything is
+                // written: only holds that may be written count against the address.
+                let prepared = prepare(conn, &claims, &actor, &input)?;
                 if !actor.is_staff() {
                     terms.limits.per_address.take(conn, &address)?;
                 }
-                let prepared = prepare(conn, &claims, &actor, &input)?;
                 if prepared.unit.is_none() {
                     terms.limits.refuse_over_cap(conn, prepared.customer.id)?;
                 }
@@ -366,6 +376,11 @@ impl Bookings {
             HoldStep::Stopped(prepared) => prepared,
         };
 
+        // An outside provider's booking is not undone by a rollback: the key is taken in a
+        // commit of its own first, so a twin waits for this answer instead of booking again.
+        if let Some(claim) = &claim {
+            claim.take_now(&self.pool).await?;
+        }
         let reference = new_reference().map_err(ApiError::Internal)?;
         let (adapter, request) = self.provider_booking(&prepared, &claims, &reference)?;
         let provider_ref = match adapter.book(&request).await {

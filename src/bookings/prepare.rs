@@ -54,11 +54,15 @@ pub(super) struct Priced {
     pub(super) rooms: Vec<RoomLine>,
 }
 
-/// Whether pricing a local offer also checks its cells are free: a hold does; a change does
-/// not (the booking's own cells count as taken, and the swap itself decides).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A local unit with how many of a stay's cells are open and the fewest rooms free among
+/// them (`store::unit_with_free_cells`); `None` for an outside provider's offer.
+pub(super) type StayCells = Option<(UnitRow, i64, Option<i32>)>;
+
+/// Whether pricing a local offer also checks its cells are free: a hold does, with the cells
+/// it read first ([`stay_cells`]); a change does not (the booking's own cells count as taken,
+/// and the swap itself decides).
 pub(super) enum CellCheck {
-    Free,
+    Free(Box<StayCells>),
     Skip,
 }
 
@@ -83,12 +87,35 @@ fn sold_out_here() -> ApiError {
     ApiError::SoldOut
 }
 
+/// The offer's cells, read before anything else: when one has fewer rooms free than asked,
+/// the hold is sold out, answered from this one read. The many who lose a race for the last
+/// rooms cost one query and no transaction; only `store::reserve_cells`, under its row
+/// locks, decides who gets them. Read from the primary on every hold, so a room given back
+/// is holdable at once.
+fn stay_cells(conn: &mut PgConnection, claims: &OfferClaims) -> Result<StayCells, ApiError> {
+    let cells = store::unit_with_free_cells(
+        conn,
+        claims.provider_id,
+        &claims.unit_code,
+        claims.start,
+        claims.end,
+    )?;
+    let wanted = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
+    if let Some((_, _, Some(fewest_free))) = &cells
+        && *fewest_free < wanted
+    {
+        return Err(sold_out_here());
+    }
+    Ok(cells)
+}
+
 pub(super) fn prepare(
     conn: &mut PgConnection,
     claims: &OfferClaims,
     actor: &Actor,
     input: &NewBooking,
 ) -> Result<Prepared, ApiError> {
+    let cells = stay_cells(conn, claims)?;
     let (customer, fee_discount) = customer_and_discount(conn, actor, input.customer_id)?;
     let (provider, timezone) = bookable_provider(conn, claims)?;
     may_hold_at(conn, actor, &provider)?;
@@ -102,7 +129,14 @@ pub(super) fn prepare(
         provider_price,
         cells,
         rooms,
-    } = price_now(conn, &provider, claims, guests, timezone, CellCheck::Free)?;
+    } = price_now(
+        conn,
+        &provider,
+        claims,
+        guests,
+        timezone,
+        CellCheck::Free(Box::new(cells)),
+    )?;
     let contact = contact_for(input, &customer);
     let room_lines = rooms;
     let rooms = booked_rooms(input.rooms.as_deref(), &room_lines, &contact.name)?;
@@ -296,14 +330,20 @@ fn local_price(
     nights: i64,
     check: CellCheck,
 ) -> Result<Priced, ApiError> {
-    let Some((unit, open_cells, fewest_free)) = store::unit_with_free_cells(
-        conn,
-        provider.id,
-        &claims.unit_code,
-        claims.start,
-        claims.end,
-    )?
-    else {
+    let (read, free_needed) = match check {
+        CellCheck::Free(read) => (*read, true),
+        CellCheck::Skip => (
+            store::unit_with_free_cells(
+                conn,
+                provider.id,
+                &claims.unit_code,
+                claims.start,
+                claims.end,
+            )?,
+            false,
+        ),
+    };
+    let Some((unit, open_cells, fewest_free)) = read else {
         return Err(sold_out_here());
     };
     if !unit.active {
@@ -313,7 +353,7 @@ fn local_price(
     // Every cell of the stay open, each with the rooms asked for (no lock taken).
     let wanted = i32::try_from(claims.quantity).unwrap_or(i32::MAX);
     let open = usize::try_from(open_cells) == Ok(cells);
-    if !open || (check == CellCheck::Free && fewest_free.is_none_or(|free| free < wanted)) {
+    if !open || (free_needed && fewest_free.is_none_or(|free| free < wanted)) {
         return Err(sold_out_here());
     }
     Ok(Priced {

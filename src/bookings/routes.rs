@@ -27,9 +27,16 @@ use crate::http::{Json, RouteTable};
 use crate::idempotency::IdempotencyClaim;
 use crate::idempotency::require_key;
 
+/// Holding an offer: its service takes the Idempotency-Key in the hold's own transaction.
+const HOLD_PATH: &str = "/v1/bookings";
+
+/// The POST routes whose work takes its Idempotency-Key itself (`IdempotencyClaim::take_in`),
+/// so a request there is one commit; the middleware claims every other route's first.
+pub const CLAIMED_IN_WORK: &[&str] = &[HOLD_PATH];
+
 pub fn routes(table: &mut RouteTable) {
     table
-        .post("/v1/bookings", bookings_create)
+        .post(HOLD_PATH, bookings_create)
         .get("/v1/bookings", bookings_list)
         .get("/v1/bookings/{booking}", bookings_get)
         .get("/v1/bookings/{booking}/calendar.ics", bookings_calendar)

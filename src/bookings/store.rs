@@ -212,15 +212,14 @@ pub fn release_cells(
         .execute(conn)
 }
 
-/// A stay's rooms with their guests and lead guests, numbered from 1 in the offer's order
-/// (written with the hold; a change writes them anew).
-pub fn write_rooms(
+/// A new booking's rooms with their guests and lead guests, numbered from 1 in the offer's
+/// order (written with the hold).
+pub fn insert_rooms(
     conn: &mut PgConnection,
     booking_id: Uuid,
     rooms: &[super::hold::BookedRoom],
 ) -> QueryResult<()> {
     use crate::schema::booking_rooms as r;
-    diesel::delete(r::table.filter(r::booking_id.eq(booking_id))).execute(conn)?;
     if rooms.is_empty() {
         return Ok(());
     }

@@ -17,6 +17,7 @@ mod fhir;
 mod hardening;
 mod health;
 mod helpers;
+mod hold_path;
 mod hygiene;
 mod instances;
 mod jobs;
