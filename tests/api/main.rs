@@ -35,6 +35,7 @@ mod seams;
 mod seams_billing;
 mod search;
 mod secrets;
+mod sms;
 mod stripe;
 mod subscriptions;
 mod uncertain;
