@@ -264,8 +264,11 @@ async fn a_confirmation_is_texted_with_its_segments_and_its_receipt_is_applied_o
         (404, Some("resource.not_found"))
     );
 
-    // A retried job sends nothing twice.
-    app.run_pending_jobs().await;
+    // The send job run again (a lost lease, an admin's retry) sends nothing twice.
+    let job = wasit::jobs::Job::SendSms { message_id: row.id };
+    wasit::jobs::queue::run_again_now(&mut app.db.connect(), &format!("sms:{}", row.id), &job)
+        .unwrap();
+    assert_eq!(app.run_pending_jobs().await, 1);
     assert_eq!(recorder.sent().len(), 1);
 }
 
@@ -528,4 +531,49 @@ async fn consent_needs_a_phone_and_an_agent_can_record_it_for_a_client() {
         .await
         .unwrap();
     assert_problem(response, 403, "auth.forbidden").await;
+}
+
+#[tokio::test]
+async fn an_opt_out_after_queueing_stops_the_text_and_an_outage_is_retried() {
+    let (app, recorder) = app_with_recorder("down").await;
+    let customer = opted_in_customer(&app, "late@example.com", "en").await;
+    let customer_id: uuid::Uuid = wasit::schema::customers::table
+        .filter(wasit::schema::customers::email.eq("late@example.com"))
+        .select(wasit::schema::customers::id)
+        .first(&mut app.db.connect())
+        .unwrap();
+    let queue = |key: &str| {
+        let new = wasit::notify::sms::outbox::NewSms {
+            customer_id,
+            to: "+966501234567",
+            body: "Wasit: your payment link",
+            purpose: "payment_link",
+            dedup_key: key,
+        };
+        wasit::notify::sms::outbox::queue(&mut app.db.connect(), &new).unwrap()
+    };
+    let first = queue("payment_link:1").expect("queued");
+    assert_eq!(queue("payment_link:1"), None, "one text per dedup key");
+
+    // The gateway is down: the send is retried later, the text still queued.
+    app.run_pending_jobs().await;
+    assert_eq!(recorder.sent().len(), 1);
+    let (state, error): (String, Option<String>) = wasit::schema::jobs::table
+        .filter(wasit::schema::jobs::dedup_key.eq(format!("sms:{first}")))
+        .select((wasit::schema::jobs::state, wasit::schema::jobs::last_error))
+        .first(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(state, "queued");
+    assert!(error.as_deref().unwrap().contains("503"), "{error:?}");
+    assert_eq!(messages(&app)[0].status, "queued");
+
+    // Opted out before the retry: the queued text is never sent.
+    app.patch_ok("/v1/me/sms", &customer, &json!({ "opted_in": false }))
+        .await;
+    let job = wasit::jobs::Job::SendSms { message_id: first };
+    wasit::jobs::queue::run_again_now(&mut app.db.connect(), &format!("sms:{first}"), &job)
+        .unwrap();
+    app.run_pending_jobs().await;
+    assert_eq!(recorder.sent().len(), 1);
+    assert_eq!(messages(&app)[0].status, "skipped_opted_out");
 }
