@@ -212,6 +212,8 @@ pub struct RetentionSettings {
     pub expired_tokens_days: u32,
     pub finished_jobs_days: u32,
     pub webhook_deliveries_days: u32,
+    /// Texts (their number and words) once sent, delivered or given up on.
+    pub sms_messages_days: u32,
     /// A hospital booking's patient, counted from the end of the appointment.
     pub booking_patients_days: u32,
 }
