@@ -534,7 +534,7 @@ async fn consent_needs_a_phone_and_an_agent_can_record_it_for_a_client() {
 }
 
 #[tokio::test]
-async fn an_opt_out_after_queueing_stops_the_text_and_an_outage_is_retried() {
+async fn an_outage_is_retried_then_dead_lettered_and_an_opt_out_stops_a_queued_text() {
     let (app, recorder) = app_with_recorder("down").await;
     let customer = opted_in_customer(&app, "late@example.com", "en").await;
     let customer_id: uuid::Uuid = wasit::schema::customers::table
@@ -554,26 +554,69 @@ async fn an_opt_out_after_queueing_stops_the_text_and_an_outage_is_retried() {
     };
     let first = queue("payment_link:1").expect("queued");
     assert_eq!(queue("payment_link:1"), None, "one text per dedup key");
+    let job_of = |id: uuid::Uuid| -> (i64, String, Option<String>) {
+        wasit::schema::jobs::table
+            .filter(wasit::schema::jobs::dedup_key.eq(format!("sms:{id}")))
+            .select((
+                wasit::schema::jobs::id,
+                wasit::schema::jobs::state,
+                wasit::schema::jobs::last_error,
+            ))
+            .first(&mut app.db.connect())
+            .unwrap()
+    };
 
     // The gateway is down: the send is retried later, the text still queued.
     app.run_pending_jobs().await;
     assert_eq!(recorder.sent().len(), 1);
-    let (state, error): (String, Option<String>) = wasit::schema::jobs::table
-        .filter(wasit::schema::jobs::dedup_key.eq(format!("sms:{first}")))
-        .select((wasit::schema::jobs::state, wasit::schema::jobs::last_error))
-        .first(&mut app.db.connect())
-        .unwrap();
+    let (job_id, state, error) = job_of(first);
     assert_eq!(state, "queued");
     assert!(error.as_deref().unwrap().contains("503"), "{error:?}");
     assert_eq!(messages(&app)[0].status, "queued");
 
-    // Opted out before the retry: the queued text is never sent.
-    app.patch_ok("/v1/me/sms", &customer, &json!({ "opted_in": false }))
-        .await;
-    let job = wasit::jobs::Job::SendSms { message_id: first };
-    wasit::jobs::queue::run_again_now(&mut app.db.connect(), &format!("sms:{first}"), &job)
-        .unwrap();
+    // Its last attempt fails too: the text is failed and the job dead, for a person.
+    diesel::sql_query(format!(
+        "UPDATE jobs SET attempts = max_attempts - 1, run_at = now() WHERE id = {job_id}"
+    ))
+    .execute(&mut app.db.connect())
+    .unwrap();
+    app.run_pending_jobs().await;
+    assert_eq!(job_of(first).1, "dead");
+    let failed = &messages(&app)[0];
+    assert_eq!(failed.status, "failed");
+    assert!(
+        failed.error.as_deref().unwrap().contains("503"),
+        "{:?}",
+        failed.error
+    );
+
+    // The gateway is back and an admin retries the dead job: the text goes, once.
+    let port = recorder.port;
+    drop(recorder);
+    let recorder = Recorder::start(port, &app, "ok");
+    let admin = app.admin_token().await;
+    app.post_ok(
+        &format!("/v1/admin/jobs/{job_id}/retry"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
     app.run_pending_jobs().await;
     assert_eq!(recorder.sent().len(), 1);
-    assert_eq!(messages(&app)[0].status, "skipped_opted_out");
+    assert_eq!(recorder.sent()[0]["CorrelationID"], first.to_string());
+    let sent = &messages(&app)[0];
+    assert_eq!(
+        (sent.status.as_str(), sent.provider_message_id.as_deref()),
+        ("sent", Some("uf-1"))
+    );
+
+    // Queued while opted in, opted out before it went: never sent.
+    let second = queue("payment_link:2").expect("queued");
+    app.patch_ok("/v1/me/sms", &customer, &json!({ "opted_in": false }))
+        .await;
+    app.run_pending_jobs().await;
+    assert_eq!(recorder.sent().len(), 1);
+    let skipped = messages(&app).into_iter().find(|m| m.id == second).unwrap();
+    assert_eq!(skipped.status, "skipped_opted_out");
 }

@@ -101,6 +101,7 @@ struct Pending {
     to_phone: String,
     body: String,
     status: String,
+    provider_message_id: Option<String>,
 }
 
 /// Why a `send_sms` run must be retried.
@@ -114,7 +115,10 @@ pub enum SendError {
 
 /// Job: sends a queued message. Safe to run twice: only a `queued` message is sent, and its
 /// id goes to the gateway as the correlation id a duplicate can be recognised by. A refusal
-/// is final (`failed`); an unavailable gateway is retried, `failed` after the last attempt.
+/// is `failed` and the job done; an unavailable gateway is retried, and after the last
+/// attempt the text is `failed` and the job dead, so a person can retry it (`POST
+/// /v1/admin/jobs/{id}/retry`): a run finding a text the gateway never accepted `failed`
+/// queues it again first.
 pub async fn send(
     pool: &PgPool,
     gateway: &dyn SmsGateway,
@@ -126,7 +130,11 @@ pub async fn send(
             .find(message_id)
             .select(Pending::as_select())
             .first(conn)?;
-        if pending.status != SmsStatus::Queued.as_str() {
+        let never_accepted =
+            pending.status == SmsStatus::Failed.as_str() && pending.provider_message_id.is_none();
+        if never_accepted {
+            requeue(conn, message_id)?;
+        } else if pending.status != SmsStatus::Queued.as_str() {
             return Ok(None);
         }
         if let Some(skipped) = SmsStatus::skipped(consent::standing(conn, pending.customer_id)?) {
@@ -165,9 +173,30 @@ pub async fn send(
                 )?)
             })
             .await?;
+            if matches!(error, SmsError::Unavailable(_)) {
+                // Out of attempts: the job goes dead, for a person to retry.
+                return Err(error.into());
+            }
         }
     }
     Ok(())
+}
+
+/// A text the gateway never accepted, `queued` again for another try.
+fn requeue(conn: &mut PgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(
+        sms_messages::table
+            .find(id)
+            .filter(sms_messages::status.eq(SmsStatus::Failed.as_str()))
+            .filter(sms_messages::provider_message_id.is_null()),
+    )
+    .set((
+        sms_messages::status.eq(SmsStatus::Queued.as_str()),
+        sms_messages::error.eq(None::<String>),
+        sms_messages::status_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .map(drop)
 }
 
 /// A queued message leaves that state once (a receipt may have overtaken the send).
