@@ -62,6 +62,9 @@ pub enum ApiError {
     InvalidToken,
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    /// A signed callback (an SMS receipt or reply) whose signature is missing, stale or wrong.
+    #[error("the request's signature is missing, stale or does not match")]
+    SignatureRefused(Vec<FieldError>),
     #[error("the refresh token is invalid, expired or already used")]
     InvalidRefreshToken,
     #[error("your role may not do this")]
@@ -166,6 +169,7 @@ impl ApiError {
             Self::InvalidToken => "auth.invalid_token",
             Self::InvalidCredentials => "auth.invalid_credentials",
             Self::InvalidRefreshToken => "auth.invalid_refresh_token",
+            Self::SignatureRefused(_) => "signature.invalid",
             Self::Forbidden => "auth.forbidden",
             Self::RefundNeedsAdmin { .. } => "refund.needs_admin",
             Self::TooManyAttempts { .. } => "auth.too_many_attempts",
@@ -205,6 +209,7 @@ impl ApiError {
             Self::MissingToken | Self::InvalidToken => "Unauthenticated",
             Self::InvalidCredentials => "Invalid credentials",
             Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::SignatureRefused(_) => "Invalid signature",
             Self::Forbidden | Self::RefundNeedsAdmin { .. } => "Forbidden",
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::RateLimited { .. } => "Too many requests",
@@ -235,7 +240,8 @@ impl ApiError {
             Self::Validation(errors)
             | Self::InvalidQuery(errors)
             | Self::InvalidPath(errors)
-            | Self::InvalidLink(errors) => errors,
+            | Self::InvalidLink(errors)
+            | Self::SignatureRefused(errors) => errors,
             _ => &[],
         }
     }
@@ -303,7 +309,8 @@ impl ResponseError for ApiError {
             Self::MissingToken
             | Self::InvalidToken
             | Self::InvalidCredentials
-            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | Self::InvalidRefreshToken
+            | Self::SignatureRefused(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::RefundNeedsAdmin { .. } | Self::AccountUnverified => {
                 StatusCode::FORBIDDEN
             }

@@ -531,6 +531,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sms_consents (customer_id) {
+        customer_id -> Uuid,
+        opted_in_at -> Nullable<Timestamptz>,
+        opted_out_at -> Nullable<Timestamptz>,
+        source -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sms_messages (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        to_phone -> Text,
+        body -> Text,
+        purpose -> Text,
+        encoding -> Text,
+        segments -> Int4,
+        status -> Text,
+        dedup_key -> Text,
+        provider_message_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        status_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
@@ -561,6 +590,8 @@ diesel::joinable!(provider_uncertainties -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
 diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(sms_consents -> customers (customer_id));
+diesel::joinable!(sms_messages -> customers (customer_id));
 diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::joinable!(zatca_documents -> invoices (invoice_id));
@@ -595,6 +626,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_counts,
     refresh_tokens,
     refunds,
+    sms_consents,
+    sms_messages,
     subscriptions,
     units,
     users,

@@ -25,6 +25,7 @@ pub fn route_table() -> RouteTable {
     crate::billing::routes::routes(&mut table);
     crate::worker::routes::routes(&mut table);
     crate::notify::routes::routes(&mut table);
+    crate::notify::sms::routes::routes(&mut table);
     crate::customers::routes::routes(&mut table);
     crate::audit::routes::routes(&mut table);
     table

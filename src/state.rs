@@ -20,6 +20,7 @@ use crate::http::outbound::AddressPolicy;
 use crate::http::rate_limit::RateLimit;
 use crate::idempotency::{Fingerprints, Idempotency, Secrets};
 use crate::notify::email::Mailer;
+use crate::notify::sms::Sms;
 use crate::ops::scrape::MetricsAccess;
 use crate::providers::adapter::HttpClients;
 use crate::providers::answer_cache::AnswerCache;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub searcher: Arc<Searcher>,
     pub bookings: Bookings,
     pub mailer: Arc<crate::notify::email::Mailer>,
+    pub sms: Arc<Sms>,
     pub billing: crate::billing::Billing,
     pub search_limits: SearchSettings,
     pub metrics_token: Option<secrecy::SecretString>,
@@ -110,6 +112,7 @@ impl AppState {
             mailer: Arc::new(crate::notify::email::Mailer::from_settings(
                 &settings.email,
             )?),
+            sms: Arc::new(Sms::from_settings(&settings.sms)?),
             pool,
             auth: Arc::new(AuthConfig::new(&settings.auth)?),
             searcher,
@@ -129,6 +132,7 @@ impl AppState {
             bookings: web::Data::new(self.bookings.clone()),
             billing: web::Data::new(self.billing.clone()),
             mailer: web::Data::from(self.mailer.clone()),
+            sms: web::Data::from(self.sms.clone()),
             search_limits: web::Data::new(self.search_limits.clone()),
             idempotency: web::Data::new(Idempotency {
                 lock_timeout: chrono::Duration::seconds(
@@ -163,6 +167,7 @@ pub struct Handles {
     bookings: web::Data<Bookings>,
     billing: web::Data<Billing>,
     mailer: web::Data<Mailer>,
+    sms: web::Data<Sms>,
     search_limits: web::Data<SearchSettings>,
     idempotency: web::Data<Idempotency>,
     proxies: web::Data<TrustedProxies>,
@@ -180,6 +185,7 @@ impl Handles {
             .app_data(self.bookings.clone())
             .app_data(self.billing.clone())
             .app_data(self.mailer.clone())
+            .app_data(self.sms.clone())
             .app_data(self.search_limits.clone())
             .app_data(self.idempotency.clone())
             .app_data(self.proxies.clone())
@@ -198,6 +204,7 @@ impl Worker {
             bookings: state.bookings.clone(),
             wake: state.bookings.wake.clone(),
             mailer: state.mailer.clone(),
+            sms: state.sms.clone(),
             billing: state.billing.clone(),
             auth: state.auth.clone(),
             settings: settings.clone(),

@@ -298,14 +298,41 @@ pub fn flag(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<()> {
 }
 
 /// Queues the customer's email about a booking, once per booking and event (no address, no
-/// mail: phone clients without email are told by the agent).
+/// mail: phone clients without email are told by the agent), and for a confirmation or a
+/// reminder the text beside it.
 pub fn enqueue_email(
     conn: &mut PgConnection,
     booking: &BookingRow,
     event: BookingEmail,
 ) -> QueryResult<()> {
     let key = format!("email:{}:{}", event.as_str(), booking.id);
-    enqueue_email_once(conn, booking, event, &key)
+    enqueue_email_once(conn, booking, event, &key)?;
+    if matches!(event, BookingEmail::Confirmed | BookingEmail::Reminder) {
+        enqueue_sms(conn, booking, event)?;
+    }
+    Ok(())
+}
+
+/// Queues the booking's text when its customer has a phone; the job renders it and asks
+/// their consent (`notify::sms`), so a customer who never opted in is never texted.
+fn enqueue_sms(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+    event: BookingEmail,
+) -> QueryResult<()> {
+    let phone: Option<String> = crate::schema::customers::table
+        .find(booking.customer_id)
+        .select(crate::schema::customers::phone)
+        .first(conn)?;
+    if phone.is_none() {
+        return Ok(());
+    }
+    let job = Job::SendBookingSms {
+        booking_id: booking.id,
+        event,
+    };
+    let key = format!("sms:{}:{}", event.as_str(), booking.id);
+    queue::enqueue(conn, &job, Some(&key), Utc::now()).map(|_| ())
 }
 
 /// [`enqueue_email`] under the dedup key `key`.

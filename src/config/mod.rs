@@ -74,6 +74,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub idempotency: IdempotencySettings,
     pub email: EmailSettings,
+    pub sms: SmsSettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
     pub billing: BillingSettings,
@@ -155,6 +156,38 @@ pub struct EmailSettings {
     pub site_url: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsBackend {
+    /// A Unifonic-shaped REST gateway (`notify::sms::gateway::HttpSmsGateway`).
+    Http,
+    /// One file per message under `file_dir` (development, tests).
+    File,
+}
+
+/// Text messages (`notify::sms`): the gateway, and the secret the gateway's receipts and
+/// inbound replies are signed with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub backend: SmsBackend,
+    pub file_dir: String,
+    /// The gateway's send endpoint (a form POST).
+    pub api_url: String,
+    /// The gateway account's application id (secret).
+    #[serde(default)]
+    pub app_sid: Option<SecretString>,
+    /// The sender name recipients see (registered with the gateway and the CST).
+    pub sender_id: String,
+    /// `whsec_<base64>`: receipts and inbound replies are signed with it, Standard Webhooks
+    /// style (secret). Unset: both routes answer 404.
+    #[serde(default)]
+    pub receipt_secret: Option<SecretString>,
+    /// A receipt signed further from now than this is refused (replays).
+    pub receipt_tolerance_secs: u64,
+    pub timeout_ms: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSettings {
@@ -179,6 +212,8 @@ pub struct RetentionSettings {
     pub expired_tokens_days: u32,
     pub finished_jobs_days: u32,
     pub webhook_deliveries_days: u32,
+    /// Texts (their number and words) once sent, delivered or given up on.
+    pub sms_messages_days: u32,
     /// A hospital booking's patient, counted from the end of the appointment.
     pub booking_patients_days: u32,
 }
@@ -469,6 +504,9 @@ mod tests {
             .collect();
         map.entry("WASIT__AUTH__JWT_SECRET".into())
             .or_insert_with(|| "x".repeat(40));
+        // Production's SMS gateway credential, as an operator sets it.
+        map.entry("WASIT__SMS__APP_SID".into())
+            .or_insert_with(|| "app-sid".into());
         map
     }
 
@@ -497,6 +535,34 @@ mod tests {
             load(environment, &[SANDBOX_ON_PURPOSE])
                 .unwrap_or_else(|e| panic!("{environment:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_http_sms_gateway_needs_its_credential_and_a_sender() {
+        let production = load(Environment::Production, &[SANDBOX_ON_PURPOSE]).unwrap();
+        assert_eq!(production.sms.backend, SmsBackend::Http);
+        assert_eq!(
+            load(Environment::Development, &[]).unwrap().sms.backend,
+            SmsBackend::File
+        );
+        let without = [SANDBOX_ON_PURPOSE, ("WASIT__SMS__APP_SID", " ")];
+        assert_eq!(
+            rejected_key(load(Environment::Production, &without)),
+            "sms.app_sid"
+        );
+        let long_sender = [
+            SANDBOX_ON_PURPOSE,
+            ("WASIT__SMS__SENDER_ID", "WasitBookings"),
+        ];
+        assert_eq!(
+            rejected_key(load(Environment::Production, &long_sender)),
+            "sms.sender_id"
+        );
+        let bad_secret = [("WASIT__SMS__RECEIPT_SECRET", "hunter2")];
+        assert_eq!(
+            rejected_key(load(Environment::Test, &bad_secret)),
+            "sms.receipt_secret"
+        );
     }
 
     #[test]

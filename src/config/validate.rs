@@ -8,7 +8,7 @@ use super::{
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
     MetricsSettings, OutboundSettings, PaymentSettings, PricingSettings, SearchSettings,
-    ServerSettings, Settings, StripeSettings, ZatcaSettings, invalid,
+    ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings, ZatcaSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -32,6 +32,7 @@ impl Settings {
         validate_zatca(&self.zatca)?;
         validate_jobs(&self.jobs)?;
         validate_email(&self.email)?;
+        validate_sms(&self.sms)?;
         validate_pricing(&self.pricing)?;
         validate_metrics(&self.metrics)?;
         validate_log(&self.log)
@@ -491,6 +492,57 @@ fn validate_jobs(jobs: &JobSettings) -> Result<(), ConfigError> {
         if cron.split_whitespace().count() != 6 {
             return Err(invalid(key, CRON_WITH_SECONDS));
         }
+    }
+    Ok(())
+}
+
+/// The HTTP gateway needs its credentials and a sender; a receipt secret, when set, must
+/// be a Standard Webhooks secret (so a typo is not a key that verifies nothing).
+fn validate_sms(sms: &SmsSettings) -> Result<(), ConfigError> {
+    if !(1..=60_000).contains(&sms.timeout_ms) {
+        return Err(invalid("sms.timeout_ms", "must be between 1 and 60000"));
+    }
+    if !(1..=3600).contains(&sms.receipt_tolerance_secs) {
+        return Err(invalid(
+            "sms.receipt_tolerance_secs",
+            "must be between 1 and 3600",
+        ));
+    }
+    if sms
+        .receipt_secret
+        .as_ref()
+        .is_some_and(|s| !s.expose_secret().starts_with("whsec_"))
+    {
+        return Err(invalid(
+            "sms.receipt_secret",
+            "must be whsec_ followed by base64 (WASIT__SMS__RECEIPT_SECRET)",
+        ));
+    }
+    if sms.backend == SmsBackend::File {
+        return Ok(());
+    }
+    if !sms.api_url.starts_with("http") {
+        return Err(invalid(
+            "sms.api_url",
+            "must be an http(s) URL when sms.backend is http",
+        ));
+    }
+    if sms
+        .app_sid
+        .as_ref()
+        .is_none_or(|k| k.expose_secret().trim().is_empty())
+    {
+        return Err(invalid(
+            "sms.app_sid",
+            "must be set when sms.backend is http (WASIT__SMS__APP_SID)",
+        ));
+    }
+    let sender = sms.sender_id.trim();
+    if sender.is_empty() || sender.len() > 11 || !sender.is_ascii() {
+        return Err(invalid(
+            "sms.sender_id",
+            "must be 1 to 11 ASCII characters (the registered sender name)",
+        ));
     }
     Ok(())
 }

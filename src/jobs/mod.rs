@@ -62,6 +62,14 @@ pub enum Job {
     /// the reset link `link_id` and queue its mail. Queued whatever the email, so the request
     /// does the same work for an unknown address as for a known one.
     StartPasswordReset { email: String, link_id: Uuid },
+    /// Queue the booking's text about `event` (confirmation, reminder) to its customer's
+    /// phone, rendered in their language, if they opted in.
+    SendBookingSms {
+        booking_id: Uuid,
+        event: BookingEmail,
+    },
+    /// Send one queued text (`sms_messages`) through the SMS gateway.
+    SendSms { message_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -74,7 +82,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 19] = [
+    pub const KINDS: [&'static str; 21] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -94,6 +102,8 @@ impl Job {
         "report_invoice",
         "send_account_email",
         "start_password_reset",
+        "send_booking_sms",
+        "send_sms",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -117,6 +127,8 @@ impl Job {
             Job::ReportInvoice { .. } => "report_invoice",
             Job::SendAccountEmail { .. } => "send_account_email",
             Job::StartPasswordReset { .. } => "start_password_reset",
+            Job::SendBookingSms { .. } => "send_booking_sms",
+            Job::SendSms { .. } => "send_sms",
         }
     }
 
@@ -133,6 +145,9 @@ impl Job {
             // so 30 attempts keep trying for about 20 hours before an admin is needed.
             Job::ReportInvoice { .. } => 30,
             Job::DeliverWebhook { .. } => 1 + WEBHOOK_RETRIES.len() as i32,
+            // A text minutes late is still of use, a day late is not: backoff doubles, so 10
+            // attempts ride out about 17 minutes of a gateway being down, then it is `failed`.
+            Job::SendSms { .. } => 10,
             _ => 3,
         }
     }
@@ -268,6 +283,11 @@ mod tests {
                 email: "a@example.com".into(),
                 link_id: id,
             },
+            Job::SendBookingSms {
+                booking_id: id,
+                event: super::BookingEmail::Confirmed,
+            },
+            Job::SendSms { message_id: id },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),

@@ -202,9 +202,9 @@ pub async fn send_booking_email(
     mailer.send(message).await
 }
 
-/// What the templates say about `booking`, in `locale` (the other language's name or
-/// address when one is missing).
-fn booking_facts(
+/// What the templates (emails and texts) say about `booking`, in `locale` (the other
+/// language's name or address when one is missing).
+pub(super) fn booking_facts(
     booking: &BookingRow,
     provider: &ProviderRow,
     locale: Locale,

@@ -32,6 +32,12 @@ pub fn signing_key(secret: &str) -> Option<Vec<u8>> {
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mac = signed_content(key, id, timestamp, body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// The HMAC over Standard Webhooks' signed content, `{id}.{timestamp}.{body}`.
+fn signed_content(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(id.as_bytes());
@@ -39,7 +45,52 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    mac
+}
+
+/// Why a signed request we receive (an SMS receipt or reply) was refused, by header.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{header}: {reason}")]
+pub struct Refused {
+    pub header: &'static str,
+    pub reason: &'static str,
+}
+
+/// Checks a request signed the way we sign ours: `webhook-timestamp` within `tolerance_secs`
+/// of `now` either way (replays), and one of the space-separated `v1,` signatures in
+/// `webhook-signature` the HMAC of `{webhook-id}.{timestamp}.{body}` (compared in constant
+/// time). Headers are given as read (`None`: absent).
+pub fn verify(
+    key: &[u8],
+    (id, timestamp, signatures): (Option<&str>, Option<&str>, Option<&str>),
+    body: &[u8],
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), Refused> {
+    let refused = |header, reason| Refused { header, reason };
+    let id = id
+        .filter(|id| !id.is_empty())
+        .ok_or(refused("webhook-id", "is missing"))?;
+    let timestamp: i64 = timestamp
+        .ok_or(refused("webhook-timestamp", "is missing"))?
+        .trim()
+        .parse()
+        .map_err(|_| refused("webhook-timestamp", "must be Unix seconds"))?;
+    if timestamp.abs_diff(now) > tolerance_secs {
+        return Err(refused("webhook-timestamp", "is too far from now"));
+    }
+    let signatures = signatures.ok_or(refused("webhook-signature", "is missing"))?;
+    let expected = signed_content(key, id, timestamp, body);
+    let matches = signatures
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|s| STANDARD.decode(s).ok())
+        .any(|signature| expected.clone().verify_slice(&signature).is_ok());
+    if matches {
+        Ok(())
+    } else {
+        Err(refused("webhook-signature", "no v1 signature matches"))
+    }
 }
 
 /// How one delivery attempt ended.
@@ -342,5 +393,36 @@ mod tests {
     fn secrets_need_their_prefix_and_base64() {
         assert!(signing_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none());
         assert!(signing_key("whsec_not base64!").is_none());
+    }
+
+    #[test]
+    fn verifies_what_it_signs_within_the_tolerance_only() {
+        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let (id, at, body) = ("msg_1", 1_700_000_000, br#"{"status":"delivered"}"#);
+        let good = format!("v1,bm9wZQ== {}", sign(&key, id, at, body));
+        let good = good.as_str();
+        let stamp = at.to_string();
+        let headers = |signature| (Some(id), Some(stamp.as_str()), signature);
+        assert_eq!(
+            verify(&key, headers(Some(good)), body, 300, at + 300),
+            Ok(())
+        );
+        let header_of = |result: Result<(), Refused>| result.unwrap_err().header;
+        assert_eq!(
+            header_of(verify(&key, headers(Some(good)), body, 300, at + 301)),
+            "webhook-timestamp"
+        );
+        assert_eq!(
+            header_of(verify(&key, headers(Some(good)), b"{}", 300, at)),
+            "webhook-signature"
+        );
+        assert_eq!(
+            header_of(verify(&key, headers(None), body, 300, at)),
+            "webhook-signature"
+        );
+        assert_eq!(
+            header_of(verify(&key, (None, Some("1"), Some(good)), body, 300, at)),
+            "webhook-id"
+        );
     }
 }

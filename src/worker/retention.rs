@@ -10,6 +10,7 @@
 //! | `account_tokens` (emailed links) | expired longer ago than | `expired_tokens_days` |
 //! | `jobs` | `done` longer ago than (dead jobs stay for a person) | `finished_jobs_days` (30) |
 //! | `webhook_deliveries` | attempted longer ago than | `webhook_deliveries_days` (90) |
+//! | `sms_messages` | last status longer ago than, unless still queued | `sms_messages_days` (90) |
 //! | `booking_patients` (a hospital booking's patient; the booking stays) | the appointment ended longer ago than | `booking_patients_days` (180) |
 
 use chrono::{Duration, Utc};
@@ -18,7 +19,7 @@ use diesel::prelude::*;
 use crate::config::RetentionSettings;
 use crate::schema::{
     account_tokens, booking_patients, bookings, jobs, login_throttles, refresh_tokens,
-    webhook_deliveries,
+    sms_messages, webhook_deliveries,
 };
 
 /// How many rows each rule deleted.
@@ -31,6 +32,7 @@ pub struct Purged {
     pub account_tokens: usize,
     pub jobs: usize,
     pub webhook_deliveries: usize,
+    pub sms_messages: usize,
     pub booking_patients: usize,
 }
 
@@ -76,6 +78,12 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
             .filter(webhook_deliveries::at.lt(days(keep.webhook_deliveries_days))),
     )
     .execute(conn)?;
+    let sms_messages = diesel::delete(
+        sms_messages::table
+            .filter(sms_messages::status_at.lt(days(keep.sms_messages_days)))
+            .filter(sms_messages::status.ne("queued")),
+    )
+    .execute(conn)?;
     let ended_before = days(keep.booking_patients_days);
     let booking_patients = diesel::delete(
         booking_patients::table.filter(
@@ -95,6 +103,7 @@ pub fn purge_expired(conn: &mut PgConnection, keep: &RetentionSettings) -> Query
         account_tokens,
         jobs,
         webhook_deliveries,
+        sms_messages,
         booking_patients,
     })
 }

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::jobs::Job;
 use crate::jobs::queue::{self, JobRow};
 use crate::notify::email::{self, MailError};
-use crate::notify::{account_mail, billing_mail, webhooks};
+use crate::notify::{account_mail, billing_mail, sms, webhooks};
 use tracing::Instrument;
 
 #[derive(Clone)]
@@ -25,6 +25,8 @@ pub struct Worker {
     pub bookings: Bookings,
     pub wake: Arc<Notify>,
     pub mailer: Arc<crate::notify::email::Mailer>,
+    /// The SMS channel's gateway.
+    pub sms: Arc<crate::notify::sms::Sms>,
     pub billing: crate::billing::Billing,
     /// Makes password-reset links and derives every emailed link's token.
     pub auth: Arc<crate::auth::AuthConfig>,
@@ -216,6 +218,18 @@ impl Worker {
             Job::SendBookingEmail { booking_id, event } => {
                 email::send_booking_email(&self.pool, &self.mailer, *booking_id, *event).await?
             }
+            Job::SendBookingSms { booking_id, event } => {
+                sms::booking::queue_booking_sms(&self.pool, *booking_id, *event).await?
+            }
+            Job::SendSms { message_id } => {
+                sms::outbox::send(
+                    &self.pool,
+                    self.sms.gateway.as_ref(),
+                    *message_id,
+                    last_attempt,
+                )
+                .await?
+            }
             Job::SendAccountEmail { link_id } => {
                 account_mail::send_account_email(
                     &self.pool,
@@ -295,6 +309,8 @@ enum JobError {
     Booking(#[from] BookingJobError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    Sms(#[from] sms::outbox::SendError),
     #[error(transparent)]
     Webhook(#[from] webhooks::Failed),
     #[error(transparent)]

@@ -240,6 +240,21 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
             ),
         );
     }
+    // Texts: an old one sent, an old one still queued (kept: it is yet to go), a new one.
+    for (age, status) in [
+        ("91 days", "sent"),
+        ("91 days", "queued"),
+        ("1 day", "sent"),
+    ] {
+        run(
+            &mut conn,
+            format!(
+                "WITH c AS (INSERT INTO customers (full_name, phone) VALUES ('Texted', '+966501234567') RETURNING id) \
+             INSERT INTO sms_messages (id, customer_id, to_phone, body, purpose, encoding, segments, status, dedup_key, status_at) \
+             SELECT gen_random_uuid(), c.id, '+966501234567', 'hi', 'test', 'gsm7', 1, '{status}', gen_random_uuid()::text, now() - interval '{age}' FROM c"
+            ),
+        );
+    }
     let keep = app.settings.jobs.retention.clone();
     let purged = wasit::worker::retention::purge_expired(&mut conn, &keep).unwrap();
     assert_eq!(
@@ -252,6 +267,7 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
             account_tokens: 1,
             jobs: 1,
             webhook_deliveries: 1,
+            sms_messages: 1,
             booking_patients: 0,
         }
     );
@@ -274,6 +290,7 @@ async fn the_retention_sweep_deletes_only_what_has_passed_its_use() {
         1
     );
     assert_eq!(count(&mut conn, "jobs WHERE state = 'dead'"), 1);
+    assert_eq!(count(&mut conn, "sms_messages"), 2);
     assert_eq!(count(&mut conn, "rate_counts WHERE key = 'signup:new'"), 1);
 
     // The sweep is a scheduled job like the others: queued and run by a worker.

@@ -37,6 +37,7 @@ mod seams_billing;
 mod search;
 mod search_places;
 mod secrets;
+mod sms;
 mod stripe;
 mod subscriptions;
 mod uncertain;
