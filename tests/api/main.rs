@@ -38,5 +38,6 @@ mod secrets;
 mod stripe;
 mod subscriptions;
 mod uncertain;
+mod wakeups;
 mod webhooks;
 mod zatca;
