@@ -189,7 +189,11 @@ async fn start_jobs(
     state: &wasit::state::AppState,
 ) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
     let worker = wasit::worker::Worker::for_state(state, &settings.jobs);
-    wasit::worker::spawn_workers(&worker, settings.jobs.workers);
+    wasit::worker::spawn_workers(
+        &worker,
+        settings.jobs.workers,
+        settings.database.url.expose_secret(),
+    );
     wasit::worker::schedule::start(state.pool.clone(), settings, worker.wake.clone()).await
 }
 

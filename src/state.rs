@@ -46,7 +46,7 @@ impl AppState {
         let searcher = Searcher {
             pool: pool.clone(),
             read: crate::db::ReadPool::new(pool.clone(), &settings.database),
-            clients: HttpClients::new(&settings.outbound, settings.search.provider_timeout())?,
+            clients: HttpClients::new(&settings.outbound, &settings.search)?,
             fees: FeePolicy {
                 service_fee: settings.pricing.service_fee,
                 vat_rate: settings.pricing.vat_rate,

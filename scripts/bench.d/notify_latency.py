@@ -54,7 +54,7 @@ to_email, to_hook = [], []
 for i in range(count):
     offers = call("GET", f"/v1/search?kind=hotel&city={city}&check_in={day(3)}&check_out={day(4)}&guests=2")["offers"]
     booking = call("POST", "/v1/bookings", customer, {"offer_id": offers[0]["offer_id"]}, {"idempotency-key": f"latency-{i}-{time.time()}"})
-    call("POST", f"/v1/bookings/{booking['id']}/confirm", agent, {})
+    call("POST", f"/v1/bookings/{booking['id']}/confirm", agent, {"reason": "bench: paid at the office"})
     confirmed_at = time.time() * 1000
     deadline = time.time() + 10
     mail = hook = None

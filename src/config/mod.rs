@@ -96,6 +96,8 @@ pub struct SearchSettings {
     pub offer_ttl_secs: u64,
     pub cache_ms: u64,
     pub cache_budget_bytes: usize,
+    /// At most this many requests at once to one outside provider within a search.
+    pub requests_per_provider: u32,
 }
 
 impl SearchSettings {

@@ -243,6 +243,7 @@ fn validate_search(search: &SearchSettings) -> Result<(), ConfigError> {
         ("search.horizon_days", search.horizon_days),
         ("search.max_guests", search.max_guests),
         ("search.max_rooms", search.max_rooms),
+        ("search.requests_per_provider", search.requests_per_provider),
     ] {
         if value == 0 {
             return Err(invalid(key, "must be at least 1"));

@@ -9,6 +9,11 @@ use serde::Serialize;
 use super::Job;
 use crate::schema::jobs;
 
+/// The channel a trigger on `jobs` NOTIFYs when a job is added (every kind but a hold's
+/// "held" email: see migrations/2026-12-05-400000_jobs_wake_workers), and idle workers
+/// LISTEN on (`worker::listener`).
+pub const WAKE_CHANNEL: &str = "wasit_jobs";
+
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct JobRow {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::caldav::CaldavAdapter;
 use super::fhir::FhirAdapter;
-use crate::config::OutboundSettings;
+use crate::config::{OutboundSettings, SearchSettings};
 use crate::http::outbound::{Outbound, OutboundError};
 use chrono_tz::Tz;
 
@@ -79,20 +79,22 @@ impl AdapterError {
     }
 }
 
-/// One outbound client per kind of outside service, built once (connection pools, timeouts).
+/// One outbound client per kind of outside service, built once (connection pools, timeouts),
+/// and how many requests one provider is sent at once within a search.
 #[derive(Clone)]
 pub struct HttpClients {
     pub fhir: Outbound,
     pub caldav: Outbound,
     pub webhooks: Outbound,
+    pub requests_per_provider: usize,
 }
 
 impl HttpClients {
-    /// Provider calls end at `provider_timeout` (the search adds its own deadline on top),
-    /// webhooks at `outbound.timeout_ms`.
-    pub fn new(settings: &OutboundSettings, provider_timeout: Duration) -> anyhow::Result<Self> {
+    /// Provider calls end at `search.provider_timeout_ms` (the search adds its own deadline
+    /// on top), webhooks at `outbound.timeout_ms`.
+    pub fn new(settings: &OutboundSettings, search: &SearchSettings) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let provider_timeout = provider_timeout.min(settings.timeout());
+        let provider_timeout = search.provider_timeout().min(settings.timeout());
         let agent = concat!("wasit/", env!("CARGO_PKG_VERSION"));
         Ok(Self {
             fhir: Outbound::new(settings, agent, provider_timeout)?,
@@ -102,6 +104,7 @@ impl HttpClients {
                 concat!("wasit-webhooks/", env!("CARGO_PKG_VERSION")),
                 settings.timeout(),
             )?,
+            requests_per_provider: search.requests_per_provider.max(1) as usize,
         })
     }
 }
@@ -138,11 +141,10 @@ impl Adapter {
             AdapterError::Internal(format!("unknown time zone `{}`", provider.timezone))
         })?;
         match AdapterSettings::parse(&provider.adapter, provider.adapter_settings.clone()) {
-            Ok(AdapterSettings::Fhir(settings)) => Ok(Adapter::Fhir(FhirAdapter::new(
-                settings,
-                timezone,
-                clients.fhir.clone(),
-            ))),
+            Ok(AdapterSettings::Fhir(settings)) => Ok(Adapter::Fhir(
+                FhirAdapter::new(settings, timezone, clients.fhir.clone())
+                    .with_concurrency(clients.requests_per_provider),
+            )),
             Ok(AdapterSettings::Caldav(settings)) => Ok(Adapter::Caldav(
                 CaldavAdapter::new(settings, timezone, clients.caldav.clone())
                     .at(provider_address(provider)),

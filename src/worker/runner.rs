@@ -277,15 +277,20 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs until the process stops: drains the queue, then sleeps until woken by a local
-    /// enqueue or the poll interval (which also picks up other instances' jobs).
+    /// Runs until the process stops: drains the queue, then sleeps until woken (by a job
+    /// committed on any instance, through the listener, or by a local enqueue) or until the
+    /// poll interval, the fallback while the listener is down.
     pub async fn run(self) {
         let poll = Duration::from_millis(self.settings.poll_ms);
         loop {
+            // Listening before the claim: a job committed while it runs is not slept through.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.run_batch().await {
                 Ok(0) => {
                     tokio::select! {
-                        _ = self.wake.notified() => {}
+                        _ = woken => {}
                         _ = tokio::time::sleep(poll) => {}
                     }
                 }
@@ -337,8 +342,15 @@ fn jitter() -> f64 {
     f64::from(u16::from_le_bytes(byte)) / 65536.0
 }
 
-/// Starts `count` workers named after this process.
-pub fn spawn_workers(template: &Worker, count: usize) {
+/// Starts `count` workers named after this process, and the listener that wakes them when
+/// a job commits (on `database_url`, outside the pool). Without it they would still poll.
+pub fn spawn_workers(template: &Worker, count: usize, database_url: &str) {
+    if count == 0 {
+        return;
+    }
+    if let Err(error) = super::listener::spawn(database_url, &template.wake) {
+        tracing::warn!(%error, "could not start the job listener; workers poll instead");
+    }
     for n in 0..count {
         let mut worker = template.clone();
         worker.id = format!("{}-{n}", template.id);

@@ -170,7 +170,7 @@ async fn the_site_and_the_console_work_in_a_real_browser() {
 
     // Bookings are confirmed by a job: workers run beside the app, as in `wasit serve`.
     let worker = app.worker("e2e");
-    wasit::worker::spawn_workers(&worker, 2);
+    wasit::worker::spawn_workers(&worker, 2, &app.db.url);
 
     let base = app.address.clone();
     let (ok, output) = tokio::task::spawn_blocking(move || {

@@ -965,6 +965,92 @@ async fn fhir_closed_port_is_unavailable() {
     );
 }
 
+/// A hospital's Schedules are asked about side by side, never more than the cap at once: a
+/// fake server holds each Slot search until `CAP` are in flight (or a second passes) and
+/// counts the most it ever saw at once. One after another it would see 1; without the cap, 5.
+#[tokio::test]
+async fn fhir_search_asks_a_hospitals_schedules_side_by_side_up_to_the_cap() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CAP: usize = 3;
+    const SCHEDULES: usize = 5;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let day = future_day(30);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}/fhir", listener.local_addr().expect("address"));
+    let (counting, highest, arrivals) = (in_flight.clone(), most.clone(), arrived.clone());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (in_flight, most, arrived) = (counting.clone(), highest.clone(), arrivals.clone());
+            tokio::spawn(async move {
+                let head = read_head(&mut socket).await;
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let body = if let Some(id) = path.strip_prefix("/fhir/Schedule/") {
+                    format!(
+                        r#"{{"resourceType":"Schedule","id":"{id}","specialty":[{{"text":"Cardiology"}}]}}"#
+                    )
+                } else {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    arrived.notify_waiters();
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                    loop {
+                        let more = arrived.notified();
+                        tokio::pin!(more);
+                        more.as_mut().enable();
+                        if in_flight.load(Ordering::SeqCst) >= CAP
+                            || tokio::time::Instant::now() >= deadline
+                        {
+                            break;
+                        }
+                        let _ = tokio::time::timeout_at(deadline, more).await;
+                    }
+                    let schedule = path
+                        .split("Schedule%2F")
+                        .nth(1)
+                        .and_then(|rest| rest.split('&').next())
+                        .unwrap_or("unknown")
+                        .to_owned();
+                    let hour = 8 + schedule.trim_start_matches('s').parse::<u32>().unwrap_or(0);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    format!(
+                        r#"{{"resourceType":"Bundle","type":"searchset","entry":[{{"resource":{{"resourceType":"Slot","id":"slot-{schedule}","schedule":{{"reference":"Schedule/{schedule}"}},"status":"free","start":"{}","end":"{}"}}}}]}}"#,
+                        local(day, hour, 0).to_rfc3339(),
+                        local(day, hour, 30).to_rfc3339()
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/fhir+json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    let names: Vec<String> = (1..=SCHEDULES).map(|n| format!("s{n}")).collect();
+    let schedules: Vec<(&str, &str)> = names.iter().map(|id| (id.as_str(), "100")).collect();
+
+    let offers = adapter(&base, &schedules)
+        .with_concurrency(CAP)
+        .search(&slots(None, day, day))
+        .await
+        .expect("search");
+
+    assert_eq!(
+        slot_refs(&offers),
+        ["slot-s1", "slot-s2", "slot-s3", "slot-s4", "slot-s5"],
+        "every schedule's slot, in order of start"
+    );
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        CAP,
+        "Slot searches in flight at once"
+    );
+}
+
 /// Through the API, end to end: a hospital on the real FHIR server is searched, booked
 /// (the Appointment appears there and the Slot turns busy) and cancelled (both undone).
 #[tokio::test]

@@ -41,5 +41,6 @@ mod sms;
 mod stripe;
 mod subscriptions;
 mod uncertain;
+mod wakeups;
 mod webhooks;
 mod zatca;

@@ -30,12 +30,16 @@ use crate::http::outbound::Outbound;
 /// Identifier system of our booking references on Slots and Appointments.
 const BOOKING_SYSTEM: &str = "urn:wasit:booking";
 const PAGE_SIZE: u32 = 100;
+/// Requests at once to one server within a search, unless told (`search.requests_per_provider`).
+const REQUESTS_AT_ONCE: usize = 4;
 
 pub struct FhirAdapter {
     pub settings: FhirSettings,
     pub timezone: Tz,
     pub client: Outbound,
     page_size: u32,
+    /// How many schedules a search asks about at once (each asks one request at a time).
+    concurrency: usize,
 }
 
 impl FhirAdapter {
@@ -45,7 +49,14 @@ impl FhirAdapter {
             timezone,
             client,
             page_size: PAGE_SIZE,
+            concurrency: REQUESTS_AT_ONCE,
         }
+    }
+
+    /// Sends a search's requests to this server at most `requests` at a time.
+    pub fn with_concurrency(mut self, requests: usize) -> Self {
+        self.concurrency = requests.max(1);
+        self
     }
 
     /// Asks for `_count=page_size` Slots per search page (tests use it to force paging).

@@ -1,8 +1,11 @@
 //! Search: the free Slots of the configured Schedules in a window of local days, each one an
-//! offer named after the Schedule's specialty and practitioner.
+//! offer named after the Schedule's specialty and practitioner. The Schedules are asked about
+//! side by side (at most the adapter's concurrency at once), so a hospital with many answers
+//! in about the time of its slowest Schedule, not of all of them one after another.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::FhirAdapter;
 use super::resources::{CodeableConcept, Practitioner, Reference, Schedule, Slot, is_fhir_id};
@@ -30,23 +33,45 @@ impl FhirAdapter {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
+        let now = Utc::now();
+        // The futures are made first: a stream mapping with a borrowing closure would not be
+        // `Send` for the search task (rustc cannot name the closure's lifetimes).
+        let asks: Vec<_> = self
+            .settings
+            .schedules
+            .iter()
+            .map(|schedule| self.schedule_offers(schedule, &window, wanted, now))
+            .collect();
+        let mut offers: Vec<ProviderOffer> = stream::iter(asks)
+            .buffer_unordered(self.concurrency)
+            .try_concat()
+            .await?;
+        offers.sort_by(|a, b| (a.start, &a.unit_code).cmp(&(b.start, &b.unit_code)));
+        Ok(offers)
+    }
+
+    /// One Schedule's free slots in the window as offers: none when it is inactive or of
+    /// another specialty than `wanted`.
+    async fn schedule_offers(
+        &self,
+        schedule: &FhirSchedule,
+        window: &Window,
+        wanted: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProviderOffer>, AdapterError> {
+        let info = self.schedule_info(&schedule.schedule_id).await?;
+        if !info.active || wanted.is_some_and(|wanted| !info.offers_specialty(wanted)) {
+            return Ok(Vec::new());
+        }
         let mut offers = Vec::new();
-        for schedule in &self.settings.schedules {
-            let info = self.schedule_info(&schedule.schedule_id).await?;
-            if !info.active || wanted.is_some_and(|wanted| !info.offers_specialty(wanted)) {
-                continue;
-            }
-            let now = Utc::now();
-            for slot in self.free_slots(&schedule.schedule_id, &window).await? {
-                let (start, end) = slot.times()?;
-                // The server was asked for exactly this; checking again costs nothing and
-                // protects against servers that ignore a search parameter.
-                if slot.status.as_deref() == Some("free") && start >= now && window.holds(start) {
-                    offers.push(info.offer(schedule, slot.id()?, start, end));
-                }
+        for slot in self.free_slots(&schedule.schedule_id, window).await? {
+            let (start, end) = slot.times()?;
+            // The server was asked for exactly this; checking again costs nothing and
+            // protects against servers that ignore a search parameter.
+            if slot.status.as_deref() == Some("free") && start >= now && window.holds(start) {
+                offers.push(info.offer(schedule, slot.id()?, start, end));
             }
         }
-        offers.sort_by(|a, b| (a.start, &a.unit_code).cmp(&(b.start, &b.unit_code)));
         Ok(offers)
     }
 
