@@ -1137,6 +1137,16 @@ async function searchThatHelps({ page, shot }) {
   await shot('19-4-empty-filters-ar.png', { fullPage: false });
   await filtersHint.getByRole('button', { name: 'أزل عوامل التصفية' }).click();
   await page.locator('.hotel-card').first().waitFor();
+  // The price range: a lowest price of 1,000 leaves only the hotel with rooms that dear.
+  const lowest = page.getByLabel('أدنى سعر (ر.س)');
+  await lowest.fill('1000');
+  await lowest.press('Tab');
+  await page.waitForFunction(() => document.querySelectorAll('.hotel-card').length === 1);
+  check((await hotelNames(page))[0] === 'فندق أبراج الحرم', `a lowest price of 1,000 kept ${await hotelNames(page)}`);
+  check((await page.locator('.hotel-card .offer').count()) === 2, 'the dearer hotel lost a room type above the lowest price');
+  await lowest.fill('');
+  await lowest.press('Tab');
+  await page.waitForFunction((count) => document.querySelectorAll('.hotel-card').length === count, names.length);
 
   // Specialties per city, and an empty state that says this city has no such clinic.
   await page.getByLabel(/موعد في مستشفى/).check();

@@ -9,6 +9,7 @@ import { name, when } from './format.js';
 export function viewQuery(view) {
   const query = {};
   if (view.sort !== 'price') query.sort = view.sort;
+  if (view.price_min) query.price_min = view.price_min;
   if (view.price_max) query.price_max = view.price_max;
   if (view.free_cancellation) query.free_cancellation = 'true';
   if (view.pay_at_provider) query.pay_at_provider = 'true';
@@ -16,7 +17,7 @@ export function viewQuery(view) {
 }
 
 export function defaultView() {
-  return { sort: 'price', price_max: '', free_cancellation: false, pay_at_provider: false };
+  return { sort: 'price', price_min: '', price_max: '', free_cancellation: false, pay_at_provider: false };
 }
 
 /** "1.2 km from Al-Masjid al-Haram", "2.4 km from the centre of Riyadh". */
@@ -36,16 +37,20 @@ export function viewControls(view, onChange) {
   const changed = (name) => onChange({ ...view }, name);
   const sort = h('select', { id: 'view-sort', name: 'sort', onchange: (event) => { view.sort = event.target.value; changed('sort'); } },
     ['price', 'distance'].map((value) => h('option', { value, selected: view.sort === value }, t(`view.sort.${value}`))));
-  const priceMax = h('input', {
-    id: 'view-price-max', name: 'price_max', type: 'number', min: '0', step: '50', inputmode: 'numeric', value: view.price_max,
-    onchange: (event) => { view.price_max = event.target.value.trim(); changed('price_max'); },
-  });
+  // The price range: a lowest and a highest price per stay, each optional.
+  const price = (key) => h('div', { class: 'view-field' },
+    h('label', { for: `view-${key}` }, t(`view.${key}`)),
+    h('input', {
+      id: `view-${key}`, name: key, type: 'number', min: '0', step: '50', inputmode: 'numeric', value: view[key],
+      onchange: (event) => { view[key] = event.target.value.trim(); changed(key); },
+    }));
   const toggle = (key) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', name: key, checked: view[key], onchange: (event) => { view[key] = event.target.checked; changed(key); } }),
     h('span', null, t(`view.${key}`)));
   return h('div', { class: 'view-controls', role: 'group', 'aria-label': t('view.title') },
     h('div', { class: 'view-field' }, h('label', { for: 'view-sort' }, t('view.sort')), sort),
-    h('div', { class: 'view-field' }, h('label', { for: 'view-price-max' }, t('view.price_max')), priceMax),
+    price('price_min'),
+    price('price_max'),
     toggle('free_cancellation'),
     toggle('pay_at_provider'));
 }
