@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasit::auth::Role;
 
-use crate::helpers::{PASSWORD, TestApp, held, manifest_dir, spawn_app_with, token};
+use crate::helpers::{PASSWORD, TestApp, free_port, held, manifest_dir, spawn_app_with, token};
 
 /// The whole run (four scenarios) takes about a minute; this only stops a hung browser.
 const E2E_TIMEOUT: Duration = Duration::from_secs(300);
@@ -17,10 +17,7 @@ const E2E_TIMEOUT: Duration = Duration::from_secs(300);
 /// The app on a port known before it is built: the sandbox bank's 3-D Secure page sends the
 /// browser back to `payments.return_url`, which must be this app.
 async fn spawn_app_on_known_port() -> TestApp {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let app = spawn_app_with(|settings| {
         settings.server.port = port;
         settings.payments.return_url = format!("http://127.0.0.1:{port}/");

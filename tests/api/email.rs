@@ -298,13 +298,7 @@ async fn a_reminder_goes_out_once_a_day_ahead() {
     let agent = token(&app.user_with_role(Role::Agent).await);
     let (email, _, booking) = book(&app, &admin, "ar").await;
     let id = booking["id"].as_str().unwrap();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
     app.run_pending_jobs().await;
     let pool = wasit::db::build_pool(&app.settings.database);
     // Two days ahead: no reminder yet.

@@ -23,6 +23,16 @@ use wasit::startup::Application;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A loopback port nothing listens on right now: for a server a test starts, or as the
+/// address of a provider that is down.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -506,6 +516,17 @@ impl TestApp {
         let text = response.text().await.unwrap();
         assert_eq!(got, status, "POST {path}: {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Staff confirm booking `id` as paid at the office (no card): it goes to the provider.
+    pub async fn confirm_paid_at_office(&self, staff: &str, id: &str) -> Value {
+        self.post_ok(
+            &format!("/v1/bookings/{id}/confirm"),
+            staff,
+            &json!({ "reason": "paid at the office" }),
+            200,
+        )
+        .await
     }
 
     /// A local hotel with one room type (`rooms` rooms, 2 guests each, `price` a night),

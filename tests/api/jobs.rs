@@ -79,13 +79,7 @@ async fn a_confirmation_is_enqueued_with_the_transition_and_a_worker_confirms() 
     let (booking, _) = held_booking(&app, &admin, &customer, "k", 5).await;
     let id = booking["id"].as_str().unwrap();
 
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
     let queued = confirmations_in(&app, "queued");
     assert_eq!(queued.len(), 1);
     assert_eq!(
@@ -182,13 +176,7 @@ async fn finished_stays_are_completed_by_the_sweep() {
     let agent = token(&app.user_with_role(Role::Agent).await);
     let (booking, _) = held_booking(&app, &admin, &customer, "k", 5).await;
     let id = booking["id"].as_str().unwrap();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
     app.run_pending_jobs().await;
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
@@ -369,13 +357,7 @@ async fn two_workers_run_every_job_exactly_once() {
         ids.push(booking["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        app.post_ok(
-            &format!("/v1/bookings/{id}/confirm"),
-            &agent,
-            &json!({ "reason": "paid at the office" }),
-            200,
-        )
-        .await;
+        app.confirm_paid_at_office(&agent, id).await;
     }
     let (one, two) = (app.worker("worker-one"), app.worker("worker-two"));
     let (ran_one, ran_two) = tokio::join!(one.drain(), two.drain());
@@ -408,13 +390,7 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
     let agent = token(&app.user_with_role(Role::Agent).await);
     let (booking, _) = held_booking(&app, &admin, &customer, "k", 5).await;
     let id = booking["id"].as_str().unwrap();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
 
     // A worker claims the job and dies (never finishes it).
     let mut conn = app.db.connect();

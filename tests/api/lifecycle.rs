@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
-use crate::helpers::{TestDatabase, manifest_dir, random_secret, test_settings};
+use crate::helpers::{TestDatabase, free_port, manifest_dir, random_secret, test_settings};
 
 pub(crate) fn wasit(env: &str, database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasit"));
@@ -24,14 +24,6 @@ pub(crate) fn wasit(env: &str, database_url: &str) -> Command {
         .env("WASIT__SMS__APP_SID", "app-sid")
         .stdin(Stdio::null());
     command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -197,13 +197,7 @@ async fn the_provider_is_told_each_room_with_its_guests() {
     let booking: Value = response.json().await.unwrap();
     let id = booking["id"].as_str().unwrap();
     let agent = token(&app.user_with_role(wasit::auth::Role::Agent).await);
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
     app.run_pending_jobs().await;
     use diesel::prelude::*;
     use wasit::schema::jobs::dsl as j;

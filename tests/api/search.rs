@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    assert_problem, canned_server, day, problem_fields, silent_server, spawn_app, spawn_app_with,
+    assert_problem, canned_server, day, free_port, problem_fields, silent_server, spawn_app,
+    spawn_app_with,
 };
 
 fn amounts(offer: &Value) -> Vec<String> {
@@ -394,15 +395,6 @@ async fn failing_server() -> u16 {
     .await
 }
 
-/// A port nothing listens on: a provider that is down.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A provider that answers every request with 200 and bytes that are not what it should send.
 async fn garbage_server() -> u16 {
     let body = "<html>definitely not FHIR or iCalendar</html>";
@@ -422,7 +414,7 @@ async fn slow_down_failing_and_garbage_providers_never_fail_the_search() {
     let silent = silent_server().await;
     let garbage = garbage_server().await;
     let failing = failing_server().await;
-    let down = closed_port();
+    let down = free_port();
     for (name, port) in [
         ("Silent Hotel", silent),
         ("Garbage Hotel", garbage),
@@ -639,7 +631,7 @@ async fn answers_that_asked_an_outside_provider_are_not_kept() {
         .local_hotel(&admin, "hail", "Hail Inn", 1, "200.00", 5)
         .await;
     let down = json!({ "kind": "hotel", "name_ar": "مغلق", "name_en": "Down Hotel", "city": "hail", "adapter": "caldav",
-        "adapter_settings": { "base_url": format!("http://127.0.0.1:{}", closed_port()),
+        "adapter_settings": { "base_url": format!("http://127.0.0.1:{}", free_port()),
             "room_types": [{ "code": "std", "calendar_path": "/hotel/std/", "name_ar": "عادية", "name_en": "Standard", "rooms": 3, "max_guests": 2, "nightly_price": "200.00" }] } });
     app.post_ok("/v1/providers", &admin, &down, 201).await;
     let query = format!(

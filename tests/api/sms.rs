@@ -13,8 +13,8 @@ use wasit::config::SmsBackend;
 use wasit::schema::sms_messages;
 
 use crate::helpers::{
-    PASSWORD, PROBLEM_JSON, TestApp, assert_problem, held, problem_fields, spawn_app_with, token,
-    unique_city,
+    PASSWORD, PROBLEM_JSON, TestApp, assert_problem, free_port, held, problem_fields,
+    spawn_app_with, token, unique_city,
 };
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -35,14 +35,6 @@ impl Drop for Recorder {
 }
 
 impl Recorder {
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     /// Starts the stand-in on `port`, calling back to `app`.
     fn start(port: u16, app: &TestApp, mode: &str) -> Self {
         let python = std::env::var("WASIT_TEST_PYTHON").unwrap_or_else(|_| {
@@ -101,7 +93,7 @@ impl Recorder {
 
 /// An app whose texts go to a recorder in `mode` (`ok`, `refuse`), and the recorder.
 async fn app_with_recorder(mode: &str) -> (TestApp, Recorder) {
-    let port = Recorder::free_port();
+    let port = free_port();
     let app = spawn_app_with(|settings| {
         settings.sms.backend = SmsBackend::Http;
         settings.sms.api_url = format!("http://127.0.0.1:{port}/rest/SMS/messages");
@@ -147,13 +139,7 @@ async fn confirmed_booking(app: &TestApp, customer: &str) -> Value {
     let booking = held(app, customer, &city, 3).await;
     let agent = token(&app.user_with_role(Role::Agent).await);
     let id = booking["id"].as_str().unwrap();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        &agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(&agent, id).await;
     booking
 }
 

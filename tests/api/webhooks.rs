@@ -128,13 +128,7 @@ async fn confirmed_booking(app: &TestApp, customer: &str, agent: &str, key: &str
     .await
     .unwrap();
     let id = booking["id"].as_str().unwrap().to_owned();
-    app.post_ok(
-        &format!("/v1/bookings/{id}/confirm"),
-        agent,
-        &json!({ "reason": "paid at the office" }),
-        200,
-    )
-    .await;
+    app.confirm_paid_at_office(agent, &id).await;
     id
 }
 

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, held, manifest_dir, spawn_app, spawn_app_with, token};
+use crate::helpers::{TestApp, free_port, held, manifest_dir, spawn_app, spawn_app_with, token};
 use crate::payments::{CARD_OK, hotel, pay, pay_at_once, post_keyed};
 
 fn python() -> String {
@@ -404,11 +404,7 @@ impl Drop for StandIn {
 impl StandIn {
     async fn start() -> Self {
         wasit::providers::adapter::install_crypto_provider();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = scratch_dir("stand-in");
         let child = Command::new(python())
             .arg(manifest_dir().join("tests/peers/zatca/stand_in.py"))
