@@ -33,6 +33,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A process a test started, killed and reaped when the test ends (passing or not).
+pub struct Spawned(pub std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -2,12 +2,14 @@
 //! serve with JSON logs, and a graceful stop on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
-use crate::helpers::{TestDatabase, free_port, manifest_dir, random_secret, test_settings};
+use crate::helpers::{
+    Spawned, TestDatabase, free_port, manifest_dir, random_secret, test_settings,
+};
 
 pub(crate) fn wasit(env: &str, database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasit"));
@@ -171,21 +173,12 @@ fn serve_refuses_an_unmigrated_database() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("wasit migrate"));
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_logs_json_in_production_and_stops_gracefully_on_sigterm() {
     let settings = test_settings();
     let database = TestDatabase::create(&settings);
     let port = free_port();
-    let mut server = Server(
+    let mut server = Spawned(
         wasit("production", &database.url)
             // No real gateway here: production runs on the sandbox only when told to.
             .env("WASIT__PAYMENTS__ALLOW_SANDBOX", "true")
@@ -291,7 +284,7 @@ fn the_worker_command_runs_jobs_until_sigterm() {
         .execute(&mut conn)
         .unwrap();
     }
-    let mut worker = Server(
+    let mut worker = Spawned(
         wasit("production", &database.url)
             // No real gateway here: production runs on the sandbox only when told to.
             .env("WASIT__PAYMENTS__ALLOW_SANDBOX", "true")
@@ -374,7 +367,7 @@ fn a_worker_killed_mid_job_loses_nothing() {
         .unwrap();
     }
     let start_worker = || {
-        Server(
+        Spawned(
             wasit("test", &database.url)
                 .env("WASIT__JOBS__LEASE_SECS", "3")
                 .env("WASIT__JOBS__JOB_TIMEOUT_SECS", "2")
@@ -464,7 +457,7 @@ fn a_crash_strands_no_idempotency_key_and_orphans_no_hold() {
     let port = free_port();
     let secret = random_secret();
     let start = || {
-        Server(
+        Spawned(
             wasit("test", &database.url)
                 .env("WASIT__AUTH__JWT_SECRET", &secret)
                 .env("WASIT__SERVER__HOST", "127.0.0.1")

@@ -3,7 +3,7 @@
 //! send's form fields, answers as Unifonic does, and signs receipts and STOP replies back
 //! with the reference Standard Webhooks library, as the gateway's callbacks would be.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -13,7 +13,7 @@ use wasit::config::SmsBackend;
 use wasit::schema::sms_messages;
 
 use crate::helpers::{
-    PASSWORD, PROBLEM_JSON, TestApp, assert_problem, free_port, held, problem_fields,
+    PASSWORD, PROBLEM_JSON, Spawned, TestApp, assert_problem, free_port, held, problem_fields,
     spawn_app_with, token, unique_city,
 };
 
@@ -21,15 +21,13 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const APP_SID: &str = "app-sid-for-tests";
 
 struct Recorder {
-    child: Child,
+    _process: Spawned,
     port: u16,
     log: std::path::PathBuf,
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
 }
@@ -60,7 +58,11 @@ impl Recorder {
             assert!(Instant::now() < deadline, "the recorder did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { child, port, log }
+        Self {
+            _process: Spawned(child),
+            port,
+            log,
+        }
     }
 
     /// The sends it received, in order (form fields).

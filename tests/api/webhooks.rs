@@ -1,26 +1,19 @@
 //! Signed webhooks to providers, verified live by the reference Standard Webhooks library
 //! (tests/peers/webhooks/receiver.py), with retries, 410 Gone, rotation overlap and resend.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use wasit::auth::Role;
 
-use crate::helpers::{TestApp, day, spawn_app, token};
+use crate::helpers::{Spawned, TestApp, day, spawn_app, token};
 
 struct Receiver {
-    child: Child,
+    _process: Spawned,
     url: String,
     log: std::path::PathBuf,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Receiver {
@@ -55,7 +48,7 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
-            child,
+            _process: Spawned(child),
             url: format!("http://127.0.0.1:{port}/hooks"),
             log,
         }
