@@ -14,6 +14,8 @@
 //   WASIT_TEST_MAILDEV_URL  the SMTP test server's web API (scenario d reads its links)
 //   WASIT_TEST_CHROMIUM   the browser (default /usr/bin/chromium)
 //   WASIT_SCREENSHOTS     where screenshots go (default target/screenshots)
+//   WASIT_E2E_ONLY        run only the scenarios whose function name contains this text
+//                         (comma-separated); a run that picks none fails
 // Exits non-zero when any scenario fails; each failure leaves a FAILED-*.png.
 
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
@@ -1208,9 +1210,16 @@ const scenarios = [
   ['#19 point 4: search that helps: calendar, one card per hotel, sort, filters, empty states', searchThatHelps],
 ];
 
+const only = (process.env.WASIT_E2E_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const picked = scenarios.filter(([, scenario]) => !only.length || only.some((name) => scenario.name.includes(name)));
+if (!picked.length) {
+  console.error(`WASIT_E2E_ONLY=${process.env.WASIT_E2E_ONLY} picks no scenario`);
+  process.exit(2);
+}
+
 let passed = 0;
 let failed = 0;
-for (const [title, scenario] of scenarios) {
+for (const [title, scenario] of picked) {
   const started = Date.now();
   const session = await open(scenario.name);
   console.log(`- ${title}`);
