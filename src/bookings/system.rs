@@ -47,6 +47,7 @@ impl Bookings {
     /// batches of [`EXPIRY_BATCH`] claimed with `SKIP LOCKED` (a payment settling the same
     /// booking holds its row: the sweep passes it by and the lifecycle re-checks the rest).
     /// Outside providers' copies are cancelled by one job per booking, after the commit.
+    /// Returns the holds it expired (not those it found and could not).
     #[tracing::instrument(skip_all)]
     pub async fn expire_due(&self) -> Result<usize, ApiError> {
         let mut expired = 0;
@@ -74,22 +75,24 @@ impl Bookings {
                         "hold expired",
                         Refund::Nothing,
                     );
+                    let mut done = 0;
                     for id in &due {
                         // A savepoint each: one booking that cannot expire (it is logged)
                         // must not keep the rest of the batch holding rooms.
-                        if let Err(error) =
-                            conn.transaction(|conn| lifecycle::transition(conn, *id, &change))
-                        {
-                            tracing::error!(booking_id = %id, error = %error.describe(), "could not expire a hold");
+                        match conn.transaction(|conn| lifecycle::transition(conn, *id, &change)) {
+                            Ok(_) => done += 1,
+                            Err(error) => {
+                                tracing::error!(booking_id = %id, error = %error.describe(), "could not expire a hold")
+                            }
                         }
                     }
-                    Ok(Some(due.len()))
+                    Ok(Some((due.len(), done)))
                 })
             })
             .await?;
-            let Some(batch) = batch else { break };
-            expired += batch;
-            if batch > 0 {
+            let Some((batch, done)) = batch else { break };
+            expired += done;
+            if done > 0 {
                 self.wake.notify_waiters();
             }
             if batch < EXPIRY_BATCH as usize {

@@ -12,6 +12,7 @@ mod contract;
 mod customers;
 mod email;
 mod errors;
+mod expiry;
 mod faults;
 mod fhir;
 mod hardening;
