@@ -1,7 +1,7 @@
+-- A database holding package payments refuses this (the purpose check): they are money records.
 DROP TABLE payment_allotments;
 DROP INDEX payments_one_live_per_package;
 ALTER TABLE payments DROP CONSTRAINT payments_package_purpose;
-DELETE FROM payments WHERE purpose = 'package';
 ALTER TABLE payments DROP CONSTRAINT payments_purpose_check;
 ALTER TABLE payments ADD CONSTRAINT payments_purpose_check
     CHECK (purpose IN ('booking', 'booking_change', 'subscription'));

@@ -1210,7 +1210,8 @@ async function packagesForPatients({ page, shot }) {
   await first.waitFor();
   check(await first.locator('.price tr.line-service_fee').count() === 1, 'a package shows more than one fee');
   await expectLabelled(page);
-  await shot('16-1-packages-ar.png');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-ar.png', { fullPage: false });
   await first.getByRole('button', { name: 'احجز الباقة' }).click();
   await patient(page, { name: 'ليلى القحطاني', idNumber: '1000000008' });
   await page.waitForURL(/#\/package\//);
@@ -1234,13 +1235,15 @@ async function packagesForPatients({ page, shot }) {
   await page.getByRole('button', { name: 'Show packages' }).click();
   await page.locator('.offer.package').first().waitFor();
   await fitsPhone(page, 'packages in English');
-  await shot('16-1-packages-en-390.png');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-en-390.png', { fullPage: false });
   await page.getByRole('button', { name: 'العربية' }).click();
   await expectDir(page, 'rtl', 'ar');
   await page.getByRole('button', { name: 'اعرض الباقات' }).click();
   await page.locator('.offer.package').first().waitFor();
   await fitsPhone(page, 'packages in Arabic');
-  await shot('16-1-packages-ar-390.png');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-ar-390.png', { fullPage: false });
 
   // The agent builds a package for a client on the phone and takes the card they read out.
   check(agent.email && agent.password, 'set WASIT_E2E_AGENT_EMAIL and WASIT_E2E_AGENT_PASSWORD');
@@ -1259,7 +1262,8 @@ async function packagesForPatients({ page, shot }) {
   await search(page, { kind: 'hospital', city: 'riyadh' });
   await page.getByRole('button', { name: 'اعرض الباقات' }).click();
   await page.locator('.offer.package').first().waitFor();
-  await shot('16-1-agent-packages-ar.png');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-agent-packages-ar.png', { fullPage: false });
   await page.locator('.offer.package').first().getByRole('button', { name: 'احجز الباقة' }).click();
   await patient(page, { name: 'عبدالله الدوسري', idNumber: '1000000008' });
   await page.waitForURL(/#\/package\//);

@@ -59,7 +59,7 @@ export function packageOffers({ api, query, customerId, beforeBook, onHeld }) {
     button.addEventListener('click', () => hold(offer, { button, alert, attempt }));
     return h('article', { class: 'offer package', 'aria-labelledby': id },
       h('h3', { id }, name(appointment.provider), ' + ', name(stay.provider)),
-      h('p', { class: 'unit' }, name(appointment.unit), ' — ', when(appointment.start, appointment.provider.timezone)),
+      h('p', { class: 'unit' }, name(appointment.unit), ' — ', when(appointment.start, appointment.provider.timezone, { time: true })),
       h('p', { class: 'stay' }, t('package.stay', {
         hotel: name(stay.provider), nights: offer.nights,
         from: gregorian(offer.check_in, 'UTC', { weekday: false }), to: gregorian(offer.check_out, 'UTC', { weekday: false }),
@@ -120,7 +120,7 @@ export function renderPackage(container, { api, id, signal, staff = false, onAct
       ? t('package.nights_from_to', {
         from: gregorian(booking.start, tz, { weekday: false }), to: gregorian(booking.end, tz, { weekday: false }),
       })
-      : when(booking.start, tz);
+      : when(booking.start, tz, { time: true });
     return h('li', { class: `package-part ${kind}` },
       h('h3', null, t(`package.part.${kind}`), ' ', badge(booking.status)),
       h('p', null, name(booking.provider), ' — ', name(booking.unit)),

@@ -226,11 +226,11 @@ export function renderSearch(container, options) {
       // The live region wraps the list: a role on the <ul> itself would hide its items' list.
       notes.length ? h('div', { class: 'alert warning', role: 'status' }, h('ul', { class: 'notes' }, notes)) : null,
       answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
-      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null,
-      // A clinic's slots "with a hotel nearby" (packages.js), where the page takes a package.
-      query.kind === 'hospital' && options.onPackageHeld
+      // A clinic's slots "with a hotel nearby" (packages.js), above the long list of slots.
+      query.kind === 'hospital' && options.onPackageHeld && answer.offers.length
         ? packageOffers({ api, query, customerId: options.customerId, beforeBook: options.beforeBook, onHeld: options.onPackageHeld })
-        : null);
+        : null,
+      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null);
     if (refine) {
       results.querySelector(`.view-controls [name="${refine}"]`)?.focus();
       return;
