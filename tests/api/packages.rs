@@ -641,3 +641,54 @@ async fn an_office_that_flags_refusals_has_an_agent_offer_an_alternative_then_re
     let (_, refunded, _, _) = package_money(&app, id);
     assert_eq!(refunded, captured);
 }
+
+#[tokio::test]
+async fn a_package_paid_after_a_part_ended_goes_nowhere_and_is_refunded_in_full() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let fixture = fixture(&app, &admin, Providers::Local).await;
+    let customer = token(&app.register("late@example.com").await);
+    let found = packages_found(&app, &fixture.city).await;
+    let held = hold_package(
+        &app,
+        &customer,
+        "late",
+        &package_body(&found["packages"][0]),
+    )
+    .await;
+    assert_eq!(held.status(), 201);
+    let package: Value = held.json().await.unwrap();
+    let id = package["id"].as_str().unwrap();
+    // The card needs 3-D Secure: both holds wait for the bank.
+    let pending = pay_package(&app, &customer, id, crate::payments::CARD_3DS).await;
+    assert_eq!(pending.status(), 202);
+    let pending: Value = pending.json().await.unwrap();
+    for part in ["appointment", "stay"] {
+        assert!(
+            pending["package"][part]["hold_expires_at"].as_str()
+                > package[part]["hold_expires_at"].as_str(),
+            "the {part}'s hold was not extended"
+        );
+    }
+    // Meanwhile the stay is cancelled on its own; then the bank approves.
+    let stay = package["stay"]["id"].as_str().unwrap();
+    app.post_ok(
+        &format!("/v1/bookings/{stay}/cancel"),
+        &customer,
+        &json!({}),
+        200,
+    )
+    .await;
+    let action = pending["payment"]["action_url"].as_str().unwrap();
+    let answer = crate::payments::answer_3ds(&app, action, "approve").await;
+    assert_eq!(answer.status(), 303);
+    app.run_pending_jobs().await;
+    // Neither part went to its provider, and the whole payment came back.
+    let end = get_package(&app, &customer, id).await;
+    assert_eq!(end["appointment"]["status"], "cancelled", "{end}");
+    assert_eq!(end["status"], "cancelled");
+    let (captured, refunded, refunds, credit_notes) = package_money(&app, id);
+    assert_eq!(captured, money(&package["due_now"]));
+    assert_eq!(refunded, captured);
+    assert_eq!((refunds, credit_notes), (1, 1));
+}
