@@ -595,6 +595,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    refund_shares (refund_id) {
+        refund_id -> Uuid,
+        booking_id -> Uuid,
+    }
+}
+
+diesel::table! {
     payment_allotments (payment_id, booking_id) {
         payment_id -> Uuid,
         booking_id -> Uuid,
@@ -633,6 +640,7 @@ diesel::joinable!(package_parts -> packages (package_id));
 diesel::joinable!(package_parts -> bookings (booking_id));
 diesel::joinable!(package_steps -> packages (package_id));
 diesel::joinable!(payment_allotments -> payments (payment_id));
+diesel::joinable!(refund_shares -> refunds (refund_id));
 diesel::joinable!(provider_uncertainties -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
@@ -676,6 +684,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     providers,
     rate_counts,
     refresh_tokens,
+    refund_shares,
     refunds,
     sms_consents,
     sms_messages,

@@ -1,4 +1,5 @@
 -- A database holding package payments refuses this (the purpose check): they are money records.
+DROP TABLE refund_shares;
 DROP TABLE payment_allotments;
 DROP INDEX payments_one_live_per_package;
 ALTER TABLE payments DROP CONSTRAINT payments_package_purpose;

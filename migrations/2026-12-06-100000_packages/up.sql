@@ -61,3 +61,10 @@ CREATE TABLE payment_allotments (
     PRIMARY KEY (payment_id, booking_id)
 );
 CREATE INDEX payment_allotments_booking_idx ON payment_allotments (booking_id);
+
+-- Which booking's share a refund of such a payment came out of: a refund the gateway refuses
+-- for good gives its amount back to that share too.
+CREATE TABLE refund_shares (
+    refund_id   uuid PRIMARY KEY REFERENCES refunds (id),
+    booking_id  uuid NOT NULL REFERENCES bookings (id)
+);

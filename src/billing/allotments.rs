@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::payments::PaymentStatus;
-use crate::schema::{payment_allotments as allot, payments};
+use crate::schema::{payment_allotments as allot, payments, refund_shares};
 
 /// Writes what of `payment_id` pays for each booking, in the payment's transaction.
 pub fn insert(
@@ -77,4 +77,36 @@ pub fn take(
         .set(allot::refunded.eq(allot::refunded + amount))
         .execute(conn)
         .map(drop)
+}
+
+/// Notes that refund `refund_id` came out of `booking_id`'s share.
+pub fn note_refund(conn: &mut PgConnection, refund_id: Uuid, booking_id: Uuid) -> QueryResult<()> {
+    diesel::insert_into(refund_shares::table)
+        .values((
+            refund_shares::refund_id.eq(refund_id),
+            refund_shares::booking_id.eq(booking_id),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A refund the gateway refused for good: its amount goes back to the share it came out
+/// of (nothing for a refund of a booking's own payment).
+pub fn give_back(
+    conn: &mut PgConnection,
+    refund_id: Uuid,
+    payment_id: Uuid,
+    amount: Decimal,
+) -> QueryResult<()> {
+    let booking: Option<Uuid> = refund_shares::table
+        .find(refund_id)
+        .select(refund_shares::booking_id)
+        .first(conn)
+        .optional()?;
+    if let Some(booking_id) = booking {
+        diesel::update(allot::table.find((payment_id, booking_id)))
+            .set(allot::refunded.eq(allot::refunded - amount))
+            .execute(conn)?;
+    }
+    Ok(())
 }

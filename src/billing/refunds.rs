@@ -181,7 +181,11 @@ pub fn refund_booking_crediting(
             if shared {
                 super::allotments::take(conn, payment_id, booking_id, part)?;
             }
-            reserve_crediting(conn, payment_id, part, reason, created_by, credit_line)?;
+            let refund =
+                reserve_crediting(conn, payment_id, part, reason, created_by, credit_line)?;
+            if shared {
+                super::allotments::note_refund(conn, refund.id, booking_id)?;
+            }
             left -= part;
         }
     }
@@ -328,6 +332,7 @@ impl Billing {
                         diesel::update(payments::table.find(payment.id))
                             .set(payments::refunded.eq(payments::refunded - refund.amount))
                             .execute(conn)?;
+                        super::allotments::give_back(conn, refund.id, payment.id, refund.amount)?;
                         Ok(())
                     }
                 }

@@ -692,3 +692,66 @@ async fn a_package_paid_after_a_part_ended_goes_nowhere_and_is_refunded_in_full(
     assert_eq!(refunded, captured);
     assert_eq!((refunds, credit_notes), (1, 1));
 }
+
+#[tokio::test]
+async fn a_refund_the_gateway_refuses_for_good_gives_its_share_back() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let fixture = fixture(&app, &admin, Providers::Local).await;
+    let customer = token(&app.register("refused@example.com").await);
+    let found = packages_found(&app, &fixture.city).await;
+    let held = hold_package(
+        &app,
+        &customer,
+        "refused",
+        &package_body(&found["packages"][0]),
+    )
+    .await;
+    let package: Value = held.json().await.unwrap();
+    let id = package["id"].as_str().unwrap();
+    assert_eq!(
+        pay_package(&app, &customer, id, CARD_OK).await.status(),
+        200
+    );
+    app.run_pending_jobs().await;
+    // The charge is no longer the sandbox's: the gateway refuses its refunds for good.
+    {
+        use wasit::schema::payments;
+        let package_id: Uuid = id.parse().unwrap();
+        diesel::update(payments::table.filter(payments::package_id.eq(package_id)))
+            .set(payments::gateway_ref.eq("pi_elsewhere"))
+            .execute(&mut app.db.connect())
+            .unwrap();
+    }
+    let cancelled = app
+        .post_ok(
+            &format!("/v1/packages/{id}/cancel"),
+            &customer,
+            &json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    app.run_pending_jobs().await;
+    let (captured, refunded, refunds, credit_notes) = package_money(&app, id);
+    assert_eq!(refunded, Decimal::ZERO);
+    assert_eq!((refunds, credit_notes), (2, 0));
+    // Each share is whole again, so the office can settle it through the one refund path.
+    let shares: Vec<(Decimal, Decimal)> = wasit::schema::payment_allotments::table
+        .select((
+            wasit::schema::payment_allotments::amount,
+            wasit::schema::payment_allotments::refunded,
+        ))
+        .load(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(shares.iter().map(|s| s.0).sum::<Decimal>(), captured);
+    assert!(shares.iter().all(|s| s.1.is_zero()), "{shares:?}");
+    let stay = package["stay"]["id"].as_str().unwrap();
+    let quote: Value = app
+        .get_authed(&format!("/v1/bookings/{stay}/cancellation"), &customer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quote["paid"], "900.00");
+}
