@@ -401,6 +401,10 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
             "payment.in_progress",
             "this booking already has a payment under way or completed",
         ),
+        Some("payments_one_live_per_package") => conflict(
+            "payment.in_progress",
+            "this package already has a payment under way or completed",
+        ),
         Some("payments_one_live_per_change") => conflict(
             "payment.in_progress",
             "this change already has a payment under way or completed",

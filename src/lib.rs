@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod packages;
 pub mod providers;
 pub mod schema;
 pub mod startup;

@@ -452,6 +452,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         booking_change_id -> Nullable<Uuid>,
+        package_id -> Nullable<Uuid>,
     }
 }
 
@@ -560,6 +561,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    packages (id) {
+        id -> Uuid,
+        reference -> Text,
+        customer_id -> Uuid,
+        created_by -> Nullable<Uuid>,
+        phase -> Text,
+        flagged_at -> Nullable<Timestamptz>,
+        flag_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    package_parts (package_id, part) {
+        package_id -> Uuid,
+        part -> Text,
+        booking_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    package_steps (id) {
+        id -> Int8,
+        package_id -> Uuid,
+        step -> Text,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refund_shares (refund_id) {
+        refund_id -> Uuid,
+        booking_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    payment_allotments (payment_id, booking_id) {
+        payment_id -> Uuid,
+        booking_id -> Uuid,
+        amount -> Numeric,
+        refunded -> Numeric,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
@@ -586,6 +636,11 @@ diesel::joinable!(booking_changes -> bookings (booking_id));
 diesel::joinable!(booking_fee_discounts -> bookings (booking_id));
 diesel::joinable!(booking_rooms -> bookings (booking_id));
 diesel::joinable!(payments -> bookings (booking_id));
+diesel::joinable!(package_parts -> packages (package_id));
+diesel::joinable!(package_parts -> bookings (booking_id));
+diesel::joinable!(package_steps -> packages (package_id));
+diesel::joinable!(payment_allotments -> payments (payment_id));
+diesel::joinable!(refund_shares -> refunds (refund_id));
 diesel::joinable!(provider_uncertainties -> bookings (booking_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(payments -> subscriptions (subscription_id));
@@ -618,6 +673,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_transactions,
     login_throttles,
     payment_methods,
+    package_parts,
+    package_steps,
+    packages,
+    payment_allotments,
     payments,
     plans,
     provider_photos,
@@ -625,6 +684,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     providers,
     rate_counts,
     refresh_tokens,
+    refund_shares,
     refunds,
     sms_consents,
     sms_messages,

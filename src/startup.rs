@@ -28,6 +28,7 @@ pub fn route_table() -> RouteTable {
     crate::notify::sms::routes::routes(&mut table);
     crate::customers::routes::routes(&mut table);
     crate::audit::routes::routes(&mut table);
+    crate::packages::routes::routes(&mut table);
     table
 }
 

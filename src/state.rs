@@ -12,7 +12,7 @@ use crate::auth::AuthConfig;
 use crate::billing::Billing;
 use crate::bookings::hold::HoldLimits;
 use crate::bookings::service::Bookings;
-use crate::config::{JobSettings, SearchSettings, Settings};
+use crate::config::{JobSettings, PackageSettings, SearchSettings, Settings};
 use crate::db::PgPool;
 use crate::domain::money::FeePolicy;
 use crate::http::client::TrustedProxies;
@@ -22,6 +22,7 @@ use crate::idempotency::{Fingerprints, Idempotency, Secrets};
 use crate::notify::email::Mailer;
 use crate::notify::sms::Sms;
 use crate::ops::scrape::MetricsAccess;
+use crate::packages::service::Packages;
 use crate::providers::adapter::HttpClients;
 use crate::providers::answer_cache::AnswerCache;
 use crate::providers::offer::OfferSigner;
@@ -34,10 +35,12 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     pub searcher: Arc<Searcher>,
     pub bookings: Bookings,
+    pub packages: Packages,
     pub mailer: Arc<crate::notify::email::Mailer>,
     pub sms: Arc<Sms>,
     pub billing: crate::billing::Billing,
     pub search_limits: SearchSettings,
+    pub package_settings: PackageSettings,
     pub metrics_token: Option<secrecy::SecretString>,
 }
 
@@ -85,30 +88,37 @@ impl AppState {
             staff_refund_limit: settings.billing.staff_refund_limit,
             wake: wake.clone(),
         };
-        Ok(Self {
-            bookings: Bookings {
-                pool: pool.clone(),
-                billing: billing.clone(),
-                searcher: searcher.clone(),
-                hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
-                wake,
-                ack_deadline: chrono::Duration::minutes(i64::from(
-                    settings.bookings.ack_deadline_minutes,
-                )),
-                no_show_window: chrono::Duration::hours(i64::from(
-                    settings.bookings.no_show_window_hours,
-                )),
-                hold_limits: HoldLimits {
-                    max_live: settings.bookings.max_live_holds,
-                    per_address: RateLimit {
-                        name: "hold",
-                        code: "booking.rate_limited",
-                        limit: settings.bookings.holds_per_address_per_hour,
-                        window: chrono::Duration::hours(1),
-                    },
+        let bookings = Bookings {
+            pool: pool.clone(),
+            billing: billing.clone(),
+            searcher: searcher.clone(),
+            hold: chrono::Duration::minutes(i64::from(settings.bookings.hold_minutes)),
+            wake,
+            ack_deadline: chrono::Duration::minutes(i64::from(
+                settings.bookings.ack_deadline_minutes,
+            )),
+            no_show_window: chrono::Duration::hours(i64::from(
+                settings.bookings.no_show_window_hours,
+            )),
+            hold_limits: HoldLimits {
+                max_live: settings.bookings.max_live_holds,
+                per_address: RateLimit {
+                    name: "hold",
+                    code: "booking.rate_limited",
+                    limit: settings.bookings.holds_per_address_per_hour,
+                    window: chrono::Duration::hours(1),
                 },
             },
+        };
+        Ok(Self {
+            packages: Packages {
+                pool: pool.clone(),
+                bookings: bookings.clone(),
+                on_part_refused: settings.packages.on_part_refused,
+            },
+            bookings,
             billing,
+            package_settings: settings.packages.clone(),
             mailer: Arc::new(crate::notify::email::Mailer::from_settings(
                 &settings.email,
             )?),
@@ -130,6 +140,8 @@ impl AppState {
             auth: web::Data::from(self.auth.clone()),
             searcher: web::Data::from(self.searcher.clone()),
             bookings: web::Data::new(self.bookings.clone()),
+            packages: web::Data::new(self.packages.clone()),
+            package_settings: web::Data::new(self.package_settings.clone()),
             billing: web::Data::new(self.billing.clone()),
             mailer: web::Data::from(self.mailer.clone()),
             sms: web::Data::from(self.sms.clone()),
@@ -165,6 +177,8 @@ pub struct Handles {
     auth: web::Data<AuthConfig>,
     searcher: web::Data<Searcher>,
     bookings: web::Data<Bookings>,
+    packages: web::Data<Packages>,
+    package_settings: web::Data<PackageSettings>,
     billing: web::Data<Billing>,
     mailer: web::Data<Mailer>,
     sms: web::Data<Sms>,
@@ -183,6 +197,8 @@ impl Handles {
             .app_data(self.auth.clone())
             .app_data(self.searcher.clone())
             .app_data(self.bookings.clone())
+            .app_data(self.packages.clone())
+            .app_data(self.package_settings.clone())
             .app_data(self.billing.clone())
             .app_data(self.mailer.clone())
             .app_data(self.sms.clone())
@@ -202,6 +218,7 @@ impl Worker {
             id: format!("{host}-{}", std::process::id()),
             pool: state.pool.clone(),
             bookings: state.bookings.clone(),
+            packages: state.packages.clone(),
             wake: state.bookings.wake.clone(),
             mailer: state.mailer.clone(),
             sms: state.sms.clone(),

@@ -2,6 +2,7 @@
 //! (`methods`), plans and subscriptions, payments and refunds, the double-entry ledger,
 //! and tax invoices with the ZATCA QR code. HTTP lives in `routes`.
 
+pub mod allotments;
 pub mod gateway;
 pub mod invoices;
 pub mod ledger;

@@ -137,15 +137,30 @@ pub fn allocate_refund_to(
 }
 
 pub fn unrefunded(charged: &[ChargeLine], refunded: &[ChargeLine]) -> Vec<ChargeLine> {
+    // What was credited per code, taken off that code's charged lines in order: a package's
+    // payment has a `provider_price` line per booking, and a credit counts once.
+    let mut credited: Vec<(&str, Decimal, Decimal)> = Vec::new();
+    for line in refunded {
+        match credited.iter_mut().find(|(code, _, _)| *code == line.code) {
+            Some((_, net, vat)) => {
+                *net += line.net;
+                *vat += line.vat;
+            }
+            None => credited.push((&line.code, line.net, line.vat)),
+        }
+    }
     charged
         .iter()
         .map(|line| {
-            let (net, vat) = refunded
-                .iter()
-                .filter(|r| r.code == line.code)
-                .fold((line.net, line.vat), |(net, vat), r| {
-                    (net - r.net, vat - r.vat)
-                });
+            let (net, vat) = match credited.iter_mut().find(|(code, _, _)| *code == line.code) {
+                Some((_, net_left, vat_left)) => {
+                    let (net, vat) = ((*net_left).min(line.net), (*vat_left).min(line.vat));
+                    *net_left -= net;
+                    *vat_left -= vat;
+                    (line.net - net, line.vat - vat)
+                }
+                None => (line.net, line.vat),
+            };
             ChargeLine {
                 net,
                 vat,
@@ -233,5 +248,38 @@ mod tests {
         assert_eq!(totals(&refunded).2, dec!(478.75));
         assert!(unrefunded(&lines, &refunded).is_empty());
         assert!(allocate_refund(&unrefunded(&lines, &refunded), dec!(0.01)).is_none());
+    }
+
+    #[test]
+    fn a_credit_counts_once_against_lines_sharing_a_code() {
+        // A package's payment: a provider price per booking, and one fee.
+        let charged = vec![
+            ChargeLine::new(
+                "provider_price",
+                ("", ""),
+                Account::ProviderPayable,
+                dec!(300),
+                dec!(0),
+            ),
+            ChargeLine::new(
+                "service_fee",
+                ("", ""),
+                Account::FeeRevenue,
+                dec!(25),
+                dec!(0.15),
+            ),
+            ChargeLine::new(
+                "provider_price",
+                ("", ""),
+                Account::ProviderPayable,
+                dec!(900),
+                dec!(0),
+            ),
+        ];
+        let first = allocate_refund(&unrefunded(&charged, &[]), dec!(328.75)).unwrap();
+        let left = unrefunded(&charged, &first);
+        let total: Decimal = left.iter().map(ChargeLine::gross).sum();
+        assert_eq!(total, dec!(900.00));
+        assert!(allocate_refund(&left, dec!(900.00)).is_some());
     }
 }

@@ -103,6 +103,9 @@ pub struct PaymentRow {
     pub updated_at: DateTime<Utc>,
     /// The change of a booking whose price rise this pays (purpose `booking_change`).
     pub booking_change_id: Option<Uuid>,
+    /// The package whose bookings this pays for together (purpose `package`; each one's
+    /// share in `payment_allotments`).
+    pub package_id: Option<Uuid>,
 }
 
 impl PaymentRow {
@@ -121,6 +124,7 @@ pub struct NewPayment {
     pub purpose: &'static str,
     pub booking_id: Option<Uuid>,
     pub booking_change_id: Option<Uuid>,
+    pub package_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
     pub period_start: Option<DateTime<Utc>>,
     pub lines: Vec<ChargeLine>,
@@ -136,6 +140,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewPayment) -> QueryResult<PaymentR
             payments::purpose.eq(new.purpose),
             payments::booking_id.eq(new.booking_id),
             payments::booking_change_id.eq(new.booking_change_id),
+            payments::package_id.eq(new.package_id),
             payments::subscription_id.eq(new.subscription_id),
             payments::period_start.eq(new.period_start),
             payments::amount.eq(totals(&new.lines).2),
@@ -153,9 +158,11 @@ pub fn insert(conn: &mut PgConnection, new: &NewPayment) -> QueryResult<PaymentR
 pub struct PaymentView {
     pub id: Uuid,
     pub status: PaymentStatus,
-    /// `booking` or `subscription`.
+    /// `booking`, `booking_change`, `package` or `subscription`.
     pub purpose: String,
     pub booking_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
     pub currency: String,
     #[serde(with = "rust_decimal::serde::str")]
@@ -181,6 +188,7 @@ pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView
         lines: row.charge_lines(),
         purpose: row.purpose,
         booking_id: row.booking_id,
+        package_id: row.package_id,
         subscription_id: row.subscription_id,
         currency: row.currency,
         amount: row.amount,
@@ -395,6 +403,14 @@ pub(super) fn lock_owner(conn: &mut PgConnection, payment_id: Uuid) -> QueryResu
             .for_no_key_update()
             .execute(conn)?;
     }
+    // A package's bookings, in id order.
+    for id in super::allotments::bookings_of(conn, payment_id)? {
+        bookings::table
+            .find(id)
+            .select(bookings::id)
+            .for_no_key_update()
+            .execute(conn)?;
+    }
     if let Some(id) = subscription_id {
         crate::schema::subscriptions::table
             .find(id)
@@ -445,6 +461,16 @@ pub trait BookingHooks: Send + Sync {
     /// A change's price rise was declined: the change is called off (what it claimed is
     /// given back), in the caller's transaction.
     fn change_declined(&self, conn: &mut PgConnection, change_id: Uuid) -> Result<(), ApiError>;
+
+    /// One payment for several held bookings (a package's) is captured: hands them all on,
+    /// in the caller's transaction; or, when one ended first, calls off the others and
+    /// names the status it found, and the caller refunds the payment in full.
+    fn captured_together(
+        &self,
+        conn: &mut PgConnection,
+        booking_ids: &[Uuid],
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), &'static str>, ApiError>;
 }
 
 struct SettleContext {
@@ -503,6 +529,13 @@ fn settle(
                     Utc::now() + context.action_window,
                 )?;
             }
+            for booking_id in super::allotments::bookings_of(conn, payment.id)? {
+                context.bookings.hold_until(
+                    conn,
+                    booking_id,
+                    Utc::now() + context.action_window,
+                )?;
+            }
         }
         ChargeOutcome::Succeeded { gateway_ref } => {
             diesel::update(payments::table.find(payment.id))
@@ -529,6 +562,19 @@ fn settle(
                         payment.id,
                         payment.amount,
                         &format!("paid for a change that could not be made: {why}"),
+                        None,
+                    )?;
+                }
+            } else if payment.package_id.is_some() {
+                let together = super::allotments::bookings_of(conn, payment.id)?;
+                if let Err(status) = context.bookings.captured_together(conn, &together, actor)? {
+                    // A part ended before the money came: the others are called off, and
+                    // everything goes back.
+                    refunds::reserve(
+                        conn,
+                        payment.id,
+                        payment.amount,
+                        &format!("paid after a part of the package was {status}"),
                         None,
                     )?;
                 }

@@ -160,13 +160,32 @@ pub fn refund_booking_crediting(
         .for_no_key_update()
         .select(PaymentRow::as_select())
         .load(conn)?;
-    let refundable: Decimal = captured.iter().map(|p| p.amount - p.refunded).sum();
+    // Its own payments, and its shares of payments it was paid with together (a package's):
+    // (payment, refundable, when, whether it is a share).
+    let mut sources: Vec<(Uuid, Decimal, DateTime<Utc>, bool)> = captured
+        .iter()
+        .map(|p| (p.id, p.amount - p.refunded, p.created_at, false))
+        .collect();
+    sources.extend(
+        super::allotments::captured_shares(conn, booking_id)?
+            .into_iter()
+            .map(|(payment, left, at)| (payment, left, at, true)),
+    );
+    sources.sort_by(|a, b| b.2.cmp(&a.2).then(b.0.cmp(&a.0)));
+    let refundable: Decimal = sources.iter().map(|s| s.1).sum();
     let amount = share(refundable).min(refundable).max(Decimal::ZERO);
     let mut left = amount;
-    for payment in &captured {
-        let part = left.min(payment.amount - payment.refunded);
+    for (payment_id, available, _, shared) in sources {
+        let part = left.min(available);
         if part > Decimal::ZERO {
-            reserve_crediting(conn, payment.id, part, reason, created_by, credit_line)?;
+            if shared {
+                super::allotments::take(conn, payment_id, booking_id, part)?;
+            }
+            let refund =
+                reserve_crediting(conn, payment_id, part, reason, created_by, credit_line)?;
+            if shared {
+                super::allotments::note_refund(conn, refund.id, booking_id)?;
+            }
             left -= part;
         }
     }
@@ -178,15 +197,24 @@ pub fn policy_share(paid: Decimal, percent: u32) -> Decimal {
     super::money::round_sar(paid * Decimal::from(percent) / Decimal::ONE_HUNDRED)
 }
 
-/// What of a booking's payments is captured and not yet refunded (zero when unpaid).
+/// What of a booking's payments (and its shares of payments made together) is captured
+/// and not yet refunded (zero when unpaid).
 pub fn refundable(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<Decimal> {
+    use crate::schema::payment_allotments as allot;
     let rows: Vec<(Decimal, Decimal)> = payments::table
         .filter(payments::booking_id.eq(booking_id))
         .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
         .select((payments::amount, payments::refunded))
         .load(conn)?;
+    let shares: Vec<(Decimal, Decimal)> = allot::table
+        .inner_join(payments::table)
+        .filter(allot::booking_id.eq(booking_id))
+        .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
+        .select((allot::amount, allot::refunded))
+        .load(conn)?;
     Ok(super::money::round_sar(
         rows.iter()
+            .chain(&shares)
             .map(|(amount, refunded)| amount - refunded)
             .sum(),
     ))
@@ -304,6 +332,7 @@ impl Billing {
                         diesel::update(payments::table.find(payment.id))
                             .set(payments::refunded.eq(payments::refunded - refund.amount))
                             .execute(conn)?;
+                        super::allotments::give_back(conn, refund.id, payment.id, refund.amount)?;
                         Ok(())
                     }
                 }

@@ -267,6 +267,7 @@ impl Bookings {
                 Ok(payments::insert(
                     conn,
                     &NewPayment {
+                        package_id: None,
                         customer_id,
                         purpose: "booking_change",
                         booking_id: Some(booking_id),

@@ -316,9 +316,24 @@ impl Bookings {
         claim: Option<IdempotencyClaim>,
         address: String,
     ) -> Result<BookingView, ApiError> {
+        self.create_priced(actor, input, claim, address, self.searcher.fees)
+            .await
+    }
+
+    /// [`Self::create`] priced with `fees`: a package's stay is held without a fee of its
+    /// own (`FeePolicy::without_fee`), the package's one fee being on its appointment; its
+    /// offer id was signed so (a hold at full fees answers 409 `booking.offer_changed`).
+    pub async fn create_priced(
+        &self,
+        actor: Actor,
+        input: NewBooking,
+        claim: Option<IdempotencyClaim>,
+        address: String,
+        fees: FeePolicy,
+    ) -> Result<BookingView, ApiError> {
         let claims = self.verify_offer(&input.offer_id)?;
         let terms = HoldTerms {
-            fees: self.searcher.fees,
+            fees,
             hold: self.hold,
             limits: self.hold_limits,
         };

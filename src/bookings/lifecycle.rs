@@ -276,6 +276,11 @@ fn follow_up(
                 }
             };
             enqueue_email(conn, booking, email)?;
+            // Ended by the provider's side, not the customer's: a package it belongs to
+            // reacts (`packages::saga`, by its job).
+            if change.refund == Refund::All {
+                enqueue_package_settlement(conn, booking)?;
+            }
         }
         BookingStatus::NoShow => {
             // The provider is told the fee, unless it marked the no-show itself.
@@ -285,6 +290,26 @@ fn follow_up(
             enqueue_email(conn, booking, BookingEmail::NoShow)?;
         }
         BookingStatus::Held | BookingStatus::Completed => {}
+    }
+    Ok(())
+}
+
+/// Queues `settle_package` for the package this booking is a part of, if any. Bookings
+/// sit below packages: they know only the link table, and leave the reaction to the job.
+fn enqueue_package_settlement(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<()> {
+    use crate::schema::package_parts;
+    let package: Option<Uuid> = package_parts::table
+        .filter(package_parts::booking_id.eq(booking.id))
+        .select(package_parts::package_id)
+        .first(conn)
+        .optional()?;
+    if let Some(package_id) = package {
+        queue::enqueue(
+            conn,
+            &Job::SettlePackage { package_id },
+            Some(&format!("settle_package:{package_id}:{}", booking.id)),
+            Utc::now(),
+        )?;
     }
     Ok(())
 }

@@ -215,6 +215,7 @@ fn start_payment(
     let row = payments::insert(
         conn,
         &NewPayment {
+            package_id: None,
             customer_id: booking.customer_id,
             purpose: "booking",
             booking_id: Some(booking.id),
@@ -337,5 +338,45 @@ impl BookingHooks for PaymentHooks {
 
     fn change_declined(&self, conn: &mut PgConnection, change_id: Uuid) -> Result<(), ApiError> {
         super::change::fail(conn, change_id, "the price rise was declined", true)
+    }
+
+    fn captured_together(
+        &self,
+        conn: &mut PgConnection,
+        booking_ids: &[Uuid],
+        actor: Option<&Actor>,
+    ) -> Result<Result<(), &'static str>, ApiError> {
+        // Locked in id order, as `payments::lock_owner` takes them.
+        let mut rows = Vec::with_capacity(booking_ids.len());
+        for id in booking_ids {
+            let row: BookingRow = bookings::table
+                .find(id)
+                .for_no_key_update()
+                .select(BookingRow::as_select())
+                .first(conn)?;
+            rows.push(row);
+        }
+        if let Some(ended) = rows.iter().find(|b| b.status != BookingStatus::Held) {
+            // All or none: the parts still held are called off. Nothing is refunded here:
+            // the caller gives back the whole payment.
+            for held in rows.iter().filter(|b| b.status == BookingStatus::Held) {
+                lifecycle::transition(
+                    conn,
+                    held.id,
+                    &Change {
+                        event: BookingEvent::Cancel,
+                        actor,
+                        reason: Some("paid together with a booking that had ended"),
+                        refund: Refund::Nothing,
+                        audit_action: "booking.cancel",
+                    },
+                )?;
+            }
+            return Ok(Err(ended.status.as_str()));
+        }
+        for row in &rows {
+            submit(conn, row, actor, "paid")?;
+        }
+        Ok(Ok(()))
     }
 }

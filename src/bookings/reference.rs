@@ -1,14 +1,23 @@
-//! Human booking references: `WS-` and six characters an agent can read out on the phone
-//! without confusion (no 0/O, 1/I/L).
+//! Human booking references: `WS-` (a booking) or `WP-` (a package, `packages`) and six
+//! characters an agent can read out on the phone without confusion (no 0/O, 1/I/L).
 
 const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 pub fn new_reference() -> anyhow::Result<String> {
+    new_code("WS-")
+}
+
+/// A package's reference, `WP-` and six characters.
+pub fn new_package_reference() -> anyhow::Result<String> {
+    new_code("WP-")
+}
+
+fn new_code(prefix: &str) -> anyhow::Result<String> {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     // 256 is not a multiple of 31: reject the top of the range so every character is as likely.
     let limit = 256 - 256 % ALPHABET.len();
-    let mut out = String::from("WS-");
+    let mut out = String::from(prefix);
     let mut i = 0;
     while out.len() < 9 {
         let byte = if i < bytes.len() {
@@ -28,12 +37,22 @@ pub fn new_reference() -> anyhow::Result<String> {
 
 /// Accepts what a person types: any case, with or without the `WS-`.
 pub fn normalise(raw: &str) -> Option<String> {
+    normalise_with(raw, "WS")
+}
+
+/// [`normalise`] for a package's `WP-` reference.
+pub fn normalise_package(raw: &str) -> Option<String> {
+    normalise_with(raw, "WP")
+}
+
+fn normalise_with(raw: &str, prefix: &str) -> Option<String> {
     let upper = raw.trim().to_ascii_uppercase();
     let code = upper
-        .strip_prefix("WS-")
-        .or_else(|| upper.strip_prefix("WS"))
+        .strip_prefix(prefix)
+        .map(|rest| rest.strip_prefix('-').unwrap_or(rest))
         .unwrap_or(&upper);
-    (code.len() == 6 && code.bytes().all(|b| ALPHABET.contains(&b))).then(|| format!("WS-{code}"))
+    (code.len() == 6 && code.bytes().all(|b| ALPHABET.contains(&b)))
+        .then(|| format!("{prefix}-{code}"))
 }
 
 #[cfg(test)]
@@ -58,5 +77,11 @@ mod tests {
         assert_eq!(normalise("7K3F9Q").as_deref(), Some("WS-7K3F9Q"));
         assert_eq!(normalise("WS-7K3F90"), None);
         assert_eq!(normalise("WS-7K3F9"), None);
+        assert_eq!(normalise_package("wp-7k3f9q").as_deref(), Some("WP-7K3F9Q"));
+        let package = new_package_reference().unwrap();
+        assert!(
+            package.starts_with("WP-") && package.len() == 9,
+            "{package}"
+        );
     }
 }

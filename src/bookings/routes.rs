@@ -149,7 +149,7 @@ impl PatientRequest {
 }
 
 impl CreateBookingRequest {
-    fn parse(self) -> Result<NewBooking, ApiError> {
+    pub fn parse(self) -> Result<NewBooking, ApiError> {
         let mut errors = Vec::new();
         if self.offer_id.trim().is_empty() {
             errors.push(FieldError::new("offer_id", "is required"));

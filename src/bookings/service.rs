@@ -358,7 +358,7 @@ pub(super) fn answered(
 }
 
 /// One booking as `GET /v1/bookings/{b}` shows it: with its history and its latest payment.
-pub(super) fn full_view(
+pub fn full_view(
     conn: &mut PgConnection,
     row: BookingRow,
     fees: &FeePolicy,

@@ -165,10 +165,7 @@ pub(super) fn is_unconfirmed(conn: &mut PgConnection, booking_id: Uuid) -> Query
 
 /// 409 `booking.provider_unconfirmed` while the provider has not told whether it holds the
 /// booking: nobody pays for, confirms or changes a hold that may not exist.
-pub(super) fn refuse_unconfirmed(
-    conn: &mut PgConnection,
-    booking_id: Uuid,
-) -> Result<(), ApiError> {
+pub fn refuse_unconfirmed(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), ApiError> {
     if is_open(conn, booking_id, Step::Book)? {
         return Err(ApiError::Conflict {
             code: "booking.provider_unconfirmed",

@@ -71,6 +71,7 @@ pub struct Settings {
     pub search: SearchSettings,
     pub outbound: OutboundSettings,
     pub bookings: BookingSettings,
+    pub packages: PackageSettings,
     pub jobs: JobSettings,
     pub idempotency: IdempotencySettings,
     pub email: EmailSettings,
@@ -218,6 +219,29 @@ pub struct RetentionSettings {
     pub sms_messages_days: u32,
     /// A hospital booking's patient, counted from the end of the appointment.
     pub booking_patients_days: u32,
+}
+
+/// Medical-travel packages (`packages`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSettings {
+    /// What happens when one part's provider refuses after the package was paid.
+    pub on_part_refused: OnPartRefused,
+    /// The most nights a package search may add before or after the appointment.
+    pub max_nights_around: u32,
+    /// How many clinic slots a package search pairs, and hotel stays per slot.
+    pub max_slots: u32,
+    pub stays_per_slot: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPartRefused {
+    /// The other part is cancelled and everything refunded at once.
+    Refund,
+    /// The package is flagged for an agent to offer an alternative; cancelling it then
+    /// refunds everything.
+    FlagAgent,
 }
 
 #[derive(Debug, Clone, Deserialize)]

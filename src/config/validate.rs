@@ -7,8 +7,9 @@ use super::{
     Argon2Settings, AuthSettings, BillingSettings, BookingSettings, ConfigError, DatabaseSettings,
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
-    MetricsSettings, OutboundSettings, PaymentSettings, PricingSettings, SearchSettings,
-    ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings, ZatcaSettings, invalid,
+    MetricsSettings, OutboundSettings, PackageSettings, PaymentSettings, PricingSettings,
+    SearchSettings, ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings,
+    ZatcaSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -25,6 +26,7 @@ impl Settings {
         validate_search(&self.search)?;
         validate_outbound(&self.outbound)?;
         validate_bookings(&self.bookings)?;
+        validate_packages(&self.packages)?;
         validate_idempotency(&self.idempotency)?;
         validate_billing(&self.billing)?;
         validate_payments(&self.payments)?;
@@ -288,6 +290,25 @@ fn validate_bookings(bookings: &BookingSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "bookings.no_show_window_hours",
             "must be between 0 and 720",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_packages(packages: &PackageSettings) -> Result<(), ConfigError> {
+    if packages.max_nights_around > 30 {
+        return Err(invalid(
+            "packages.max_nights_around",
+            "must be between 0 and 30",
+        ));
+    }
+    if !(1..=50).contains(&packages.max_slots) {
+        return Err(invalid("packages.max_slots", "must be between 1 and 50"));
+    }
+    if !(1..=10).contains(&packages.stays_per_slot) {
+        return Err(invalid(
+            "packages.stays_per_slot",
+            "must be between 1 and 10",
         ));
     }
     Ok(())

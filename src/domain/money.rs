@@ -109,6 +109,15 @@ pub struct FeePolicy {
 }
 
 impl FeePolicy {
+    /// The same VAT rate with no fee: a part of a package whose one fee is charged on
+    /// another part.
+    pub fn without_fee(&self) -> Self {
+        Self {
+            service_fee: Decimal::ZERO,
+            vat_rate: self.vat_rate,
+        }
+    }
+
     pub fn quote(&self, provider_price: Decimal) -> Quote {
         self.quote_with_discount(provider_price, 0)
     }

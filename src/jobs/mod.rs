@@ -78,11 +78,14 @@ pub enum Job {
         timestamp: chrono::DateTime<chrono::Utc>,
         data: serde_json::Value,
     },
+    /// A part of package `package_id` was ended by its provider's side: cancel the other
+    /// part with everything refunded, or flag the package for an agent (`packages::saga`).
+    SettlePackage { package_id: Uuid },
 }
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 21] = [
+    pub const KINDS: [&'static str; 22] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -104,6 +107,7 @@ impl Job {
         "start_password_reset",
         "send_booking_sms",
         "send_sms",
+        "settle_package",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -129,6 +133,7 @@ impl Job {
             Job::StartPasswordReset { .. } => "start_password_reset",
             Job::SendBookingSms { .. } => "send_booking_sms",
             Job::SendSms { .. } => "send_sms",
+            Job::SettlePackage { .. } => "settle_package",
         }
     }
 

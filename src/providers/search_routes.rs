@@ -60,7 +60,7 @@ fn parse_search(
 }
 
 /// A search's first day (`check_in`, `from`) is today or later, within the horizon.
-fn check_first_day(
+pub(crate) fn check_first_day(
     params: &mut QueryParams,
     name: &str,
     day: Option<NaiveDate>,
@@ -161,7 +161,7 @@ fn stay_query(
 
 /// A hospital search: a window of days from `from` to `to`, optionally one specialty.
 /// Problems go to `params`; `None` when a date is missing.
-fn slot_query(
+pub(crate) fn slot_query(
     params: &mut QueryParams,
     limits: &SearchSettings,
     today: NaiveDate,

@@ -23,6 +23,8 @@ pub struct Worker {
     pub id: String,
     pub pool: PgPool,
     pub bookings: Bookings,
+    /// A package's saga (`settle_package`).
+    pub packages: crate::packages::service::Packages,
     pub wake: Arc<Notify>,
     pub mailer: Arc<crate::notify::email::Mailer>,
     /// The SMS channel's gateway.
@@ -181,6 +183,7 @@ impl Worker {
                     .reconcile_provider(*booking_id, last_attempt)
                     .await?
             }
+            Job::SettlePackage { package_id } => self.packages.settle(*package_id).await?,
             Job::SettleChangeAtProvider { change_id } => {
                 self.bookings.settle_change_at_provider(*change_id).await?
             }

@@ -63,11 +63,11 @@ fn adapter(base_url: &str, schedules: &[(&str, &str)]) -> FhirAdapter {
 }
 
 /// A local day some weeks ahead, so every slot on it is in the future.
-fn future_day(days_ahead: u64) -> NaiveDate {
+pub(crate) fn future_day(days_ahead: u64) -> NaiveDate {
     Utc::now().with_timezone(&TZ).date_naive() + Days::new(days_ahead)
 }
 
-fn local(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+pub(crate) fn local(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
     let time = NaiveTime::from_hms_opt(hour, minute, 0).expect("time");
     TZ.from_local_datetime(&day.and_time(time))
         .single()
@@ -160,13 +160,13 @@ fn slot_refs(offers: &[ProviderOffer]) -> Vec<&str> {
 }
 
 /// Direct access to the FHIR server, to arrange data and check what the adapter wrote.
-struct Hospital {
-    base: String,
+pub(crate) struct Hospital {
+    pub(crate) base: String,
     http: reqwest::Client,
 }
 
 impl Hospital {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             base: fhir_url().trim_end_matches('/').to_owned(),
             http: client(Duration::from_secs(10)),
@@ -192,7 +192,7 @@ impl Hospital {
         created["id"].as_str().expect("id").to_owned()
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let response = self
             .http
             .get(format!("{}/{path}", self.base))
@@ -244,7 +244,7 @@ impl Hospital {
     }
 
     /// A cardiology schedule with Dr. Ahmed Ali and free slots at these local times.
-    async fn cardiology(&self, starts: &[DateTime<Utc>]) -> (String, Vec<String>) {
+    pub(crate) async fn cardiology(&self, starts: &[DateTime<Utc>]) -> (String, Vec<String>) {
         let practitioner = self.practitioner("Dr.", "Ahmed", "Ali").await;
         let schedule = self
             .schedule("394579002", "Cardiology", &practitioner)
@@ -256,7 +256,7 @@ impl Hospital {
         (schedule, slots)
     }
 
-    async fn bookings(&self, reference: &str) -> Vec<Value> {
+    pub(crate) async fn bookings(&self, reference: &str) -> Vec<Value> {
         self.search(&format!(
             "Appointment?identifier={BOOKING_SYSTEM}%7C{reference}"
         ))

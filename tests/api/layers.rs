@@ -27,6 +27,9 @@ const LAYERS: &[&[&str]] = &[
     // Money, then bookings (which pay and refund through billing; billing reaches a
     // booking only through the `BookingHooks` bookings gives it).
     &["billing", "bookings"],
+    // Medical-travel packages: an appointment and a stay held, paid and ended together
+    // through bookings and billing.
+    &["packages"],
     // Renders and sends; reads bookings and billing, which never call it (they enqueue).
     &["notify"],
     // What runs the rest: the job worker with the registry of job kinds, operators'

@@ -27,6 +27,7 @@ mod lifecycle;
 mod metrics;
 mod no_show;
 mod outbound;
+mod packages;
 mod patients;
 mod payments;
 mod provider_ack;

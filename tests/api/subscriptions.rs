@@ -449,6 +449,7 @@ async fn changing_plan_credits_the_unused_time_and_charges_the_new_plan() {
         created_at: start,
         updated_at: start,
         booking_change_id: None,
+        package_id: None,
     };
     let credit = wasit::billing::subscriptions::proration_credit(
         &paid,

@@ -1198,6 +1198,82 @@ async function searchThatHelps({ page, shot }) {
   await shot('19-4-picker-ar-390.png', { fullPage: false });
 }
 
+// ---- #16 point 1: medical-travel packages, on the site and the console ---------------
+async function packagesForPatients({ page, shot }) {
+  // A patient finds an appointment with a hotel nearby, holds both and pays once.
+  await signUp(page, 'ليلى القحطاني', `pkg-${Date.now()}@example.com`);
+  const hospitalSearch = `${base}/#/search?kind=hospital&city=riyadh&from=${day(2)}&to=${day(4)}`;
+  await page.goto(hospitalSearch);
+  await page.locator('.offer.clinic').first().waitFor();
+  await page.getByRole('button', { name: 'اعرض الباقات' }).click();
+  const first = page.locator('.offer.package').first();
+  await first.waitFor();
+  check(await first.locator('.price tr.line-service_fee').count() === 1, 'a package shows more than one fee');
+  await expectLabelled(page);
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-ar.png', { fullPage: false });
+  await first.getByRole('button', { name: 'احجز الباقة' }).click();
+  await patient(page, { name: 'ليلى القحطاني', idNumber: '1000000008' });
+  await page.waitForURL(/#\/package\//);
+  await page.locator('.badge.status-held').first().waitFor();
+  await shot('16-1-package-held-ar.png');
+  await card(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  await page.getByText(/^دُفع /).waitFor();
+  await shot('16-1-package-paid-ar.png');
+
+  // English, then a 390 px phone in both languages: nothing spills sideways.
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.getByRole('heading', { name: /^Package WP-/ }).waitFor();
+  await shot('16-1-package-en.png');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await fitsPhone(page, 'a package in English');
+  await shot('16-1-package-en-390.png');
+  await page.goto(hospitalSearch);
+  await page.locator('.offer.clinic').first().waitFor();
+  await page.getByRole('button', { name: 'Show packages' }).click();
+  await page.locator('.offer.package').first().waitFor();
+  await fitsPhone(page, 'packages in English');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-en-390.png', { fullPage: false });
+  await page.getByRole('button', { name: 'العربية' }).click();
+  await expectDir(page, 'rtl', 'ar');
+  await page.getByRole('button', { name: 'اعرض الباقات' }).click();
+  await page.locator('.offer.package').first().waitFor();
+  await fitsPhone(page, 'packages in Arabic');
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-packages-ar-390.png', { fullPage: false });
+
+  // The agent builds a package for a client on the phone and takes the card they read out.
+  check(agent.email && agent.password, 'set WASIT_E2E_AGENT_EMAIL and WASIT_E2E_AGENT_PASSWORD');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${base}/agent`);
+  await page.getByLabel('البريد الإلكتروني').fill(agent.email);
+  await page.getByLabel('كلمة المرور').fill(agent.password);
+  await page.getByRole('button', { name: 'تسجيل الدخول' }).click();
+  await page.getByRole('heading', { name: 'خدمة عميل' }).waitFor();
+  await page.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' }).fill(`05${String(Date.now()).slice(-8)}`);
+  await page.getByRole('button', { name: 'بحث', exact: true }).click();
+  const create = page.locator('form', { has: page.getByRole('heading', { name: 'إضافة عميل جديد' }) });
+  await create.getByLabel('الاسم الكامل').fill('عبدالله الدوسري');
+  await create.getByRole('button', { name: 'حفظ العميل' }).click();
+  await page.getByRole('heading', { name: 'الحجز للعميل: عبدالله الدوسري' }).waitFor();
+  await search(page, { kind: 'hospital', city: 'riyadh' });
+  await page.getByRole('button', { name: 'اعرض الباقات' }).click();
+  await page.locator('.offer.package').first().waitFor();
+  await page.locator('section.packages').scrollIntoViewIfNeeded();
+  await shot('16-1-agent-packages-ar.png', { fullPage: false });
+  await page.locator('.offer.package').first().getByRole('button', { name: 'احجز الباقة' }).click();
+  await patient(page, { name: 'عبدالله الدوسري', idNumber: '1000000008' });
+  await page.waitForURL(/#\/package\//);
+  await page.locator('.badge.status-held').first().waitFor();
+  await card(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: /^ادفع/ }).click();
+  await page.getByText(/^دُفع /).waitFor();
+  await shot('16-1-agent-package-paid-ar.png');
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
@@ -1208,6 +1284,8 @@ const scenarios = [
   ['#19 points 5 and 6: the bugs fixed, and the console\'s lookup, queues and phone header', bugsAndConsole],
   ['a confirmed booking reads as a receipt in both languages (#19, point 2)', confirmationReceipt],
   ['#19 point 4: search that helps: calendar, one card per hotel, sort, filters, empty states', searchThatHelps],
+  // Medical-travel packages (#16, point 1).
+  ['#16 point 1: a patient books and pays an appointment with a hotel nearby; an agent builds one for a client', packagesForPatients],
 ];
 
 const only = (process.env.WASIT_E2E_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);

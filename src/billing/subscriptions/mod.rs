@@ -479,6 +479,7 @@ fn period_payment(
     super::payments::insert(
         conn,
         &super::payments::NewPayment {
+            package_id: None,
             customer_id: sub.customer_id,
             purpose: "subscription",
             booking_id: None,

@@ -221,6 +221,7 @@ fn signup_payment(
     Ok(payments::insert(
         conn,
         &NewPayment {
+            package_id: None,
             customer_id,
             purpose: "subscription",
             booking_id: None,

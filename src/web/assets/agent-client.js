@@ -150,6 +150,7 @@ async function showClient(container, { api, signal, customerId, go }) {
     heading: t('client.search'),
     headingLevel: 'h2',
     onBooked: (booking) => go(`#/booking/${booking.id}`),
+    onPackageHeld: (held) => go(`#/package/${held.id}`),
   });
   history.load();
 }

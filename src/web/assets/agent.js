@@ -6,6 +6,7 @@ import { renderLogin } from './auth.js';
 import { renderBooking } from './booking.js';
 import { renderClientDesk } from './agent-client.js';
 import { renderQueue, queueCount, QUEUES } from './agent-queues.js';
+import { renderPackage } from './packages.js';
 
 const STAFF = new Set(['agent', 'admin']);
 const POLL_MS = 2000;
@@ -79,6 +80,8 @@ function route() {
     });
   } else if (page === 'booking' && id) {
     renderBooking(main, { api, id, signal, staff: true, notice, onAction: verifyInPopup });
+  } else if (page === 'package' && id) {
+    renderPackage(main, { api, id, signal, staff: true, onAction: (payment) => window.open(payment.action_url, 'wasit-3ds', 'popup,width=520,height=680') });
   } else if (QUEUES.includes(page)) {
     renderQueue(main, { api, which: page });
   } else {

@@ -8,6 +8,7 @@ import { parseRooms, occupancyQuery, roomsEditor, roomsErrors, roomText } from '
 import { leadDialog, leadFields, patientDialog } from './search-dialogs.js';
 import { dateRange } from './search-dates.js';
 import { byHotel, hotelCard, hintList, viewControls, viewQuery, defaultView } from './hotel-results.js';
+import { packageOffers } from './packages.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
 const PATIENT_FIELDS = {
@@ -225,6 +226,10 @@ export function renderSearch(container, options) {
       // The live region wraps the list: a role on the <ul> itself would hide its items' list.
       notes.length ? h('div', { class: 'alert warning', role: 'status' }, h('ul', { class: 'notes' }, notes)) : null,
       answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
+      // A clinic's slots "with a hotel nearby" (packages.js), above the long list of slots.
+      query.kind === 'hospital' && options.onPackageHeld && answer.offers.length
+        ? packageOffers({ api, query, customerId: options.customerId, beforeBook: options.beforeBook, onHeld: options.onPackageHeld })
+        : null,
       cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null);
     if (refine) {
       results.querySelector(`.view-controls [name="${refine}"]`)?.focus();

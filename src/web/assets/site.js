@@ -11,14 +11,15 @@ import { renderBooking } from './booking.js';
 import { renderMyBookings } from './bookings.js';
 import { renderInvoices } from './invoices.js';
 import { renderPlans } from './plans.js';
+import { renderPackage } from './packages.js';
 
 const main = document.getElementById('main');
 const userArea = document.getElementById('user-area');
 const banner = document.getElementById('account-banner');
 const THREE_DS_KEY = 'wasit.site.3ds';
 const PAGES = new Set(['search', 'login', 'signup', 'bookings', 'booking', 'invoices', 'plans',
-  'forgot', 'reset-password', 'verify-email']);
-const NEEDS_LOGIN = new Set(['bookings', 'booking', 'invoices']);
+  'forgot', 'reset-password', 'verify-email', 'package']);
+const NEEDS_LOGIN = new Set(['bookings', 'booking', 'invoices', 'package']);
 
 let controller = null;
 let flash = null;
@@ -133,6 +134,9 @@ function route() {
     case 'invoices':
       renderInvoices(main, { api, signal });
       break;
+    case 'package':
+      renderPackage(main, { api, id: parts[1], signal, onAction: (payment) => location.assign(payment.action_url) });
+      break;
     case 'plans':
       renderPlans(main, { api, signal, onLogin: () => loginFirst(t('auth.login_to_subscribe')) });
       break;
@@ -148,6 +152,7 @@ function route() {
           return false;
         },
         onBooked: (booking) => go(`#/booking/${booking.id}`),
+        onPackageHeld: (held) => go(`#/package/${held.id}`),
       });
       if (notice) main.prepend(h('p', { class: `alert ${notice.kind}`, role: 'status' }, notice.text));
   }
