@@ -107,6 +107,9 @@ impl AppState {
                         window: chrono::Duration::hours(1),
                     },
                 },
+                waitlist_offer: chrono::Duration::minutes(i64::from(
+                    settings.waitlist.offer_minutes,
+                )),
             },
             billing,
             mailer: Arc::new(crate::notify::email::Mailer::from_settings(

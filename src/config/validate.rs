@@ -8,7 +8,8 @@ use super::{
     EmailSettings, Environment, GatewayKind, IdempotencySettings, InvoiceSettings, JobSettings,
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
     MetricsSettings, OutboundSettings, PaymentSettings, PricingSettings, SearchSettings,
-    ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings, ZatcaSettings, invalid,
+    ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings, WaitlistSettings,
+    ZatcaSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
@@ -35,7 +36,8 @@ impl Settings {
         validate_sms(&self.sms)?;
         validate_pricing(&self.pricing)?;
         validate_metrics(&self.metrics)?;
-        validate_log(&self.log)
+        validate_log(&self.log)?;
+        validate_waitlist(&self.waitlist)
     }
 }
 
@@ -288,6 +290,16 @@ fn validate_bookings(bookings: &BookingSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "bookings.no_show_window_hours",
             "must be between 0 and 720",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_waitlist(waitlist: &WaitlistSettings) -> Result<(), ConfigError> {
+    if !(1..=1440).contains(&waitlist.offer_minutes) {
+        return Err(invalid(
+            "waitlist.offer_minutes",
+            "must be between 1 and 1440",
         ));
     }
     Ok(())

@@ -362,9 +362,12 @@ pub async fn open_availability(
                 )]));
             }
             let rooms = open.rooms.or(unit.rooms).unwrap_or(0);
-            Ok(local::open_nights(
-                conn, unit.id, open.from, open.to, rooms, timezone,
-            )?)
+            conn.transaction(|conn| {
+                let opened =
+                    local::open_nights(conn, unit.id, open.from, open.to, rooms, timezone)?;
+                offer_opened(conn, unit.id)?;
+                Ok(opened)
+            })
         } else {
             if open.rooms.is_some() {
                 return Err(ApiError::Validation(vec![FieldError::new(
@@ -373,18 +376,37 @@ pub async fn open_availability(
                 )]));
             }
             let minutes = unit.slot_minutes.unwrap_or(30);
-            Ok(local::open_slots(
-                conn,
-                unit.id,
-                open.from,
-                open.to,
-                minutes,
-                &open.hours,
-                timezone,
-            )?)
+            conn.transaction(|conn| {
+                let opened = local::open_slots(
+                    conn,
+                    unit.id,
+                    open.from,
+                    open.to,
+                    minutes,
+                    &open.hours,
+                    timezone,
+                )?;
+                offer_opened(conn, unit.id)?;
+                Ok(opened)
+            })
         }
     })
     .await
+}
+
+/// Nights or slots opened (or their capacity raised) may be what a waitlist waits for: the
+/// `offer_waitlist` job, queued with the opening, offers them to the line (it finds nobody
+/// waiting just as cheaply).
+fn offer_opened(conn: &mut diesel::PgConnection, unit_id: Uuid) -> Result<(), ApiError> {
+    use crate::jobs::{Job, queue};
+    let opening = Uuid::new_v4();
+    queue::enqueue(
+        conn,
+        &Job::OfferWaitlist { unit_id },
+        Some(&format!("offer_waitlist:{unit_id}:{opening}")),
+        chrono::Utc::now(),
+    )?;
+    Ok(())
 }
 
 pub async fn close_availability(
