@@ -66,6 +66,8 @@ const ASSETS: &[Asset] = &[
     asset!("agent.js", "text/javascript; charset=utf-8"),
     asset!("agent-client.js", "text/javascript; charset=utf-8"),
     asset!("agent-queues.js", "text/javascript; charset=utf-8"),
+    // Waitlists (#16 point 2).
+    asset!("waitlist.js", "text/javascript; charset=utf-8"),
 ];
 
 const SITE_PAGE: Asset = asset!("index.html", "text/html; charset=utf-8");

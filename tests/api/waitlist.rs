@@ -405,3 +405,43 @@ async fn fifty_waiters_and_three_cancellations_at_once_get_exactly_three_offers(
     assert_eq!(full, 2, "both nights are full again, and no more");
     assert_eq!(cells_over_capacity(&app), 0);
 }
+
+#[tokio::test]
+async fn leaving_with_an_offer_declines_it_and_the_next_waiter_is_offered_the_room() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, provider_id, code) = hotel(&app, &admin, 1).await;
+    let (guest, _) = customer(&app).await;
+    let booked = held(&app, &guest, &city, 3).await;
+    let (first, _) = customer(&app).await;
+    let (second, _) = customer(&app).await;
+    for waiter in [&first, &second] {
+        assert_eq!(
+            join(&app, waiter, &stay(&provider_id, &code))
+                .await
+                .status(),
+            201
+        );
+    }
+    cancel(&app, &guest, booked["id"].as_str().unwrap()).await;
+    app.run_pending_jobs().await;
+    let offered = mine(&app, &first).await.remove(0);
+    assert_eq!(offered["status"], "offered", "{offered}");
+
+    let path = format!("/v1/waitlist/{}", offered["id"].as_str().unwrap());
+    let left = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    let status = left.status();
+    let left: Value = left.json().await.unwrap();
+    assert_eq!(status, 200, "{left}");
+    assert_eq!(left["status"], "left");
+    assert_eq!(left["offer"]["booking_status"], "cancelled");
+    app.run_pending_jobs().await;
+    assert_eq!(mine(&app, &second).await[0]["status"], "offered");
+    assert_eq!(cells_over_capacity(&app), 0);
+}

@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::query::QueryParams;
 use crate::http::{Json, RouteTable};
 use crate::idempotency::{IdempotencyClaim, require_key};
+use crate::providers::model::ProviderKind;
 
 /// Joining takes its Idempotency-Key in its own transaction (`IdempotencyClaim::take_in`).
 pub const JOIN_PATH: &str = "/v1/waitlist";
@@ -23,6 +24,7 @@ pub fn routes(table: &mut RouteTable) {
         .post(JOIN_PATH, waitlist_join)
         .get("/v1/waitlist", waitlist_list)
         .get("/v1/waitlist/me", waitlist_mine)
+        .get("/v1/waitlist/units", waitlist_units)
         .add(Method::DELETE, "/v1/waitlist/{entry}", waitlist_leave);
 }
 
@@ -123,6 +125,28 @@ async fn waitlist_list(
         .list_waitlist(actor, customer_id, after, limit)
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// What may be waited for in a city: our room types or clinic services (public, like search).
+async fn waitlist_units(
+    req: HttpRequest,
+    bookings: web::Data<Bookings>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = QueryParams::from_request(&req)?;
+    let city = params.slug("city");
+    let kind = params.parsed::<ProviderKind>("kind", "hotel or hospital");
+    let specialty = params.slug("specialty");
+    for name in ["city", "kind"] {
+        if params.text(name).is_none() {
+            params.error(name, "is required");
+        }
+    }
+    params.finish()?;
+    let (Some(city), Some(kind)) = (city, kind) else {
+        return Err(ApiError::InvalidQuery(Vec::new()));
+    };
+    let units = bookings.waitable_units(city, kind, specialty).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "units": units })))
 }
 
 /// A customer's own entries, newest first.

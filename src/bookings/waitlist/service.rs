@@ -86,6 +86,17 @@ pub struct EntryPage {
     pub next_cursor: Option<String>,
 }
 
+/// A room type or clinic service of ours that a waitlist can be joined for.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitableUnit {
+    pub provider_id: Uuid,
+    pub provider_name_ar: String,
+    pub provider_name_en: String,
+    pub unit_code: String,
+    pub unit_name_ar: String,
+    pub unit_name_en: String,
+}
+
 /// Whose entries an actor reads: a customer their own, staff anyone's (or one client's).
 enum Scope {
     Customer(Uuid),
@@ -139,6 +150,47 @@ impl Bookings {
                 }
                 Ok(view)
             })
+        })
+        .await
+    }
+
+    /// Our active room types (`hotel`) or clinic services (`hospital`, of `specialty` when
+    /// named) in `city`: what a search that found nothing may offer to wait for. Outside
+    /// providers keep no waitlist.
+    pub async fn waitable_units(
+        &self,
+        city: String,
+        kind: ProviderKind,
+        specialty: Option<String>,
+    ) -> Result<Vec<WaitableUnit>, ApiError> {
+        run_blocking(&self.pool, move |conn| {
+            let mut query = units::table
+                .inner_join(providers::table)
+                .filter(providers::city.eq(city))
+                .filter(providers::kind.eq(kind))
+                .filter(providers::active.eq(true))
+                .filter(providers::adapter.eq(AdapterSettings::Local.name()))
+                .filter(units::active.eq(true))
+                .into_boxed();
+            if let Some(specialty) = specialty {
+                query = query.filter(units::specialty.eq(specialty.to_lowercase()));
+            }
+            let found: Vec<(UnitRow, ProviderRow)> = query
+                .order((providers::name_en, units::name_en))
+                .limit(50)
+                .select((UnitRow::as_select(), ProviderRow::as_select()))
+                .load(conn)?;
+            Ok(found
+                .into_iter()
+                .map(|(unit, provider)| WaitableUnit {
+                    provider_id: provider.id,
+                    provider_name_ar: provider.name_ar,
+                    provider_name_en: provider.name_en,
+                    unit_code: unit.code,
+                    unit_name_ar: unit.name_ar,
+                    unit_name_en: unit.name_en,
+                })
+                .collect())
         })
         .await
     }
@@ -208,10 +260,12 @@ impl Bookings {
                 let entry = match entry.status.as_str() {
                     "left" => entry,
                     "waiting" | "offered" => {
+                        // Left first: the hold's cancellation then finds no offer to
+                        // settle as lapsed.
+                        let left = store::mark_left(conn, id)?;
                         if let Some(booking_id) = entry.booking_id {
                             decline_offer(conn, &actor, booking_id)?;
                         }
-                        let left = store::mark_left(conn, id)?;
                         if actor.is_staff() {
                             audit::record(
                                 conn,

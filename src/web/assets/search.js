@@ -8,6 +8,7 @@ import { parseRooms, occupancyQuery, roomsEditor, roomsErrors, roomText } from '
 import { leadDialog, leadFields, patientDialog } from './search-dialogs.js';
 import { dateRange } from './search-dates.js';
 import { byHotel, hotelCard, hintList, viewControls, viewQuery, defaultView } from './hotel-results.js';
+import { notifyMe } from './waitlist.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
 const PATIENT_FIELDS = {
@@ -225,7 +226,9 @@ export function renderSearch(container, options) {
       // The live region wraps the list: a role on the <ul> itself would hide its items' list.
       notes.length ? h('div', { class: 'alert warning', role: 'status' }, h('ul', { class: 'notes' }, notes)) : null,
       answer.truncated ? h('p', { class: 'muted' }, t('search.truncated')) : null,
-      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null);
+      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null,
+      // Nothing free: "notify me" when our own rooms or clinics free up (waitlist.js).
+      answer.offers.length ? null : notifyMe({ api, query, customerId: options.customerId, beforeJoin: options.beforeBook }));
     if (refine) {
       results.querySelector(`.view-controls [name="${refine}"]`)?.focus();
       return;
