@@ -16,7 +16,8 @@ CREATE TABLE waitlist_entries (
     rooms integer NOT NULL DEFAULT 1 CHECK (rooms BETWEEN 1 AND 9),
     guests integer CHECK (guests BETWEEN 1 AND 100),
     -- A clinic's patient, given when joining, so an offer can be held for them (a hospital
-    -- booking needs one). Never shown back in lists.
+    -- booking needs one). Never shown back; emptied once offered or left (the offer's
+    -- booking keeps its own copy).
     patient_name text,
     patient_birth_date date,
     patient_id_type text,

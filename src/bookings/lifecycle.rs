@@ -438,6 +438,10 @@ pub fn change_terms(
     if !store::swap_cells(conn, booking, terms, store::Swap::Keep)? {
         return Ok(Err(Unchangeable::SoldOut));
     }
+    // The old terms' cells, given back, may be what someone waits for.
+    if let Some(old_unit) = booking.unit_id {
+        super::waitlist::offer_freed(conn, old_unit, change.id)?;
+    }
     let provider_ref = change
         .provider_ref
         .as_deref()

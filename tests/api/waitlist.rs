@@ -445,3 +445,135 @@ async fn leaving_with_an_offer_declines_it_and_the_next_waiter_is_offered_the_ro
     assert_eq!(mine(&app, &second).await[0]["status"], "offered");
     assert_eq!(cells_over_capacity(&app), 0);
 }
+
+/// A local hospital whose one clinic opens the day after tomorrow, 10:00 to 11:00 (two
+/// 30-minute slots). Returns (city, provider id, unit id, unit code).
+async fn clinic(app: &TestApp, admin: &str) -> (String, String, String, String) {
+    let city = unique_city("waitclinic");
+    let hospital = json!({ "kind": "hospital", "name_ar": "مستشفى الشفاء", "name_en": "Shifa Hospital", "city": city, "adapter": "local" });
+    let provider_id = app.post_ok("/v1/providers", admin, &hospital, 201).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unit = json!({ "kind": "clinic_service", "name_ar": "قلب", "name_en": "Cardiology", "specialty": "cardiology", "slot_minutes": 30, "price": "300.00" });
+    let unit = app
+        .post_ok(
+            &format!("/v1/providers/{provider_id}/units"),
+            admin,
+            &unit,
+            201,
+        )
+        .await;
+    let unit_id = unit["id"].as_str().unwrap().to_owned();
+    open_clinic_day(app, admin, &provider_id, &unit_id, 2).await;
+    let code = unit["code"].as_str().unwrap().to_owned();
+    (city, provider_id, unit_id, code)
+}
+
+async fn open_clinic_day(app: &TestApp, admin: &str, provider_id: &str, unit_id: &str, days: i64) {
+    let every_day = json!(["sun", "mon", "tue", "wed", "thu", "fri", "sat"]);
+    app.post_ok(
+        &format!("/v1/providers/{provider_id}/units/{unit_id}/availability"),
+        admin,
+        &json!({ "from": day(days), "to": day(days), "day_start": "10:00", "day_end": "11:00", "weekdays": every_day }),
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_clinic_waiter_is_offered_a_freed_slot_and_slots_an_admin_opens() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (city, provider_id, unit_id, code) = clinic(&app, &admin).await;
+    // Someone takes both slots.
+    let (guest, _) = customer(&app).await;
+    let results: Value = app
+        .search(&format!(
+            "kind=hospital&city={city}&from={}&to={}",
+            day(1),
+            day(3)
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slots = results["offers"].as_array().unwrap().clone();
+    assert_eq!(slots.len(), 2, "{results}");
+    let mut taken = Vec::new();
+    for slot in &slots {
+        let body = json!({ "offer_id": slot["offer_id"], "patient": crate::helpers::patient() });
+        let response =
+            crate::helpers::book(&app, &guest, &uuid::Uuid::new_v4().to_string(), &body).await;
+        assert_eq!(response.status(), 201);
+        taken.push(response.json::<Value>().await.unwrap());
+    }
+
+    // A clinic waits for days and needs its patient; a room type's fields are refused.
+    let days =
+        json!({ "provider_id": provider_id, "unit_code": code, "from": day(1), "to": day(3) });
+    let (first, _) = customer(&app).await;
+    let problem = assert_problem(join(&app, &first, &days).await, 422, "validation.failed").await;
+    assert_eq!(problem_fields(&problem), ["patient"]);
+    let mut with_guests = days.clone();
+    with_guests["guests"] = json!(2);
+    with_guests["patient"] = crate::helpers::patient();
+    let problem = assert_problem(
+        join(&app, &first, &with_guests).await,
+        422,
+        "validation.failed",
+    )
+    .await;
+    assert_eq!(problem_fields(&problem), ["guests"]);
+    let mut asked = days.clone();
+    asked["patient"] = crate::helpers::patient();
+    let entry: Value = join(&app, &first, &asked).await.json().await.unwrap();
+    assert_eq!(entry["kind"], "slot", "{entry}");
+    assert!(
+        entry.get("patient").is_none(),
+        "the patient is shown back: {entry}"
+    );
+    let (second, _) = customer(&app).await;
+    assert_eq!(join(&app, &second, &asked).await.status(), 201);
+    app.run_pending_jobs().await;
+    assert_eq!(statuses(&app), [("waiting".to_owned(), 2)]);
+
+    // The second slot is given back: the first waiter holds it, for their patient.
+    cancel(&app, &guest, taken[1]["id"].as_str().unwrap()).await;
+    app.run_pending_jobs().await;
+    let offered = mine(&app, &first).await.remove(0);
+    assert_eq!(offered["status"], "offered", "{offered}");
+    let booking: Value = app
+        .get_authed(
+            &format!(
+                "/v1/bookings/{}",
+                offered["offer"]["booking_id"].as_str().unwrap()
+            ),
+            &first,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(booking["start"], taken[1]["start"], "{booking}");
+    assert_eq!(
+        booking["patient"]["full_name"], "Fatima Al-Harbi",
+        "{booking}"
+    );
+
+    // The admin opens another day: the second waiter is offered its first slot.
+    open_clinic_day(&app, &admin, &provider_id, &unit_id, 3).await;
+    app.run_pending_jobs().await;
+    let opened = mine(&app, &second).await.remove(0);
+    assert_eq!(opened["status"], "offered", "{opened}");
+    assert_eq!(statuses(&app), [("offered".to_owned(), 2)]);
+    assert_eq!(cells_over_capacity(&app), 0);
+    // Offered, the entries forget the patient: each booking keeps its own copy.
+    let kept: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM waitlist_entries WHERE patient_id_number IS NOT NULL",
+    )
+    .get_result::<Counted>(&mut app.db.connect())
+    .unwrap()
+    .n;
+    assert_eq!(kept, 0);
+}

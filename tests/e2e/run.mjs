@@ -1278,6 +1278,7 @@ async function waitlistNotifyMe({ page, shot }) {
   await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('Enter');
   await page.locator('.waitlist-entry[data-status=left]').getByText('Left').waitFor();
+  await page.locator('table.bookings .badge.status-cancelled').waitFor();
   await shot('16-2-left-en-390.png');
 }
 

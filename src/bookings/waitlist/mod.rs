@@ -2,7 +2,8 @@
 //! at one of our room types or for any slot of one of our clinics in a range of days. When
 //! inventory frees up, the first waiter in line whose request fits is offered it: a hold of
 //! their own for `waitlist.offer_minutes`, told by email and text, accepted by paying it;
-//! unpaid, it expires and passes to the next (docs/ARCHITECTURE.md, "Waitlists").
+//! unpaid, it expires and passes to the next (docs/ARCHITECTURE.md §3, after the callers
+//! of `transition`).
 //!
 //! The lifecycle only queues the matching (`offer_freed`, in the transaction that gives the
 //! cells back); the `offer_waitlist` job does it (`offer.rs`), so the freeing stays short.
@@ -18,25 +19,20 @@ use uuid::Uuid;
 
 use crate::jobs::{Job, queue};
 
-/// Queues `offer_waitlist` for `unit_id`, whose cells `booking_id` just gave back, when
-/// anyone waits for it. One job per freeing booking, not one per unit: a job already
-/// queued may have read the line before this transaction commits, so merging into it could
-/// miss these cells. A booking ends once, so the key dedups a retried transition only.
+/// Queues `offer_waitlist` for `unit_id`, whose cells were just given back by `freed_by`
+/// (a booking that ended, or a change of its terms), when anyone waits for the unit. One
+/// job per freeing, not one per unit: a job already queued may read the line before this
+/// transaction commits, so merging into it could miss these cells. A booking ends once and
+/// a change applies once, so the key dedups a retried transaction only.
 pub fn offer_freed(
     conn: &mut PgConnection,
     unit_id: Uuid,
-    booking_id: Uuid,
+    freed_by: Uuid,
 ) -> diesel::QueryResult<()> {
     if !store::anyone_waiting(conn, unit_id)? {
         return Ok(());
     }
-    queue::enqueue(
-        conn,
-        &Job::OfferWaitlist { unit_id },
-        Some(&format!("offer_waitlist:{unit_id}:{booking_id}")),
-        Utc::now(),
-    )
-    .map(drop)
+    offer_free_now(conn, unit_id, freed_by)
 }
 
 /// A hold leaves `held` (to `to`, in the lifecycle's transaction): if it was a waitlist

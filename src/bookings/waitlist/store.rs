@@ -160,6 +160,26 @@ pub fn settle_offer(conn: &mut PgConnection, booking_id: Uuid, paid: bool) -> Qu
     .execute(conn)
 }
 
+/// The patient columns emptied: an entry keeps a clinic's patient only while it waits (an
+/// offer's booking has its own copy, `booking_patients`).
+type ForgetPatient = (
+    diesel::dsl::Eq<waitlist_entries::patient_name, Option<String>>,
+    diesel::dsl::Eq<waitlist_entries::patient_birth_date, Option<NaiveDate>>,
+    diesel::dsl::Eq<waitlist_entries::patient_id_type, Option<String>>,
+    diesel::dsl::Eq<waitlist_entries::patient_id_number, Option<String>>,
+    diesel::dsl::Eq<waitlist_entries::patient_passport_country, Option<String>>,
+);
+
+fn forget_patient() -> ForgetPatient {
+    (
+        waitlist_entries::patient_name.eq(None),
+        waitlist_entries::patient_birth_date.eq(None),
+        waitlist_entries::patient_id_type.eq(None),
+        waitlist_entries::patient_id_number.eq(None),
+        waitlist_entries::patient_passport_country.eq(None),
+    )
+}
+
 /// Records the offer `booking_id` made to a waiting entry (it stays one offer per entry).
 pub fn mark_offered(conn: &mut PgConnection, id: Uuid, booking_id: Uuid) -> QueryResult<usize> {
     diesel::update(
@@ -172,6 +192,7 @@ pub fn mark_offered(conn: &mut PgConnection, id: Uuid, booking_id: Uuid) -> Quer
         waitlist_entries::booking_id.eq(Some(booking_id)),
         waitlist_entries::offered_at.eq(Some(Utc::now())),
         waitlist_entries::updated_at.eq(Utc::now()),
+        forget_patient(),
     ))
     .execute(conn)
 }
@@ -186,6 +207,7 @@ pub fn mark_left(conn: &mut PgConnection, id: Uuid) -> QueryResult<EntryRow> {
     .set((
         waitlist_entries::status.eq("left"),
         waitlist_entries::updated_at.eq(Utc::now()),
+        forget_patient(),
     ))
     .returning(EntryRow::as_returning())
     .get_result(conn)

@@ -82,7 +82,8 @@ export function renderMyBookings(container, { api }) {
     h('h1', null, t('nav.bookings')),
     h('p', null, h('a', { href: '#/search' }, t('list.book_more'))),
     list.element,
-    myWaitlist({ api }));
+    // Leaving declines an offer's hold: the list above shows it cancelled.
+    myWaitlist({ api, onChange: () => list.load() }));
   focusHeading(container);
   list.load();
 }

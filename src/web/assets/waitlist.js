@@ -126,8 +126,11 @@ function patientDialog(unit, staff, submit) {
   patientForm.querySelector('input')?.focus();
 }
 
-/** The signed-in customer's entries, newest first, for the bookings page. */
-export function myWaitlist({ api }) {
+/**
+ * The signed-in customer's entries, newest first, for the bookings page; `onChange()` runs
+ * after leaving one (its offer's hold, if any, was cancelled).
+ */
+export function myWaitlist({ api, onChange }) {
   const list = h('ul', { class: 'waitlist-entries' });
   const status = h('div');
   const section = h('section', { class: 'waitlist-mine', 'aria-labelledby': 'waitlist-mine-title' },
@@ -158,6 +161,7 @@ export function myWaitlist({ api }) {
             const left = await api.del(`/v1/waitlist/${entry.id}`);
             item.replaceWith(entryItem(left));
             announce(t('waitlist.left'));
+            onChange?.();
           } catch (error) {
             item.append(failure(error));
           }
