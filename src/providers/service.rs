@@ -395,17 +395,27 @@ pub async fn open_availability(
 }
 
 /// Nights or slots opened (or their capacity raised) may be what a waitlist waits for: the
-/// `offer_waitlist` job, queued with the opening, offers them to the line (it finds nobody
-/// waiting just as cheaply).
+/// `offer_waitlist` job, queued with the opening when anyone waits for the unit, offers them
+/// to the line. (The waitlist lives in `bookings`, above this layer: only its table is read.)
 fn offer_opened(conn: &mut diesel::PgConnection, unit_id: Uuid) -> Result<(), ApiError> {
     use crate::jobs::{Job, queue};
-    let opening = Uuid::new_v4();
-    queue::enqueue(
-        conn,
-        &Job::OfferWaitlist { unit_id },
-        Some(&format!("offer_waitlist:{unit_id}:{opening}")),
-        chrono::Utc::now(),
-    )?;
+    use crate::schema::waitlist_entries;
+    use diesel::prelude::*;
+    let waiting: bool = diesel::select(diesel::dsl::exists(
+        waitlist_entries::table
+            .filter(waitlist_entries::unit_id.eq(unit_id))
+            .filter(waitlist_entries::status.eq("waiting")),
+    ))
+    .get_result(conn)?;
+    if waiting {
+        let opening = Uuid::new_v4();
+        queue::enqueue(
+            conn,
+            &Job::OfferWaitlist { unit_id },
+            Some(&format!("offer_waitlist:{unit_id}:{opening}")),
+            chrono::Utc::now(),
+        )?;
+    }
     Ok(())
 }
 

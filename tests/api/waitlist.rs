@@ -577,3 +577,42 @@ async fn a_clinic_waiter_is_offered_a_freed_slot_and_slots_an_admin_opens() {
     .n;
     assert_eq!(kept, 0);
 }
+
+#[tokio::test]
+async fn a_retried_join_is_replayed_and_joins_at_once_make_one_entry() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, provider_id, code) = hotel(&app, &admin, 1).await;
+    let (sara, _) = customer(&app).await;
+    let body = stay(&provider_id, &code);
+    let send = |key: String| {
+        app.client
+            .post(app.url("/v1/waitlist"))
+            .bearer_auth(&sara)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send("join-once".into()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = send("join-once".into()).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert!(again.headers().contains_key("idempotent-replayed"));
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+
+    // Another customer taps "notify me" ten times at once, each with its own key.
+    let (omar, _) = customer(&app).await;
+    let answers = join_all((0..10).map(|_| join(&app, &omar, &body)).collect()).await;
+    let mut created = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => created += 1,
+            _ => {
+                assert_problem(answer, 409, "waitlist.duplicate").await;
+            }
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(statuses(&app), [("waiting".to_owned(), 2)]);
+}
