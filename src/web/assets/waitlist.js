@@ -36,7 +36,7 @@ export function notifyMe({ api, query, customerId, beforeJoin }) {
   const status = h('p', { role: 'status', class: 'waitlist-status' });
   const section = h('section', { class: 'waitlist-notify', 'aria-labelledby': 'waitlist-notify-title' },
     h('h3', { id: 'waitlist-notify-title' }, t('waitlist.notify_title')),
-    h('p', { class: 'muted' }, t(query.kind === 'hospital' ? 'waitlist.notify_lead_clinic' : 'waitlist.notify_lead')),
+    h('p', { class: 'muted' }, t(customerId ? 'waitlist.notify_lead_staff' : query.kind === 'hospital' ? 'waitlist.notify_lead_clinic' : 'waitlist.notify_lead')),
     list, status);
   section.hidden = true;
   api.get('/v1/waitlist/units', { city: query.city, kind: query.kind, specialty: query.specialty })
@@ -54,11 +54,12 @@ export function notifyMe({ api, query, customerId, beforeJoin }) {
     const joined = () => {
       button.disabled = true;
       button.replaceChildren(t('waitlist.joined_button'), ' — ', named(unit, 'provider'), ' · ', named(unit, 'unit'));
-      status.textContent = t('waitlist.joined');
-      announce(t('waitlist.joined'));
+      const said = t(customerId ? 'waitlist.joined_client' : 'waitlist.joined');
+      status.textContent = said;
+      announce(said);
     };
     const refused = (error) => {
-      status.textContent = error.code === 'waitlist.duplicate' ? t('waitlist.already') : error.message;
+      status.textContent = error.code === 'waitlist.duplicate' ? t(customerId ? 'waitlist.already_client' : 'waitlist.already') : error.message;
     };
     button.addEventListener('click', () => {
       if (beforeJoin && !beforeJoin()) return;
@@ -127,10 +128,10 @@ function patientDialog(unit, staff, submit) {
 }
 
 /**
- * The signed-in customer's entries, newest first, for the bookings page; `onChange()` runs
- * after leaving one (its offer's hold, if any, was cancelled).
+ * The signed-in customer's entries (or, on the console, `customerId`'s), newest first;
+ * `onChange()` runs after leaving one (its offer's hold, if any, was cancelled).
  */
-export function myWaitlist({ api, onChange }) {
+export function myWaitlist({ api, customerId, onChange }) {
   const list = h('ul', { class: 'waitlist-entries' });
   const status = h('div');
   const section = h('section', { class: 'waitlist-mine', 'aria-labelledby': 'waitlist-mine-title' },
@@ -175,9 +176,11 @@ export function myWaitlist({ api, onChange }) {
   async function load() {
     replace(status, loading());
     try {
-      const { entries } = await api.get('/v1/waitlist/me', { limit: 50 });
+      const { entries } = customerId
+        ? await api.get('/v1/waitlist', { customer_id: customerId, limit: 50 })
+        : await api.get('/v1/waitlist/me', { limit: 50 });
       replace(list, entries.map(entryItem));
-      replace(status, entries.length ? null : h('p', { class: 'muted' }, t('waitlist.none')));
+      replace(status, entries.length ? null : h('p', { class: 'muted' }, t(customerId ? 'waitlist.none_client' : 'waitlist.none')));
     } catch (error) {
       replace(status, failure(error, load));
     }
