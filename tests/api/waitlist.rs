@@ -120,6 +120,10 @@ async fn joining_is_checked_once_per_request_listed_and_left() {
             "check_in",
         ),
         (json!({ "check_out": day(3) }), "check_out"),
+        (
+            json!({ "check_in": day(400), "check_out": day(402) }),
+            "check_in",
+        ),
         (json!({ "guests": 9 }), "guests"),
         (json!({ "unit_code": "no-such-room" }), "unit_code"),
         (json!({ "from": day(3) }), "from"),

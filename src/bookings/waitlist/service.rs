@@ -25,6 +25,8 @@ use crate::schema::{providers, units};
 /// The longest stay, and the widest range of clinic days, one entry waits for.
 const MAX_NIGHTS: i64 = 30;
 const MAX_SLOT_DAYS: i64 = 62;
+/// How far ahead an entry may wait (search's own horizon is a year too).
+const MAX_AHEAD_DAYS: i64 = 365;
 
 /// A request to join, its parts parsed at the edge; which parts apply depends on the unit
 /// (a room type's nights and guests, a clinic's days and patient).
@@ -426,8 +428,11 @@ fn wanted(
         let check_out = input
             .check_out
             .ok_or_else(|| field("check_out", "is required"))?;
-        if check_in < today {
-            return Err(field("check_in", "must be today or later"));
+        if check_in < today || (check_in - today).num_days() > MAX_AHEAD_DAYS {
+            return Err(field(
+                "check_in",
+                "must be between today and a year from now",
+            ));
         }
         let nights = (check_out - check_in).num_days();
         if !(1..=MAX_NIGHTS).contains(&nights) {
@@ -473,8 +478,8 @@ fn wanted(
         }
         let from = input.from.ok_or_else(|| field("from", "is required"))?;
         let to = input.to.ok_or_else(|| field("to", "is required"))?;
-        if to < today {
-            return Err(field("to", "must be today or later"));
+        if to < today || (to - today).num_days() > MAX_AHEAD_DAYS {
+            return Err(field("to", "must be between today and a year from now"));
         }
         let days = (to - from).num_days();
         if !(0..MAX_SLOT_DAYS).contains(&days) {
