@@ -71,14 +71,21 @@ fn offer_in_line(
             guests: entry.guests.and_then(|g| u32::try_from(g).ok()),
             patient: patient_of(&entry),
         };
-        match hold_for_waiter(conn, fees, offer, &claims, waiter) {
+        // In a savepoint of its own: whatever fails for one waiter leaves nothing behind and
+        // the transaction usable for the next.
+        match conn.transaction(|conn| hold_for_waiter(conn, fees, offer, &claims, waiter)) {
             Ok(held) => {
                 store::mark_offered(conn, entry.id, held.id)?;
                 offered += 1;
             }
-            // Does not fit (taken, or no longer bookable as asked): the next in line may.
-            Err(ApiError::SoldOut | ApiError::Validation(_)) => {}
-            Err(error) => return Err(error),
+            // The database is out of reach: the job is retried.
+            Err(error @ ApiError::Unavailable(_)) => return Err(error),
+            // Taken, no longer bookable as asked, or anything else about this one waiter:
+            // the next in line may still fit, and this one keeps their place.
+            Err(ApiError::SoldOut) => {}
+            Err(error) => {
+                tracing::warn!(entry_id = %entry.id, error = %error.describe(), "a waiter could not be offered");
+            }
         }
     }
     Ok(offered)
