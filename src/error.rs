@@ -409,6 +409,10 @@ fn constraint_error(constraint: Option<&str>) -> ApiError {
             "payment.in_progress",
             "this change already has a payment under way or completed",
         ),
+        Some("waitlist_entries_one_live") => conflict(
+            "waitlist.duplicate",
+            "this customer already waits for this stay or these days",
+        ),
         Some("booking_changes_one_open") => conflict(
             "booking.change_in_progress",
             "another change of this booking is under way; read the booking again",

@@ -576,6 +576,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    waitlist_entries (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        provider_id -> Uuid,
+        unit_id -> Uuid,
+        kind -> Text,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        rooms -> Int4,
+        guests -> Nullable<Int4>,
+        patient_name -> Nullable<Text>,
+        patient_birth_date -> Nullable<Date>,
+        patient_id_type -> Nullable<Text>,
+        patient_id_number -> Nullable<Text>,
+        patient_passport_country -> Nullable<Text>,
+        status -> Text,
+        booking_id -> Nullable<Uuid>,
+        channel -> Text,
+        created_by -> Nullable<Uuid>,
+        joined_at -> Timestamptz,
+        offered_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     package_parts (package_id, part) {
         package_id -> Uuid,
         part -> Text,
@@ -649,6 +675,9 @@ diesel::joinable!(sms_consents -> customers (customer_id));
 diesel::joinable!(sms_messages -> customers (customer_id));
 diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
+diesel::joinable!(waitlist_entries -> bookings (booking_id));
+diesel::joinable!(waitlist_entries -> customers (customer_id));
+diesel::joinable!(waitlist_entries -> units (unit_id));
 diesel::joinable!(zatca_documents -> invoices (invoice_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -691,6 +720,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     units,
     users,
+    waitlist_entries,
     webhook_deliveries,
     zatca_chain,
     zatca_documents,

@@ -222,6 +222,8 @@ struct HoldRecord<'a> {
     patient: Option<&'a Patient>,
     rooms: &'a [BookedRoom],
     cells: usize,
+    /// The email that announces it: a hold's, or a waitlist offer's.
+    announce: BookingEmail,
 }
 
 /// Writes a hold in one transaction: the booking, its patient (a hospital's), its rooms, its `cells` of
@@ -230,7 +232,7 @@ struct HoldRecord<'a> {
 fn save_hold(
     conn: &mut PgConnection,
     hold: HoldRecord<'_>,
-    actor: &Actor,
+    actor: Option<&Actor>,
     answer: HoldAnswer<'_>,
     limits: &HoldLimits,
 ) -> Result<BookingView, ApiError> {
@@ -240,6 +242,7 @@ fn save_hold(
         patient,
         rooms,
         cells,
+        announce,
     } = hold;
     conn.transaction(|conn| {
         // The key first, in this transaction: the hold, its key and its answer are one
@@ -266,8 +269,8 @@ fn save_hold(
             return Err(ApiError::SoldOut);
         }
         // A hold is the lifecycle's start: its history row, its audit entry, its email.
-        lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
-        lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
+        lifecycle::record(conn, &booking, actor, None, None, "booking.create")?;
+        lifecycle::enqueue_email(conn, &booking, announce)?;
         if let Some(grace) = answer.unconfirmed {
             uncertain::open_book(conn, &booking, grace)?;
         }
@@ -292,6 +295,85 @@ pub fn hold_status(held: &BookingView) -> actix_web::http::StatusCode {
         Some(_) => actix_web::http::StatusCode::ACCEPTED,
         None => actix_web::http::StatusCode::CREATED,
     }
+}
+
+/// Whom a waitlist offer's hold is for, and on what terms it is written.
+pub(super) struct Waiter<'a> {
+    pub(super) customer_id: Uuid,
+    /// Where they joined the list: `web`, or `phone` through an agent.
+    pub(super) channel: &'a str,
+    pub(super) guests: Option<u32>,
+    pub(super) patient: Option<Patient>,
+}
+
+/// A waitlist offer's hold: the stay or slot `claims` describes held for `waiter` until
+/// `offer` has passed, prepared and written by the same code as any hold (`prepare`, then
+/// `save_hold`: all of its cells through `store::reserve_cells` or none, else sold out),
+/// announced by the offer's email. The system writes it, so no actor is recorded; the
+/// waiter's live-hold cap does not apply (the offer is ours, not a hold they asked for).
+/// Run it in a savepoint: sold out leaves nothing behind.
+pub(super) fn hold_for_waiter(
+    conn: &mut PgConnection,
+    fees: FeePolicy,
+    offer: chrono::Duration,
+    claims: &OfferClaims,
+    waiter: Waiter<'_>,
+) -> Result<BookingView, ApiError> {
+    // `prepare` reads the actor's role only to learn whom the hold is for: a staff-shaped
+    // actor names the customer by id, as an agent booking for a client does.
+    let acting_for = Actor {
+        user_id: Uuid::nil(),
+        role: crate::auth::Role::Agent,
+        request_id: None,
+    };
+    let input = NewBooking {
+        offer_id: String::new(),
+        customer_id: Some(waiter.customer_id),
+        guests: waiter.guests,
+        contact: None,
+        patient: waiter.patient,
+        rooms: None,
+    };
+    let prepared = prepare(conn, claims, &acting_for, &input)?;
+    let limits = HoldLimits {
+        max_live: 0,
+        // Not asked of an offer: no address made it.
+        per_address: RateLimit {
+            name: "hold",
+            code: "booking.rate_limited",
+            limit: 0,
+            window: chrono::Duration::hours(1),
+        },
+    };
+    let terms = HoldTerms {
+        fees,
+        hold: offer,
+        limits,
+    };
+    let mut row = terms.row(
+        &prepared,
+        claims,
+        &acting_for,
+        new_reference().map_err(ApiError::Internal)?,
+        None,
+    );
+    row.channel = waiter.channel.to_owned();
+    row.created_by = None;
+    let answer = HoldAnswer {
+        provider: &prepared.provider,
+        fees: &terms.fees,
+        claim: None,
+        unconfirmed: None,
+    };
+    let record = HoldRecord {
+        row: &row,
+        fee_discount: terms.fee_discount(&prepared),
+        patient: prepared.patient.as_ref(),
+        rooms: &prepared.rooms,
+        cells: prepared.cells,
+        announce: BookingEmail::WaitlistOffer,
+    };
+    save_hold(conn, record, None, answer, &limits)
 }
 
 impl Bookings {
@@ -371,8 +453,9 @@ impl Bookings {
                     patient: prepared.patient.as_ref(),
                     rooms: &prepared.rooms,
                     cells: prepared.cells,
+                    announce: BookingEmail::Held,
                 };
-                let held = save_hold(conn, record, &actor, answer, &terms.limits)?;
+                let held = save_hold(conn, record, Some(&actor), answer, &terms.limits)?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -446,8 +529,9 @@ impl Bookings {
                 patient: patient.as_ref(),
                 rooms: &rooms,
                 cells: 0,
+                announce: BookingEmail::Held,
             };
-            save_hold(conn, record, &actor, answer, &terms.limits)
+            save_hold(conn, record, Some(&actor), answer, &terms.limits)
         })
         .await;
         match saved {

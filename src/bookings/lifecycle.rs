@@ -100,6 +100,9 @@ pub fn transition(
             status: "changed meanwhile",
         },
     )?;
+    if row.status == BookingStatus::Held && updated.unit_id.is_some() {
+        super::waitlist::settle_offer(conn, updated.id, to)?;
+    }
     if to.is_called_off()
         && let Some(unit_id) = updated.unit_id
     {
@@ -110,6 +113,7 @@ pub fn transition(
             updated.ends_at,
             updated.quantity,
         )?;
+        super::waitlist::offer_freed(conn, unit_id, updated.id)?;
     }
     // A no-show gives back the nights not yet begun; the one under way is the fee's.
     if to == BookingStatus::NoShow
@@ -117,6 +121,7 @@ pub fn transition(
     {
         let from = Utc::now().max(updated.starts_at);
         store::release_cells(conn, unit_id, from, updated.ends_at, updated.quantity)?;
+        super::waitlist::offer_freed(conn, unit_id, updated.id)?;
     }
     record(
         conn,
@@ -332,7 +337,10 @@ pub fn enqueue_email(
 ) -> QueryResult<()> {
     let key = format!("email:{}:{}", event.as_str(), booking.id);
     enqueue_email_once(conn, booking, event, &key)?;
-    if matches!(event, BookingEmail::Confirmed | BookingEmail::Reminder) {
+    if matches!(
+        event,
+        BookingEmail::Confirmed | BookingEmail::Reminder | BookingEmail::WaitlistOffer
+    ) {
         enqueue_sms(conn, booking, event)?;
     }
     Ok(())
@@ -454,6 +462,10 @@ pub fn change_terms(
 ) -> Result<Result<BookingRow, Unchangeable>, ApiError> {
     if !store::swap_cells(conn, booking, terms, store::Swap::Keep)? {
         return Ok(Err(Unchangeable::SoldOut));
+    }
+    // The old terms' cells, given back, may be what someone waits for.
+    if let Some(old_unit) = booking.unit_id {
+        super::waitlist::offer_freed(conn, old_unit, change.id)?;
     }
     let provider_ref = change
         .provider_ref

@@ -20,3 +20,4 @@ pub mod store;
 pub mod system;
 pub mod uncertain;
 pub mod view;
+pub mod waitlist;

@@ -32,7 +32,7 @@ const HOLD_PATH: &str = "/v1/bookings";
 
 /// The POST routes whose work takes its Idempotency-Key itself (`IdempotencyClaim::take_in`),
 /// so a request there is one commit; the middleware claims every other route's first.
-pub const CLAIMED_IN_WORK: &[&str] = &[HOLD_PATH];
+pub const CLAIMED_IN_WORK: &[&str] = &[HOLD_PATH, super::waitlist::routes::JOIN_PATH];
 
 pub fn routes(table: &mut RouteTable) {
     table
@@ -124,7 +124,7 @@ impl std::fmt::Debug for PatientRequest {
 }
 
 impl PatientRequest {
-    fn parse(&self, errors: &mut Vec<FieldError>) -> Option<Patient> {
+    pub(crate) fn parse(&self, errors: &mut Vec<FieldError>) -> Option<Patient> {
         let input = PatientInput {
             full_name: &self.full_name,
             birth_date: &self.birth_date,

@@ -46,6 +46,8 @@ pub struct Bookings {
     pub no_show_window: chrono::Duration,
     /// Live holds per customer, holds per address.
     pub hold_limits: super::hold::HoldLimits,
+    /// How long a waitlist offer holds freed inventory for its waiter (`waitlist.offer_minutes`).
+    pub waitlist_offer: chrono::Duration,
 }
 
 /// Whose bookings an actor may pay for: a customer their own, staff anyone's.

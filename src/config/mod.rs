@@ -83,6 +83,7 @@ pub struct Settings {
     pub zatca: ZatcaSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
+    pub waitlist: WaitlistSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +257,14 @@ pub struct BookingSettings {
     /// How long after its end a confirmed booking stays open to a no-show mark before the
     /// sweep completes it.
     pub no_show_window_hours: u32,
+}
+
+/// Waitlists (#16 point 2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistSettings {
+    /// How long an offer holds the freed inventory for its waiter before it passes on.
+    pub offer_minutes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ use super::{
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
     MetricsSettings, OutboundSettings, PackageSettings, PaymentSettings, PricingSettings,
     SearchSettings, ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings,
+    WaitlistSettings,
     ZatcaSettings, invalid,
 };
 
@@ -37,7 +38,8 @@ impl Settings {
         validate_sms(&self.sms)?;
         validate_pricing(&self.pricing)?;
         validate_metrics(&self.metrics)?;
-        validate_log(&self.log)
+        validate_log(&self.log)?;
+        validate_waitlist(&self.waitlist)
     }
 }
 
@@ -309,6 +311,16 @@ fn validate_packages(packages: &PackageSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "packages.stays_per_slot",
             "must be between 1 and 10",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_waitlist(waitlist: &WaitlistSettings) -> Result<(), ConfigError> {
+    if !(1..=1440).contains(&waitlist.offer_minutes) {
+        return Err(invalid(
+            "waitlist.offer_minutes",
+            "must be between 1 and 1440",
         ));
     }
     Ok(())

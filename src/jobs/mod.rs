@@ -70,6 +70,9 @@ pub enum Job {
     },
     /// Send one queued text (`sms_messages`) through the SMS gateway.
     SendSms { message_id: Uuid },
+    /// Inventory of our unit `unit_id` was given back (or opened): offer it to the first
+    /// waiters in line whose request now fits, each a hold of their own (`bookings::waitlist`).
+    OfferWaitlist { unit_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -85,7 +88,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 22] = [
+    pub const KINDS: [&'static str; 23] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -108,6 +111,7 @@ impl Job {
         "send_booking_sms",
         "send_sms",
         "settle_package",
+        "offer_waitlist",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -134,6 +138,7 @@ impl Job {
             Job::SendBookingSms { .. } => "send_booking_sms",
             Job::SendSms { .. } => "send_sms",
             Job::SettlePackage { .. } => "settle_package",
+            Job::OfferWaitlist { .. } => "offer_waitlist",
         }
     }
 
@@ -188,6 +193,8 @@ pub enum BookingEmail {
     NoShow,
     /// Staff waived a no-show's fee.
     NoShowWaived,
+    /// A waitlist offer: the freed rooms or slot are held for them until they pay or it lapses.
+    WaitlistOffer,
 }
 
 impl BookingEmail {
@@ -202,6 +209,7 @@ impl BookingEmail {
             Self::Changed => "changed",
             Self::NoShow => "no-show",
             Self::NoShowWaived => "no-show-waived",
+            Self::WaitlistOffer => "waitlist-offer",
         }
     }
 }
@@ -293,6 +301,7 @@ mod tests {
                 event: super::BookingEmail::Confirmed,
             },
             Job::SendSms { message_id: id },
+            Job::OfferWaitlist { unit_id: id },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),

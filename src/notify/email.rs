@@ -45,6 +45,11 @@ pub struct Mailer {
 }
 
 impl Mailer {
+    /// The customer site, for links in texts as in emails.
+    pub fn site_url(&self) -> &str {
+        &self.site_url
+    }
+
     pub fn from_settings(settings: &EmailSettings) -> anyhow::Result<Self> {
         let from: Mailbox = settings
             .from
@@ -265,7 +270,17 @@ fn compose(
     locale: Locale,
     facts: &BookingFacts,
 ) -> Result<Message, MailError> {
-    let rendered = templates::render(event, locale, facts);
+    // A waitlist offer links to the held booking's page, where it is paid.
+    let offer_url = format!("{}#/booking/{booking_id}", mailer.site_url);
+    let link = (event == BookingEmail::WaitlistOffer).then(|| templates::Link {
+        label: if locale == Locale::En {
+            "Pay to take it"
+        } else {
+            "ادفع ليصبح لك"
+        },
+        url: &offer_url,
+    });
+    let rendered = templates::render_with_link(event, locale, facts, link);
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
     let body = if matches!(event, BookingEmail::Confirmed | BookingEmail::Changed) {
         let ics = templates::calendar_entry(facts).into_bytes();

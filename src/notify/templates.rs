@@ -185,6 +185,15 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                     no_show_money,
                 ],
             ),
+            BookingEmail::WaitlistOffer => (
+                format!("أتيح مكان من قائمة الانتظار: حجزنا لك {reference}"),
+                vec![
+                    format!(
+                        "كنت في قائمة الانتظار لدى {provider} من {start} إلى {end}، وقد أتيح مكان فحجزناه لك."
+                    ),
+                    format!("ادفع ({total}) قبل {hold} ليصبح لك، وإلا انتقل إلى التالي في القائمة."),
+                ],
+            ),
             BookingEmail::NoShowWaived => (
                 format!("أعفيناك من رسوم عدم الحضور لحجزك {reference}"),
                 vec![
@@ -255,6 +264,17 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
                     no_show_money,
                 ],
             ),
+            BookingEmail::WaitlistOffer => (
+                format!("A place opened up: {reference} is held for you"),
+                vec![
+                    format!(
+                        "You were on the waitlist for {provider} from {start} to {end}; a place opened up and we are holding it for you."
+                    ),
+                    format!(
+                        "Pay {total} before {hold} to take it; after that it passes to the next person waiting."
+                    ),
+                ],
+            ),
             BookingEmail::NoShowWaived => (
                 format!("The no-show fee of booking {reference} is waived"),
                 vec![
@@ -271,6 +291,16 @@ fn words(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> (String, 
 }
 
 pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rendered {
+    render_with_link(event, locale, facts, None)
+}
+
+/// [`render`], with a link to follow (a waitlist offer's page to pay it).
+pub fn render_with_link(
+    event: BookingEmail,
+    locale: Locale,
+    facts: &BookingFacts,
+    link: Option<Link<'_>>,
+) -> Rendered {
     let (subject, paragraphs) = words(event, locale, facts);
     let en = locale == Locale::En;
     let pick = |ar: &str, english: &str| if en { english } else { ar }.to_owned();
@@ -352,7 +382,7 @@ pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rend
                 sar(facts.no_show_fee.unwrap_or_default()),
             ));
         }
-        BookingEmail::Held => {
+        BookingEmail::Held | BookingEmail::WaitlistOffer => {
             amounts.push((pick("تدفعه الآن", "Pay now"), sar(facts.pay_now())));
             amounts.push((
                 pick("تدفعه لدى مقدم الخدمة", "Pay at the provider"),
@@ -373,6 +403,7 @@ pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rend
     let live = matches!(
         event,
         BookingEmail::Held
+            | BookingEmail::WaitlistOffer
             | BookingEmail::Confirmed
             | BookingEmail::Changed
             | BookingEmail::Reminder
@@ -395,7 +426,7 @@ pub fn render(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> Rend
             rows,
             amounts,
             notes: terms,
-            link: None,
+            link,
         },
     )
 }
@@ -689,6 +720,7 @@ mod tests {
             BookingEmail::Changed,
             BookingEmail::NoShow,
             BookingEmail::NoShowWaived,
+            BookingEmail::WaitlistOffer,
         ] {
             for locale in [Locale::Ar, Locale::En] {
                 let mail = render(event, locale, &facts());

@@ -362,9 +362,12 @@ pub async fn open_availability(
                 )]));
             }
             let rooms = open.rooms.or(unit.rooms).unwrap_or(0);
-            Ok(local::open_nights(
-                conn, unit.id, open.from, open.to, rooms, timezone,
-            )?)
+            conn.transaction(|conn| {
+                let opened =
+                    local::open_nights(conn, unit.id, open.from, open.to, rooms, timezone)?;
+                offer_opened(conn, unit.id)?;
+                Ok(opened)
+            })
         } else {
             if open.rooms.is_some() {
                 return Err(ApiError::Validation(vec![FieldError::new(
@@ -373,18 +376,47 @@ pub async fn open_availability(
                 )]));
             }
             let minutes = unit.slot_minutes.unwrap_or(30);
-            Ok(local::open_slots(
-                conn,
-                unit.id,
-                open.from,
-                open.to,
-                minutes,
-                &open.hours,
-                timezone,
-            )?)
+            conn.transaction(|conn| {
+                let opened = local::open_slots(
+                    conn,
+                    unit.id,
+                    open.from,
+                    open.to,
+                    minutes,
+                    &open.hours,
+                    timezone,
+                )?;
+                offer_opened(conn, unit.id)?;
+                Ok(opened)
+            })
         }
     })
     .await
+}
+
+/// Nights or slots opened (or their capacity raised) may be what a waitlist waits for: the
+/// `offer_waitlist` job, queued with the opening when anyone waits for the unit, offers them
+/// to the line. (The waitlist lives in `bookings`, above this layer: only its table is read.)
+fn offer_opened(conn: &mut diesel::PgConnection, unit_id: Uuid) -> Result<(), ApiError> {
+    use crate::jobs::{Job, queue};
+    use crate::schema::waitlist_entries;
+    use diesel::prelude::*;
+    let waiting: bool = diesel::select(diesel::dsl::exists(
+        waitlist_entries::table
+            .filter(waitlist_entries::unit_id.eq(unit_id))
+            .filter(waitlist_entries::status.eq("waiting")),
+    ))
+    .get_result(conn)?;
+    if waiting {
+        let opening = Uuid::new_v4();
+        queue::enqueue(
+            conn,
+            &Job::OfferWaitlist { unit_id },
+            Some(&format!("offer_waitlist:{unit_id}:{opening}")),
+            chrono::Utc::now(),
+        )?;
+    }
+    Ok(())
 }
 
 pub async fn close_availability(

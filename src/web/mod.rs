@@ -68,6 +68,8 @@ const ASSETS: &[Asset] = &[
     asset!("agent-queues.js", "text/javascript; charset=utf-8"),
     // Medical-travel packages (#16, point 1).
     asset!("packages.js", "text/javascript; charset=utf-8"),
+    // Waitlists (#16 point 2).
+    asset!("waitlist.js", "text/javascript; charset=utf-8"),
 ];
 
 const SITE_PAGE: Asset = asset!("index.html", "text/html; charset=utf-8");

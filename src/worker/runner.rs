@@ -222,7 +222,13 @@ impl Worker {
                 email::send_booking_email(&self.pool, &self.mailer, *booking_id, *event).await?
             }
             Job::SendBookingSms { booking_id, event } => {
-                sms::booking::queue_booking_sms(&self.pool, *booking_id, *event).await?
+                sms::booking::queue_booking_sms(
+                    &self.pool,
+                    self.mailer.site_url(),
+                    *booking_id,
+                    *event,
+                )
+                .await?
             }
             Job::SendSms { message_id } => {
                 sms::outbox::send(
@@ -252,6 +258,9 @@ impl Worker {
                 )
                 .await
                 .map(drop)?
+            }
+            Job::OfferWaitlist { unit_id } => {
+                self.bookings.offer_waitlist(*unit_id).await.map(drop)?
             }
             Job::DeliverWebhook {
                 provider_id,

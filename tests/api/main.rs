@@ -43,6 +43,7 @@ mod sms;
 mod stripe;
 mod subscriptions;
 mod uncertain;
+mod waitlist;
 mod wakeups;
 mod webhooks;
 mod zatca;

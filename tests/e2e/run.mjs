@@ -1274,6 +1274,90 @@ async function packagesForPatients({ page, shot }) {
   await shot('16-1-agent-package-paid-ar.png');
 }
 
+// ---- #16 point 2: waitlists: "notify me" on a sold-out search, the offer, "leave" ----------
+/** Calls the API as `token` (JSON in and out), with a fresh Idempotency-Key on a POST. */
+async function callApi(method, path, { token, body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (method === 'POST') headers['Idempotency-Key'] = crypto.randomUUID();
+  const response = await fetch(`${base}${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const answer = await response.json().catch(() => null);
+  check(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+async function waitlistNotifyMe({ page, shot }) {
+  // Someone else holds both family suites for days 20 to 22: the search finds nothing.
+  const city = process.env.WASIT_E2E_FEW_ROOMS_CITY;
+  const blocker = await callApi('POST', '/v1/auth/register', {
+    body: { email: `blocker-${Date.now()}@example.com`, password: PASSWORD, full_name: 'Blocking Guest' },
+  });
+  const found = await callApi('GET', `/v1/search?kind=hotel&city=${city}&check_in=${day(20)}&check_out=${day(22)}&occupancy=2,2`);
+  check(found.offers.length > 0, 'no two-suite offer to hold');
+  const hold = await callApi('POST', '/v1/bookings', { token: blocker.access_token, body: { offer_id: found.offers[0].offer_id } });
+
+  // Signed out, "notify me" shows under the empty answer and asks to sign in first.
+  await page.goto(`${base}/#/search?kind=hotel&city=${city}&check_in=${day(20)}&check_out=${day(22)}&occupancy=2`);
+  const notify = page.locator('.waitlist-notify');
+  await notify.waitFor();
+  check((await page.locator('.results .summary').textContent()).includes('لا توجد عروض'), 'the search found something');
+  const button = notify.getByRole('button', { name: /^أبلغني/ });
+  check(await button.count() === 1, 'not one "notify me" button for the one room type');
+  await shot('16-2-notify-ar-1280.png');
+  await button.click();
+  await page.waitForURL(/#\/login/);
+  const email = `waiter-${Date.now()}@example.com`;
+  await signUp(page, 'هند العتيبي', email);
+  // Back on the search it came from: join by keyboard.
+  await page.waitForURL(/#\/search/);
+  await notify.getByRole('button', { name: /^أبلغني/ }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByText('أنت الآن في قائمة الانتظار').waitFor();
+  await shot('16-2-joined-ar-1280.png');
+
+  // The bookings page lists the entry; the rooms come free and are offered to her.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/bookings`);
+  const entry = page.locator('.waitlist-entry').first();
+  await entry.locator('.badge', { hasText: 'في الانتظار' }).waitFor();
+  await callApi('POST', `/v1/bookings/${hold.id}/cancel`, { token: blocker.access_token, body: {} });
+  const deadline = Date.now() + CONFIRM_TIMEOUT;
+  while (await page.locator('.waitlist-entry[data-status=offered]').count() === 0) {
+    check(Date.now() < deadline, 'no offer came after the rooms were given back');
+    await page.waitForTimeout(1000);
+    await page.reload();
+    await page.locator('.waitlist-entry').first().waitFor();
+  }
+  await fitsPhone(page, 'the waitlist in Arabic');
+  await shot('16-2-offered-ar-390.png');
+
+  // The offer's link opens the held booking, ready to pay.
+  await page.locator('.waitlist-entry[data-status=offered] a.button').click();
+  await waitForStatus(page, 'held');
+  await page.getByLabel(/رقم البطاقة/).waitFor();
+  await fitsPhone(page, 'the offered booking');
+  await shot('16-2-offer-booking-ar-390.png');
+
+  // In English, leaving declines the offer (by keyboard: the dialog starts on "Stay on it").
+  await page.getByRole('button', { name: 'English' }).click();
+  await expectDir(page, 'ltr', 'en');
+  await page.goto(`${base}/#/bookings`);
+  const offered = page.locator('.waitlist-entry[data-status=offered]');
+  await offered.getByText('Offered to you').waitFor();
+  await fitsPhone(page, 'the waitlist in English');
+  await shot('16-2-offered-en-390.png');
+  await offered.getByRole('button', { name: 'Leave the waitlist' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Leave the waitlist?' });
+  await dialog.waitFor();
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter');
+  await page.locator('.waitlist-entry[data-status=left]').getByText('Left').waitFor();
+  await page.locator('table.bookings .badge.status-cancelled').waitFor();
+  await shot('16-2-left-en-390.png');
+}
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
@@ -1286,6 +1370,8 @@ const scenarios = [
   ['#19 point 4: search that helps: calendar, one card per hotel, sort, filters, empty states', searchThatHelps],
   // Medical-travel packages (#16, point 1).
   ['#16 point 1: a patient books and pays an appointment with a hotel nearby; an agent builds one for a client', packagesForPatients],
+  // Waitlists (#16 point 2).
+  ['#16 point 2: "notify me" on a sold-out search, the offer held and paid from its link, leaving', waitlistNotifyMe],
 ];
 
 const only = (process.env.WASIT_E2E_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);

@@ -24,20 +24,24 @@ fn purpose(event: BookingEmail) -> Option<&'static str> {
     match event {
         BookingEmail::Confirmed => Some("booking_confirmed"),
         BookingEmail::Reminder => Some("booking_reminder"),
+        BookingEmail::WaitlistOffer => Some("waitlist_offer"),
         _ => None,
     }
 }
 
 /// Job: queues the booking's text for `event` to its customer's phone (once per booking and
-/// event), subject to their consent (`outbox::queue`). No phone: nothing.
+/// event), subject to their consent (`outbox::queue`). No phone: nothing. `site_url` is the
+/// customer site a waitlist offer's text links to.
 pub async fn queue_booking_sms(
     pool: &PgPool,
+    site_url: &str,
     booking_id: Uuid,
     event: BookingEmail,
 ) -> Result<(), ApiError> {
     let Some(purpose) = purpose(event) else {
         return Ok(());
     };
+    let offer_url = format!("{site_url}#/booking/{booking_id}");
     run_blocking(pool, move |conn| {
         let booking: BookingRow = bookings::table
             .find(booking_id)
@@ -50,7 +54,7 @@ pub async fn queue_booking_sms(
         let Some(phone) = phone else { return Ok(()) };
         let provider = crate::providers::store::find_provider(conn, booking.provider_id)?;
         let facts = booking_facts(&booking, &provider, locale, None);
-        let body = text(event, locale, &facts);
+        let body = text(event, locale, &facts, &offer_url);
         conn.transaction(|conn| {
             outbox::queue(
                 conn,
@@ -86,7 +90,7 @@ fn when(locale: Locale, hotel: bool, start: DateTime<Utc>, timezone: Tz) -> Stri
     }
 }
 
-fn text(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> String {
+fn text(event: BookingEmail, locale: Locale, facts: &BookingFacts, offer_url: &str) -> String {
     let provider = one_line(&facts.provider_name).into_owned();
     let when = when(locale, facts.hotel, facts.start, facts.timezone);
     let reference = &facts.reference;
@@ -95,12 +99,20 @@ fn text(event: BookingEmail, locale: Locale, facts: &BookingFacts) -> String {
             "تذكير من وسيط: حجزك {} لدى {provider} يبدأ {when}. لإيقاف الرسائل أرسل إيقاف",
             ltr(reference)
         ),
+        (Locale::Ar, BookingEmail::WaitlistOffer) => format!(
+            "وسيط: أتيح مكان من قائمة الانتظار لدى {provider}، {when}. حجزناه لك {} لوقت قصير، ادفع ليصبح لك: {} لإيقاف الرسائل أرسل إيقاف",
+            ltr(reference),
+            ltr(offer_url)
+        ),
         (Locale::Ar, _) => format!(
             "وسيط: تأكد حجزك {} لدى {provider}، {when}. لإيقاف الرسائل أرسل إيقاف",
             ltr(reference)
         ),
         (Locale::En, BookingEmail::Reminder) => format!(
             "Wasit reminder: booking {reference} at {provider} starts {when}. Reply STOP to opt out"
+        ),
+        (Locale::En, BookingEmail::WaitlistOffer) => format!(
+            "Wasit: a place opened up at {provider}, {when}. Held for you as {reference} for a short time; pay to take it: {offer_url} Reply STOP to opt out"
         ),
         (Locale::En, _) => format!(
             "Wasit: booking {reference} at {provider} is confirmed, {when}. Reply STOP to opt out"
@@ -142,7 +154,7 @@ mod tests {
     #[test]
     fn english_texts_are_one_gsm7_part_with_the_reference_and_no_isolates() {
         for event in [BookingEmail::Confirmed, BookingEmail::Reminder] {
-            let body = text(event, Locale::En, &facts(true));
+            let body = text(event, Locale::En, &facts(true), "");
             assert!(
                 body.contains("WS-7K3F9Q") && body.contains("6 Dec 2026"),
                 "{body}"
@@ -158,7 +170,7 @@ mod tests {
 
     #[test]
     fn arabic_texts_isolate_the_reference_and_the_time() {
-        let body = text(BookingEmail::Reminder, Locale::Ar, &facts(false));
+        let body = text(BookingEmail::Reminder, Locale::Ar, &facts(false), "");
         assert!(body.contains("\u{2066}WS-7K3F9Q\u{2069}"), "{body}");
         assert!(body.contains("\u{2066}2026-12-06 10:30\u{2069}"), "{body}");
         let counted = count(&body);

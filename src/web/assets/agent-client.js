@@ -2,6 +2,7 @@
 import { h, field, form, replace, clearErrors, showErrors, showProblem, busy, loading, failure, announce, focusHeading } from './dom.js';
 import { t, lang } from './i18n.js';
 import { renderSearch } from './search.js';
+import { myWaitlist } from './waitlist.js';
 import { bookingTable } from './bookings.js';
 import { Attempt } from './api.js';
 
@@ -140,7 +141,9 @@ async function showClient(container, { api, signal, customerId, go }) {
     searchSlot,
     h('section', { class: 'card-panel', 'aria-labelledby': 'client-bookings' },
       h('h2', { id: 'client-bookings' }, t('client.bookings')),
-      history.element));
+      history.element),
+    // The client's waitlists (#16 point 2), each with its offer and "leave".
+    h('div', { class: 'card-panel' }, myWaitlist({ api, customerId: customer.id, onChange: () => history.load() })));
   focusHeading(container);
   renderSearch(searchSlot, {
     api,

@@ -230,5 +230,7 @@ export function createApi(storageKey, { onSessionEnd } = {}) {
       }
     },
     clear: () => store.clear(),
+    // Waitlists (#16 point 2): leaving one is a DELETE.
+    del: (path) => request('DELETE', path),
   };
 }

@@ -2,6 +2,7 @@
 import { h, replace, loading, failure, busy, badge, focusHeading } from './dom.js';
 import { t } from './i18n.js';
 import { gregorian, hijri, money, name, clock } from './format.js';
+import { myWaitlist } from './waitlist.js';
 
 /**
  * A table of bookings, paged by `next_cursor`. `href(booking)` links each to its page;
@@ -80,7 +81,9 @@ export function renderMyBookings(container, { api }) {
   replace(container,
     h('h1', null, t('nav.bookings')),
     h('p', null, h('a', { href: '#/search' }, t('list.book_more'))),
-    list.element);
+    list.element,
+    // Leaving declines an offer's hold: the list above shows it cancelled.
+    myWaitlist({ api, onChange: () => list.load() }));
   focusHeading(container);
   list.load();
 }

@@ -9,6 +9,7 @@ import { leadDialog, leadFields, patientDialog } from './search-dialogs.js';
 import { dateRange } from './search-dates.js';
 import { byHotel, hotelCard, hintList, viewControls, viewQuery, defaultView } from './hotel-results.js';
 import { packageOffers } from './packages.js';
+import { notifyMe } from './waitlist.js';
 
 // The API's paths of a patient's fields, to the dialog's inputs.
 const PATIENT_FIELDS = {
@@ -230,7 +231,9 @@ export function renderSearch(container, options) {
       query.kind === 'hospital' && options.onPackageHeld && answer.offers.length
         ? packageOffers({ api, query, customerId: options.customerId, beforeBook: options.beforeBook, onHeld: options.onPackageHeld })
         : null,
-      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null);
+      cards.length ? h('ul', { class: `offers ${query.kind}` }, cards.map((card) => h('li', null, card))) : null,
+      // Nothing free: "notify me" when our own rooms or clinics free up (waitlist.js).
+      answer.offers.length ? null : notifyMe({ api, query, customerId: options.customerId, beforeJoin: options.beforeBook }));
     if (refine) {
       results.querySelector(`.view-controls [name="${refine}"]`)?.focus();
       return;
