@@ -108,10 +108,8 @@ impl AppState {
                     limit: settings.bookings.holds_per_address_per_hour,
                     window: chrono::Duration::hours(1),
                 },
-                waitlist_offer: chrono::Duration::minutes(i64::from(
-                    settings.waitlist.offer_minutes,
-                )),
             },
+            waitlist_offer: chrono::Duration::minutes(i64::from(settings.waitlist.offer_minutes)),
         };
         Ok(Self {
             packages: Packages {

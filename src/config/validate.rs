@@ -9,8 +9,7 @@ use super::{
     LogSettings, LoginThrottleSettings, MIN_JWT_SECRET_BYTES, MailThrottleSettings,
     MetricsSettings, OutboundSettings, PackageSettings, PaymentSettings, PricingSettings,
     SearchSettings, ServerSettings, Settings, SmsBackend, SmsSettings, StripeSettings,
-    WaitlistSettings,
-    ZatcaSettings, invalid,
+    WaitlistSettings, ZatcaSettings, invalid,
 };
 
 /// What a job's or a renewal's schedule must look like.
