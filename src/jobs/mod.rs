@@ -302,6 +302,7 @@ mod tests {
             },
             Job::SendSms { message_id: id },
             Job::OfferWaitlist { unit_id: id },
+            Job::SettlePackage { package_id: id },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),
