@@ -194,6 +194,8 @@ pub struct SmsSettings {
 #[serde(deny_unknown_fields)]
 pub struct JobSettings {
     pub workers: usize,
+    /// Jobs a worker claims in one statement and runs side by side.
+    pub concurrency: usize,
     pub poll_ms: u64,
     pub lease_secs: u64,
     pub job_timeout_secs: u64,

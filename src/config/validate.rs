@@ -471,6 +471,9 @@ fn validate_jobs(jobs: &JobSettings) -> Result<(), ConfigError> {
     if !(1..=64).contains(&jobs.workers) {
         return Err(invalid("jobs.workers", "must be between 1 and 64"));
     }
+    if !(1..=64).contains(&jobs.concurrency) {
+        return Err(invalid("jobs.concurrency", "must be between 1 and 64"));
+    }
     if !(10..=60_000).contains(&jobs.poll_ms) {
         return Err(invalid("jobs.poll_ms", "must be between 10 and 60000"));
     }

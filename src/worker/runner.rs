@@ -55,21 +55,22 @@ impl Worker {
         }
     }
 
-    /// Claims one due job and runs it; returns how many ran (0 or 1). One at a time, so
-    /// every job runs under a lease of its own: a job claimed in a batch would wait behind
-    /// the others while its lease ran out, and another worker would run it again.
+    /// Claims up to `jobs.concurrency` due jobs in one statement and runs them side by side;
+    /// returns how many ran. Each runs at once under its own timeout, shorter than the lease
+    /// (the config checks it), so none waits behind another while its lease runs out and
+    /// another worker takes it.
     pub async fn run_batch(&self) -> Result<usize, ApiError> {
-        let (worker, lease) = (
+        let (worker, lease, limit) = (
             self.id.clone(),
             chrono::Duration::seconds(self.settings.lease_secs as i64),
+            i64::try_from(self.settings.concurrency).unwrap_or(1),
         );
         let batch = run_blocking(&self.pool, move |conn| {
-            Ok(queue::claim(conn, &worker, 1, lease)?)
+            Ok(queue::claim(conn, &worker, limit, lease)?)
         })
         .await?;
-        for job in &batch {
-            self.run_one(job).await?;
-        }
+        let ran = futures_util::future::join_all(batch.iter().map(|job| self.run_one(job))).await;
+        ran.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(batch.len())
     }
 
