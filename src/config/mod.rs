@@ -345,6 +345,8 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub workers: usize,
+    /// Connections each HTTP worker serves at once (the rest wait to be accepted).
+    pub max_connections: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     /// Our own reverse proxies (CIDRs): behind them the caller is the right-most

@@ -64,6 +64,12 @@ fn validate_server(server: &ServerSettings) -> Result<(), ConfigError> {
     if server.max_body_bytes < 1024 {
         return Err(invalid("server.max_body_bytes", "must be at least 1024"));
     }
+    if !(16..=65_536).contains(&server.max_connections) {
+        return Err(invalid(
+            "server.max_connections",
+            "must be between 16 and 65536",
+        ));
+    }
     Ok(())
 }
 
