@@ -55,8 +55,8 @@ impl Worker {
         }
     }
 
-    /// Claims up to `jobs.concurrency` due jobs in one statement and runs them side by side;
-    /// returns how many ran. Each runs at once under its own timeout, shorter than the lease
+    /// Claims up to `jobs.concurrency` due jobs in one statement and runs them side by side,
+    /// waiting for all of them; returns how many ran. Each runs at once under its own timeout, shorter than the lease
     /// (the config checks it), so none waits behind another while its lease runs out and
     /// another worker takes it.
     pub async fn run_batch(&self) -> Result<usize, ApiError> {
@@ -69,9 +69,21 @@ impl Worker {
             Ok(queue::claim(conn, &worker, limit, lease)?)
         })
         .await?;
-        let ran = futures_util::future::join_all(batch.iter().map(|job| self.run_one(job))).await;
-        ran.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(batch.len())
+        // A task each, so the runtime spreads them over its threads: one job's CPU work (an
+        // email's rendering) does not hold up another's delivery.
+        let count = batch.len();
+        let mut running = tokio::task::JoinSet::new();
+        for job in batch {
+            let worker = self.clone();
+            running.spawn(async move { worker.run_one(&job).await });
+        }
+        let mut outcome = Ok(());
+        while let Some(ran) = running.join_next().await {
+            if let Err(error) = ran.map_err(ApiError::internal).and_then(|ran| ran) {
+                outcome = outcome.and(Err(error));
+            }
+        }
+        outcome.map(|()| count)
     }
 
     async fn run_one(&self, row: &JobRow) -> Result<(), ApiError> {
