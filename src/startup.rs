@@ -1,7 +1,7 @@
 //! Builds the application from settings: the pool, shared state, middleware, routes and an
-//! HTTP server on an already-bound listener (port 0 in tests).
+//! HTTP server bound to its address (port 0 in tests).
 
-use std::net::TcpListener;
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -14,6 +14,9 @@ use crate::error::ApiError;
 use crate::http::{BodyLimit, RouteTable, fallback};
 use crate::state::AppState;
 use crate::{auth, bookings, idempotency, providers, telemetry};
+
+/// Connections the kernel keeps waiting to be accepted (capped by `net.core.somaxconn`).
+const ACCEPT_BACKLOG: u32 = 4096;
 
 /// Every route the API serves. `openapi.yaml` must list exactly these (tests/api/contract.rs).
 pub fn route_table() -> RouteTable {
@@ -62,15 +65,11 @@ impl Application {
     }
 
     pub fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "binding {}:{}: {e}",
-                    settings.server.host,
-                    settings.server.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
+        // The first address the host names, as one listener (port 0: a free port, as tests use).
+        let address = (settings.server.host.as_str(), settings.server.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("server.host names no address"))?;
         let state = web::Data::new(AppState::new(settings, pool)?);
         watch_replica(state.searcher.read.clone());
         let shared = state.clone();
@@ -98,9 +97,25 @@ impl Application {
                 .configure(crate::web::mount)
                 .default_service(web::to(route_not_found))
         })
-        .listen(listener)?
+        // A crowd waits in the kernel's accept queue, not in our memory (config/default.toml):
+        // the queue (set before binding) holds what `max_connections` leaves waiting.
+        .backlog(ACCEPT_BACKLOG)
+        .max_connections(settings.server.max_connections)
+        .bind(address)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "binding {}:{}: {e}",
+                settings.server.host,
+                settings.server.port
+            )
+        })?
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(10));
+        let port = server
+            .addrs()
+            .first()
+            .map(|addr| addr.port())
+            .ok_or_else(|| anyhow::anyhow!("bound no address"))?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -12,6 +12,10 @@ port, log_path = int(sys.argv[1]), sys.argv[2]
 
 
 class Endpoint(BaseHTTPRequestHandler):
+    # Keep-alive, as a real receiver behind any web server has: the server's client keeps
+    # its connections, and HTTP/1.0 would make every delivery open a new one.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self):
         arrived = time.time() * 1000
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))

@@ -572,7 +572,8 @@ def write(results_path, notes_path, out_path):
         f"- CPU: {r['cpu']}; memory {r['memory']}; {r['os']}, kernel {r['kernel']}; load average before the run: {r['load_before']}",
         f"- PostgreSQL {r['postgres']} at {r['pg_where']}: fsync={r['pg_fsync']}, synchronous_commit={r['pg_synchronous_commit']}, "
         f"full_page_writes={r['pg_full_page_writes']}, shared_buffers={r['pg_shared_buffers']}, max_connections={r['pg_max_connections']}, "
-        f"work_mem={r['pg_work_mem']}, wal_level={r['pg_wal_level']}",
+        f"work_mem={r['pg_work_mem']}, wal_level={r['pg_wal_level']}; "
+        f"the server and pgbench connect with sslmode={r.get('pg_sslmode', 'prefer (libpq default)')}",
         f"- Server: `wasit serve` (release), WASIT_ENV=production, HTTP workers one per core, database pool {r['pool']}, "
         f"job workers {r['jobs_workers']}, search.provider_timeout_ms={timeout_ms:.0f}; log level warn",
         f"- Load: {r['wrk']} (2 threads), pgbench {r['pgbench']}, `scripts/bench.d/race.py` (asyncio); stand-in CalDAV "

@@ -196,6 +196,8 @@ pub struct SmsSettings {
 #[serde(deny_unknown_fields)]
 pub struct JobSettings {
     pub workers: usize,
+    /// Jobs a worker claims in one statement and runs side by side.
+    pub concurrency: usize,
     pub poll_ms: u64,
     pub lease_secs: u64,
     pub job_timeout_secs: u64,
@@ -376,6 +378,8 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub workers: usize,
+    /// Connections each HTTP worker serves at once (the rest wait to be accepted).
+    pub max_connections: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     /// Our own reverse proxies (CIDRs): behind them the caller is the right-most

@@ -67,6 +67,12 @@ fn validate_server(server: &ServerSettings) -> Result<(), ConfigError> {
     if server.max_body_bytes < 1024 {
         return Err(invalid("server.max_body_bytes", "must be at least 1024"));
     }
+    if !(16..=65_536).contains(&server.max_connections) {
+        return Err(invalid(
+            "server.max_connections",
+            "must be between 16 and 65536",
+        ));
+    }
     Ok(())
 }
 
@@ -502,6 +508,9 @@ fn validate_zatca(zatca: &ZatcaSettings) -> Result<(), ConfigError> {
 fn validate_jobs(jobs: &JobSettings) -> Result<(), ConfigError> {
     if !(1..=64).contains(&jobs.workers) {
         return Err(invalid("jobs.workers", "must be between 1 and 64"));
+    }
+    if !(1..=64).contains(&jobs.concurrency) {
+        return Err(invalid("jobs.concurrency", "must be between 1 and 64"));
     }
     if !(10..=60_000).contains(&jobs.poll_ms) {
         return Err(invalid("jobs.poll_ms", "must be between 10 and 60000"));

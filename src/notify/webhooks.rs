@@ -278,6 +278,9 @@ async fn turn_off(pool: &PgPool, provider_id: Uuid) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Logs one attempt. The log does not wait for its WAL flush (`synchronous_commit` off for
+/// this statement's transaction), as the job's bookkeeping does not: an attempt lost in a
+/// crash of PostgreSQL goes with its job's completion, and the job runs (and logs) again.
 async fn log_attempt(
     pool: &PgPool,
     message: &Message<'_>,
@@ -285,20 +288,30 @@ async fn log_attempt(
     latency_ms: i32,
     error: Option<String>,
 ) {
-    let row = (
-        webhook_deliveries::provider_id.eq(message.provider_id),
-        webhook_deliveries::message_id.eq(message.message_id.to_owned()),
-        webhook_deliveries::event_type.eq(message.event_type.to_owned()),
-        webhook_deliveries::payload.eq(message.data.clone()),
-        webhook_deliveries::attempt.eq(message.attempt),
-        webhook_deliveries::status_code.eq(status),
-        webhook_deliveries::latency_ms.eq(latency_ms),
-        webhook_deliveries::error.eq(error),
+    use diesel::sql_types::{Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+    let (provider_id, message_id, event_type, payload, attempt) = (
+        message.provider_id,
+        message.message_id.to_owned(),
+        message.event_type.to_owned(),
+        message.data.clone(),
+        message.attempt,
     );
     let logged = run_blocking(pool, move |conn| {
-        diesel::insert_into(webhook_deliveries::table)
-            .values(row)
-            .execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO webhook_deliveries \
+                    (provider_id, message_id, event_type, payload, attempt, status_code, latency_ms, error) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+               FROM (SELECT set_config('synchronous_commit', 'off', true)) unflushed",
+        )
+        .bind::<SqlUuid, _>(provider_id)
+        .bind::<Text, _>(message_id)
+        .bind::<Text, _>(event_type)
+        .bind::<Jsonb, _>(payload)
+        .bind::<Integer, _>(attempt)
+        .bind::<Nullable<Integer>, _>(status)
+        .bind::<Integer, _>(latency_ms)
+        .bind::<Nullable<Text>, _>(error)
+        .execute(conn)?;
         Ok(())
     })
     .await;

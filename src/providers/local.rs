@@ -183,9 +183,13 @@ pub fn search_stays(
     let mut offers = Vec::new();
     for zone in time_zones(providers) {
         let ids = providers_in(providers, zone);
+        // `= ANY($1)` as `eq_any` sends it, but through `any`, whose query id is static:
+        // diesel then finds the prepared statement by the query's type instead of building
+        // its SQL text again on every search (`eq_any`'s list has no static id).
+        #[allow(deprecated)]
         let rows: Vec<FreeRoomType> = units::table
             .inner_join(inventory_cells::table)
-            .filter(units::provider_id.eq_any(&ids))
+            .filter(units::provider_id.eq(diesel::dsl::any(&ids)))
             .filter(units::kind.eq("room_type"))
             .filter(units::active.eq(true))
             .filter(units::max_guests.ge(fullest_room))
@@ -291,9 +295,12 @@ fn free_slots(
         .unwrap_or_default();
     let from = local_midnight(query.from, zone);
     let until = local_midnight(query.to.succ_opt().unwrap_or(query.to), zone);
+    // `any`, not `eq_any`: a statement diesel finds by its type (see `search_stays`).
+    #[allow(deprecated)]
+    let provider_among = units::provider_id.eq(diesel::dsl::any(ids));
     units::table
         .inner_join(inventory_cells::table)
-        .filter(units::provider_id.eq_any(ids))
+        .filter(provider_among)
         .filter(units::kind.eq("clinic_service"))
         .filter(units::active.eq(true))
         .filter(

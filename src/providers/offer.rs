@@ -60,10 +60,11 @@ pub enum OfferIdError {
     Expired,
 }
 
-/// The signing key, derived from the JWT secret with a label so the two uses never mix.
+/// The signing key, derived from the JWT secret with a label so the two uses never mix,
+/// kept as the HMAC state after the key (cloned per id: no key schedule per offer).
 #[derive(Clone)]
 pub struct OfferSigner {
-    key: Vec<u8>,
+    keyed: HmacSha256,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -72,13 +73,15 @@ const VERSION: &str = "o1";
 
 impl OfferSigner {
     pub fn new(root_secret: &[u8]) -> Self {
+        let key = crate::config::subkey::derive(root_secret, b"wasit offer id signing key v1");
         Self {
-            key: crate::config::subkey::derive(root_secret, b"wasit offer id signing key v1"),
+            keyed: <HmacSha256 as KeyInit>::new_from_slice(&key)
+                .expect("HMAC takes any key length"),
         }
     }
 
     fn mac(&self) -> HmacSha256 {
-        <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length")
+        self.keyed.clone()
     }
 
     /// `o1.<claims>.<signature>`, both base64url.

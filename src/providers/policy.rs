@@ -136,14 +136,30 @@ pub fn offer_terms(
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> OfferTerms {
-    let timezone: Tz = provider.timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh);
-    OfferTerms::new(
-        &cancellation_of(provider),
-        &change_of(provider),
-        start,
-        timezone,
-        now,
-    )
+    ProviderTerms::of(provider).for_offer(start, now)
+}
+
+/// A provider's policies read once, for the terms of each of its offers in a search (each
+/// read parses the stored JSON).
+pub struct ProviderTerms {
+    cancellation: CancellationPolicy,
+    change: ChangePolicy,
+    timezone: Tz,
+}
+
+impl ProviderTerms {
+    pub fn of(provider: &super::store::ProviderRow) -> Self {
+        Self {
+            cancellation: cancellation_of(provider),
+            change: change_of(provider),
+            timezone: provider.timezone.parse().unwrap_or(chrono_tz::Asia::Riyadh),
+        }
+    }
+
+    /// The terms of an offer starting at `start`, as of `now`.
+    pub fn for_offer(&self, start: DateTime<Utc>, now: DateTime<Utc>) -> OfferTerms {
+        OfferTerms::new(&self.cancellation, &self.change, start, self.timezone, now)
+    }
 }
 
 /// One step of a schedule: what applies until `until` (in the provider's time zone), or

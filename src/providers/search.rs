@@ -22,6 +22,7 @@ use super::local;
 use super::model::{AvailabilityQuery, ProviderKind, ProviderOffer};
 use super::offer::{OfferClaims, OfferSigner};
 use super::places::{self, Distance};
+use super::policy::ProviderTerms;
 use super::result_view::ResultView;
 use super::store::{self, ProviderRow, ProviderSummary};
 use crate::db::{PgPool, ReadPool, run_blocking};
@@ -265,23 +266,24 @@ impl Searcher {
                 roster
             }
         };
-        let (local, external): (Vec<ProviderRow>, Vec<ProviderRow>) = roster
+        // Our own providers in one query, asked here; each outside one in a task of its own.
+        let local: Vec<&ProviderRow> = roster
             .providers
             .iter()
-            .cloned()
-            .partition(|p| p.adapter == "local");
-
+            .filter(|p| p.adapter == "local")
+            .collect();
         let mut tasks: JoinSet<Vec<(Uuid, Outcome, Duration)>> = JoinSet::new();
-        if !local.is_empty() {
-            tasks.spawn(self.clone().search_local(local, request.clone()));
-        }
-        for provider in external {
+        for provider in roster.providers.iter().filter(|p| p.adapter != "local") {
             tasks.spawn(
                 self.clone()
-                    .search_external(provider, request.availability.clone()),
+                    .search_external(provider.clone(), request.availability.clone()),
             );
         }
-        let mut outcomes = Vec::new();
+        let mut outcomes = if local.is_empty() {
+            Vec::new()
+        } else {
+            self.search_local(local, &request).await
+        };
         while let Some(joined) = tasks.join_next().await {
             outcomes.extend(joined.map_err(ApiError::internal)?);
         }
@@ -299,9 +301,9 @@ impl Searcher {
 
     /// Every local provider in one query: one round trip, however many there are.
     async fn search_local(
-        self: Arc<Self>,
-        providers: Vec<ProviderRow>,
-        request: SearchRequest,
+        &self,
+        providers: Vec<&ProviderRow>,
+        request: &SearchRequest,
     ) -> Vec<(Uuid, Outcome, Duration)> {
         let started = Instant::now();
         // Time zones are checked when a provider is saved; one that does not parse has no nights.
@@ -321,18 +323,18 @@ impl Searcher {
         let elapsed = started.elapsed();
         providers
             .iter()
-            .map(|provider| {
+            .map(|&&ProviderRow { id: provider, .. }| {
                 let outcome = match &answer {
                     Ok(Ok(offers)) => Outcome::Offers(
-                        offers.iter().filter(|(id, _)| *id == provider.id).map(|(_, offer)| offer.clone()).collect(),
+                        offers.iter().filter(|(id, _)| *id == provider).map(|(_, offer)| offer.clone()).collect(),
                     ),
                     Ok(Err(error)) => {
-                        tracing::warn!(provider_id = %provider.id, error = %error, "local search failed");
+                        tracing::warn!(provider_id = %provider, error = %error, "local search failed");
                         Outcome::Failed(ProviderStatusKind::Error, "unavailable")
                     }
                     Err(_) => Outcome::Failed(ProviderStatusKind::Timeout, "timeout"),
                 };
-                (provider.id, outcome, elapsed)
+                (provider, outcome, elapsed)
             })
             .collect()
     }
@@ -371,7 +373,6 @@ impl Searcher {
         request: &SearchRequest,
     ) -> SearchResults {
         let now = Utc::now();
-        let expires_at = now + self.offer_ttl;
         let (guests, nights) = match &request.availability {
             AvailabilityQuery::Stay(stay) => (Some(stay.guests), Some(stay.nights())),
             AvailabilityQuery::Slots(_) => (None, None),
@@ -389,9 +390,10 @@ impl Searcher {
                         .place
                         .as_ref()
                         .and_then(|place| place.distance_to(provider));
+                    let terms = ProviderTerms::of(provider);
                     offers.extend(found.into_iter().map(|offer| Offer {
                         distance: distance.clone(),
-                        ..self.offer_for_until(provider, offer, guests, nights, expires_at, 0)
+                        ..self.offer_for_until(provider, &terms, offer, (guests, nights), now, 0)
                     }));
                     (ProviderStatusKind::Ok, count, None)
                 }
@@ -446,19 +448,29 @@ impl Searcher {
         nights: Option<u32>,
         fee_discount: i32,
     ) -> Offer {
-        let expires_at = Utc::now() + self.offer_ttl;
-        self.offer_for_until(provider, offer, guests, nights, expires_at, fee_discount)
+        let terms = ProviderTerms::of(provider);
+        self.offer_for_until(
+            provider,
+            &terms,
+            offer,
+            (guests, nights),
+            Utc::now(),
+            fee_discount,
+        )
     }
 
+    /// An offer made `now` (it expires `offer_ttl` later), with `provider`'s `terms` read once
+    /// for all its offers; `stay` is the guests and nights asked for, if a stay.
     fn offer_for_until(
         &self,
         provider: &ProviderRow,
+        terms: &ProviderTerms,
         offer: ProviderOffer,
-        guests: Option<u32>,
-        nights: Option<u32>,
-        expires_at: DateTime<Utc>,
+        (guests, nights): (Option<u32>, Option<u32>),
+        now: DateTime<Utc>,
         fee_discount: i32,
     ) -> Offer {
+        let expires_at = now + self.offer_ttl;
         let price = self
             .fees
             .quote_with_discount(offer.provider_price, fee_discount);
@@ -500,7 +512,7 @@ impl Searcher {
             due_at_provider,
             rooms: offer.rooms,
             available: offer.available,
-            terms: super::policy::offer_terms(provider, offer.start, Utc::now()),
+            terms: terms.for_offer(offer.start, now),
             distance: None,
             expires_at,
         }

@@ -57,22 +57,35 @@ impl Worker {
         }
     }
 
-    /// Claims one due job and runs it; returns how many ran (0 or 1). One at a time, so
-    /// every job runs under a lease of its own: a job claimed in a batch would wait behind
-    /// the others while its lease ran out, and another worker would run it again.
+    /// Claims up to `jobs.concurrency` due jobs in one statement and runs them side by side,
+    /// waiting for all of them; returns how many ran. Each runs at once under its own timeout, shorter than the lease
+    /// (the config checks it), so none waits behind another while its lease runs out and
+    /// another worker takes it.
     pub async fn run_batch(&self) -> Result<usize, ApiError> {
-        let (worker, lease) = (
+        let (worker, lease, limit) = (
             self.id.clone(),
             chrono::Duration::seconds(self.settings.lease_secs as i64),
+            i64::try_from(self.settings.concurrency).unwrap_or(1),
         );
         let batch = run_blocking(&self.pool, move |conn| {
-            Ok(queue::claim(conn, &worker, 1, lease)?)
+            Ok(queue::claim(conn, &worker, limit, lease)?)
         })
         .await?;
-        for job in &batch {
-            self.run_one(job).await?;
+        // A task each, so the runtime spreads them over its threads: one job's CPU work (an
+        // email's rendering) does not hold up another's delivery.
+        let count = batch.len();
+        let mut running = tokio::task::JoinSet::new();
+        for job in batch {
+            let worker = self.clone();
+            running.spawn(async move { worker.run_one(&job).await });
         }
-        Ok(batch.len())
+        let mut outcome = Ok(());
+        while let Some(ran) = running.join_next().await {
+            if let Err(error) = ran.map_err(ApiError::internal).and_then(|ran| ran) {
+                outcome = outcome.and(Err(error));
+            }
+        }
+        outcome.map(|()| count)
     }
 
     async fn run_one(&self, row: &JobRow) -> Result<(), ApiError> {

@@ -47,6 +47,40 @@ fn every_registered_route_is_documented_and_every_documented_route_is_registered
     );
 }
 
+/// The router mounts fixed paths before patterns (`http::route_table`): that changes no
+/// answer only while no fixed path is also matched by a pattern.
+#[test]
+fn no_fixed_path_is_also_matched_by_a_pattern() {
+    let paths: BTreeSet<&str> = wasit::startup::route_table()
+        .endpoints()
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
+    let matches = |pattern: &str, path: &str| {
+        let (pattern, path): (Vec<&str>, Vec<&str>) =
+            (pattern.split('/').collect(), path.split('/').collect());
+        pattern.len() == path.len()
+            && pattern
+                .iter()
+                .zip(&path)
+                .all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
+    };
+    let fixed = paths.iter().filter(|path| !path.contains('{'));
+    let clashes: Vec<(&str, &str)> = fixed
+        .flat_map(|path| {
+            paths
+                .iter()
+                .filter(|pattern| pattern.contains('{') && matches(pattern, path))
+                .map(move |pattern| (*path, *pattern))
+        })
+        .collect();
+    assert!(
+        clashes.is_empty(),
+        "fixed paths a pattern also matches: {clashes:?}"
+    );
+    assert!(matches("/v1/bookings/{booking}", "/v1/bookings/x"));
+}
+
 #[test]
 fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
     let spec = spec();

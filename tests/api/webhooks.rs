@@ -417,3 +417,71 @@ async fn webhook_deliveries_page_by_cursor_and_refuse_the_old_before() {
     .await;
     assert_eq!(crate::helpers::problem_fields(&problem), ["before"]);
 }
+
+/// Workers claim several jobs in one statement and deliver them side by side: with three
+/// workers draining one queue at once, every message arrives exactly once, on its first
+/// attempt, and is logged once.
+#[tokio::test]
+async fn workers_claiming_in_batches_deliver_every_webhook_exactly_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (provider, secret) = hotel(&app, &admin).await;
+    let receiver = Receiver::start(&secret, "ok");
+    point_webhooks_at(&app, &admin, &provider, &receiver.url).await;
+    let provider_id: uuid::Uuid = provider.parse().unwrap();
+    let messages = 60;
+    let mut conn = app.db.connect();
+    for n in 0..messages {
+        wasit::jobs::queue::enqueue_webhook(
+            &mut conn,
+            provider_id,
+            "booking.confirmed",
+            json!({ "n": n }),
+        )
+        .unwrap();
+    }
+    let workers = [app.worker("one"), app.worker("two"), app.worker("three")];
+    assert!(workers[0].settings.concurrency > 1, "batches are claimed");
+    let (a, b, c) = tokio::join!(workers[0].drain(), workers[1].drain(), workers[2].drain());
+    assert_eq!(
+        a.unwrap() + b.unwrap() + c.unwrap(),
+        messages,
+        "each job claimed once"
+    );
+
+    let received = receiver.received();
+    let ids: std::collections::HashSet<&str> =
+        received.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(
+        (received.len(), ids.len()),
+        (messages, messages),
+        "every message once"
+    );
+    assert!(
+        received.iter().all(|r| r["verified"] == true),
+        "{received:?}"
+    );
+    let ns: std::collections::HashSet<i64> = received
+        .iter()
+        .filter_map(|r| r["data"]["n"].as_i64())
+        .collect();
+    assert_eq!(ns.len(), messages);
+
+    use wasit::schema::{jobs, webhook_deliveries};
+    let attempts: Vec<(String, i32)> = jobs::table
+        .filter(jobs::kind.eq("deliver_webhook"))
+        .select((jobs::state, jobs::attempts))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(attempts.len(), messages);
+    assert!(
+        attempts.iter().all(|(state, n)| state == "done" && *n == 1),
+        "{attempts:?}"
+    );
+    let logged: i64 = webhook_deliveries::table
+        .filter(webhook_deliveries::status_code.eq(204))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(logged, messages as i64);
+}

@@ -55,4 +55,9 @@ class Endpoint(BaseHTTPRequestHandler):
         pass
 
 
-HTTPServer(("127.0.0.1", port), Endpoint).serve_forever()
+class Server(HTTPServer):
+    # Workers deliver several webhooks at once: queue their connections rather than drop them.
+    request_queue_size = 128
+
+
+Server(("127.0.0.1", port), Endpoint).serve_forever()
