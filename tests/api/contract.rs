@@ -48,7 +48,14 @@ fn every_registered_route_is_documented_and_every_documented_route_is_registered
 }
 
 /// The router mounts fixed paths before patterns (`http::route_table`): that changes no
-/// answer only while no fixed path is also matched by a pattern.
+/// answer only while no fixed path is also matched by a pattern, except the ones listed here
+/// on purpose, where the fixed path is meant to win (a waitlist entry's id is a UUID, never
+/// `me` or `units`).
+const FIXED_OVER_PATTERN: [(&str, &str); 2] = [
+    ("/v1/waitlist/me", "/v1/waitlist/{entry}"),
+    ("/v1/waitlist/units", "/v1/waitlist/{entry}"),
+];
+
 #[test]
 fn no_fixed_path_is_also_matched_by_a_pattern() {
     let paths: BTreeSet<&str> = wasit::startup::route_table()
@@ -73,6 +80,7 @@ fn no_fixed_path_is_also_matched_by_a_pattern() {
                 .filter(|pattern| pattern.contains('{') && matches(pattern, path))
                 .map(move |pattern| (*path, *pattern))
         })
+        .filter(|clash| !FIXED_OVER_PATTERN.contains(clash))
         .collect();
     assert!(
         clashes.is_empty(),
