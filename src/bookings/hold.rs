@@ -232,7 +232,7 @@ fn save_hold(
     hold: HoldRecord<'_>,
     actor: &Actor,
     answer: HoldAnswer<'_>,
-    limits: &HoldLimits,
+    (limits, links): (&HoldLimits, &super::consent::LinkSettings),
 ) -> Result<BookingView, ApiError> {
     let HoldRecord {
         row,
@@ -268,6 +268,8 @@ fn save_hold(
         // A hold is the lifecycle's start: its history row, its audit entry, its email.
         lifecycle::record(conn, &booking, Some(actor), None, None, "booking.create")?;
         lifecycle::enqueue_email(conn, &booking, BookingEmail::Held)?;
+        // Booked by an agent: the client may have to approve it first (its consent link).
+        super::consent::ask_at_hold(conn, &booking, actor, links)?;
         if let Some(grace) = answer.unconfirmed {
             uncertain::open_book(conn, &booking, grace)?;
         }
@@ -324,6 +326,7 @@ impl Bookings {
         };
         let step = {
             let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
+            let links = self.client_links.clone();
             run_blocking(&self.pool, move |conn| {
                 // Sold out is answered from prepare's first read, before anything is
                 // written: only holds that may be written count against the address.
@@ -357,7 +360,7 @@ impl Bookings {
                     rooms: &prepared.rooms,
                     cells: prepared.cells,
                 };
-                let held = save_hold(conn, record, &actor, answer, &terms.limits)?;
+                let held = save_hold(conn, record, &actor, answer, (&terms.limits, &links))?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -418,6 +421,7 @@ impl Bookings {
         let provider = prepared.provider.clone();
         let patient = prepared.patient.clone();
         let rooms = prepared.rooms.clone();
+        let links = self.client_links.clone();
         let saved = run_blocking(&self.pool, move |conn| {
             let answer = HoldAnswer {
                 provider: &provider,
@@ -432,7 +436,7 @@ impl Bookings {
                 rooms: &rooms,
                 cells: 0,
             };
-            save_hold(conn, record, &actor, answer, &terms.limits)
+            save_hold(conn, record, &actor, answer, (&terms.limits, &links))
         })
         .await;
         match saved {

@@ -46,6 +46,8 @@ pub struct Bookings {
     pub no_show_window: chrono::Duration,
     /// Live holds per customer, holds per address.
     pub hold_limits: super::hold::HoldLimits,
+    /// The links sent to phone clients: their key, and when consent is asked.
+    pub client_links: super::consent::LinkSettings,
 }
 
 /// Whose bookings an actor may pay for: a customer their own, staff anyone's.
@@ -183,6 +185,7 @@ impl Bookings {
                     return Err(ApiError::InvalidState { status: "expired" });
                 }
                 super::uncertain::refuse_unconfirmed(conn, row.id)?;
+                super::consent::refuse_pending(conn, row.id)?;
                 let updated = lifecycle::transition(
                     conn,
                     row.id,

@@ -70,6 +70,9 @@ pub enum Job {
     },
     /// Send one queued text (`sms_messages`) through the SMS gateway.
     SendSms { message_id: Uuid },
+    /// Text and email a phone client the link an agent sent them (consent or pay), rendered
+    /// in their language; nothing once the link is used, replaced or its hold over.
+    SendClientLink { link_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -82,7 +85,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 21] = [
+    pub const KINDS: [&'static str; 22] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -104,6 +107,7 @@ impl Job {
         "start_password_reset",
         "send_booking_sms",
         "send_sms",
+        "send_client_link",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -129,6 +133,7 @@ impl Job {
             Job::StartPasswordReset { .. } => "start_password_reset",
             Job::SendBookingSms { .. } => "send_booking_sms",
             Job::SendSms { .. } => "send_sms",
+            Job::SendClientLink { .. } => "send_client_link",
         }
     }
 
