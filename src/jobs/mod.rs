@@ -293,6 +293,7 @@ mod tests {
                 event: super::BookingEmail::Confirmed,
             },
             Job::SendSms { message_id: id },
+            Job::SendClientLink { link_id: id },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),

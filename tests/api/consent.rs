@@ -282,9 +282,14 @@ async fn a_token_sees_only_its_booking_a_resent_link_replaces_it_and_unknown_tok
         "/v1/consents/short".to_owned(),
         format!("/v1/pay-links/{first_link}"),
     ] {
-        assert_problem(app.get(&path).await, 404, "not_found").await;
+        assert_problem(app.get(&path).await, 404, "resource.not_found").await;
     }
-    assert_problem(decide(&app, &made_up, "approve").await, 404, "not_found").await;
+    assert_problem(
+        decide(&app, &made_up, "approve").await,
+        404,
+        "resource.not_found",
+    )
+    .await;
 
     // Sent again: a new link, the old one stops working; a customer cannot send one.
     let id = first["id"].as_str().unwrap();

@@ -234,7 +234,7 @@ async fn a_pay_link_waits_for_consent_and_expires_with_the_hold() {
     assert_problem(
         app.get(&format!("/v1/pay-links/{}", "x".repeat(43))).await,
         404,
-        "not_found",
+        "resource.not_found",
     )
     .await;
 }

@@ -6,6 +6,8 @@ import { renderLogin } from './auth.js';
 import { renderBooking } from './booking.js';
 import { renderClientDesk } from './agent-client.js';
 import { renderQueue, queueCount, QUEUES } from './agent-queues.js';
+// Client links (#16 points 3 and 4): the booking's consent and pay links, live.
+import { renderClientLinks } from './agent-links.js';
 
 const STAFF = new Set(['agent', 'admin']);
 const POLL_MS = 2000;
@@ -79,6 +81,7 @@ function route() {
     });
   } else if (page === 'booking' && id) {
     renderBooking(main, { api, id, signal, staff: true, notice, onAction: verifyInPopup });
+    renderClientLinks(document.getElementById('client-links'), { api, id, signal, onPaid: route });
   } else if (QUEUES.includes(page)) {
     renderQueue(main, { api, which: page });
   } else {
