@@ -1261,14 +1261,19 @@ async function phoneClientLinks({ page, shot, context }) {
     await client.screenshot({ path: path.join(shots, '16-3-consent-ar-390.png'), fullPage: true });
     clientProblems.push(...(await audit(client, '16-3-consent-ar-390.png', shots)));
     await client.getByRole('button', { name: 'أوافق على الحجز' }).click();
-    await client.getByText('شكراً، وافقت على الحجز.').waitFor();
+    await client.locator('#main').getByText('شكراً، وافقت على الحجز.').waitFor();
     await client.screenshot({ path: path.join(shots, '16-3-consent-approved-ar-390.png'), fullPage: true });
     await panel.locator('li', { hasText: 'الموافقة' }).locator('[data-link-state="approved"]').waitFor();
+    // The approval is in the booking's history without a reload.
+    await page.locator('.timeline li', { hasText: 'وافق العميل عبر الرابط' }).waitFor();
     await shot('16-3-agent-approved-ar.png');
 
     // ...then pays on the pay link, in English, through 3-D Secure, which comes back here.
     await client.goto(await mailedClientLink(email, 'pay'));
     await client.getByRole('heading', { name: 'ادفع حجزك', level: 1 }).waitFor();
+    await fitsPhone(client, 'the pay page in Arabic');
+    await client.screenshot({ path: path.join(shots, '16-4-pay-ar-390.png'), fullPage: true });
+    clientProblems.push(...(await audit(client, '16-4-pay-ar-390.png', shots)));
     await client.getByRole('button', { name: 'English' }).click();
     await client.getByRole('heading', { name: 'Pay for your booking', level: 1 }).waitFor();
     await fitsPhone(client, 'the pay page');
@@ -1278,7 +1283,7 @@ async function phoneClientLinks({ page, shot, context }) {
     await card(client, '4000 0027 6000 3184');
     await client.getByRole('button', { name: /^Pay/ }).click();
     await client.getByRole('button', { name: /Approve/ }).click();
-    await client.getByText('Paid, thank you.').waitFor();
+    await client.locator('#main .alert', { hasText: 'Paid, thank you.' }).first().waitFor();
     check(client.url().includes('#/pay/') && !client.url().includes('payment='), `back at ${client.url()}`);
     await client.screenshot({ path: path.join(shots, '16-4-paid-en-390.png'), fullPage: true });
     check(!clientProblems.length, clientProblems.join('\n'));

@@ -1,7 +1,8 @@
 // The agent console's view of a booking's client links (#16 points 3 and 4): send the
 // consent link or a pay link to the client on the phone, and watch each one's state
 // (sent, opened, approved, declined, paid, expired). It polls `GET /v1/bookings/{id}/client-links`
-// every 3 seconds while the booking is open, and says a change aloud.
+// every 3 seconds while the booking is open, says a change aloud, and reloads the booking
+// once the client has answered or paid.
 import { Attempt } from './api.js';
 import { h, replace, busy, announce } from './dom.js';
 import { t, problemText } from './i18n.js';
@@ -9,7 +10,7 @@ import { gregorian } from './format.js';
 
 const POLL_MS = 3000;
 
-export function renderClientLinks(slot, { api, id, signal, onPaid }) {
+export function renderClientLinks(slot, { api, id, signal, onSettled }) {
   const attempts = { consent: new Attempt(), 'pay-link': new Attempt() };
   let last = null;
   let notice = null;
@@ -52,12 +53,15 @@ export function renderClientLinks(slot, { api, id, signal, onPaid }) {
     try {
       const links = await api.get(`/v1/bookings/${id}/client-links`);
       if (signal.aborted) return;
-      const states = `${links.consent?.state}/${links.pay_link?.state}`;
-      if (last && last !== states) {
+      const now = { consent: links.consent?.state, pay: links.pay_link?.state };
+      if (last && (last.consent !== now.consent || last.pay !== now.pay)) {
         announce(t('links.agent.changed'));
-        if (links.pay_link?.state === 'paid') onPaid?.();
+        // The client answered or paid just now: the booking page shows its new history and status.
+        const answered = last.consent !== now.consent && ['approved', 'declined'].includes(now.consent);
+        const paid = last.pay !== now.pay && now.pay === 'paid';
+        if (answered || paid) onSettled?.();
       }
-      last = states;
+      last = now;
       draw(links);
     } catch {
       // The booking page says what is wrong; keep polling.

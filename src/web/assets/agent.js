@@ -81,7 +81,7 @@ function route() {
     });
   } else if (page === 'booking' && id) {
     renderBooking(main, { api, id, signal, staff: true, notice, onAction: verifyInPopup });
-    renderClientLinks(document.getElementById('client-links'), { api, id, signal, onPaid: route });
+    renderClientLinks(document.getElementById('client-links'), { api, id, signal, onSettled: route });
   } else if (QUEUES.includes(page)) {
     renderQueue(main, { api, which: page });
   } else {

@@ -650,6 +650,8 @@ const ar = {
   'problem.link.replaced': 'أُرسل رابط أحدث لهذا الحجز.',
   'problem.link.expired': 'انتهت صلاحية الرابط مع انتهاء الحجز المؤقت.',
   'problem.consent.decided': 'أجاب العميل عن هذا الحجز من قبل.',
+  'reason.client_approved': 'وافق العميل عبر الرابط',
+  'reason.client_declined': 'رفض العميل عبر الرابط',
 };
 
 const en = {
@@ -1298,6 +1300,8 @@ const en = {
   'problem.link.replaced': 'A newer link was sent for this booking.',
   'problem.link.expired': 'This link expired with the hold.',
   'problem.consent.decided': 'The client has answered for this booking already.',
+  'reason.client_approved': 'the client approved by link',
+  'reason.client_declined': 'the client declined by link',
 };
 
 export const DICTIONARIES = { ar, en };
