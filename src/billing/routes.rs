@@ -552,7 +552,6 @@ async fn sandbox_3ds_page(
 /// The page of the site a 3-D Secure step returns to (`/pay/<token>`), when not the home
 /// page; anything but a page of the site is refused.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SandboxBack {
     #[serde(default, deserialize_with = "site_page")]
     back: Option<String>,

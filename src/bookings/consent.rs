@@ -74,18 +74,23 @@ pub struct LinkSettings {
     pub consent_required: ConsentRequired,
 }
 
-/// 409 `booking.consent_pending` while the client has not yet approved (a live consent link:
-/// neither used nor replaced). Called by `pay.rs::start_payment` and `service.rs::confirm`.
-pub fn refuse_pending(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), ApiError> {
-    let pending: bool = diesel::select(diesel::dsl::exists(
+/// Whether the client has still to approve the booking: a live consent link (neither used
+/// nor replaced).
+pub fn pending(conn: &mut PgConnection, booking_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         links::table
             .filter(links::booking_id.eq(booking_id))
             .filter(links::kind.eq(LinkKind::Consent.as_str()))
             .filter(links::used_at.is_null())
             .filter(links::retired_at.is_null()),
     ))
-    .get_result(conn)?;
-    if pending {
+    .get_result(conn)
+}
+
+/// 409 `booking.consent_pending` while the client has not yet approved. Called by
+/// `pay.rs::start_payment` and `service.rs::confirm`.
+pub fn refuse_pending(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), ApiError> {
+    if pending(conn, booking_id)? {
         return Err(ApiError::Conflict {
             code: "booking.consent_pending",
             detail: "the client has not approved this booking yet: it can be paid or \

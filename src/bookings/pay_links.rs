@@ -181,7 +181,7 @@ impl Bookings {
             let provider = crate::providers::store::find_provider(conn, booking.provider_id)?;
             let lines = booking_lines(&booking, provider.prepaid, vat_rate);
             let (_, _, total) = crate::billing::money::totals(&lines);
-            let consent_pending = super::consent::refuse_pending(conn, booking.id).is_err();
+            let consent_pending = super::consent::pending(conn, booking.id)?;
             let state = match link.state(&booking) {
                 LinkState::Sent => LinkState::Opened,
                 other => other,
