@@ -636,6 +636,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_links (id) {
+        id -> Uuid,
+        kind -> Text,
+        booking_id -> Nullable<Uuid>,
+        token_hash -> Bytea,
+        sent_by -> Uuid,
+        created_at -> Timestamptz,
+        opened_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+        used_at -> Nullable<Timestamptz>,
+        used_from -> Nullable<Text>,
+        used_user_agent -> Nullable<Text>,
+        payment_id -> Nullable<Uuid>,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(audit_log -> customers (on_behalf_of));
 diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
@@ -673,6 +691,9 @@ diesel::joinable!(payments -> subscriptions (subscription_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(sms_consents -> customers (customer_id));
 diesel::joinable!(sms_messages -> customers (customer_id));
+diesel::joinable!(client_links -> bookings (booking_id));
+diesel::joinable!(client_links -> payments (payment_id));
+diesel::joinable!(client_links -> users (sent_by));
 diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::joinable!(waitlist_entries -> bookings (booking_id));
@@ -684,6 +705,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     audit_log,
     booking_changes,
+    client_links,
     booking_events,
     booking_fee_discounts,
     booking_rooms,

@@ -26,6 +26,7 @@ pub fn route_table() -> RouteTable {
     providers::routes::routes(&mut table);
     bookings::routes::routes(&mut table);
     bookings::waitlist::routes::routes(&mut table);
+    bookings::link_routes::routes(&mut table);
     crate::billing::routes::routes(&mut table);
     crate::worker::routes::routes(&mut table);
     crate::notify::routes::routes(&mut table);

@@ -109,6 +109,12 @@ impl AppState {
                     window: chrono::Duration::hours(1),
                 },
             },
+            client_links: crate::bookings::consent::LinkSettings {
+                keys: crate::auth::links::LinkKeys::for_client_links(
+                    settings.auth.jwt_secret.expose_secret().as_bytes(),
+                ),
+                consent_required: settings.bookings.consent_required,
+            },
             waitlist_offer: chrono::Duration::minutes(i64::from(settings.waitlist.offer_minutes)),
         };
         Ok(Self {

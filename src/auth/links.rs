@@ -41,6 +41,14 @@ impl LinkKeys {
         }
     }
 
+    /// The keys of the links an agent sends a client (`bookings::client_links`): another
+    /// label, so an account link's token can never be a client link's.
+    pub fn for_client_links(root_secret: &[u8]) -> Self {
+        Self {
+            key: crate::config::subkey::derive(root_secret, b"wasit client link key v1"),
+        }
+    }
+
     /// The token of the link whose row is `id` (43 characters, base64url).
     pub fn token(&self, id: Uuid) -> String {
         let mut mac =

@@ -212,6 +212,20 @@ impl Billing {
         off_session: bool,
         description: &str,
     ) -> Result<ChargeOutcome, ApiError> {
+        self.charge_returning(payment, off_session, description, &self.return_url)
+            .await
+    }
+
+    /// [`Self::charge`], the customer's browser coming back from a 3-D Secure step to
+    /// `return_url` (a page of the site, such as a pay link's).
+    #[tracing::instrument(skip_all, fields(payment_id = %payment.id))]
+    pub async fn charge_returning(
+        &self,
+        payment: &PaymentRow,
+        off_session: bool,
+        description: &str,
+        return_url: &str,
+    ) -> Result<ChargeOutcome, ApiError> {
         let method_id = payment.payment_method_id;
         let customer_id = payment.customer_id;
         let (method_ref, customer_ref) = run_blocking(&self.pool, move |conn| {
@@ -234,7 +248,7 @@ impl Billing {
             amount: payment.amount,
             description: description.to_owned(),
             off_session,
-            return_url: self.return_url.clone(),
+            return_url: return_url.to_owned(),
         };
         match self.gateway.charge(&request).await {
             Ok(outcome) => Ok(outcome),

@@ -526,9 +526,11 @@ fn sandbox_only(billing: &Billing) -> Result<(), ApiError> {
 async fn sandbox_3ds_page(
     billing: web::Data<Billing>,
     path: web::Path<String>,
+    back: web::Query<SandboxBack>,
 ) -> Result<HttpResponse, ApiError> {
     sandbox_only(&billing)?;
-    let charge_ref = crate::http::escape_html(&path);
+    // The form posts back to where the page was opened, `?back=` and all.
+    let charge_ref = crate::http::escape_html(&format!("{}{}", path, back.query()));
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(format!(
@@ -547,6 +549,32 @@ async fn sandbox_3ds_page(
         )))
 }
 
+/// The page of the site a 3-D Secure step returns to (`/pay/<token>`), when not the home
+/// page; anything but a page of the site is refused.
+#[derive(Debug, Deserialize)]
+pub struct SandboxBack {
+    #[serde(default, deserialize_with = "site_page")]
+    back: Option<String>,
+}
+
+impl SandboxBack {
+    fn query(&self) -> String {
+        self.back
+            .as_ref()
+            .map(|page| format!("?back={page}"))
+            .unwrap_or_default()
+    }
+}
+
+fn site_page<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<String>, D::Error> {
+    let page = String::deserialize(from)?;
+    if crate::billing::gateway::sandbox::is_site_page(&page) {
+        Ok(Some(page))
+    } else {
+        Err(serde::de::Error::custom("back must be a page of the site"))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SandboxAnswer {
     result: String,
@@ -557,6 +585,7 @@ pub struct SandboxAnswer {
 async fn sandbox_3ds_answer(
     billing: web::Data<Billing>,
     path: web::Path<String>,
+    back: web::Query<SandboxBack>,
     form: web::Form<SandboxAnswer>,
 ) -> Result<HttpResponse, ApiError> {
     sandbox_only(&billing)?;
@@ -588,6 +617,10 @@ async fn sandbox_3ds_answer(
         payment.id,
         payment.status.as_str()
     ));
+    if let Some(page) = &back.back {
+        target.push('#');
+        target.push_str(page);
+    }
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, target))
         .finish())

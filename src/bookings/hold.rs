@@ -234,7 +234,7 @@ fn save_hold(
     hold: HoldRecord<'_>,
     actor: Option<&Actor>,
     answer: HoldAnswer<'_>,
-    limits: &HoldLimits,
+    (limits, links): (&HoldLimits, Option<&super::consent::LinkSettings>),
 ) -> Result<BookingView, ApiError> {
     let HoldRecord {
         row,
@@ -271,6 +271,11 @@ fn save_hold(
         // A hold is the lifecycle's start: its history row, its audit entry, its email.
         lifecycle::record(conn, &booking, actor, None, None, "booking.create")?;
         lifecycle::enqueue_email(conn, &booking, announce)?;
+        // Booked by an agent: the client may have to approve it first (its consent link).
+        // A waitlist offer (no actor) is the customer's own request, asked nothing.
+        if let (Some(actor), Some(links)) = (actor, links) {
+            super::consent::ask_at_hold(conn, &booking, actor, links)?;
+        }
         if let Some(grace) = answer.unconfirmed {
             uncertain::open_book(conn, &booking, grace)?;
         }
@@ -373,7 +378,7 @@ pub(super) fn hold_for_waiter(
         cells: prepared.cells,
         announce: BookingEmail::WaitlistOffer,
     };
-    save_hold(conn, record, None, answer, &limits)
+    save_hold(conn, record, None, answer, (&limits, None))
 }
 
 impl Bookings {
@@ -421,6 +426,7 @@ impl Bookings {
         };
         let step = {
             let (claims, actor, claim) = (claims.clone(), actor.clone(), claim.clone());
+            let links = self.client_links.clone();
             run_blocking(&self.pool, move |conn| {
                 // Sold out is answered from prepare's first read, before anything is
                 // written: only holds that may be written count against the address.
@@ -455,7 +461,13 @@ impl Bookings {
                     cells: prepared.cells,
                     announce: BookingEmail::Held,
                 };
-                let held = save_hold(conn, record, Some(&actor), answer, &terms.limits)?;
+                let held = save_hold(
+                    conn,
+                    record,
+                    Some(&actor),
+                    answer,
+                    (&terms.limits, Some(&links)),
+                )?;
                 Ok(HoldStep::Held(held))
             })
             .await?
@@ -516,6 +528,7 @@ impl Bookings {
         let provider = prepared.provider.clone();
         let patient = prepared.patient.clone();
         let rooms = prepared.rooms.clone();
+        let links = self.client_links.clone();
         let saved = run_blocking(&self.pool, move |conn| {
             let answer = HoldAnswer {
                 provider: &provider,
@@ -531,7 +544,13 @@ impl Bookings {
                 cells: 0,
                 announce: BookingEmail::Held,
             };
-            save_hold(conn, record, Some(&actor), answer, &terms.limits)
+            save_hold(
+                conn,
+                record,
+                Some(&actor),
+                answer,
+                (&terms.limits, Some(&links)),
+            )
         })
         .await;
         match saved {

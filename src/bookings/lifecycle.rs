@@ -150,7 +150,7 @@ pub fn record(
 
 /// [`record`], with what changed besides the status (`details`, kept on the history row and
 /// given to the audit entry in place of the status pair).
-fn record_with(
+pub fn record_with(
     conn: &mut PgConnection,
     booking: &BookingRow,
     actor: Option<&Actor>,

@@ -5,12 +5,16 @@
 pub mod ack;
 pub mod change;
 pub mod change_store;
+pub mod client_links;
+pub mod consent;
 pub mod hold;
 pub mod lifecycle;
+pub mod link_routes;
 pub mod no_show;
 pub mod notice;
 pub mod patients;
 pub mod pay;
+pub mod pay_links;
 mod prepare;
 pub mod reference;
 pub mod routes;

@@ -83,12 +83,35 @@ impl Bookings {
         claim: Option<IdempotencyClaim>,
     ) -> Result<PayAnswer, ApiError> {
         let visibility = super::service::payer_visibility(&actor)?;
-        let (booking, customer) = run_blocking(&self.pool, move |conn| {
-            let booking = store::find_visible(conn, key.id, key.reference.as_deref(), visibility)?;
-            let customer = find_customer(conn, booking.customer_id)?;
-            Ok((booking, customer))
+        let booking = run_blocking(&self.pool, move |conn| {
+            Ok(store::find_visible(
+                conn,
+                key.id,
+                key.reference.as_deref(),
+                visibility,
+            )?)
         })
         .await?;
+        let by = Payer {
+            actor: Some(actor),
+            link: None,
+        };
+        self.pay_held(booking, by, method, claim).await
+    }
+
+    /// Pays `booking` (read without a lock; `start_payment` checks it again under one):
+    /// the card resolved for the booking's customer, the payment written, charged, and its
+    /// outcome applied with the request's answer.
+    pub(super) async fn pay_held(
+        &self,
+        booking: BookingRow,
+        by: Payer,
+        method: Method,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<PayAnswer, ApiError> {
+        let customer_id = booking.customer_id;
+        let customer =
+            run_blocking(&self.pool, move |conn| find_customer(conn, customer_id)).await?;
         check_payable(&booking)?;
         let method = methods::resolve(&self.pool, &self.billing.gateway, &customer, method).await?;
 
@@ -97,7 +120,7 @@ impl Bookings {
             vat_rate: self.billing.vat_rate,
         };
         let fees = self.searcher.fees;
-        let (booking_id, payer, nothing_due) = (booking.id, actor.clone(), claim.clone());
+        let (booking_id, payer, nothing_due) = (booking.id, by.clone(), claim.clone());
         let started = run_blocking(&self.pool, move |conn| {
             conn.transaction(
                 |conn| match start_payment(conn, booking_id, &payer, method, terms)? {
@@ -115,9 +138,13 @@ impl Bookings {
             }
             Err(payment) => payment,
         };
+        let return_url = by.link.as_ref().map_or_else(
+            || self.billing.return_url.clone(),
+            |link| link.return_url.clone(),
+        );
         let outcome = self
             .billing
-            .charge(&payment, false, &booking.reference)
+            .charge_returning(&payment, false, &booking.reference, &return_url)
             .await?;
         let settled: payments::PaymentAnswer = Box::new(move |conn, paid| {
             if !matches!(
@@ -130,7 +157,7 @@ impl Bookings {
         });
         let (applied, body) = self
             .billing
-            .apply_outcome_answered(payment.id, outcome, Some(actor), Some(settled))
+            .apply_outcome_answered(payment.id, outcome, by.actor, Some(settled))
             .await?;
         match (applied.status, body) {
             (PaymentStatus::Succeeded, Some(body)) => Ok(PayAnswer {
@@ -151,6 +178,14 @@ impl Bookings {
             }),
         }
     }
+}
+
+/// Who pays: a signed-in customer or staff (`actor`), or the client on a pay link (`link`:
+/// no session, the payment the customer's own, the link used up when it succeeds).
+#[derive(Clone)]
+pub(super) struct Payer {
+    pub actor: Option<Actor>,
+    pub link: Option<super::pay_links::PayingLink>,
 }
 
 /// The answer to a payment request, built and saved under its Idempotency-Key in the
@@ -194,7 +229,7 @@ struct PaymentTerms {
 fn start_payment(
     conn: &mut PgConnection,
     booking_id: Uuid,
-    payer: &Actor,
+    payer: &Payer,
     method: methods::MethodRow,
     terms: PaymentTerms,
 ) -> Result<Option<payments::PaymentRow>, ApiError> {
@@ -205,11 +240,16 @@ fn start_payment(
         .first(conn)?;
     check_payable(&booking)?;
     super::uncertain::refuse_unconfirmed(conn, booking.id)?;
+    super::consent::refuse_pending(conn, booking.id)?;
+    if let Some(link) = &payer.link {
+        super::pay_links::refuse_unusable(conn, link, &booking)?;
+    }
+    let staff = payer.actor.as_ref().filter(|a| a.is_staff());
     let provider = provider_store::find_provider(conn, booking.provider_id)?;
     let lines = booking_lines(&booking, provider.prepaid, terms.vat_rate);
     let subscription = crate::billing::subscriptions::charge_allowance(conn, booking.customer_id)?;
     if lines.is_empty() {
-        submit(conn, &booking, Some(payer), "nothing to pay")?;
+        submit(conn, &booking, payer.actor.as_ref(), "nothing to pay")?;
         return Ok(None);
     }
     let row = payments::insert(
@@ -225,10 +265,10 @@ fn start_payment(
             lines,
             method,
             gateway: terms.gateway,
-            created_by: payer.is_staff().then_some(payer.user_id),
+            created_by: staff.map(|s| s.user_id),
         },
     )?;
-    if payer.is_staff() {
+    if let Some(payer) = staff {
         // A card taken on the phone: on the record, against the client.
         crate::audit::record(
             conn,
@@ -318,6 +358,7 @@ impl BookingHooks for PaymentHooks {
             return Ok(Err(booking.status.as_str()));
         }
         submit(conn, &booking, actor, "paid")?;
+        super::pay_links::settle_live_link(conn, booking_id)?;
         Ok(Ok(()))
     }
 

@@ -48,6 +48,8 @@ pub struct Bookings {
     pub hold_limits: super::hold::HoldLimits,
     /// How long a waitlist offer holds freed inventory for its waiter (`waitlist.offer_minutes`).
     pub waitlist_offer: chrono::Duration,
+    /// The links sent to phone clients: their key, and when consent is asked.
+    pub client_links: super::consent::LinkSettings,
 }
 
 /// Whose bookings an actor may pay for: a customer their own, staff anyone's.
@@ -185,6 +187,7 @@ impl Bookings {
                     return Err(ApiError::InvalidState { status: "expired" });
                 }
                 super::uncertain::refuse_unconfirmed(conn, row.id)?;
+                super::consent::refuse_pending(conn, row.id)?;
                 let updated = lifecycle::transition(
                     conn,
                     row.id,

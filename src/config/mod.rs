@@ -259,6 +259,40 @@ pub struct BookingSettings {
     /// How long after its end a confirmed booking stays open to a no-show mark before the
     /// sweep completes it.
     pub no_show_window_hours: u32,
+    /// When a booking an agent holds for a client waits for the client's approval by link.
+    pub consent_required: ConsentRequired,
+}
+
+/// `bookings.consent_required`: `never`, `new_clients` (no booking of theirs went ahead
+/// before), `always`, or `above:<amount SAR>` (the booking's total is above it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ConsentRequired {
+    Never,
+    NewClients,
+    Always,
+    Above(rust_decimal::Decimal),
+}
+
+impl TryFrom<String> for ConsentRequired {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.trim() {
+            "never" => Ok(Self::Never),
+            "new_clients" => Ok(Self::NewClients),
+            "always" => Ok(Self::Always),
+            other => other
+                .strip_prefix("above:")
+                .and_then(|amount| amount.trim().parse().ok())
+                .map(Self::Above)
+                .ok_or_else(|| {
+                    format!(
+                        "bookings.consent_required: `{other}` is not never, new_clients, always or above:<amount>"
+                    )
+                }),
+        }
+    }
 }
 
 /// Waitlists (#16 point 2).

@@ -299,6 +299,14 @@ fn validate_bookings(bookings: &BookingSettings) -> Result<(), ConfigError> {
             "must be between 0 and 720",
         ));
     }
+    if let super::ConsentRequired::Above(amount) = bookings.consent_required
+        && (amount < rust_decimal::Decimal::ZERO || amount.scale() > 2)
+    {
+        return Err(invalid(
+            "bookings.consent_required",
+            "above:<amount> takes an amount in SAR of at least 0 with at most 2 decimals",
+        ));
+    }
     Ok(())
 }
 

@@ -73,6 +73,9 @@ pub enum Job {
     /// Inventory of our unit `unit_id` was given back (or opened): offer it to the first
     /// waiters in line whose request now fits, each a hold of their own (`bookings::waitlist`).
     OfferWaitlist { unit_id: Uuid },
+    /// Text and email a phone client the link an agent sent them (consent or pay), rendered
+    /// in their language; nothing once the link is used, replaced or its hold over.
+    SendClientLink { link_id: Uuid },
     /// Deliver one signed webhook to a provider (the same `message_id` on every retry).
     DeliverWebhook {
         provider_id: Uuid,
@@ -88,7 +91,7 @@ pub enum Job {
 
 impl Job {
     /// Every kind, for gauges that report zero rather than vanish (a test keeps it whole).
-    pub const KINDS: [&'static str; 23] = [
+    pub const KINDS: [&'static str; 24] = [
         "expire_holds",
         "confirm_booking",
         "complete_past_bookings",
@@ -112,6 +115,7 @@ impl Job {
         "send_sms",
         "settle_package",
         "offer_waitlist",
+        "send_client_link",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -139,6 +143,7 @@ impl Job {
             Job::SendSms { .. } => "send_sms",
             Job::SettlePackage { .. } => "settle_package",
             Job::OfferWaitlist { .. } => "offer_waitlist",
+            Job::SendClientLink { .. } => "send_client_link",
         }
     }
 
@@ -303,6 +308,7 @@ mod tests {
             Job::SendSms { message_id: id },
             Job::OfferWaitlist { unit_id: id },
             Job::SettlePackage { package_id: id },
+            Job::SendClientLink { link_id: id },
             Job::DeliverWebhook {
                 provider_id: id,
                 message_id: "msg_1".into(),

@@ -146,7 +146,10 @@ pub enum MailError {
 /// until they open the verification link, nothing shows the address is theirs, or that the
 /// contact email they typed is anyone's who asked for mail. Staff vouch for the contacts of
 /// the bookings they make.
-fn recipient(conn: &mut PgConnection, booking: &BookingRow) -> QueryResult<Option<String>> {
+pub(super) fn recipient(
+    conn: &mut PgConnection,
+    booking: &BookingRow,
+) -> QueryResult<Option<String>> {
     if booking.created_by.is_none() && customer_unverified(conn, booking.customer_id)? {
         tracing::info!(booking_id = %booking.id, "no booking mail until the customer's email is verified");
         return Ok(None);

@@ -3,6 +3,7 @@
 
 pub mod account_mail;
 pub mod billing_mail;
+pub mod client_links;
 pub mod dates;
 pub mod email;
 pub mod routes;

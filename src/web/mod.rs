@@ -70,6 +70,9 @@ const ASSETS: &[Asset] = &[
     asset!("packages.js", "text/javascript; charset=utf-8"),
     // Waitlists (#16 point 2).
     asset!("waitlist.js", "text/javascript; charset=utf-8"),
+    // Client links (#16 points 3 and 4).
+    asset!("client-links.js", "text/javascript; charset=utf-8"),
+    asset!("agent-links.js", "text/javascript; charset=utf-8"),
 ];
 
 const SITE_PAGE: Asset = asset!("index.html", "text/html; charset=utf-8");

@@ -252,6 +252,15 @@ impl Worker {
                 )
                 .await?
             }
+            Job::SendClientLink { link_id } => {
+                crate::notify::client_links::send_client_link(
+                    &self.pool,
+                    &self.mailer,
+                    &self.bookings.client_links.keys,
+                    *link_id,
+                )
+                .await?
+            }
             Job::SendAccountEmail { link_id } => {
                 account_mail::send_account_email(
                     &self.pool,

@@ -804,3 +804,74 @@ pub async fn radicale_calendar() -> (String, String) {
     }
     (dav, calendar)
 }
+
+// ---- #16 points 3 and 4: client consent and pay links (tests/api/consent.rs, pay_links.rs) ----
+
+/// An office where an agent books for phone clients: the agent's token, a client (with a
+/// phone, an email and SMS consent recorded by the agent) and a local hotel in a city of its
+/// own at 300.00 a night.
+pub async fn phone_client(app: &TestApp) -> (String, Value, String) {
+    let admin = app.admin_token().await;
+    let agent = token(&app.user_with_role(Role::Agent).await);
+    let email = format!("client-{}@example.com", uuid::Uuid::new_v4().simple());
+    let client = app
+        .post_ok(
+            "/v1/customers",
+            &agent,
+            &json!({ "full_name": "Omar Al-Qahtani", "phone": "0559876543", "email": email, "locale": "en" }),
+            201,
+        )
+        .await;
+    let id = client["id"].as_str().unwrap();
+    app.patch_ok(
+        &format!("/v1/customers/{id}/sms"),
+        &agent,
+        &json!({ "opted_in": true }),
+    )
+    .await;
+    let city = unique_city("link");
+    app.local_hotel(&admin, &city, "Corniche", 20, "300.00", 30)
+        .await;
+    (agent, client, city)
+}
+
+/// The agent holds `nights` nights in `city` for `client`, from 3 days ahead: the booking.
+pub async fn hold_for(
+    app: &TestApp,
+    agent: &str,
+    client: &Value,
+    city: &str,
+    nights: i64,
+) -> Value {
+    let offer = stay_offer(app, city, 3, 3 + nights, 2).await;
+    let response = book(
+        app,
+        agent,
+        &uuid::Uuid::new_v4().to_string(),
+        &json!({ "offer_id": offer["offer_id"], "customer_id": client["id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+/// The token of the newest link of `purpose` (`consent_link`, `pay_link`) texted about
+/// `booking`, after the jobs that send links have run: read from the recorded text, as the
+/// client would read it on their phone.
+pub async fn texted_token(app: &TestApp, purpose: &str, booking: &Value) -> String {
+    use wasit::schema::sms_messages;
+    app.run_pending_jobs().await;
+    let reference = booking["reference"].as_str().unwrap();
+    let mut conn = app.db.connect();
+    let bodies: Vec<String> = sms_messages::table
+        .filter(sms_messages::purpose.eq(purpose))
+        .order(sms_messages::created_at.desc())
+        .select(sms_messages::body)
+        .load(&mut conn)
+        .unwrap();
+    let body = bodies
+        .into_iter()
+        .find(|b| b.contains(reference))
+        .unwrap_or_else(|| panic!("no {purpose} text for {reference}"));
+    body.rsplit('/').next().unwrap().to_owned()
+}

@@ -1358,6 +1358,106 @@ async function waitlistNotifyMe({ page, shot }) {
   await shot('16-2-left-en-390.png');
 }
 
+// ---- #16 points 3 and 4: an agent sends a phone client consent and pay links; the client
+//      approves and pays on their phone; the console shows it arrive ---------------------
+/** The newest client link to `#/<page>/<token>` mailed to `to`, read from maildev's API. */
+async function mailedClientLink(to, page) {
+  const maildev = (process.env.WASIT_TEST_MAILDEV_URL ?? '').replace(/\/$/, '');
+  check(maildev, 'set WASIT_TEST_MAILDEV_URL (scripts/test starts maildev and sets it)');
+  const pattern = new RegExp(`https?://\\S+#/${page}/[A-Za-z0-9_-]{43}`);
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const mails = await (await fetch(`${maildev}/api/email`)).json();
+    const link = mails
+      .filter((m) => m.to?.some((a) => a.address === to))
+      .map((m) => m.text?.match(pattern)?.[0])
+      .filter(Boolean)
+      .pop();
+    if (link) return link;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`no ${page} link reached ${to}`);
+}
+
+async function phoneClientLinks({ page, shot, context }) {
+  check(agent.email && agent.password, 'set WASIT_E2E_AGENT_EMAIL and WASIT_E2E_AGENT_PASSWORD');
+  const phone = `05${String(Date.now()).slice(-8)}`;
+  const email = `links-${Date.now()}@example.com`;
+  await page.goto(`${base}/agent`);
+  await page.getByLabel('البريد الإلكتروني').fill(agent.email);
+  await page.getByLabel('كلمة المرور').fill(agent.password);
+  await page.getByRole('button', { name: 'تسجيل الدخول' }).click();
+  await page.getByRole('heading', { name: 'خدمة عميل' }).waitFor();
+  await page.getByRole('textbox', { name: 'رقم الجوال أو مرجع الحجز' }).fill(phone);
+  await page.getByRole('button', { name: 'بحث', exact: true }).click();
+  const create = page.locator('form', { has: page.getByRole('heading', { name: 'إضافة عميل جديد' }) });
+  await create.getByLabel('الاسم الكامل').fill('ريم الشهري');
+  await create.getByLabel('البريد الإلكتروني (اختياري)').fill(email);
+  await create.getByRole('button', { name: 'حفظ العميل' }).click();
+  await page.getByRole('heading', { name: 'الحجز للعميل: ريم الشهري' }).waitFor();
+  await search(page, { checkIn: 25 });
+  await page.locator('.offer').first().getByRole('button', { name: 'احجز' }).click();
+  await page.waitForURL(/#\/booking\//);
+  await waitForStatus(page, 'held');
+
+  // The console sends both links; each shows as sent.
+  const panel = page.locator('#client-links');
+  await panel.getByRole('heading', { name: 'روابط العميل' }).waitFor();
+  await panel.getByRole('button', { name: 'إرسال رابط الموافقة' }).click();
+  await panel.locator('li', { hasText: 'الموافقة' }).locator('[data-link-state="sent"]').waitFor();
+  await panel.getByRole('button', { name: 'إرسال رابط الدفع' }).click();
+  await panel.locator('li', { hasText: 'رابط الدفع' }).locator('[data-link-state="sent"]').waitFor();
+  await shot('16-3-agent-links-sent-ar.png');
+
+  // The client, on their own phone (another browser, no session): approves...
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ar-SA', timezoneId: 'Asia/Riyadh' });
+  const client = await phoneContext.newPage();
+  const clientProblems = [];
+  client.on('pageerror', (error) => clientProblems.push(`client page error: ${error.message}`));
+  try {
+    await client.goto(await mailedClientLink(email, 'consent'));
+    await client.getByRole('heading', { name: 'حجز باسمك ينتظر موافقتك' }).waitFor();
+    await fitsPhone(client, 'the consent page');
+    check(!(await client.locator('#main').textContent()).includes(phone), 'the consent page shows the phone');
+    await client.screenshot({ path: path.join(shots, '16-3-consent-ar-390.png'), fullPage: true });
+    clientProblems.push(...(await audit(client, '16-3-consent-ar-390.png', shots)));
+    await client.getByRole('button', { name: 'أوافق على الحجز' }).click();
+    await client.locator('#main').getByText('شكراً، وافقت على الحجز.').waitFor();
+    await client.screenshot({ path: path.join(shots, '16-3-consent-approved-ar-390.png'), fullPage: true });
+    await panel.locator('li', { hasText: 'الموافقة' }).locator('[data-link-state="approved"]').waitFor();
+    // The approval is in the booking's history without a reload.
+    await page.locator('.timeline li', { hasText: 'وافق العميل عبر الرابط' }).waitFor();
+    await shot('16-3-agent-approved-ar.png');
+
+    // ...then pays on the pay link, in English, through 3-D Secure, which comes back here.
+    await client.goto(await mailedClientLink(email, 'pay'));
+    await client.getByRole('heading', { name: 'ادفع حجزك', level: 1 }).waitFor();
+    await fitsPhone(client, 'the pay page in Arabic');
+    await client.screenshot({ path: path.join(shots, '16-4-pay-ar-390.png'), fullPage: true });
+    clientProblems.push(...(await audit(client, '16-4-pay-ar-390.png', shots)));
+    await client.getByRole('button', { name: 'English' }).click();
+    await client.getByRole('heading', { name: 'Pay for your booking', level: 1 }).waitFor();
+    await fitsPhone(client, 'the pay page');
+    await client.screenshot({ path: path.join(shots, '16-4-pay-en-390.png'), fullPage: true });
+    clientProblems.push(...(await audit(client, '16-4-pay-en-390.png', shots)));
+    await panel.locator('li', { hasText: 'رابط الدفع' }).locator('[data-link-state="opened"]').waitFor();
+    await card(client, '4000 0027 6000 3184');
+    await client.getByRole('button', { name: /^Pay/ }).click();
+    await client.getByRole('button', { name: /Approve/ }).click();
+    await client.locator('#main .alert', { hasText: 'Paid, thank you.' }).first().waitFor();
+    check(client.url().includes('#/pay/') && !client.url().includes('payment='), `back at ${client.url()}`);
+    await client.screenshot({ path: path.join(shots, '16-4-paid-en-390.png'), fullPage: true });
+    check(!clientProblems.length, clientProblems.join('\n'));
+  } finally {
+    await phoneContext.close();
+  }
+
+  // The console sees the payment arrive without a reload.
+  await panel.locator('li', { hasText: 'رابط الدفع' }).locator('[data-link-state="paid"]').waitFor({ timeout: 20_000 });
+  await page.locator('.booking-head .badge:not(.status-held)').waitFor({ timeout: 20_000 });
+  await shot('16-4-agent-paid-ar.png');
+}
+
+
 const scenarios = [
   ['a customer signs up, searches, books and pays (3-D Secure too)', customerJourney],
   ['an agent enters a phone client, books and pays for them', agentBooksForPhoneClient],
@@ -1372,6 +1472,8 @@ const scenarios = [
   ['#16 point 1: a patient books and pays an appointment with a hotel nearby; an agent builds one for a client', packagesForPatients],
   // Waitlists (#16 point 2).
   ['#16 point 2: "notify me" on a sold-out search, the offer held and paid from its link, leaving', waitlistNotifyMe],
+  // #16 points 3 and 4.
+  ['#16 points 3 and 4: an agent sends a phone client consent and pay links; the client approves and pays', phoneClientLinks],
 ];
 
 const only = (process.env.WASIT_E2E_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);

@@ -72,6 +72,28 @@ pub fn authentication_path(charge_ref: &str) -> String {
     format!("/sandbox/3ds/{charge_ref}")
 }
 
+/// The page of a charge whose return names a page of the site (`…#/pay/<token>`): the
+/// fragment rides along as `back`, so the browser comes back to that page, as a bank's
+/// page returns to the charge's `return_url`.
+fn authentication_path_returning(charge_ref: &str, return_url: &str) -> String {
+    match return_url.split_once('#').map(|(_, page)| page) {
+        Some(page) if is_site_page(page) => {
+            format!("{}?back={page}", authentication_path(charge_ref))
+        }
+        _ => authentication_path(charge_ref),
+    }
+}
+
+/// A page of the site as a fragment names it (`/pay/<token>`): only these characters, so it
+/// needs no escaping and cannot lead the browser off the site.
+pub fn is_site_page(page: &str) -> bool {
+    page.starts_with('/')
+        && page.len() <= 100
+        && page
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+}
+
 #[derive(Clone)]
 pub struct Sandbox {
     fingerprint_key: Vec<u8>,
@@ -209,7 +231,7 @@ impl PaymentGateway for Sandbox {
                 declined(Some(charge_ref), "authentication_required")
             }
             Behaviour::NeedsAuthentication => ChargeOutcome::RequiresAction {
-                redirect_url: authentication_path(&charge_ref),
+                redirect_url: authentication_path_returning(&charge_ref, &request.return_url),
                 gateway_ref: charge_ref,
             },
         })

@@ -7,6 +7,8 @@ import { renderBooking } from './booking.js';
 import { renderClientDesk } from './agent-client.js';
 import { renderQueue, queueCount, QUEUES } from './agent-queues.js';
 import { renderPackage } from './packages.js';
+// Client links (#16 points 3 and 4): the booking's consent and pay links, live.
+import { renderClientLinks } from './agent-links.js';
 
 const STAFF = new Set(['agent', 'admin']);
 const POLL_MS = 2000;
@@ -80,6 +82,7 @@ function route() {
     });
   } else if (page === 'booking' && id) {
     renderBooking(main, { api, id, signal, staff: true, notice, onAction: verifyInPopup });
+    renderClientLinks(document.getElementById('client-links'), { api, id, signal, onSettled: route });
   } else if (page === 'package' && id) {
     renderPackage(main, { api, id, signal, staff: true, onAction: (payment) => window.open(payment.action_url, 'wasit-3ds', 'popup,width=520,height=680') });
   } else if (QUEUES.includes(page)) {

@@ -21,6 +21,9 @@ const REASONS = {
   'hold expired': 'reason.hold_expired',
   'stay or appointment is over': 'reason.over',
   changed: 'reason.changed',
+  // Client links (#16 point 3).
+  'client approved': 'reason.client_approved',
+  'client declined': 'reason.client_declined',
 };
 
 function reasonText(reason) {

@@ -12,13 +12,17 @@ import { renderMyBookings } from './bookings.js';
 import { renderInvoices } from './invoices.js';
 import { renderPlans } from './plans.js';
 import { renderPackage } from './packages.js';
+// Client links (#16 points 3 and 4): consent and pay pages, no login.
+import { renderConsent, renderPayLink } from './client-links.js';
 
 const main = document.getElementById('main');
 const userArea = document.getElementById('user-area');
 const banner = document.getElementById('account-banner');
 const THREE_DS_KEY = 'wasit.site.3ds';
 const PAGES = new Set(['search', 'login', 'signup', 'bookings', 'booking', 'invoices', 'plans',
-  'forgot', 'reset-password', 'verify-email', 'package']);
+  'forgot', 'reset-password', 'verify-email', 'package',
+  // Client links (#16 points 3 and 4).
+  'consent', 'pay']);
 const NEEDS_LOGIN = new Set(['bookings', 'booking', 'invoices', 'package']);
 
 let controller = null;
@@ -140,6 +144,13 @@ function route() {
     case 'plans':
       renderPlans(main, { api, signal, onLogin: () => loginFirst(t('auth.login_to_subscribe')) });
       break;
+    // Client links (#16 points 3 and 4).
+    case 'consent':
+      renderConsent(main, { token: parts[1], signal });
+      break;
+    case 'pay':
+      renderPayLink(main, { token: parts[1], signal });
+      break;
     default:
       renderSearch(main, {
         api,
@@ -167,7 +178,8 @@ function goToBank(payment, booking) {
 async function paymentReturn() {
   const query = new URLSearchParams(location.search);
   const paymentId = query.get('payment');
-  if (!paymentId) return false;
+  // A pay link's page reads its own return (client-links.js).
+  if (!paymentId || location.hash.startsWith('#/pay/')) return false;
   // Leave a clean address, so a reload does not show the result twice.
   history.replaceState(null, '', location.pathname + location.hash);
   const bookingId = sessionStorage.getItem(THREE_DS_KEY);
