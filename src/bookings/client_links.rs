@@ -9,11 +9,15 @@ use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::service::{BookingKey, Bookings};
 use super::state::BookingStatus;
-use super::store::BookingRow;
+use super::store::{self, BookingRow, Visibility};
+use crate::audit::{self, AuditEntry};
 use crate::auth::links::hash;
+use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyClaim;
 use crate::jobs::{Job, queue};
 use crate::providers::store::ProviderRow;
 use crate::schema::{bookings, client_links};
@@ -89,6 +93,72 @@ impl LinkRow {
 pub fn hold_live(booking: &BookingRow) -> bool {
     booking.status == BookingStatus::Held
         && booking.hold_expires_at.is_some_and(|at| at > Utc::now())
+}
+
+impl Bookings {
+    /// Staff send a held booking's link of `kind` (again: the older one stops working), under
+    /// the booking's row lock: 403 for a customer, 409 `booking.invalid_state` once the hold
+    /// is over, then what `may_send` refuses; the send audited as `action`, and the link's
+    /// status answered and saved under the Idempotency-Key in the same transaction.
+    pub(super) async fn send_link(
+        &self,
+        (actor, key, claim): (Actor, BookingKey, Option<IdempotencyClaim>),
+        (kind, action): (LinkKind, &'static str),
+        may_send: fn(&mut PgConnection, &BookingRow) -> Result<(), ApiError>,
+    ) -> Result<LinkStatus, ApiError> {
+        if !actor.is_staff() {
+            return Err(ApiError::Forbidden);
+        }
+        let keys = self.client_links.keys.clone();
+        let status = run_blocking(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let found = store::find_visible(
+                    conn,
+                    key.id,
+                    key.reference.as_deref(),
+                    Visibility::Everything,
+                )?;
+                let booking: BookingRow = bookings::table
+                    .find(found.id)
+                    .for_no_key_update()
+                    .select(BookingRow::as_select())
+                    .first(conn)?;
+                if !hold_live(&booking) {
+                    return Err(ApiError::InvalidState {
+                        status: if booking.status == BookingStatus::Held {
+                            "expired"
+                        } else {
+                            booking.status.as_str()
+                        },
+                    });
+                }
+                may_send(conn, &booking)?;
+                let id = send(conn, kind, &booking, &actor, &keys)?;
+                audit::record(
+                    conn,
+                    &AuditEntry {
+                        actor_id: actor.user_id,
+                        actor_role: actor.role,
+                        on_behalf_of: Some(booking.customer_id),
+                        action,
+                        entity_type: "booking",
+                        entity_id: booking.reference.clone(),
+                        request_id: actor.request_id.clone(),
+                        details: serde_json::json!({ "link_id": id }),
+                    },
+                )?;
+                let link = latest(conn, booking.id, kind)?.ok_or(ApiError::NotFound)?;
+                let status = LinkStatus::of(&link, &booking);
+                if let Some(claim) = &claim {
+                    claim.save_in(conn, actix_web::http::StatusCode::CREATED, &status)?;
+                }
+                Ok(status)
+            })
+        })
+        .await?;
+        self.wake.notify_waiters();
+        Ok(status)
+    }
 }
 
 /// Writes a new link of `kind` for `booking`, retiring the live one it replaces, and queues

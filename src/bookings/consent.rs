@@ -16,7 +16,7 @@ use super::client_links::{self, BookedSummary, LinkKind, LinkRow, LinkState, Use
 use super::lifecycle::{self, Change, Refund};
 use super::service::{BookingKey, Bookings};
 use super::state::{BookingEvent, BookingStatus};
-use super::store::{self, BookingRow, Visibility};
+use super::store::BookingRow;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Role;
 use crate::config::ConsentRequired;
@@ -213,69 +213,23 @@ impl Bookings {
         key: BookingKey,
         claim: Option<crate::idempotency::IdempotencyClaim>,
     ) -> Result<client_links::LinkStatus, ApiError> {
-        if !actor.is_staff() {
-            return Err(ApiError::Forbidden);
-        }
-        let keys = self.client_links.keys.clone();
-        let status = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let found = store::find_visible(
-                    conn,
-                    key.id,
-                    key.reference.as_deref(),
-                    Visibility::Everything,
-                )?;
-                let booking: BookingRow = bookings::table
-                    .find(found.id)
-                    .for_no_key_update()
-                    .select(BookingRow::as_select())
-                    .first(conn)?;
-                if !client_links::hold_live(&booking) {
-                    return Err(ApiError::InvalidState {
-                        status: if booking.status == BookingStatus::Held {
-                            "expired"
-                        } else {
-                            booking.status.as_str()
-                        },
-                    });
-                }
-                if let Some(decided) = client_links::latest(conn, booking.id, LinkKind::Consent)?
-                    .filter(|l| l.used_at.is_some())
-                {
-                    return Err(ApiError::Conflict {
-                        code: "consent.decided",
-                        detail: format!(
-                            "the client has {} this booking already",
-                            decided.outcome.as_deref().unwrap_or("answered")
-                        ),
-                    });
-                }
-                let id = client_links::send(conn, LinkKind::Consent, &booking, &actor, &keys)?;
-                audit::record(
-                    conn,
-                    &AuditEntry {
-                        actor_id: actor.user_id,
-                        actor_role: actor.role,
-                        on_behalf_of: Some(booking.customer_id),
-                        action: "booking.consent_send",
-                        entity_type: "booking",
-                        entity_id: booking.reference.clone(),
-                        request_id: actor.request_id.clone(),
-                        details: serde_json::json!({ "link_id": id }),
-                    },
-                )?;
-                let link = client_links::latest(conn, booking.id, LinkKind::Consent)?
-                    .ok_or(ApiError::NotFound)?;
-                let status = client_links::LinkStatus::of(&link, &booking);
-                if let Some(claim) = &claim {
-                    claim.save_in(conn, actix_web::http::StatusCode::CREATED, &status)?;
-                }
-                Ok(status)
-            })
-        })
-        .await?;
-        self.wake.notify_waiters();
-        Ok(status)
+        self.send_link(
+            (actor, key, claim),
+            (LinkKind::Consent, "booking.consent_send"),
+            |conn, booking| match client_links::latest(conn, booking.id, LinkKind::Consent)?
+                .filter(|l| l.used_at.is_some())
+            {
+                Some(decided) => Err(ApiError::Conflict {
+                    code: "consent.decided",
+                    detail: format!(
+                        "the client has {} this booking already",
+                        decided.outcome.as_deref().unwrap_or("answered")
+                    ),
+                }),
+                None => Ok(()),
+            },
+        )
+        .await
     }
 }
 

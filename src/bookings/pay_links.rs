@@ -18,15 +18,12 @@ use uuid::Uuid;
 use super::client_links::{self, BookedSummary, LinkKind, LinkState, LinkStatus, UsedFrom};
 use super::pay::{PayAnswer, Payer, booking_lines};
 use super::service::{BookingKey, Bookings};
-use super::state::BookingStatus;
 use super::store::{self, BookingRow, Visibility};
-use crate::audit::{self, AuditEntry};
 use crate::billing::methods::Method;
 use crate::db::run_blocking;
 use crate::domain::Actor;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyClaim;
-use crate::schema::bookings;
 
 /// A link being paid: which, and where a 3-D Secure step returns.
 #[derive(Clone)]
@@ -117,59 +114,12 @@ impl Bookings {
         key: BookingKey,
         claim: Option<IdempotencyClaim>,
     ) -> Result<LinkStatus, ApiError> {
-        if !actor.is_staff() {
-            return Err(ApiError::Forbidden);
-        }
-        let keys = self.client_links.keys.clone();
-        let status = run_blocking(&self.pool, move |conn| {
-            conn.transaction(|conn| {
-                let found = store::find_visible(
-                    conn,
-                    key.id,
-                    key.reference.as_deref(),
-                    Visibility::Everything,
-                )?;
-                let booking: BookingRow = bookings::table
-                    .find(found.id)
-                    .for_no_key_update()
-                    .select(BookingRow::as_select())
-                    .first(conn)?;
-                if !client_links::hold_live(&booking) {
-                    return Err(ApiError::InvalidState {
-                        status: if booking.status == BookingStatus::Held {
-                            "expired"
-                        } else {
-                            booking.status.as_str()
-                        },
-                    });
-                }
-                super::uncertain::refuse_unconfirmed(conn, booking.id)?;
-                let id = client_links::send(conn, LinkKind::Pay, &booking, &actor, &keys)?;
-                audit::record(
-                    conn,
-                    &AuditEntry {
-                        actor_id: actor.user_id,
-                        actor_role: actor.role,
-                        on_behalf_of: Some(booking.customer_id),
-                        action: "booking.pay_link_send",
-                        entity_type: "booking",
-                        entity_id: booking.reference.clone(),
-                        request_id: actor.request_id.clone(),
-                        details: serde_json::json!({ "link_id": id }),
-                    },
-                )?;
-                let link = client_links::latest(conn, booking.id, LinkKind::Pay)?
-                    .ok_or(ApiError::NotFound)?;
-                let status = LinkStatus::of(&link, &booking);
-                if let Some(claim) = &claim {
-                    claim.save_in(conn, actix_web::http::StatusCode::CREATED, &status)?;
-                }
-                Ok(status)
-            })
-        })
-        .await?;
-        self.wake.notify_waiters();
-        Ok(status)
+        self.send_link(
+            (actor, key, claim),
+            (LinkKind::Pay, "booking.pay_link_send"),
+            |conn, booking| super::uncertain::refuse_unconfirmed(conn, booking.id),
+        )
+        .await
     }
 
     /// The pay page's content; the first read marks the link opened.
