@@ -179,6 +179,18 @@ pub struct PaymentView {
     pub created_at: DateTime<Utc>,
 }
 
+impl PaymentView {
+    /// A payment that did not go through, as the caller's 402: the gateway's code and words.
+    pub fn declined(self) -> ApiError {
+        ApiError::PaymentDeclined {
+            reason: self.failure_code.unwrap_or_else(|| "card_declined".into()),
+            message: self
+                .failure_message
+                .unwrap_or_else(|| "the card was declined".into()),
+        }
+    }
+}
+
 pub fn view(conn: &mut PgConnection, row: PaymentRow) -> QueryResult<PaymentView> {
     let invoice_id = invoices::of_payment(conn, row.id)?.map(|i| i.id);
     let card = super::methods::card_view(conn, row.payment_method_id)?;

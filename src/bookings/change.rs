@@ -328,14 +328,7 @@ impl Bookings {
                     ),
                 })
             }
-            _ => Err(ApiError::PaymentDeclined {
-                reason: applied
-                    .failure_code
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: applied
-                    .failure_message
-                    .unwrap_or_else(|| "the card was declined".into()),
-            }),
+            _ => Err(applied.declined()),
         }
     }
 

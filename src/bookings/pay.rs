@@ -71,6 +71,27 @@ pub struct PayAnswer {
     pub body: serde_json::Value,
 }
 
+impl PayAnswer {
+    /// The gateway's settled answer as the route's: 200 paid, 202 with a 3-D Secure step,
+    /// else the decline's 402.
+    pub fn settled(
+        applied: PaymentView,
+        body: Option<serde_json::Value>,
+    ) -> Result<Self, ApiError> {
+        match (applied.status, body) {
+            (PaymentStatus::Succeeded, Some(body)) => Ok(Self {
+                status: StatusCode::OK,
+                body,
+            }),
+            (PaymentStatus::RequiresAction, Some(body)) => Ok(Self {
+                status: StatusCode::ACCEPTED,
+                body,
+            }),
+            _ => Err(applied.declined()),
+        }
+    }
+}
+
 impl Bookings {
     /// Pays a held booking with the chosen card. Staff may pay for any booking (a card
     /// read out on the phone); a customer only for their own.
@@ -159,24 +180,7 @@ impl Bookings {
             .billing
             .apply_outcome_answered(payment.id, outcome, by.actor, Some(settled))
             .await?;
-        match (applied.status, body) {
-            (PaymentStatus::Succeeded, Some(body)) => Ok(PayAnswer {
-                status: StatusCode::OK,
-                body,
-            }),
-            (PaymentStatus::RequiresAction, Some(body)) => Ok(PayAnswer {
-                status: StatusCode::ACCEPTED,
-                body,
-            }),
-            _ => Err(ApiError::PaymentDeclined {
-                reason: applied
-                    .failure_code
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: applied
-                    .failure_message
-                    .unwrap_or_else(|| "the card was declined".into()),
-            }),
-        }
+        PayAnswer::settled(applied, body)
     }
 }
 

@@ -100,24 +100,7 @@ impl Packages {
         let (applied, body) = billing
             .apply_outcome_answered(payment.id, outcome, Some(actor), Some(settled))
             .await?;
-        match (applied.status, body) {
-            (PaymentStatus::Succeeded, Some(body)) => Ok(PayAnswer {
-                status: StatusCode::OK,
-                body,
-            }),
-            (PaymentStatus::RequiresAction, Some(body)) => Ok(PayAnswer {
-                status: StatusCode::ACCEPTED,
-                body,
-            }),
-            _ => Err(ApiError::PaymentDeclined {
-                reason: applied
-                    .failure_code
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: applied
-                    .failure_message
-                    .unwrap_or_else(|| "the card was declined".into()),
-            }),
-        }
+        PayAnswer::settled(applied, body)
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Proration, SubscriptionRow, SubscriptionStatus, SubscriptionView, active_plan, audit_staff,
-    customer_of, declined, live, period_payment, plan_line, without_action,
+    customer_of, live, period_payment, plan_line, without_action,
 };
 use crate::billing::gateway::{ChargeOutcome, PaymentGateway};
 use crate::billing::money::round_sar;
@@ -139,9 +139,10 @@ impl Billing {
                 .await?,
         );
         if !matches!(outcome, ChargeOutcome::Succeeded { .. }) {
-            return Err(declined(
-                self.apply_outcome(payment.id, outcome, None).await?,
-            ));
+            return Err(self
+                .apply_outcome(payment.id, outcome, None)
+                .await?
+                .declined());
         }
         let made = {
             let (actor, this, charged) = (actor.clone(), self.clone(), payment.amount);

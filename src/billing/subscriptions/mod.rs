@@ -34,7 +34,7 @@ use super::gateway::ChargeOutcome;
 use super::ledger::Account;
 use super::methods::MethodView;
 use super::money::ChargeLine;
-use super::payments::{self, Billing, PaymentStatus};
+use super::payments::{Billing, PaymentStatus};
 use super::plans::{self, PlanRow, PlanView};
 use crate::auth::Role;
 use crate::customers::service::{customer_for_user, find_customer};
@@ -343,15 +343,6 @@ fn without_action(outcome: ChargeOutcome) -> ChargeOutcome {
                 .into(),
         },
         other => other,
-    }
-}
-
-fn declined(view: payments::PaymentView) -> ApiError {
-    ApiError::PaymentDeclined {
-        reason: view.failure_code.unwrap_or_else(|| "card_declined".into()),
-        message: view
-            .failure_message
-            .unwrap_or_else(|| "the card was declined".into()),
     }
 }
 

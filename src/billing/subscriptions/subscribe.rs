@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::{
-    SubscriptionRow, SubscriptionStatus, SubscriptionView, active_plan, customer_of, declined,
-    live, plan_line, without_action,
+    SubscriptionRow, SubscriptionStatus, SubscriptionView, active_plan, customer_of, live,
+    plan_line, without_action,
 };
 use crate::billing::gateway::{ChargeOutcome, PaymentGateway};
 use crate::billing::methods::{self, Method, MethodRow};
@@ -157,9 +157,10 @@ impl Billing {
             .await?,
         );
         if !matches!(outcome, ChargeOutcome::Succeeded { .. }) {
-            return Err(declined(
-                self.apply_outcome(payment.id, outcome, Some(actor)).await?,
-            ));
+            return Err(self
+                .apply_outcome(payment.id, outcome, Some(actor))
+                .await?
+                .declined());
         }
         // Make the subscription first, so the captured payment belongs to it.
         let made = {
